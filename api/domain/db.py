@@ -1,0 +1,152 @@
+"""Database access: the engine, migrations, and a short unit of work with after-commit hooks.
+
+Every operation takes a connection from the pool, runs one transaction, commits and gives
+the connection back (the spec's short-lived sessions). Effects that must only happen once the
+data is durable (publishing events, kicking the outbox relay) are registered on the unit of
+work and run after COMMIT, never before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from api.domain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+
+
+class PoolExhausted(RuntimeError):
+    """No database connection became free within DB_POOL_TIMEOUT seconds."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and use the asyncpg driver for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+    return url
+
+
+def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+    """The process's engine, with the pool sized by the DB_POOL_* settings and pre-ping."""
+    target = url or settings.database_url
+    if not target:
+        raise ValueError("no DATABASE_URL: start the embedded database first")
+    return create_async_engine(
+        normalise_url(target),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=True,
+        # asyncpg's statement cache stays on; JSON is decoded by our own code paths.
+        connect_args={"server_settings": {"application_name": "andon"}},
+    )
+
+
+def alembic_config(url: str) -> Any:
+    """An Alembic config pointing at the migrations shipped inside the package."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database at `url` to `revision` (blocking; call from a thread if in a loop)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Downgrade the database at `url` to `revision`."""
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+AfterCommit = Callable[[], Awaitable[None] | None]
+
+
+class UnitOfWork:
+    """One transaction on one pooled connection, with hooks that run after COMMIT."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self._after_commit: list[AfterCommit] = []
+
+    def after_commit(self, hook: AfterCommit) -> None:
+        """Run `hook` once the transaction has committed (not at all if it rolls back)."""
+        self._after_commit.append(hook)
+
+    async def run_after_commit(self) -> None:
+        for hook in self._after_commit:
+            try:
+                result = hook()
+                if result is not None:
+                    await result
+            except Exception:
+                # An after-commit effect failing must not turn a committed write into an
+                # error for the caller: the outbox sweeper and gap filling recover it.
+                log.exception("after-commit hook failed")
+
+
+class Database:
+    """Owns the engine; hands out short units of work."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work: commit on success, roll back on error, then after-commit hooks."""
+        try:
+            conn_cm = self.engine.connect()
+            conn = await conn_cm.__aenter__()
+        except sa_exc.TimeoutError as exc:
+            raise PoolExhausted(str(exc)) from exc
+        uow = UnitOfWork(conn)
+        try:
+            await conn.begin()
+            yield uow
+            await conn.commit()
+        except BaseException:
+            try:
+                await conn.rollback()
+            finally:
+                await conn_cm.__aexit__(None, None, None)
+            raise
+        await conn_cm.__aexit__(None, None, None)
+        await uow.run_after_commit()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only connection (autocommit-free; the transaction is rolled back)."""
+        try:
+            conn_cm = self.engine.connect()
+            conn = await conn_cm.__aenter__()
+        except sa_exc.TimeoutError as exc:
+            raise PoolExhausted(str(exc)) from exc
+        try:
+            yield conn
+        finally:
+            try:
+                await conn.rollback()
+            finally:
+                await conn_cm.__aexit__(None, None, None)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

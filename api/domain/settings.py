@@ -1,0 +1,210 @@
+"""Typed settings, read from the environment (and a `.env` file) once at start-up.
+
+Nothing reads the environment at import time: call :func:`get_settings` (cached) or build
+:class:`Settings` explicitly with :meth:`Settings.from_env` (tests do, with overrides).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a minimal `.env` file: KEY=VALUE lines, `#` comments, optional quotes."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _int(env: dict[str, str], key: str, default: int, minimum: int | None = None) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{key} must be an integer, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{key} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: dict[str, str], key: str, default: float, minimum: float | None = None) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{key} must be a number, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{key} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: dict[str, str], key: str, default: bool) -> bool:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{key} must be true or false, got {raw!r}")
+
+
+def _opt(env: dict[str, str], key: str) -> str | None:
+    raw = env.get(key)
+    return raw if raw else None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every variable of CONTRACT §1, plus a few documented extensions."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None
+    redis_url: str | None = None
+    meili_url: str | None = None
+    meili_master_key: str | None = None
+    data_dir: Path = Path("./var")
+    db_pool_size: int = 20
+    db_max_overflow: int = 30
+    db_pool_timeout: float = 10.0
+    db_pool_recycle: int = 1800
+    ws_ping_interval: float = 30.0
+    ws_pong_timeout: float = 10.0
+    edit_window_seconds: int = 900
+    typing_timeout: float = 3.0
+    rate_limit_per_second: float = 10.0
+    rate_limit_burst: int = 30
+    token_ttl_hours: float = 720.0
+    allowed_origins: tuple[str, ...] = ()
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:admin@localhost"
+    display_timezone: str = "Asia/Taipei"
+    file_storage: str = "local"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024
+    push_allow_private_endpoints: bool = False
+    # Extensions (documented in README): a namespace for Redis keys and channels, so
+    # several deployments or test runs can share one Redis server.
+    redis_prefix: str = "andon"
+    # Outgoing queue bound per WebSocket connection (frames) before it is closed with 1013.
+    ws_send_queue_max: int = 1000
+    metrics_token: str | None = None
+    log_level: str = "INFO"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_env(
+        cls, environ: dict[str, str] | None = None, dotenv: Path | None = None, **overrides: Any
+    ) -> Settings:
+        """Build settings from `environ` (default: os.environ) over a `.env` file."""
+        env: dict[str, str] = {}
+        env.update(_read_dotenv(dotenv if dotenv is not None else Path.cwd() / ".env"))
+        env.update(os.environ if environ is None else environ)
+        origins = tuple(o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
+        storage = env.get("FILE_STORAGE", "local") or "local"
+        if storage not in {"local", "s3"}:
+            raise SettingsError(f"FILE_STORAGE must be 'local' or 's3', got {storage!r}")
+        settings = cls(
+            host=env.get("ANDON_HOST", "127.0.0.1") or "127.0.0.1",
+            port=_int(env, "ANDON_PORT", 8000, 0),
+            database_url=_opt(env, "DATABASE_URL"),
+            redis_url=_opt(env, "REDIS_URL"),
+            meili_url=_opt(env, "MEILI_URL"),
+            meili_master_key=_opt(env, "MEILI_MASTER_KEY"),
+            data_dir=Path(env.get("ANDON_DATA_DIR", "./var") or "./var"),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 20, 1),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 30, 0),
+            db_pool_timeout=_float(env, "DB_POOL_TIMEOUT", 10.0, 0),
+            db_pool_recycle=_int(env, "DB_POOL_RECYCLE", 1800, -1),
+            ws_ping_interval=_float(env, "WS_PING_INTERVAL", 30.0, 0.05),
+            ws_pong_timeout=_float(env, "WS_PONG_TIMEOUT", 10.0, 0.05),
+            edit_window_seconds=_int(env, "EDIT_WINDOW_SECONDS", 900, 0),
+            typing_timeout=_float(env, "TYPING_TIMEOUT", 3.0, 0.01),
+            rate_limit_per_second=_float(env, "RATE_LIMIT_PER_SECOND", 10.0, 0.001),
+            rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 30, 1),
+            token_ttl_hours=_float(env, "TOKEN_TTL_HOURS", 720.0, 0.0001),
+            allowed_origins=origins,
+            vapid_private_key=_opt(env, "VAPID_PRIVATE_KEY"),
+            vapid_subject=env.get("VAPID_SUBJECT") or "mailto:admin@localhost",
+            display_timezone=env.get("DISPLAY_TIMEZONE") or "Asia/Taipei",
+            file_storage=storage,
+            s3_endpoint_url=_opt(env, "S3_ENDPOINT_URL"),
+            s3_bucket=_opt(env, "S3_BUCKET"),
+            s3_access_key=_opt(env, "S3_ACCESS_KEY"),
+            s3_secret_key=_opt(env, "S3_SECRET_KEY"),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
+            push_allow_private_endpoints=_bool(env, "PUSH_ALLOW_PRIVATE_ENDPOINTS", False),
+            redis_prefix=env.get("ANDON_REDIS_PREFIX") or "andon",
+            ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
+            metrics_token=_opt(env, "METRICS_TOKEN"),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        )
+        if settings.file_storage == "s3" and not settings.s3_bucket:
+            raise SettingsError("FILE_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL for MinIO)")
+        return replace(settings, **overrides) if overrides else settings
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some values changed."""
+        return replace(self, **changes)
+
+    @property
+    def own_origins(self) -> tuple[str, ...]:
+        """The origins the server itself answers on, used when ALLOWED_ORIGINS is unset."""
+        hosts = {self.host}
+        if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104
+            hosts |= {"127.0.0.1", "localhost"}
+        return tuple(f"{scheme}://{h}:{self.port}" for h in sorted(hosts) for scheme in ("http", "https"))
+
+    def origin_allowed(self, origin: str, request_host: str | None = None) -> bool:
+        """Whether a browser `Origin` may use this server.
+
+        With ALLOWED_ORIGINS unset, the server's own origin is allowed: the configured
+        host and port, or the Host header the request came in on (same-origin pages).
+        """
+        origin = origin.rstrip("/")
+        if self.allowed_origins:
+            return origin in self.allowed_origins or "*" in self.allowed_origins
+        if origin in self.own_origins:
+            return True
+        if request_host:
+            return origin in {f"http://{request_host}", f"https://{request_host}"}
+        return False
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use."""
+    return Settings.from_env()
