@@ -1,0 +1,526 @@
+/**
+ * The wire format of CONTRACT.md, as decoders. Every frame from the server and
+ * every REST body goes through one of these before it is dispatched.
+ */
+import {
+  DecodeError,
+  array,
+  bool,
+  decode,
+  int,
+  isPlainObject,
+  json,
+  map,
+  nullable,
+  num,
+  object,
+  oneOf,
+  record,
+  str,
+  withDefault,
+  type Decoder,
+} from "./decode";
+
+export const ROLES = ["OWNER", "EDITOR", "VIEWER"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ROOM_STATUSES = ["active", "resolved", "archived"] as const;
+export type RoomStatus = (typeof ROOM_STATUSES)[number];
+
+export const MESSAGE_TYPES = ["text", "image_ref", "file_ref", "incident_data", "system"] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+
+export const PUSH_LEVELS = ["all", "mentions", "none"] as const;
+export type PushLevel = (typeof PUSH_LEVELS)[number];
+
+const role = oneOf(...ROLES);
+const roomStatus = oneOf(...ROOM_STATUSES);
+const strList = withDefault(array(str), () => [] as string[]);
+
+/** Content is a string for chat, an object for incident data and stored system events, null once deleted. */
+export type MessageContent = string | Record<string, unknown> | null;
+
+const content: Decoder<MessageContent> = (v, path) => {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "string") return v;
+  if (isPlainObject(v)) return v;
+  throw new DecodeError(path, "string, object or null");
+};
+
+export interface ChatMessage {
+  message_id: string;
+  room_id: string;
+  sender_id: string;
+  sender_display_name: string;
+  content: MessageContent;
+  message_type: MessageType;
+  mentions: string[];
+  file_id: string | null;
+  file_url: string | null;
+  client_id: string | null;
+  created_at: string;
+  edited_at: string | null;
+  deleted_at: string | null;
+  sequence_number: number;
+  reactions: Record<string, number>;
+}
+
+const messageFields = {
+  message_id: str,
+  room_id: str,
+  sender_id: str,
+  sender_display_name: nullable(str),
+  content,
+  message_type: oneOf(...MESSAGE_TYPES),
+  mentions: strList,
+  file_id: nullable(str),
+  file_url: nullable(str),
+  client_id: nullable(str),
+  created_at: str,
+  edited_at: nullable(str),
+  deleted_at: nullable(str),
+  sequence_number: int,
+  reactions: withDefault(record(int), () => ({}) as Record<string, number>),
+};
+
+export const chatMessage: Decoder<ChatMessage> = map(object(messageFields), (m) => ({
+  ...m,
+  sender_display_name: m.sender_display_name ?? m.sender_id,
+}));
+
+export interface OnlineUser {
+  user_id: string;
+  display_name: string;
+}
+const onlineUser: Decoder<OnlineUser> = object({ user_id: str, display_name: str });
+const onlineList = withDefault(array(onlineUser), () => [] as OnlineUser[]);
+
+// ---------------------------------------------------------------- server frames
+
+export interface ConnectedFrame {
+  type: "connected";
+  room_id: string;
+  user_id: string;
+  role: Role;
+  last_sequence_number: number;
+  server_time: string;
+  online: OnlineUser[];
+}
+export interface AckFrame {
+  type: "ack";
+  client_id: string | null;
+  message_id: string;
+  sequence_number: number;
+  created_at: string;
+}
+export interface MessageFrame {
+  type: "message";
+  message: ChatMessage;
+}
+export interface MessageEditedFrame {
+  type: "message_edited";
+  message: ChatMessage;
+}
+export interface MessageDeletedFrame {
+  type: "message_deleted";
+  message_id: string;
+  room_id: string;
+  sequence_number: number;
+  deleted_at: string;
+  deleted_by: string | null;
+}
+export interface ReactionFrame {
+  type: "reaction_added" | "reaction_removed";
+  message_id: string;
+  emoji: string;
+  user_id: string;
+  reactions: Record<string, number>;
+}
+/** A stored, sequenced system event (room status, membership). */
+export interface StoredSystemFrame {
+  type: "system";
+  stored: true;
+  event: string;
+  message_id: string;
+  sequence_number: number;
+  user_id: string | null;
+  actor_id: string | null;
+  timestamp: string;
+  detail: Record<string, unknown>;
+}
+/** A transient system event (user_joined, user_left): not stored, not sequenced. */
+export interface TransientSystemFrame {
+  type: "system";
+  stored: false;
+  event: string;
+  user_id: string | null;
+  display_name: string | null;
+  timestamp: string;
+}
+export interface TypingFrame {
+  type: "typing";
+  user_id: string;
+  display_name: string;
+  is_typing: boolean;
+}
+export interface PresenceFrame {
+  type: "presence";
+  online: OnlineUser[];
+}
+export interface MentionFrame {
+  type: "mention";
+  room_id: string;
+  room_title: string;
+  message_id: string;
+  sequence_number: number;
+  sender_display_name: string;
+  preview: string;
+}
+export interface SyncCompleteFrame {
+  type: "sync_complete";
+  last_sequence_number: number;
+  server_time: string;
+}
+export interface ErrorFrame {
+  type: "error";
+  code: string;
+  message: string;
+  client_id: string | null;
+  message_id: string | null;
+}
+
+export type ServerFrame =
+  | ConnectedFrame
+  | AckFrame
+  | MessageFrame
+  | MessageEditedFrame
+  | MessageDeletedFrame
+  | ReactionFrame
+  | StoredSystemFrame
+  | TransientSystemFrame
+  | TypingFrame
+  | PresenceFrame
+  | MentionFrame
+  | SyncCompleteFrame
+  | ErrorFrame;
+
+const connectedFrame: Decoder<ConnectedFrame> = map(
+  object({
+    room_id: str,
+    user_id: str,
+    role,
+    last_sequence_number: int,
+    server_time: str,
+    online: onlineList,
+  }),
+  (f) => ({ type: "connected", ...f }),
+);
+
+const ackFrame: Decoder<AckFrame> = map(
+  object({ client_id: nullable(str), message_id: str, sequence_number: int, created_at: str }),
+  (f) => ({ type: "ack", ...f }),
+);
+
+const messageDeletedFrame: Decoder<MessageDeletedFrame> = map(
+  object({
+    message_id: str,
+    room_id: str,
+    sequence_number: int,
+    deleted_at: str,
+    deleted_by: nullable(str),
+  }),
+  (f) => ({ type: "message_deleted", ...f }),
+);
+
+const reactionFields = object({
+  message_id: str,
+  emoji: str,
+  user_id: str,
+  reactions: withDefault(record(int), () => ({}) as Record<string, number>),
+});
+
+const SYSTEM_BASE_KEYS = new Set([
+  "type",
+  "event",
+  "message_id",
+  "sequence_number",
+  "user_id",
+  "actor_id",
+  "timestamp",
+  "display_name",
+]);
+
+const systemFrame: Decoder<StoredSystemFrame | TransientSystemFrame> = (v, path) => {
+  const base = object({
+    event: str,
+    user_id: nullable(str),
+    timestamp: str,
+    message_id: nullable(str),
+    sequence_number: nullable(int),
+  })(v, path);
+  const raw = v as Record<string, unknown>;
+  if (base.message_id !== null && base.sequence_number !== null) {
+    const detail: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(raw)) {
+      if (!SYSTEM_BASE_KEYS.has(key)) detail[key] = value;
+    }
+    return {
+      type: "system",
+      stored: true,
+      event: base.event,
+      message_id: base.message_id,
+      sequence_number: base.sequence_number,
+      user_id: base.user_id,
+      actor_id: nullable(str)(raw.actor_id, `${path}.actor_id`),
+      timestamp: base.timestamp,
+      detail,
+    };
+  }
+  return {
+    type: "system",
+    stored: false,
+    event: base.event,
+    user_id: base.user_id,
+    display_name: nullable(str)(raw.display_name, `${path}.display_name`),
+    timestamp: base.timestamp,
+  };
+};
+
+const typingFrame: Decoder<TypingFrame> = map(
+  object({ user_id: str, display_name: nullable(str), is_typing: withDefault(bool, () => true) }),
+  (f) => ({ type: "typing", ...f, display_name: f.display_name ?? f.user_id }),
+);
+
+const presenceFrame: Decoder<PresenceFrame> = map(object({ online: onlineList }), (f) => ({
+  type: "presence",
+  ...f,
+}));
+
+const mentionFrame: Decoder<MentionFrame> = map(
+  object({
+    room_id: str,
+    room_title: withDefault(str, () => ""),
+    message_id: str,
+    sequence_number: int,
+    sender_display_name: withDefault(str, () => ""),
+    preview: withDefault(str, () => ""),
+  }),
+  (f) => ({ type: "mention", ...f }),
+);
+
+const syncCompleteFrame: Decoder<SyncCompleteFrame> = map(
+  object({ last_sequence_number: int, server_time: str }),
+  (f) => ({ type: "sync_complete", ...f }),
+);
+
+const errorFrame: Decoder<ErrorFrame> = map(
+  object({
+    code: str,
+    message: withDefault(str, () => ""),
+    client_id: nullable(str),
+    message_id: nullable(str),
+  }),
+  (f) => ({ type: "error", ...f }),
+);
+
+const frameDecoders: Record<string, Decoder<ServerFrame>> = {
+  connected: connectedFrame,
+  ack: ackFrame,
+  message: map(chatMessage, (message) => ({ type: "message", message }) as const),
+  message_edited: map(chatMessage, (message) => ({ type: "message_edited", message }) as const),
+  message_deleted: messageDeletedFrame,
+  reaction_added: map(reactionFields, (f) => ({ type: "reaction_added", ...f }) as const),
+  reaction_removed: map(reactionFields, (f) => ({ type: "reaction_removed", ...f }) as const),
+  system: systemFrame,
+  typing: typingFrame,
+  presence: presenceFrame,
+  mention: mentionFrame,
+  sync_complete: syncCompleteFrame,
+  error: errorFrame,
+};
+
+export type FrameParseResult =
+  | { ok: true; frame: ServerFrame }
+  | { ok: false; reason: "invalid_json" | "unknown_type" | "invalid_frame"; detail: string };
+
+/** Parses one WebSocket text frame. Never throws: a bad frame is reported, not dispatched. */
+export function parseServerFrame(text: string): FrameParseResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: "invalid_json", detail: String(err) };
+  }
+  if (!isPlainObject(raw) || typeof raw.type !== "string") {
+    return { ok: false, reason: "invalid_frame", detail: "missing type" };
+  }
+  const decoder = frameDecoders[raw.type];
+  if (!decoder) return { ok: false, reason: "unknown_type", detail: raw.type };
+  try {
+    return { ok: true, frame: decoder(raw, raw.type) };
+  } catch (err) {
+    if (err instanceof DecodeError) return { ok: false, reason: "invalid_frame", detail: err.message };
+    throw err;
+  }
+}
+
+/** The sequence number that advances the room's stream, or null for frames outside it. */
+export function streamSequence(frame: ServerFrame): number | null {
+  if (frame.type === "message") return frame.message.sequence_number;
+  if (frame.type === "system" && frame.stored) return frame.sequence_number;
+  return null;
+}
+
+// ---------------------------------------------------------------- client frames
+
+export interface OutgoingMessageFrame {
+  type: "message";
+  content: string | Record<string, unknown>;
+  message_type: Exclude<MessageType, "system">;
+  mentions?: string[];
+  file_id?: string;
+  client_id: string;
+}
+
+export type ClientFrame =
+  | OutgoingMessageFrame
+  | { type: "edit_message"; message_id: string; content: string }
+  | { type: "delete_message"; message_id: string }
+  | { type: "add_reaction" | "remove_reaction"; message_id: string; emoji: string }
+  | { type: "typing"; is_typing: boolean }
+  | { type: "sync"; since: number; since_time?: string }
+  | { type: "focus"; focused: boolean };
+
+// ---------------------------------------------------------------- REST bodies
+
+export interface User {
+  user_id: string;
+  display_name: string;
+  is_admin: boolean;
+}
+export const user: Decoder<User> = object({
+  user_id: str,
+  display_name: str,
+  is_admin: withDefault(bool, () => false),
+});
+export const loginResponse = object({ user });
+
+export interface Room {
+  room_id: string;
+  title: string;
+  description: string | null;
+  status: RoomStatus;
+  role: Role | null;
+  created_at: string;
+  last_message_at: string | null;
+  unread_count: number;
+}
+export const room: Decoder<Room> = object({
+  room_id: str,
+  title: str,
+  description: nullable(str),
+  status: roomStatus,
+  role: nullable(role),
+  created_at: str,
+  last_message_at: nullable(str),
+  unread_count: withDefault(int, () => 0),
+});
+export const roomList = object({ rooms: array(room) });
+
+export interface Member {
+  user_id: string;
+  display_name: string;
+  role: Role;
+  online: boolean;
+}
+export const member: Decoder<Member> = object({
+  user_id: str,
+  display_name: str,
+  role,
+  online: withDefault(bool, () => false),
+});
+export const memberList = object({ members: array(member) });
+
+export interface MessagePage {
+  messages: ChatMessage[];
+  has_more: boolean;
+  next_before_sequence: number | null;
+}
+export const messagePage: Decoder<MessagePage> = object({
+  messages: array(chatMessage),
+  has_more: withDefault(bool, () => false),
+  next_before_sequence: nullable(int),
+});
+
+export interface ClientConfig {
+  display_timezone: string;
+  edit_window_seconds: number;
+  typing_timeout: number;
+}
+export const DEFAULT_CONFIG: ClientConfig = {
+  display_timezone: "Asia/Taipei",
+  edit_window_seconds: 900,
+  typing_timeout: 3,
+};
+export const clientConfig: Decoder<ClientConfig> = object({
+  display_timezone: withDefault(str, () => DEFAULT_CONFIG.display_timezone),
+  edit_window_seconds: withDefault(num, () => DEFAULT_CONFIG.edit_window_seconds),
+  typing_timeout: withDefault(num, () => DEFAULT_CONFIG.typing_timeout),
+});
+
+export interface SearchHit {
+  message: ChatMessage;
+  highlighted_content: string;
+}
+export const searchResults: Decoder<{ hits: SearchHit[]; total: number }> = object({
+  hits: array(
+    (v, path): SearchHit => ({
+      message: chatMessage(v, path),
+      highlighted_content: withDefault(str, () => "")(
+        (v as Record<string, unknown>).highlighted_content,
+        `${path}.highlighted_content`,
+      ),
+    }),
+  ),
+  total: withDefault(int, () => 0),
+});
+
+export interface IncidentPoint {
+  message_id: string;
+  sequence_number: number;
+  created_at: string;
+  value: number;
+}
+export const incidentPoints = object({
+  points: array(object({ message_id: str, sequence_number: int, created_at: str, value: num })),
+});
+
+export interface UploadedFile {
+  file_id: string;
+  file_url: string;
+  filename: string;
+  content_type: string;
+  size: number;
+}
+export const uploadedFile: Decoder<UploadedFile> = object({
+  file_id: str,
+  file_url: str,
+  filename: withDefault(str, () => ""),
+  content_type: withDefault(str, () => "application/octet-stream"),
+  size: withDefault(int, () => 0),
+});
+
+export const vapidKey = object({ public_key: str });
+
+export interface NotificationPrefs {
+  push: PushLevel;
+  rooms: Record<string, PushLevel>;
+}
+export const notificationPrefs: Decoder<NotificationPrefs> = object({
+  push: withDefault(oneOf(...PUSH_LEVELS), () => "mentions" as PushLevel),
+  rooms: withDefault(record(oneOf(...PUSH_LEVELS)), () => ({}) as Record<string, PushLevel>),
+});
+
+export const errorBody = object({ detail: withDefault(json, () => null) });
+
+export { decode };

@@ -1,0 +1,81 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { ZonedTimeFormatter } from "./time_format";
+
+const originalTz = process.env.TZ;
+
+afterAll(() => {
+  if (originalTz === undefined) delete process.env.TZ;
+  else process.env.TZ = originalTz;
+});
+
+// The browser's own zone must not matter. Each case switches the process zone (Node
+// re-reads TZ when it is assigned) before building the formatter, and first checks that
+// the switch took effect, so a formatter that used local time would give other answers.
+const browserZones = [
+  { zone: "UTC", offsetMinutesInNovember: 0 },
+  { zone: "America/Los_Angeles", offsetMinutesInNovember: 480 },
+];
+
+describe.each(browserZones)("display in Asia/Taipei from a browser in $zone", ({ zone, offsetMinutesInNovember }) => {
+  const setZone = () => {
+    process.env.TZ = zone;
+    expect(new Date("2025-11-17T12:00:00.000Z").getTimezoneOffset()).toBe(offsetMinutesInNovember);
+    return new ZonedTimeFormatter("Asia/Taipei");
+  };
+
+  it("shows HH:mm for a message at GMT+8 midnight of the current GMT+8 day", () => {
+    const fmt = setZone();
+    // now: 2025-11-18 00:30 in Taipei (= 11-17 16:30 UTC = 11-17 08:30 in Los Angeles)
+    const now = new Date("2025-11-17T16:30:00.000Z");
+    expect(fmt.short("2025-11-17T16:00:00.000Z", now)).toBe("00:00");
+    expect(fmt.short("2025-11-17T16:29:00.000Z", now)).toBe("00:29");
+  });
+
+  it("shows MM/DD HH:mm one minute before GMT+8 midnight, though it is the same day in the browser", () => {
+    const fmt = setZone();
+    const now = new Date("2025-11-17T16:30:00.000Z");
+    expect(fmt.short("2025-11-17T15:59:00.000Z", now)).toBe("11/17 23:59");
+    expect(fmt.short("2025-11-17T08:00:00.000Z", now)).toBe("11/17 16:00");
+  });
+
+  it("treats the last minute of a GMT+8 day as today, though the browser is already on another date", () => {
+    const fmt = setZone();
+    // now: 2025-11-17 23:59:59 in Taipei
+    const now = new Date("2025-11-17T15:59:59.000Z");
+    expect(fmt.short("2025-11-16T16:00:00.000Z", now)).toBe("00:00");
+    expect(fmt.short("2025-11-16T15:59:59.000Z", now)).toBe("11/16 23:59");
+  });
+
+  it("shows a message from a previous year with month and day", () => {
+    const fmt = setZone();
+    const now = new Date("2026-01-01T01:00:00.000Z"); // 01-01 09:00 in Taipei
+    expect(fmt.short("2025-12-31T15:30:00.000Z", now)).toBe("12/31 23:30");
+    expect(fmt.short("2025-12-31T16:05:00.000Z", now)).toBe("00:05");
+  });
+
+  it("uses a 24-hour clock", () => {
+    const fmt = setZone();
+    const now = new Date("2025-11-17T14:00:00.000Z");
+    expect(fmt.short("2025-11-17T13:45:00.000Z", now)).toBe("21:45");
+  });
+});
+
+describe("ZonedTimeFormatter", () => {
+  it("keys days in the display zone", () => {
+    const fmt = new ZonedTimeFormatter("Asia/Taipei");
+    expect(fmt.dayKey("2025-11-17T15:59:00.000Z")).toBe("2025-11-17");
+    expect(fmt.dayKey("2025-11-17T16:00:00.000Z")).toBe("2025-11-18");
+  });
+
+  it("returns an empty string for an unparseable timestamp", () => {
+    const fmt = new ZonedTimeFormatter("Asia/Taipei");
+    expect(fmt.short("not a date", new Date())).toBe("");
+  });
+
+  it("follows another configured display zone", () => {
+    const fmt = new ZonedTimeFormatter("Europe/Berlin");
+    const now = new Date("2025-11-17T23:30:00.000Z"); // 11-18 00:30 in Berlin
+    expect(fmt.short("2025-11-17T22:59:00.000Z", now)).toBe("11/17 23:59");
+    expect(fmt.short("2025-11-17T23:00:00.000Z", now)).toBe("00:00");
+  });
+});

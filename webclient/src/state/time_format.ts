@@ -1,0 +1,87 @@
+/**
+ * Timestamps in the display time zone (Asia/Taipei by default), whatever zone the
+ * browser is in: "HH:mm" for today, "MM/DD HH:mm" before. "Today" is the calendar
+ * day in the display zone, not the browser's.
+ */
+
+interface ZonedParts {
+  year: string;
+  month: string;
+  day: string;
+  hour: string;
+  minute: string;
+}
+
+/** Formats instants in one zone; build one per zone and reuse it (Intl formatters are costly). */
+export class ZonedTimeFormatter {
+  private readonly parts: Intl.DateTimeFormat;
+  private readonly full: Intl.DateTimeFormat;
+
+  constructor(readonly timeZone: string) {
+    this.parts = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    });
+    this.full = new Intl.DateTimeFormat("en-GB", {
+      timeZone,
+      dateStyle: "medium",
+      timeStyle: "medium",
+    });
+  }
+
+  /** "HH:mm" when `at` falls on the same display-zone day as `now`, else "MM/DD HH:mm". */
+  short(at: Date | string, now: Date): string {
+    const when = toDate(at);
+    if (when === null) return "";
+    const p = this.zoned(when);
+    const today = this.zoned(now);
+    const time = `${p.hour}:${p.minute}`;
+    if (p.year === today.year && p.month === today.month && p.day === today.day) return time;
+    return `${p.month}/${p.day} ${time}`;
+  }
+
+  /** A long form for tooltips and screen readers, with the zone spelled out. */
+  long(at: Date | string): string {
+    const when = toDate(at);
+    if (when === null) return "";
+    return `${this.full.format(when)} (${this.timeZone})`;
+  }
+
+  /** The display-zone calendar day, "YYYY-MM-DD" (for day separators). */
+  dayKey(at: Date | string): string {
+    const when = toDate(at);
+    if (when === null) return "";
+    const p = this.zoned(when);
+    return `${p.year}-${p.month}-${p.day}`;
+  }
+
+  private zoned(date: Date): ZonedParts {
+    const out: ZonedParts = { year: "", month: "", day: "", hour: "", minute: "" };
+    for (const part of this.parts.formatToParts(date)) {
+      if (part.type in out) out[part.type as keyof ZonedParts] = part.value;
+    }
+    // Some ICU versions still print midnight as "24" despite h23.
+    if (out.hour === "24") out.hour = "00";
+    return out;
+  }
+}
+
+/** Whether the runtime knows the zone; an unknown zone falls back to the default. */
+export function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function toDate(at: Date | string): Date | null {
+  const d = typeof at === "string" ? new Date(at) : at;
+  return Number.isNaN(d.getTime()) ? null : d;
+}
