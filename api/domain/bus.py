@@ -1,0 +1,74 @@
+"""Fan-out through Redis pub/sub, after commit.
+
+A room channel carries envelopes: one JSON header line, then the encoded frames, one per
+line (encoded JSON never contains a raw newline). Sequenced envelopes hold consecutive
+sequence numbers starting at `s`; receivers order them and fill gaps from PostgreSQL,
+since pub/sub is at-most-once. Ephemeral envelopes (typing, presence, reactions, edits)
+carry `a`, the sequence number they relate to, so a receiver never shows an edit before
+the message it edits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+_enc = msgspec.json.Encoder()
+
+
+class Bus:
+    """Publishes envelopes to room, user and control channels."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def room_channel(self, room_id: str) -> str:
+        return f"{self.prefix}:room:{room_id}"
+
+    def user_channel(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{user_id}"
+
+    @property
+    def control_channel(self) -> str:
+        return f"{self.prefix}:control"
+
+    @staticmethod
+    def envelope(header: dict[str, Any], frames: list[bytes]) -> bytes:
+        return _enc.encode(header) + b"\n" + b"\n".join(frames)
+
+    async def publish_sequenced(
+        self, room_id: str, first_seq: int, frames: list[bytes], control: dict[str, Any] | None = None
+    ) -> None:
+        """Publish frames with consecutive sequence numbers starting at `first_seq`."""
+        header: dict[str, Any] = {"t": "seq", "s": first_seq}
+        if control:
+            header["c"] = control
+        await self.redis.publish(self.room_channel(room_id), self.envelope(header, frames))
+
+    async def publish_ephemeral(
+        self,
+        room_id: str,
+        frame: bytes,
+        *,
+        after_seq: int = 0,
+        exclude_user: str | None = None,
+        control: dict[str, Any] | None = None,
+    ) -> None:
+        """Publish an unsequenced frame to the room (delivered once `after_seq` has been)."""
+        header: dict[str, Any] = {"t": "eph", "a": after_seq}
+        if exclude_user:
+            header["x"] = exclude_user
+        if control:
+            header["c"] = control
+        await self.redis.publish(self.room_channel(room_id), self.envelope(header, [frame]))
+
+    async def publish_user(self, user_id: str, frame: bytes) -> None:
+        """A frame for every open connection of one user, whatever room it is in."""
+        await self.redis.publish(self.user_channel(user_id), self.envelope({"t": "user"}, [frame]))
+
+    async def publish_control(self, control: dict[str, Any]) -> None:
+        """Process-wide control (token revocation); every server process acts on it."""
+        await self.redis.publish(self.control_channel, _enc.encode(control))

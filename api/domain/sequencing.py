@@ -1,0 +1,109 @@
+"""Assigning per-room sequence numbers and inserting messages, under the room's row lock.
+
+`UPDATE incident_rooms SET last_seq = last_seq + k ... RETURNING` takes the room row lock and
+reserves k consecutive numbers; the lock is held until COMMIT, so the room's transactions
+commit in sequence order and numbers never gap or repeat. Chat messages (in batches, see
+`messages_send`) and stored system events both go through here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.domain.errors import Forbidden, NotFound
+
+
+@dataclass(slots=True)
+class NewMessage:
+    """A message about to be stored (validated already)."""
+
+    sender_id: str
+    message_type: str
+    content: str | None = None
+    data: Any = None
+    mentions: list[str] = field(default_factory=list)
+    file_id: uuid.UUID | None = None
+    file_url: str | None = None
+    client_id: str | None = None
+    message_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """The room row as locked for an insert."""
+
+    first_seq: int
+    last_seq: int
+    status: str
+    title: str
+
+
+_RESERVE = text(
+    """
+    UPDATE incident_rooms
+    SET last_seq = last_seq + :k,
+        last_message_at = CASE WHEN :chat THEN clock_timestamp() ELSE last_message_at END
+    WHERE room_id = :r
+    RETURNING last_seq, status, title
+    """
+)
+
+_INSERT = text(
+    """
+    INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content, data,
+                          mentions, file_id, file_url, client_id, created_at, updated_at)
+    SELECT x.id, :r, :first + x.ord - 1, x.sender, x.mtype, x.content, CAST(x.data AS jsonb),
+           ARRAY(SELECT jsonb_array_elements_text(CAST(x.mentions AS jsonb))),
+           x.file_id, x.file_url, x.client_id, clock_timestamp(), clock_timestamp()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:senders AS text[]), CAST(:mtypes AS text[]),
+                CAST(:contents AS text[]), CAST(:datas AS text[]), CAST(:mentions AS text[]),
+                CAST(:file_ids AS uuid[]), CAST(:file_urls AS text[]), CAST(:client_ids AS text[]))
+         WITH ORDINALITY AS x(id, sender, mtype, content, data, mentions, file_id, file_url, client_id, ord)
+    ORDER BY x.ord
+    RETURNING message_id, sequence_number, created_at
+    """
+)
+
+_enc = msgspec.json.Encoder()
+
+
+async def insert_sequenced(
+    conn: AsyncConnection, room_id: uuid.UUID, new: list[NewMessage], *, allow_archived: bool = False
+) -> tuple[Reserved, list[tuple[NewMessage, int, datetime]]]:
+    """Reserve len(new) numbers and insert the messages in order; returns (seq, created_at) each.
+
+    Raises NotFound for an unknown room and Forbidden for an archived one (unless allowed);
+    the caller's transaction must then roll back.
+    """
+    k = len(new)
+    chat = any(n.message_type != "system" for n in new)
+    row = (await conn.execute(_RESERVE, {"k": k, "r": room_id, "chat": chat})).first()
+    if row is None:
+        raise NotFound("no such room")
+    if row.status == "archived" and not allow_archived:
+        raise Forbidden("the room is archived (read-only)")
+    first = int(row.last_seq) - k + 1
+    reserved = Reserved(first, int(row.last_seq), row.status, row.title)
+    params = {
+        "r": room_id,
+        "first": first,
+        "ids": [n.message_id for n in new],
+        "senders": [n.sender_id for n in new],
+        "mtypes": [n.message_type for n in new],
+        "contents": [n.content for n in new],
+        "datas": [None if n.data is None else _enc.encode(n.data).decode() for n in new],
+        "mentions": [_enc.encode(n.mentions).decode() for n in new],
+        "file_ids": [n.file_id for n in new],
+        "file_urls": [n.file_url for n in new],
+        "client_ids": [n.client_id for n in new],
+    }
+    rows = (await conn.execute(_INSERT, params)).all()
+    by_id = {r.message_id: (int(r.sequence_number), r.created_at) for r in rows}
+    return reserved, [(n, *by_id[n.message_id]) for n in new]

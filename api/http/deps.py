@@ -1,0 +1,76 @@
+"""Request plumbing shared by controllers: services, authentication, origin checks, bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import HTTPException
+
+from api.domain.auth import AuthUser, access_token
+from api.domain.context import Services
+from api.domain.errors import Forbidden, Invalid, Unauthorized
+from api.domain.jsonsafe import loads
+
+SESSION_COOKIE = "andon_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_JSON_BODY = 256 * 1024
+
+
+def services_of(request: Request[Any, Any, Any]) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def presented_token(request: Request[Any, Any, Any]) -> tuple[str | None, str]:
+    """The first credential present, in contract order: bearer header, then cookie."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("malformed Authorization header")
+        return value.strip(), "bearer"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, "cookie"
+    return None, "none"
+
+
+async def current_user(request: Request[Any, Any, Any]) -> AuthUser:
+    """Authenticate the request (401 without a valid token; 403 for a cookie without a good Origin)."""
+    token, source = presented_token(request)
+    if token is None:
+        raise Unauthorized("sign-in required")
+    services = services_of(request)
+    if source == "cookie" and request.method in UNSAFE_METHODS:
+        origin = request.headers.get("origin")
+        if not origin or not services.settings.origin_allowed(origin, request.headers.get("host")):
+            raise Forbidden("cross-origin request refused")
+    async with services.db.read() as conn:
+        user = await access_token(conn, token)
+    request.state.user_id = user.user_id
+    return user
+
+
+async def json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The request's JSON object body, size- and depth-bounded."""
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BODY:
+        raise HTTPException(status_code=413, detail="request body too large")
+    if not raw.strip():
+        raise Invalid("a JSON object body is required")
+    data = loads(raw)
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object")
+    return data
+
+
+def int_param(value: str | None, name: str, minimum: int | None = None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise Invalid(f"{name} must be an integer", code="unprocessable") from exc
+    if minimum is not None and number < minimum:
+        raise Invalid(f"{name} must be at least {minimum}", code="unprocessable")
+    return number

@@ -1,0 +1,46 @@
+"""Message history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.di import Provide
+
+from api.domain.access import access_room
+from api.domain.auth import AuthUser
+from api.domain.errors import Invalid
+from api.domain.messages_read import clamp_limit, history_page
+from api.domain.timefmt import parse_iso
+from api.http.deps import current_user, int_param, services_of
+
+AUTH = {"user": Provide(current_user)}
+
+
+@get("/api/rooms/{room_id:str}/messages", dependencies=AUTH, summary="History: newest first, or after a sequence")
+async def history(
+    request: Request[Any, Any, Any],
+    user: AuthUser,
+    room_id: str,
+    limit: str | None = None,
+    before: str | None = None,
+    before_sequence: str | None = None,
+    after_sequence: str | None = None,
+) -> dict[str, Any]:
+    n = clamp_limit(int_param(limit, "limit"))
+    bs = int_param(before_sequence, "before_sequence")
+    after = int_param(after_sequence, "after_sequence", 0)
+    before_ts = None
+    if before:
+        try:
+            before_ts = parse_iso(before)
+        except ValueError as exc:
+            raise Invalid("before must be an ISO 8601 timestamp", code="unprocessable") from exc
+    if after is not None and (bs is not None or before_ts is not None):
+        raise Invalid("after_sequence cannot be combined with before or before_sequence", code="unprocessable")
+    services = services_of(request)
+    async with services.db.read() as conn:
+        access = await access_room(conn, room_id, user)
+        return await history_page(
+            conn, access.room["room_id"], limit=n, before=before_ts, before_sequence=bs, after_sequence=after
+        )
