@@ -56,7 +56,7 @@ export class Outbox {
   /** The room's queued items for this user, oldest first. */
   async list(roomId: string, userId: string): Promise<OutboxItem[]> {
     return this.tx("readonly", async (store) => {
-      const all = (await request(store.index("room_id").getAll(IDBKeyRange.only(roomId)))) as StoredItem[];
+      const all = (await request(store.index("room_id").getAll(roomId))) as StoredItem[];
       return all
         .filter((item) => item.user_id === userId)
         .sort((a, b) => (a.order ?? 0) - (b.order ?? 0))

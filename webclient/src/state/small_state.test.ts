@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { chartGeometry } from "./chart";
+import { decodeMyReactions, hasMyReaction, MAX_TRACKED_MESSAGES, reconcileCounts, withReaction } from "./my_reactions";
+import { DEFAULT_SETTINGS, loadSettings, MemoryStore, saveSettings } from "./settings";
+import { describeSystemEvent } from "./system_text";
+
+describe("my reactions", () => {
+  it("toggles and forgets emoji whose count dropped to zero", () => {
+    let s = withReaction({}, "m1", "👍", true);
+    s = withReaction(s, "m1", "🔥", true);
+    expect(hasMyReaction(s, "m1", "👍")).toBe(true);
+    s = withReaction(s, "m1", "👍", false);
+    expect(hasMyReaction(s, "m1", "👍")).toBe(false);
+    s = reconcileCounts(s, "m1", { "🔥": 0 });
+    expect(s).toEqual({});
+  });
+
+  it("remembers a bounded number of messages", () => {
+    let s = {};
+    for (let i = 0; i < MAX_TRACKED_MESSAGES + 10; i++) s = withReaction(s, `m${i}`, "👍", true);
+    expect(Object.keys(s)).toHaveLength(MAX_TRACKED_MESSAGES);
+    expect(hasMyReaction(s, "m0", "👍")).toBe(false);
+    expect(hasMyReaction(s, `m${MAX_TRACKED_MESSAGES + 9}`, "👍")).toBe(true);
+  });
+
+  it("survives garbage in storage", () => {
+    expect(decodeMyReactions("{oops")).toEqual({});
+    expect(decodeMyReactions('{"m":["👍",3],"n":["🔥"]}')).toEqual({ n: ["🔥"] });
+  });
+});
+
+describe("settings", () => {
+  it("defaults, saves and reloads", () => {
+    const store = new MemoryStore();
+    expect(loadSettings(store)).toEqual(DEFAULT_SETTINGS);
+    saveSettings(store, { sound: false, vibrate: true, notificationChoice: "denied" });
+    expect(loadSettings(store)).toEqual({ sound: false, vibrate: true, notificationChoice: "denied" });
+  });
+
+  it("ignores malformed values", () => {
+    const store = new MemoryStore();
+    store.setItem("andon.settings.v1", '{"sound":"yes","notificationChoice":"maybe"}');
+    expect(loadSettings(store)).toEqual(DEFAULT_SETTINGS);
+  });
+});
+
+describe("system event text", () => {
+  const nameOf = (id: string) => ({ "a@x": "Ann", "b@x": "Bob" })[id] ?? id;
+  it("describes membership and status changes", () => {
+    expect(describeSystemEvent({ event: "member_added", user_id: "a@x", actor_id: "b@x", role: "EDITOR" }, nameOf)).toBe(
+      "Ann was added as EDITOR by Bob",
+    );
+    expect(
+      describeSystemEvent({ event: "room_status_changed", user_id: "b@x", actor_id: "b@x", old_status: "active", new_status: "resolved" }, nameOf),
+    ).toBe("Bob changed the room status from active to resolved");
+    expect(describeSystemEvent({ event: "user_joined", user_id: "c@x" }, nameOf)).toBe("c@x joined");
+  });
+});
+
+describe("chartGeometry", () => {
+  const box = { width: 110, height: 60, padLeft: 10, padRight: 0, padTop: 0, padBottom: 10 };
+  const p = (seq: number, value: number, at: string) => ({ message_id: `m${seq}`, sequence_number: seq, created_at: at, value });
+
+  it("scales time to x and value to y (higher values drawn higher)", () => {
+    const g = chartGeometry(
+      [p(1, 70, "2025-11-17T10:00:00.000Z"), p(2, 90, "2025-11-17T10:10:00.000Z"), p(3, 80, "2025-11-17T10:05:00.000Z")],
+      box,
+    );
+    expect(g.polyline).toBe("10,50 60,25 110,0");
+    expect([g.min, g.max]).toEqual([70, 90]);
+  });
+
+  it("draws a flat or single-point series in the middle", () => {
+    const g = chartGeometry([p(1, 5, "2025-11-17T10:00:00.000Z")], box);
+    expect(g.dots[0]).toMatchObject({ x: 60, y: 25 });
+    expect(chartGeometry([], box).polyline).toBe("");
+  });
+});
