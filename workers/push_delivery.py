@@ -1,0 +1,582 @@
+"""Send one Web Push message with pywebpush and say what happened, without deciding what to do next.
+
+:func:`deliver` is the whole interface: it encrypts the payload for the subscription, signs a VAPID
+token, POSTs once and classifies the outcome (:class:`DeliveryOutcome`). It never retries, sleeps or
+touches the database: the Celery task around it deletes a ``gone`` subscription, honours
+``retry_after`` on ``rate_limited`` and backs off on ``server_error``, ``timeout`` and
+``network_error``.
+
+Why the HTTP layer is wrapped rather than used as pywebpush sets it up:
+
+* pywebpush posts with ``requests``, which follows redirects and has no timeout unless given one. A
+  push endpoint is user-supplied, so a redirect could point the worker anywhere: the session made by
+  :func:`new_push_session` never follows one (a 3xx is a ``rejected`` outcome).
+* The endpoint is checked (:func:`api.domain.push_endpoints.check_push_endpoint`) before every send,
+  and in addition every new connection resolves the host itself, refuses it if any address is
+  internal and connects to an address it has just checked. Without that second step a DNS answer that
+  changes between the check and the connect (DNS rebinding) would walk straight past the check.
+* ``timeout`` bounds the whole exchange (connect, headers and body), and at most
+  ``MAX_RESPONSE_BODY_BYTES`` of a response body are read, so a hostile endpoint can neither hold a
+  worker nor fill its memory.
+* ``requests`` would also pick up proxies and ``.netrc`` credentials from the environment; the
+  session ignores them (``trust_env = False``).
+
+Nothing here logs or returns the endpoint's path (the subscription's capability), the keys, the VAPID
+token or the payload: only the origin, the status and the outcome.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import functools
+import json
+import logging
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+import urllib3
+from py_vapid import Vapid01, VapidException
+from pywebpush import WebPushException, webpush
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.util.connection import create_connection
+
+from api.domain.push_endpoints import (
+    InvalidPushEndpoint,
+    InvalidSubscriptionKeys,
+    PushEndpointUnresolvable,
+    check_push_endpoint,
+    parse_push_endpoint,
+    resolve_push_host,
+    validate_subscription_keys,
+)
+from api.domain.vapid import vapid_signer
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "MAX_RESPONSE_BODY_BYTES",
+    "URGENCIES",
+    "DeliveryOutcome",
+    "DeliveryResult",
+    "PayloadTooLarge",
+    "PushSubscriptionInfo",
+    "classify_response",
+    "deliver",
+    "encode_payload",
+    "new_push_session",
+    "parse_retry_after",
+]
+
+logger = logging.getLogger(__name__)
+
+# Push services accept 4096 encrypted bytes; aes128gcm adds 86 bytes of header and tag, and the
+# rest is headroom so a payload that fits here fits everywhere.
+MAX_PAYLOAD_BYTES = 3072
+MAX_RESPONSE_BODY_BYTES = 8192
+URGENCIES = frozenset({"very-low", "low", "normal", "high"})
+
+_READ_CHUNK = 4096
+
+
+class _RedactRequestPaths(logging.Filter):
+    """Blank the path in urllib3's DEBUG request line: for a push, the path is the capability.
+
+    Installed on urllib3's pool logger for the whole worker process (a filter cannot tell which pool
+    logged); only that one DEBUG message changes, and only its path.
+    """
+
+    REQUEST_LINE = '%s://%s:%s "%s %s %s" %s %s'
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self.REQUEST_LINE and isinstance(record.args, tuple) and len(record.args) == 8:
+            args = list(record.args)
+            args[4] = "/<redacted>"
+            record.args = tuple(args)
+        return True
+
+
+def _install_log_redaction() -> None:
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(existing, _RedactRequestPaths) for existing in pool_logger.filters):
+        pool_logger.addFilter(_RedactRequestPaths())
+
+
+_install_log_redaction()
+
+
+class PayloadTooLarge(ValueError):
+    """The JSON-encoded payload exceeds :data:`MAX_PAYLOAD_BYTES`; the caller must trim it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"push payload is {size} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit")
+        self.size = size
+
+
+@dataclass(frozen=True, slots=True)
+class PushSubscriptionInfo:
+    """What the browser's ``PushSubscription.toJSON()`` gave: the endpoint and its two keys.
+
+    All three are secrets in effect (anyone holding them can push to the user), so ``repr`` shows only
+    the endpoint's origin.
+    """
+
+    endpoint: str = field(repr=False)
+    p256dh: str = field(repr=False)
+    auth: str = field(repr=False)
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of the endpoint, safe to log; ``"<invalid>"`` if it does not parse."""
+        try:
+            return parse_push_endpoint(self.endpoint, allow_private=True).origin
+        except InvalidPushEndpoint:
+            return "<invalid>"
+
+    def __repr__(self) -> str:
+        return f"PushSubscriptionInfo(origin={self.origin!r})"
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """How one send ended, and so what the caller should do."""
+
+    DELIVERED = "delivered"  # 2xx: done
+    GONE = "gone"  # 404/410, or keys no push could ever be encrypted for: delete the subscription
+    RATE_LIMITED = "rate_limited"  # 429: retry after ``retry_after`` (or a backoff when absent)
+    SERVER_ERROR = "server_error"  # 5xx: retry with backoff (``retry_after`` when the service sent one)
+    REJECTED = "rejected"  # 3xx (never followed) and other 4xx (400/401/403/413): do not retry as is
+    TIMEOUT = "timeout"  # no complete answer within ``timeout``: retry with backoff
+    NETWORK_ERROR = "network_error"  # DNS failure, refused or reset connection, TLS failure: backoff
+    BLOCKED = "blocked"  # the endpoint is refused by the SSRF rules: do not retry
+
+
+_RETRYABLE = frozenset(
+    {
+        DeliveryOutcome.RATE_LIMITED,
+        DeliveryOutcome.SERVER_ERROR,
+        DeliveryOutcome.TIMEOUT,
+        DeliveryOutcome.NETWORK_ERROR,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """The outcome of one send.
+
+    ``status`` is the push service's HTTP status when it answered; ``retry_after`` the seconds its
+    ``Retry-After`` asked for (429 and 5xx only; ``None`` when absent or unparsable); ``reason`` a
+    short explanation safe to log (never the endpoint path, keys or payload).
+    """
+
+    outcome: DeliveryOutcome
+    status: int | None = None
+    retry_after: float | None = None
+    reason: str | None = None
+
+    @property
+    def should_delete_subscription(self) -> bool:
+        """True when the subscription will never work again (``gone``)."""
+        return self.outcome is DeliveryOutcome.GONE
+
+    @property
+    def should_retry(self) -> bool:
+        """True for transient failures: rate limited, 5xx, timeout, network error."""
+        return self.outcome in _RETRYABLE
+
+
+def encode_payload(payload: Mapping[str, Any]) -> bytes:
+    """Encode ``payload`` as compact UTF-8 JSON, refusing it over :data:`MAX_PAYLOAD_BYTES`.
+
+    Non-ASCII text is kept as UTF-8 rather than ``\\uXXXX`` escapes, which would triple the size of a
+    Chinese preview. Raises :class:`PayloadTooLarge`, or ``TypeError``/``ValueError`` for values JSON
+    cannot carry (including NaN).
+    """
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(len(body))
+    return body
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+
+    A date in the past gives 0. Returns ``None`` for a missing or unparsable value, so the caller falls
+    back to its own backoff. The caller should cap the result: it is whatever the service said.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        # RFC 5322's "-0000" means UTC with no claim about local time; HTTP dates are always GMT.
+        when = when.replace(tzinfo=UTC)
+    reference = now if now is not None else datetime.now(UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def classify_response(status: int, headers: Mapping[str, str]) -> DeliveryResult:
+    """Map a push service's answer to a :class:`DeliveryResult` (headers are matched case-insensitively)."""
+    if 200 <= status < 300:
+        return DeliveryResult(DeliveryOutcome.DELIVERED, status=status)
+    if status in (404, 410):
+        return DeliveryResult(DeliveryOutcome.GONE, status=status, reason="subscription expired or removed")
+    if status == 429:
+        return DeliveryResult(
+            DeliveryOutcome.RATE_LIMITED,
+            status=status,
+            retry_after=parse_retry_after(_header(headers, "Retry-After")),
+            reason="rate limited by the push service",
+        )
+    if status >= 500:
+        # A 503 often says when to come back; honouring it is kinder than a blind backoff.
+        return DeliveryResult(
+            DeliveryOutcome.SERVER_ERROR,
+            status=status,
+            retry_after=parse_retry_after(_header(headers, "Retry-After")),
+            reason="push service error",
+        )
+    if 300 <= status < 400:
+        return DeliveryResult(DeliveryOutcome.REJECTED, status=status, reason="redirect not followed")
+    return DeliveryResult(DeliveryOutcome.REJECTED, status=status, reason="refused by the push service")
+
+
+# --- the HTTP layer ---------------------------------------------------------------------------------
+
+
+class _BlockedAddressError(NewConnectionError):
+    """Raised inside urllib3 when the host now resolves to a refused address."""
+
+    def __init__(self, conn: HTTPConnection, reason: str) -> None:
+        super().__init__(conn, reason)
+        self.reason = reason
+
+
+def _connect_checked(conn: HTTPConnection, allow_private: bool) -> socket.socket:
+    """Resolve, check every address, then connect only to addresses that were checked."""
+    host, port = conn.host, conn.port
+    assert port is not None  # urllib3 fills in the scheme's default port
+    try:
+        addresses = resolve_push_host(host, port, allow_private)
+    except PushEndpointUnresolvable as exc:
+        raise NameResolutionError(host, conn, socket.gaierror(exc.reason)) from None
+    except InvalidPushEndpoint as exc:
+        raise _BlockedAddressError(conn, exc.reason) from None
+    budget = conn.timeout if isinstance(conn.timeout, int | float) else None
+    started = time.monotonic()
+    last_error: OSError | None = None
+    for address in addresses:
+        remaining = None if budget is None else budget - (time.monotonic() - started)
+        if remaining is not None and remaining <= 0:
+            break
+        try:
+            # An IP literal, so create_connection's own getaddrinfo cannot resolve to anything else.
+            return create_connection(
+                (address.sockaddr[0], port),
+                remaining,
+                source_address=conn.source_address,
+                socket_options=conn.socket_options,
+            )
+        except OSError as exc:
+            last_error = exc
+    if last_error is None or isinstance(last_error, TimeoutError):
+        raise ConnectTimeoutError(conn, f"connection to {host} timed out")
+    raise NewConnectionError(conn, f"failed to connect to {host}: {type(last_error).__name__}")
+
+
+@functools.cache
+def _pool_classes(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
+    class GuardedHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect_checked(self, allow_private)
+
+    class GuardedHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect_checked(self, allow_private)
+
+    class GuardedHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTPConnection
+
+    class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPSConnection
+
+    return {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
+
+
+def _budget_seconds(timeout: Any) -> float:
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+        return float(timeout)
+    if isinstance(timeout, tuple) and all(isinstance(part, int | float) for part in timeout):
+        return float(max(timeout))
+    # pywebpush is always given a number by deliver(); anything else is a misuse, bounded anyway.
+    return 10.0
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """Connects only to checked addresses, bounds the whole exchange in time and the body in size."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self._allow_private = allow_private
+        # No urllib3 retries: the caller owns retry policy, and a retried POST could push twice.
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_pool_classes(self._allow_private))
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        budget = _budget_seconds(timeout)
+        deadline = time.monotonic() + budget
+        # total= makes urllib3 count connect time against the read timeout, so connect plus headers
+        # fit in the budget; the body is read below against the same deadline.
+        response = super().send(
+            request,
+            stream=True,
+            # requests' annotation omits it, but HTTPAdapter.send documents and handles a Timeout.
+            timeout=urllib3.Timeout(total=budget),  # type: ignore[arg-type]
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+        _read_bounded_body(response, deadline, request)
+        return response
+
+
+def _read_bounded_body(
+    response: requests.Response, deadline: float, request: requests.PreparedRequest
+) -> None:
+    raw = response.raw
+    chunks: list[bytes] = []
+    size = 0
+    complete = False
+    try:
+        while size <= MAX_RESPONSE_BODY_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise requests.ReadTimeout("push service response timed out", request=request)
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if sock is not None:
+                # Each read may wait only for what is left of the budget, so a server trickling a
+                # byte at a time cannot stretch the exchange.
+                sock.settimeout(remaining)
+            chunk = raw.read1(_READ_CHUNK, decode_content=False)
+            if not chunk:
+                complete = True
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except ReadTimeoutError as exc:
+        raise requests.ReadTimeout("push service response timed out", request=request) from exc
+    except (ProtocolError, OSError) as exc:
+        raise requests.ConnectionError("push service connection broke", request=request) from exc
+    finally:
+        if not complete:
+            # A half-read connection cannot be reused: drop it rather than return it to the pool.
+            raw.close()
+            response.close()
+    # requests reads the body itself unless told it is consumed; these are the attributes its own
+    # Response.content sets, and the only way to hand it a body read under our limits.
+    response._content = b"".join(chunks)[:MAX_RESPONSE_BODY_BYTES]
+    response._content_consumed = True
+    if complete:
+        raw.release_conn()
+
+
+class _PushSession(requests.Session):
+    """A requests session that never follows redirects, whatever the caller asks."""
+
+    allow_private: bool
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs["allow_redirects"] = False
+        return super().send(request, **kwargs)
+
+
+def new_push_session(*, allow_private: bool) -> requests.Session:
+    """A session for :func:`deliver`: no redirects, checked addresses, bounded reads, no env proxies.
+
+    Reuse one per thread (sessions are not thread-safe) to keep connections to a push service alive
+    across sends; ``allow_private`` must match the ``allow_private`` given to :func:`deliver`.
+    """
+    session = _PushSession()
+    session.allow_private = allow_private
+    # Environment proxies would bypass the address pinning, and .netrc could attach credentials.
+    session.trust_env = False
+    session.headers["User-Agent"] = "andon-push"
+    session.headers["Accept-Encoding"] = "identity"
+    adapter = _GuardedAdapter(allow_private)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+# --- deliver ------------------------------------------------------------------------------------------
+
+
+def _find_in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    # requests wraps urllib3's MaxRetryError, which carries the real error in .reason.
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        pending.extend(current.args)
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+    return None
+
+
+def _network_failure(exc: requests.RequestException) -> DeliveryResult:
+    # Messages of requests exceptions contain the URL, path included: only type names go out.
+    blocked = _find_in_chain(exc, _BlockedAddressError)
+    if isinstance(blocked, _BlockedAddressError):
+        return DeliveryResult(DeliveryOutcome.BLOCKED, reason=blocked.reason)
+    # Checked by type, not by walking the chain: urllib3's NewConnectionError (a refused connection)
+    # subclasses its ConnectTimeoutError, so a chain search would call every refusal a timeout.
+    if isinstance(exc, requests.Timeout):
+        kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "response"
+        return DeliveryResult(DeliveryOutcome.TIMEOUT, reason=f"{kind} timed out")
+    if _find_in_chain(exc, NameResolutionError) is not None:
+        return DeliveryResult(DeliveryOutcome.NETWORK_ERROR, reason="endpoint host does not resolve")
+    return DeliveryResult(DeliveryOutcome.NETWORK_ERROR, reason=f"network error ({type(exc).__name__})")
+
+
+def deliver(
+    subscription: PushSubscriptionInfo,
+    payload: Mapping[str, Any],
+    *,
+    vapid_private_key: str | Vapid01,
+    vapid_subject: str,
+    ttl: int,
+    urgency: str,
+    timeout: float,
+    allow_private: bool,
+    session: requests.Session | None = None,
+) -> DeliveryResult:
+    """Send ``payload`` to one subscription once and classify what happened.
+
+    ``vapid_private_key`` is a key in any form :func:`api.domain.vapid.parse_vapid_private_key` reads
+    (``VapidKeys.private_key`` is one) or a py_vapid signer (``VapidKeys.signer()``).
+    ``vapid_subject`` is the ``sub`` claim (``mailto:`` or ``https:``); ``ttl`` the seconds the push
+    service may hold the message; ``urgency`` one of :data:`URGENCIES`; ``timeout`` bounds the whole
+    exchange in seconds; ``allow_private`` is ``PUSH_ALLOW_PRIVATE_ENDPOINTS``. ``session`` is an
+    optional :func:`new_push_session` to reuse connections; without it one is made and closed.
+
+    Every call signs a fresh claims dict (pywebpush writes ``aud`` and ``exp`` into the dict it is
+    given, so a shared one would carry the first endpoint's audience to every other), checks the
+    endpoint against the SSRF rules again, and never follows a redirect.
+
+    Network and push-service failures are returned, not raised. Raises :class:`PayloadTooLarge`,
+    ``ValueError`` for a bad ``ttl``/``urgency``/``timeout``/session or a VAPID key or subject that
+    cannot sign, and ``TypeError`` for a payload JSON cannot encode: those are the caller's bugs.
+    """
+    if urgency not in URGENCIES:
+        raise ValueError(f"urgency must be one of {sorted(URGENCIES)}")
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        raise ValueError("ttl must be a non-negative number of seconds")
+    if not timeout > 0:
+        raise ValueError("timeout must be positive")
+    if session is not None and getattr(session, "allow_private", None) is not allow_private:
+        raise ValueError("session must come from new_push_session() with the same allow_private")
+    body = encode_payload(payload)
+    signer = vapid_signer(vapid_private_key) if isinstance(vapid_private_key, str) else vapid_private_key
+    origin = subscription.origin
+
+    try:
+        check_push_endpoint(subscription.endpoint, allow_private)
+    except PushEndpointUnresolvable as exc:
+        return _logged(origin, DeliveryResult(DeliveryOutcome.NETWORK_ERROR, reason=exc.reason))
+    except InvalidPushEndpoint as exc:
+        return _logged(origin, DeliveryResult(DeliveryOutcome.BLOCKED, reason=exc.reason))
+    try:
+        validate_subscription_keys(subscription.p256dh, subscription.auth)
+    except InvalidSubscriptionKeys as exc:
+        # No message can ever be encrypted for these keys: as dead as a 410.
+        return _logged(origin, DeliveryResult(DeliveryOutcome.GONE, reason=f"unusable keys: {exc.reason}"))
+
+    own_session = session is None
+    http = session if session is not None else new_push_session(allow_private=allow_private)
+    try:
+        response = webpush(
+            subscription_info={
+                "endpoint": subscription.endpoint,
+                "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
+            },
+            data=body.decode("utf-8"),
+            vapid_private_key=signer,
+            vapid_claims={"sub": vapid_subject},  # fresh on every call: pywebpush mutates it
+            ttl=ttl,
+            headers={"Urgency": urgency},
+            timeout=timeout,
+            requests_session=http,
+        )
+    except WebPushException as exc:
+        if exc.response is None or exc.status_code is None:
+            result = DeliveryResult(DeliveryOutcome.REJECTED, reason="pywebpush refused the subscription")
+        else:
+            result = classify_response(exc.status_code, getattr(exc.response, "headers", {}))
+        return _logged(origin, result)
+    except VapidException as exc:
+        # Configuration, not the subscription: a bad VAPID_SUBJECT fails for every push alike.
+        raise ValueError(f"VAPID signing failed: {exc}") from None
+    except requests.RequestException as exc:
+        return _logged(origin, _network_failure(exc))
+    finally:
+        if own_session:
+            http.close()
+    assert isinstance(response, requests.Response)  # not a curl string: curl was not asked for
+    return _logged(origin, classify_response(response.status_code, response.headers))
+
+
+def _logged(origin: str, result: DeliveryResult) -> DeliveryResult:
+    level = logging.DEBUG if result.outcome is DeliveryOutcome.DELIVERED else logging.INFO
+    logger.log(
+        level,
+        "web push to %s: %s (status %s%s)",
+        origin,
+        result.outcome.value,
+        result.status,
+        f", {result.reason}" if result.reason else "",
+    )
+    return result
