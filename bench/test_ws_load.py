@@ -334,3 +334,20 @@ def test_rss_of_a_process_tree_sums_descendants(tmp_path: Path):
     assert tree["total_kib"] == 1540
     # giving a child too does not count it twice
     assert tree_rss_kib([100, 103], tmp_path)["total_kib"] == 1540
+
+
+def test_listening_sockets_are_found_by_port(tmp_path: Path):
+    net = tmp_path / "net"
+    net.mkdir()
+    header = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    )
+    (net / "tcp").write_text(
+        header
+        + "   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 4242 1\n"
+        + "   1: 0100007F:1F40 0100007F:9C40 01 00000000:00000000 00:00000000 00000000 0 0 4343 1\n"
+        + "   2: 0100007F:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 4444 1\n"
+    )
+    assert ws_load.listening_inodes(8000, tmp_path) == {"4242"}
+    assert ws_load.listening_inodes(8001, tmp_path) == {"4444"}
+    assert ws_load.listening_inodes(9, tmp_path) == set()

@@ -119,6 +119,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "rooms": 50,
         "senders": 0,
         "hold": 5.0,
+        "connect_steps": 2,
     },
     "e": {
         "description": "one room, 50 senders x 20 messages closed-loop, 50 receive-only members",
@@ -157,6 +158,7 @@ DEFAULTS: dict[str, Any] = {
     "procs": 1,
     "settle": 1.0,
     "hold": 0.0,
+    "connect_steps": 1,
     "ack_timeout": 15.0,
     "connect_timeout": 15.0,
     "connect_concurrency": 100,
@@ -445,6 +447,46 @@ def tree_rss_kib(pids: Sequence[int], proc_root: Path = Path("/proc")) -> dict[s
     return {"total_kib": sum(per_pid.values()), "per_pid_kib": per_pid}
 
 
+def listening_inodes(port: int, proc_root: Path = Path("/proc")) -> set[str]:
+    """Socket inodes listening on a TCP port, from /proc/net/tcp and /proc/net/tcp6."""
+    inodes: set[str] = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = (proc_root / "net" / name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != "0A":  # 0A = LISTEN
+                continue
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def listener_pids(ports: Iterable[int], proc_root: Path = Path("/proc")) -> list[int]:
+    """Processes holding a listening socket on one of the ports (the server and its workers)."""
+    wanted = {f"socket:[{i}]" for port in ports for i in listening_inodes(port, proc_root)}
+    pids: list[int] = []
+    if not wanted:
+        return pids
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) in wanted:
+                    pids.append(int(entry.name))
+                    break
+            except OSError:
+                continue
+    return sorted(pids)
+
+
 def tree_cpu_seconds(pids: Sequence[int], proc_root: Path = Path("/proc")) -> float:
     """utime + stime of the processes and their descendants (their own, not waited-for children)."""
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -516,13 +558,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--procs", type=int, help="client worker processes holding the connections")
     p.add_argument("--settle", type=float, help="seconds to wait after connecting (join/presence storm)")
     p.add_argument("--hold", type=float, help="seconds to keep the connections open after settling")
+    p.add_argument(
+        "--connect-steps", type=int, help="connect in this many steps, reading server RSS after each"
+    )
     p.add_argument("--ack-timeout", type=float, help="seconds to wait for one ack")
     p.add_argument("--connect-timeout", type=float, help="seconds to wait for upgrade + connected frame")
     p.add_argument("--connect-concurrency", type=int, help="connection attempts in flight per process")
     p.add_argument("--drain-timeout", type=float, help="seconds to wait for the last frames to arrive")
     p.add_argument("--max-seconds", type=float, help="hard bound on the whole run")
     p.add_argument("--compression", choices=["none", "deflate"], help="offer permessage-deflate or not")
-    p.add_argument("--server-pid", type=int, action="append", default=None, help="server PID (repeatable)")
+    p.add_argument(
+        "--server-pid",
+        action="append",
+        default=None,
+        help="server PID, repeatable, children included; 'auto' = the processes listening on the --url ports",
+    )
     p.add_argument("--andon-cmd", default="andon", help="command that runs the Andon CLI")
     p.add_argument("--user-prefix", default="bench", help="local part prefix of the bench users' e-mails")
     p.add_argument(
@@ -554,6 +604,7 @@ class Config:
     procs: int
     settle: float
     hold: float
+    connect_steps: int
     ack_timeout: float
     connect_timeout: float
     connect_concurrency: int
@@ -639,13 +690,14 @@ def resolve_config(args: argparse.Namespace) -> Config:
         procs=procs,
         settle=float(pick("settle")),
         hold=float(pick("hold")),
+        connect_steps=int(pick("connect_steps")),
         ack_timeout=float(pick("ack_timeout")),
         connect_timeout=float(pick("connect_timeout")),
         connect_concurrency=int(pick("connect_concurrency")),
         drain_timeout=float(pick("drain_timeout")),
         max_seconds=float(pick("max_seconds")),
         compression=str(pick("compression")),
-        server_pids=list(args.server_pid or []),
+        server_pids=resolve_server_pids(args.server_pid or [], urls),
         andon_cmd=shlex.split(args.andon_cmd),
         user_prefix=args.user_prefix,
         password=args.password,
@@ -653,6 +705,23 @@ def resolve_config(args: argparse.Namespace) -> Config:
         cli_concurrency=args.cli_concurrency,
         output=args.output,
     )
+
+
+def resolve_server_pids(given: list[str], urls: list[str]) -> list[int]:
+    pids: list[int] = []
+    for item in given:
+        if item == "auto":
+            ports = [urlsplit(u).port or (443 if u.startswith("https") else 80) for u in urls]
+            found = listener_pids(ports)
+            if not found:
+                raise ValueError(f"--server-pid auto: no process found listening on ports {ports}")
+            pids.extend(found)
+        else:
+            try:
+                pids.append(int(item))
+            except ValueError:
+                raise ValueError(f"--server-pid {item!r}: a PID or 'auto'") from None
+    return sorted(set(pids))
 
 
 def raise_nofile_limit() -> dict[str, int]:
@@ -1151,19 +1220,24 @@ async def worker_main(run: dict[str, Any], specs: list[dict[str, Any]], pipe: Co
     wall0 = time.monotonic()
     try:
         sem = asyncio.Semaphore(run["connect_concurrency"])
-        t = time.monotonic()
-        await asyncio.gather(*(c.open(sem) for c in conns))
-        pipe.send(
-            (
-                "ready",
-                {
-                    "connected": sum(c.connected for c in conns),
-                    "failures": dict(state.connect_failures),
-                    "seconds": time.monotonic() - t,
-                },
+        while True:  # the parent connects in one or more steps (RSS is read between them)
+            msg = await _pipe_recv(pipe, run["phase_timeout"])
+            if msg[0] != "connect":
+                break
+            lo, hi = msg[1]
+            batch = conns[round(lo * len(conns)) : round(hi * len(conns))]
+            t = time.monotonic()
+            await asyncio.gather(*(c.open(sem) for c in batch))
+            pipe.send(
+                (
+                    "ready",
+                    {
+                        "connected": sum(c.connected for c in conns),
+                        "failures": dict(state.connect_failures),
+                        "seconds": time.monotonic() - t,
+                    },
+                )
             )
-        )
-        msg = await _pipe_recv(pipe, run["phase_timeout"])
         if msg[0] != "start":
             return
         t0: int = msg[1]
@@ -1535,7 +1609,17 @@ def run(cfg: Config) -> dict[str, Any]:
         connect_budget = cfg.connect_timeout * math.ceil(cfg.connections / cfg.connect_concurrency) + 60
         log(f"connecting {cfg.connections} WebSockets over {cfg.rooms} rooms to {len(cfg.urls)} URL(s)")
         t_conn = time.monotonic()
-        ready = workers.gather("ready", min(connect_budget, max(1.0, deadline - time.monotonic())))
+        steps = max(1, cfg.connect_steps)
+        rss_steps: list[dict[str, Any]] = []
+        ready: list[dict[str, Any]] = []
+        for step in range(steps):
+            workers.broadcast(("connect", (step / steps, (step + 1) / steps)))
+            ready = workers.gather("ready", min(connect_budget, max(1.0, deadline - time.monotonic())))
+            n_step = sum(r["connected"] for r in ready)
+            log(f"connect step {step + 1}/{steps}: {n_step} connected")
+            if cfg.server_pids:
+                time.sleep(cfg.settle)
+                rss_steps.append({"connected": n_step, **tree_rss_kib(cfg.server_pids)})
         n_conn = sum(r["connected"] for r in ready)
         failures: Counter[str] = Counter()
         for r in ready:
@@ -1551,6 +1635,7 @@ def run(cfg: Config) -> dict[str, Any]:
         )
         time.sleep(cfg.settle)
         if cfg.server_pids:
+            rss["steps"] = rss_steps
             rss["after_connect"] = tree_rss_kib(cfg.server_pids)
         if cfg.hold > 0:
             log(f"holding the connections {cfg.hold}s")
@@ -1602,6 +1687,12 @@ def run(cfg: Config) -> dict[str, Any]:
             rss["connections"] = n_conn
             rss["delta_kib"] = delta
             rss["kib_per_connection"] = round(delta / n_conn, 2)
+            steps_seen = rss.get("steps", [])
+            if len(steps_seen) >= 2 and steps_seen[-1]["connected"] > steps_seen[0]["connected"]:
+                # excludes one-off costs paid by the first connections (imports, pools, caches)
+                d_kib = steps_seen[-1]["total_kib"] - steps_seen[0]["total_kib"]
+                d_conn = steps_seen[-1]["connected"] - steps_seen[0]["connected"]
+                rss["kib_per_connection_marginal"] = round(d_kib / d_conn, 2)
         report["server_rss"] = rss
     targets_checked = [check_target(report, *t) for t in TARGETS.get(cfg.scenario, [])]
     if targets_checked:
