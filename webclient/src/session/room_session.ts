@@ -1,0 +1,628 @@
+/**
+ * One open room: history, the live socket, the outbox, and the reducers, exposed
+ * to the views as signals. No DOM here: the socket factory, clock, storage and the
+ * page's focus state are injected, so the whole flow runs under a fake socket in tests.
+ */
+import { batch, signal, type Signal } from "@preact/signals";
+import type { Clock, RandomSource } from "../net/clock";
+import type { ApiClient } from "../net/http";
+import type { OutboxStore } from "../net/memory_outbox";
+import type {
+  ChatMessage,
+  ClientConfig,
+  ClientFrame,
+  ErrorFrame,
+  Member,
+  MentionFrame,
+  OutgoingMessageFrame,
+  Role,
+  Room,
+  ServerFrame,
+  User,
+} from "../net/schemas";
+import { RoomSocket, type ConnectionStatus, type FrameContext, type SocketFactory } from "../net/socket";
+import { resolveMentions } from "../state/mentions";
+import {
+  decodeMyReactions,
+  hasMyReaction,
+  reconcileCounts,
+  withReaction,
+  type MyReactions,
+} from "../state/my_reactions";
+import { emptyPresence, nextTypingExpiry, presenceReducer, type PresenceAction, type PresenceState } from "../state/presence";
+import type { KeyValueStore } from "../state/settings";
+import {
+  emptyTimeline,
+  findMessage,
+  lastSequence,
+  oldestSequence,
+  timelineReducer,
+  type Echo,
+  type TimelineAction,
+  type TimelineState,
+} from "../state/timeline";
+import { TypingThrottle, typingIntervalMs } from "../state/typing_throttle";
+
+export const HISTORY_PAGE_SIZE = 50;
+
+/** Error codes after which resending the same message cannot succeed. */
+const PERMANENT_SEND_ERRORS = new Set(["invalid", "forbidden", "too_large", "not_found"]);
+
+export type RoomApi = Pick<ApiClient, "messages" | "members" | "markRead" | "uploadFile">;
+
+export interface IncomingInfo {
+  /** Replayed after a reconnect rather than received live. */
+  replay: boolean;
+  mentionsMe: boolean;
+}
+
+export interface RoomSessionEvents {
+  /** Someone else's new message arrived (not called for history pages). */
+  onIncoming?(message: ChatMessage, info: IncomingInfo): void;
+  onMention?(frame: MentionFrame): void;
+  /** A message landed in this room (ours or not). */
+  onActivity?(roomId: string, at: string, unread: boolean): void;
+  onRead?(roomId: string): void;
+  /** The session is no longer valid: sign in again. */
+  onUnauthorized?(): void;
+  onRoomChanged?(patch: Partial<Room>): void;
+}
+
+export interface RoomSessionDeps {
+  roomId: string;
+  me: User;
+  config: ClientConfig;
+  api: RoomApi;
+  outbox: OutboxStore;
+  socketFactory: SocketFactory;
+  socketUrl: (roomId: string, since: number) => string;
+  clock: Clock;
+  random: RandomSource;
+  newClientId: () => string;
+  storage: KeyValueStore;
+  /** Whether the page is visible and focused right now. */
+  isFocused: () => boolean;
+  events?: RoomSessionEvents;
+  /** The role from the room list, until the socket says otherwise. */
+  initialRole?: Role | null;
+}
+
+export class RoomSession {
+  readonly timeline: Signal<TimelineState> = signal(emptyTimeline);
+  readonly presence: Signal<PresenceState> = signal(emptyPresence);
+  readonly connection: Signal<ConnectionStatus>;
+  readonly role: Signal<Role | null>;
+  readonly members: Signal<Member[]> = signal([]);
+  readonly myReactions: Signal<MyReactions>;
+  /** A short message for the user about the last thing that went wrong. */
+  readonly notice: Signal<string | null> = signal(null);
+  readonly loadingOlder: Signal<boolean> = signal(false);
+  readonly historyError: Signal<string | null> = signal(null);
+
+  private readonly socket: RoomSocket;
+  private readonly typing: TypingThrottle;
+  private sentThisConnection = new Set<string>();
+  private flushing = false;
+  private flushAgain = false;
+  private typingTimer: unknown = null;
+  private retryFlushTimer: unknown = null;
+  private membersTimer: unknown = null;
+  private serverOffsetMs = 0;
+  private lastReadSent = 0;
+  private stopped = false;
+  private readonly reactionsKey: string;
+
+  constructor(private readonly deps: RoomSessionDeps) {
+    this.role = signal(deps.initialRole ?? null);
+    this.reactionsKey = `andon.my_reactions.${deps.me.user_id}`;
+    this.myReactions = signal(decodeMyReactions(safeGet(deps.storage, this.reactionsKey)));
+    this.socket = new RoomSocket({
+      roomId: deps.roomId,
+      factory: deps.socketFactory,
+      clock: deps.clock,
+      random: deps.random,
+      urlFor: deps.socketUrl,
+      prepare: () => this.loadLatest(),
+      onFrame: (frame, ctx) => this.handleFrame(frame, ctx),
+      onStatus: (status) => this.handleStatus(status),
+    });
+    this.connection = signal(this.socket.status);
+    this.typing = new TypingThrottle(typingIntervalMs(deps.config.typing_timeout), (isTyping) => {
+      this.socket.send({ type: "typing", is_typing: isTyping });
+    });
+  }
+
+  get roomId(): string {
+    return this.deps.roomId;
+  }
+
+  get me(): User {
+    return this.deps.me;
+  }
+
+  /** Loads queued messages as echoes, then history, then connects. */
+  async start(): Promise<void> {
+    try {
+      const queued = await this.deps.outbox.list(this.deps.roomId, this.deps.me.user_id);
+      for (const item of queued) {
+        this.dispatch({ type: "echo_added", echo: this.echoFor(item.frame, item.queued_at, null) });
+      }
+    } catch {
+      // An unreadable outbox must not keep the room from opening.
+    }
+    if (!this.stopped) this.socket.start();
+    void this.refreshMembers();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.typing.stop();
+    this.socket.stop();
+    for (const t of [this.typingTimer, this.retryFlushTimer, this.membersTimer]) {
+      if (t !== null) this.deps.clock.clearTimeout(t);
+    }
+  }
+
+  /** Skips the reconnect wait (the browser went back online, the user asked). */
+  retryNow(): void {
+    this.socket.retryNow();
+  }
+
+  // ------------------------------------------------------------ sending
+
+  /** Queues a text message; mentions are the members whose @name is in the text. */
+  async sendText(text: string): Promise<void> {
+    const content = text.trim();
+    if (!content) return;
+    const mentions = resolveMentions(content, this.members.value);
+    const frame: OutgoingMessageFrame = {
+      type: "message",
+      content,
+      message_type: "text",
+      client_id: this.deps.newClientId(),
+    };
+    if (mentions.length > 0) frame.mentions = mentions;
+    this.typing.onSent();
+    await this.enqueue(frame, null);
+  }
+
+  /** Uploads the file first (needs the network), then queues the message that refers to it. */
+  async sendFile(file: Blob, filename: string, caption: string, previewUrl: string | null): Promise<void> {
+    const uploaded = await this.deps.api.uploadFile(this.deps.roomId, file, filename);
+    const isImage = uploaded.content_type.startsWith("image/");
+    const frame: OutgoingMessageFrame = {
+      type: "message",
+      content: caption.trim() || uploaded.filename || filename,
+      message_type: isImage ? "image_ref" : "file_ref",
+      file_id: uploaded.file_id,
+      client_id: this.deps.newClientId(),
+    };
+    await this.enqueue(frame, isImage ? previewUrl : null);
+  }
+
+  async sendIncidentData(data: Record<string, unknown>): Promise<void> {
+    const frame: OutgoingMessageFrame = {
+      type: "message",
+      content: data,
+      message_type: "incident_data",
+      client_id: this.deps.newClientId(),
+    };
+    await this.enqueue(frame, null);
+  }
+
+  retryEcho(clientId: string): void {
+    const echo = this.timeline.value.echoes.find((e) => e.client_id === clientId);
+    if (!echo) return;
+    this.dispatch({ type: "echo_retry", client_id: clientId });
+    void this.deps.outbox
+      .put({
+        client_id: clientId,
+        room_id: this.deps.roomId,
+        user_id: this.deps.me.user_id,
+        frame: echo.frame,
+        queued_at: echo.queued_at,
+      })
+      .then(() => this.flushOutbox());
+  }
+
+  discardEcho(clientId: string): void {
+    this.dispatch({ type: "echo_discarded", client_id: clientId });
+    void this.deps.outbox.remove(clientId);
+  }
+
+  editMessage(messageId: string, content: string): boolean {
+    const text = content.trim();
+    if (!text) return false;
+    return this.sendLive({ type: "edit_message", message_id: messageId, content: text });
+  }
+
+  deleteMessage(messageId: string): boolean {
+    return this.sendLive({ type: "delete_message", message_id: messageId });
+  }
+
+  /** Adds the reaction, or removes it when it is known to be mine. */
+  toggleReaction(messageId: string, emoji: string): boolean {
+    const mine = hasMyReaction(this.myReactions.value, messageId, emoji);
+    const ok = this.sendLive({ type: mine ? "remove_reaction" : "add_reaction", message_id: messageId, emoji });
+    if (ok) this.setMyReactions(withReaction(this.myReactions.value, messageId, emoji, !mine));
+    return ok;
+  }
+
+  /** Call on every change of the draft. */
+  draftChanged(draft: string): void {
+    if (!this.socket.isLive) return;
+    this.typing.onInput(draft, this.deps.clock.now());
+  }
+
+  /** The page's visibility or focus changed. */
+  focusChanged(focused: boolean): void {
+    this.socket.send({ type: "focus", focused });
+    if (focused) this.markRead();
+  }
+
+  // ------------------------------------------------------------ reading
+
+  async loadOlder(): Promise<void> {
+    const state = this.timeline.value;
+    const oldest = oldestSequence(state);
+    if (this.loadingOlder.value || !state.hasMoreOlder || oldest === null) return;
+    this.loadingOlder.value = true;
+    try {
+      const page = await this.deps.api.messages(this.deps.roomId, {
+        limit: HISTORY_PAGE_SIZE,
+        beforeSequence: oldest,
+      });
+      this.dispatch({ type: "history_page", messages: page.messages, hasMore: page.has_more, older: true });
+      this.historyError.value = null;
+    } catch (err) {
+      this.historyError.value = `Could not load older messages: ${errorText(err)}`;
+    } finally {
+      this.loadingOlder.value = false;
+    }
+  }
+
+  /** Moves the server's read marker to the newest message when the user can see it. */
+  markRead(): void {
+    if (!this.deps.isFocused()) return;
+    const last = lastSequence(this.timeline.value);
+    if (last <= this.lastReadSent) return;
+    this.lastReadSent = last;
+    this.deps.events?.onRead?.(this.deps.roomId);
+    this.deps.api.markRead(this.deps.roomId, last).catch(() => {
+      // Next time the user looks, another attempt goes out.
+      this.lastReadSent = Math.min(this.lastReadSent, last - 1);
+    });
+  }
+
+  /** Whether I may still edit this message, by the server's clock. */
+  canEdit(message: ChatMessage): boolean {
+    if (message.sender_id !== this.deps.me.user_id || message.deleted_at || message.message_type === "system") return false;
+    const created = Date.parse(message.created_at);
+    const serverNow = this.deps.clock.now() + this.serverOffsetMs;
+    return serverNow - created < this.deps.config.edit_window_seconds * 1000;
+  }
+
+  canDelete(message: ChatMessage): boolean {
+    if (message.deleted_at || message.message_type === "system") return false;
+    return message.sender_id === this.deps.me.user_id || this.role.value === "OWNER" || this.deps.me.is_admin;
+  }
+
+  get canWrite(): boolean {
+    const role = this.role.value;
+    return role === "OWNER" || role === "EDITOR" || (role === null && this.deps.me.is_admin);
+  }
+
+  displayName(userId: string): string {
+    if (userId === this.deps.me.user_id) return this.deps.me.display_name;
+    return (
+      this.members.value.find((m) => m.user_id === userId)?.display_name ??
+      this.presence.value.online.find((u) => u.user_id === userId)?.display_name ??
+      userId
+    );
+  }
+
+  async refreshMembers(): Promise<void> {
+    try {
+      this.members.value = await this.deps.api.members(this.deps.roomId);
+    } catch {
+      // Autocomplete falls back to the online list; member management shows its own error.
+    }
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private async loadLatest(): Promise<number> {
+    try {
+      const page = await this.deps.api.messages(this.deps.roomId, { limit: HISTORY_PAGE_SIZE });
+      this.dispatch({ type: "history_page", messages: page.messages, hasMore: page.has_more, older: false });
+      this.historyError.value = null;
+      // Queued messages the server already stored (the ack was lost before a reload) leave the queue.
+      for (const m of page.messages) {
+        if (m.sender_id === this.deps.me.user_id && m.client_id) void this.deps.outbox.remove(m.client_id);
+      }
+      return page.messages.reduce((max, m) => Math.max(max, m.sequence_number), 0);
+    } catch (err) {
+      this.historyError.value = `Could not load messages: ${errorText(err)}`;
+      if (isStatus(err, 401)) this.deps.events?.onUnauthorized?.();
+      throw err;
+    }
+  }
+
+  private async enqueue(frame: OutgoingMessageFrame, previewUrl: string | null): Promise<void> {
+    const queuedAt = this.deps.clock.now();
+    this.dispatch({ type: "echo_added", echo: this.echoFor(frame, queuedAt, previewUrl) });
+    try {
+      await this.deps.outbox.put({
+        client_id: frame.client_id,
+        room_id: this.deps.roomId,
+        user_id: this.deps.me.user_id,
+        frame,
+        queued_at: queuedAt,
+      });
+    } catch {
+      // Without persistence the message still goes out if we are online now.
+      if (this.socket.isLive && this.socket.send(frame)) this.sentThisConnection.add(frame.client_id);
+      return;
+    }
+    await this.flushOutbox();
+  }
+
+  /** Sends every queued message not yet sent on this connection, oldest first. */
+  private async flushOutbox(): Promise<void> {
+    if (!this.socket.isLive) return;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = true;
+    try {
+      do {
+        this.flushAgain = false;
+        const items = await this.deps.outbox.list(this.deps.roomId, this.deps.me.user_id);
+        for (const item of items) {
+          if (this.sentThisConnection.has(item.client_id)) continue;
+          if (!this.socket.isLive || !this.socket.send(item.frame)) return;
+          this.sentThisConnection.add(item.client_id);
+        }
+      } while (this.flushAgain);
+    } catch {
+      // The outbox could not be read; the next connect or send tries again.
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private sendLive(frame: ClientFrame): boolean {
+    if (this.socket.isLive && this.socket.send(frame)) return true;
+    this.notice.value = "Not connected: try again when the connection is back.";
+    return false;
+  }
+
+  private handleStatus(status: ConnectionStatus): void {
+    this.connection.value = status;
+    if (status.state === "closed" && status.closeReason === "unauthorized") this.deps.events?.onUnauthorized?.();
+    if (status.state !== "live" && status.state !== "syncing") {
+      // Typing indicators are meaningless without a connection; presence will be resent.
+      this.applyPresence({ type: "expire", now: Number.POSITIVE_INFINITY });
+    }
+  }
+
+  private handleFrame(frame: ServerFrame, ctx: FrameContext): void {
+    switch (frame.type) {
+      case "connected":
+        this.sentThisConnection = new Set();
+        this.serverOffsetMs = Date.parse(frame.server_time) - this.deps.clock.now() || 0;
+        batch(() => {
+          this.role.value = frame.role;
+          this.applyPresence({ type: "online", online: frame.online });
+        });
+        this.socket.send({ type: "focus", focused: this.deps.isFocused() });
+        return;
+      case "sync_complete":
+        this.serverOffsetMs = Date.parse(frame.server_time) - this.deps.clock.now() || this.serverOffsetMs;
+        void this.flushOutbox();
+        this.markRead();
+        return;
+      case "ack":
+        if (frame.client_id) {
+          this.dispatch({
+            type: "ack",
+            client_id: frame.client_id,
+            message_id: frame.message_id,
+            sequence_number: frame.sequence_number,
+          });
+          void this.deps.outbox.remove(frame.client_id);
+        }
+        return;
+      case "message":
+        this.receiveMessage(frame.message, ctx);
+        return;
+      case "message_edited":
+        this.dispatch({ type: "message_edited", message: frame.message });
+        return;
+      case "message_deleted":
+        this.dispatch({ type: "message_deleted", message_id: frame.message_id, deleted_at: frame.deleted_at });
+        return;
+      case "reaction_added":
+      case "reaction_removed":
+        this.dispatch({ type: "reactions", message_id: frame.message_id, reactions: frame.reactions });
+        if (frame.user_id === this.deps.me.user_id) {
+          this.setMyReactions(withReaction(this.myReactions.value, frame.message_id, frame.emoji, frame.type === "reaction_added"));
+        } else {
+          this.setMyReactions(reconcileCounts(this.myReactions.value, frame.message_id, frame.reactions));
+        }
+        return;
+      case "system":
+        if (frame.stored) {
+          this.dispatch({ type: "system_stored", frame });
+          this.deps.events?.onActivity?.(this.deps.roomId, frame.timestamp, false);
+          if (frame.event.startsWith("member_")) this.scheduleMembersRefresh();
+          if (frame.event === "member_role_changed" && frame.user_id === this.deps.me.user_id) {
+            const role = frame.detail.role;
+            if (role === "OWNER" || role === "EDITOR" || role === "VIEWER") this.role.value = role;
+          }
+          if (frame.event === "room_status_changed") {
+            const status = frame.detail.new_status;
+            if (status === "active" || status === "resolved" || status === "archived") {
+              this.deps.events?.onRoomChanged?.({ status });
+            }
+          }
+        } else {
+          this.dispatch({ type: "notice", frame });
+        }
+        return;
+      case "typing":
+        if (frame.user_id === this.deps.me.user_id) return;
+        this.applyPresence({
+          type: "typing",
+          user_id: frame.user_id,
+          display_name: frame.display_name,
+          is_typing: frame.is_typing,
+          now: this.deps.clock.now(),
+          timeoutMs: this.deps.config.typing_timeout * 1000,
+        });
+        return;
+      case "presence":
+        this.applyPresence({ type: "online", online: frame.online });
+        return;
+      case "mention":
+        this.deps.events?.onMention?.(frame);
+        return;
+      case "error":
+        this.handleError(frame);
+        return;
+    }
+  }
+
+  private receiveMessage(message: ChatMessage, ctx: FrameContext): void {
+    this.dispatch({ type: "message", message });
+    this.applyPresence({ type: "spoke", user_id: message.sender_id });
+    const mine = message.sender_id === this.deps.me.user_id;
+    if (mine && message.client_id) void this.deps.outbox.remove(message.client_id);
+    const focused = this.deps.isFocused();
+    this.deps.events?.onActivity?.(this.deps.roomId, message.created_at, !mine && !focused);
+    if (!mine) {
+      this.deps.events?.onIncoming?.(message, {
+        replay: ctx.replay,
+        mentionsMe: message.mentions.includes(this.deps.me.user_id),
+      });
+    }
+    if (focused) this.markRead();
+  }
+
+  private handleError(frame: ErrorFrame): void {
+    if (frame.client_id && this.timeline.value.echoes.some((e) => e.client_id === frame.client_id)) {
+      const clientId = frame.client_id;
+      if (frame.code === "rate_limited") {
+        // Not stored: send it again a little later, with the same client_id.
+        this.sentThisConnection.delete(clientId);
+        this.scheduleFlushRetry();
+        return;
+      }
+      if (PERMANENT_SEND_ERRORS.has(frame.code)) {
+        this.dispatch({ type: "echo_failed", client_id: clientId, error: frame.message || frame.code });
+        void this.deps.outbox.remove(clientId);
+        return;
+      }
+    }
+    this.notice.value = describeError(frame);
+  }
+
+  private scheduleFlushRetry(): void {
+    if (this.retryFlushTimer !== null) return;
+    this.retryFlushTimer = this.deps.clock.setTimeout(() => {
+      this.retryFlushTimer = null;
+      void this.flushOutbox();
+    }, 1000);
+  }
+
+  private scheduleMembersRefresh(): void {
+    if (this.membersTimer !== null) return;
+    this.membersTimer = this.deps.clock.setTimeout(() => {
+      this.membersTimer = null;
+      void this.refreshMembers();
+    }, 300);
+  }
+
+  private applyPresence(action: PresenceAction): void {
+    this.presence.value = presenceReducer(this.presence.value, action);
+    if (this.typingTimer !== null) {
+      this.deps.clock.clearTimeout(this.typingTimer);
+      this.typingTimer = null;
+    }
+    const next = nextTypingExpiry(this.presence.value);
+    if (next !== null && !this.stopped) {
+      this.typingTimer = this.deps.clock.setTimeout(() => {
+        this.typingTimer = null;
+        this.applyPresence({ type: "expire", now: this.deps.clock.now() });
+      }, Math.max(0, next - this.deps.clock.now()));
+    }
+  }
+
+  private dispatch(action: TimelineAction): void {
+    this.timeline.value = timelineReducer(this.timeline.value, action);
+  }
+
+  private setMyReactions(next: MyReactions): void {
+    if (next === this.myReactions.value) return;
+    this.myReactions.value = next;
+    try {
+      this.deps.storage.setItem(this.reactionsKey, JSON.stringify(next));
+    } catch {
+      // Quota or private mode: remembered for this page only.
+    }
+  }
+
+  private echoFor(frame: OutgoingMessageFrame, queuedAt: number, previewUrl: string | null): Echo {
+    return {
+      client_id: frame.client_id,
+      frame,
+      sender_id: this.deps.me.user_id,
+      sender_display_name: this.deps.me.display_name,
+      queued_at: queuedAt,
+      status: "pending",
+      error: null,
+      message_id: null,
+      sequence_number: null,
+      preview_url: previewUrl,
+    };
+  }
+
+  /** For tests and views: the message with this id, if loaded. */
+  message(messageId: string): ChatMessage | null {
+    return findMessage(this.timeline.value, messageId);
+  }
+}
+
+function describeError(frame: ErrorFrame): string {
+  switch (frame.code) {
+    case "edit_window_expired":
+      return "This message can no longer be edited.";
+    case "forbidden":
+      return frame.message || "You are not allowed to do that here.";
+    case "rate_limited":
+      return "Slow down: too many messages at once.";
+    case "too_large":
+      return "That is too large to send.";
+    case "not_found":
+      return "That message no longer exists.";
+    default:
+      return frame.message || `Error: ${frame.code}`;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isStatus(err: unknown, status: number): boolean {
+  return typeof err === "object" && err !== null && (err as { status?: unknown }).status === status;
+}
+
+function safeGet(store: KeyValueStore, key: string): string | null {
+  try {
+    return store.getItem(key);
+  } catch {
+    return null;
+  }
+}
