@@ -82,7 +82,9 @@ class Fake:
         path, method = scope["path"], scope["method"]
         status, payload = 404, {"status_code": 404, "detail": "not found"}
         data = json.loads(body) if body else {}
-        if path == "/api/auth/login" and method == "POST":
+        if path in ("/healthz", "/readyz"):
+            status, payload = 200, {"status": "ok"}
+        elif path == "/api/auth/login" and method == "POST":
             u = load_users().get(str(data.get("email", "")).lower())
             if u and u["password"] == data.get("password"):
                 token = uuid.uuid4().hex
