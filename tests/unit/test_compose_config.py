@@ -416,3 +416,72 @@ def test_proxy_passes_websockets_and_keeps_tokens_out_of_logs():
         assert "include /etc/nginx/andon/upstream.conf;" in text
         assert "include /etc/nginx/andon/locations.conf;" in text
         assert not re.search(r"^\s*access_log\s+(?!off)", text, re.MULTILINE), "log only in andon_json"
+
+
+# --- rolling restart, against a fake `docker` -------------------------------------------
+
+FAKE_DOCKER = r"""#!/usr/bin/env bash
+# Keeps the api containers in $STATE, one id per line; logs every call to $CALLS.
+echo "$*" >> "$CALLS"
+if [ "$1" = compose ]; then
+  shift
+  case "$1" in
+    ps) cat "$STATE" ;;
+    up) want=$(printf '%s\n' "$@" | sed -n 's/^api=\([0-9]*\)$/\1/p')
+        while [ "$(wc -l < "$STATE")" -lt "$want" ]; do
+          n=$(( $(cat "$COUNTER") + 1 )); echo "$n" > "$COUNTER"; echo "new$n" >> "$STATE"
+        done ;;
+  esac
+  exit 0
+fi
+case "$1" in
+  inspect) echo "${HEALTH:-healthy}" ;;
+  stop) ;;
+  rm) grep -vx "$2" "$STATE" > "$STATE.tmp" || true; mv "$STATE.tmp" "$STATE" ;;
+esac
+"""
+
+
+def _rolling_restart(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[str], list[str]]:
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text(FAKE_DOCKER, encoding="utf-8")
+    fake.chmod(0o755)
+    state, calls, counter = tmp_path / "state", tmp_path / "calls", tmp_path / "counter"
+    state.write_text("old1\nold2\n", encoding="utf-8")
+    calls.write_text("", encoding="utf-8")
+    counter.write_text("0\n", encoding="utf-8")
+    result = subprocess.run(
+        ["bash", str(COMPOSE_DIR / "rolling-restart.sh"), "api"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "STATE": str(state),
+            "CALLS": str(calls),
+            "COUNTER": str(counter),
+            "DNS_SETTLE": "0",
+            **env,
+        },
+    )
+    return result, state.read_text().split(), calls.read_text().splitlines()
+
+
+def test_rolling_restart_starts_a_replacement_before_stopping_each_replica(tmp_path):
+    result, running, calls = _rolling_restart(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert running == ["new1", "new2"]
+    scale_up = "compose up -d --no-deps --no-recreate --scale api=3 api"
+    order = [c for c in calls if c.startswith(("compose up", "stop"))]
+    assert order == [scale_up, "stop --time 30 old1", scale_up, "stop --time 30 old2"]
+
+
+def test_rolling_restart_keeps_the_old_replicas_when_a_new_one_stays_unhealthy(tmp_path):
+    result, running, calls = _rolling_restart(tmp_path, HEALTH="unhealthy", HEALTH_TIMEOUT="0")
+    assert result.returncode == 1
+    assert "old1" in running and "old2" in running
+    assert not [c for c in calls if c.startswith("stop")]
