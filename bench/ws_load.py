@@ -1135,7 +1135,9 @@ class ConnRuntime:
         self.pending[cid] = (t, k, fut)
         if state.first_send_ns is None or t < state.first_send_ns:
             state.first_send_ns = t
-        await self.ws.send(json.dumps({"type": "message", "content": content, "client_id": cid}))
+        # bounded: a server that stops reading must not hang the sender (TCP backpressure)
+        async with asyncio.timeout(self.run["ack_timeout"]):
+            await self.ws.send(json.dumps({"type": "message", "content": content, "client_id": cid}))
         state.sent += 1
         return fut
 
@@ -1186,6 +1188,8 @@ class ConnRuntime:
                 k += 1
         except ConnectionClosed:
             state.send_failed += 1
+        except TimeoutError:
+            state.violations["send_blocked_past_ack_timeout"] += 1
         # open-loop modes: give outstanding acks a bounded time to come back
         deadline = time.monotonic() + run["ack_timeout"]
         while self.pending and self.alive and time.monotonic() < deadline:
