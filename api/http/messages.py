@@ -10,6 +10,7 @@ from litestar.di import Provide
 from api.domain.access import access_room
 from api.domain.auth import AuthUser
 from api.domain.errors import Invalid
+from api.domain.messages_ops import message_history
 from api.domain.messages_read import clamp_limit, history_page
 from api.domain.timefmt import parse_iso
 from api.http.deps import current_user, int_param, services_of
@@ -44,3 +45,11 @@ async def history(
         return await history_page(
             conn, access.room["room_id"], limit=n, before=before_ts, before_sequence=bs, after_sequence=after
         )
+
+
+@get("/api/rooms/{room_id:str}/messages/{message_id:str}/history", dependencies=AUTH, summary="Every version of a message")
+async def message_versions(request: Request[Any, Any, Any], user: AuthUser, room_id: str, message_id: str) -> dict[str, Any]:
+    services = services_of(request)
+    async with services.db.read() as conn:
+        access = await access_room(conn, room_id, user)
+    return await message_history(services, user, access.room["room_id"], message_id, access.role)

@@ -1,0 +1,156 @@
+"""`create_app(settings)`: the only place that wires services, routes and plugins."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket as socketlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi import OpenAPIConfig
+from litestar.response import File
+from redis.asyncio import Redis
+from sqlalchemy import exc as sa_exc
+
+from api.domain.bus import Bus
+from api.domain.context import Services
+from api.domain.db import Database, PoolExhausted, create_engine
+from api.domain.errors import DomainError
+from api.domain.messages_send import MessageWriter
+from api.domain.presence import Presence
+from api.domain.settings import Settings
+from api.http import auth, health, messages, rooms
+from api.ws.gateway import room_socket
+from api.ws.hub import Hub
+
+log = logging.getLogger("andon")
+
+WEB_DIR = Path(__file__).resolve().parent / "webdist"
+
+
+def _error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+    return Response({"status_code": status, "detail": detail}, status_code=status, headers=headers)
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    return _error_response(exc.http_status, exc.message)
+
+
+def _pool_exhausted(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    return _error_response(503, "the database is busy; try again", {"Retry-After": "1"})
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    extra = getattr(exc, "extra", None)
+    if extra:
+        body["extra"] = extra
+    return Response(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, sa_exc.TimeoutError | PoolExhausted):
+        return _pool_exhausted(request, exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _error_response(500, "internal server error")
+
+
+def _web_file(path: str) -> Path | None:
+    if not WEB_DIR.is_dir():
+        return None
+    candidate = (WEB_DIR / path.lstrip("/")).resolve()
+    if WEB_DIR.resolve() not in candidate.parents and candidate != WEB_DIR.resolve():
+        return None
+    return candidate if candidate.is_file() else None
+
+
+@get(["/", "/{path:path}"], include_in_schema=False, media_type=MediaType.HTML)
+async def web_client(path: str = "/") -> Response[Any]:
+    """The PWA: static files, with index.html for client-side routes."""
+    if path.startswith(("/api/", "/ws/", "/schema")):
+        raise NotFoundException("not found")
+    found = _web_file(path) if path not in ("", "/") else None
+    if found is None:
+        index = _web_file("index.html")
+        if index is None:
+            return Response(
+                "<!doctype html><title>Andon</title><p>The web client is not built. Run "
+                "<code>npm ci &amp;&amp; npm run build</code> in <code>webclient/</code>.</p>",
+                media_type=MediaType.HTML,
+            )
+        return File(index, content_disposition_type="inline", headers={"Cache-Control": "no-cache"})
+    cache = "public, max-age=31536000, immutable" if "/assets/" in str(found) else "no-cache"
+    return File(found, content_disposition_type="inline", headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+
+
+def build_services(settings: Settings) -> Services:
+    """Connections to PostgreSQL and Redis, shared by every request and socket of the process."""
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (the CLI starts embedded ones)")
+    engine = create_engine(settings)
+    redis = Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True)
+    return Services(settings=settings, db=Database(engine), redis=redis, bus=Bus(redis, settings.redis_prefix))
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """The ASGI application for these settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        svc = services or build_services(settings)
+        process_id = f"{socketlib.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        presence = Presence(svc.redis, settings.redis_prefix, process_id, settings.ws_ping_interval + settings.ws_pong_timeout)
+        writer = MessageWriter(svc)
+        hub = Hub(svc, presence, writer, process_id)
+        app.state.services = svc
+        app.state.presence = presence
+        app.state.hub = hub
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            if services is None:
+                await svc.redis.aclose()
+                await svc.db.dispose()
+
+    return Litestar(
+        route_handlers=[
+            auth.login,
+            auth.logout,
+            auth.me,
+            rooms.list_rooms,
+            rooms.create_room,
+            rooms.get_room,
+            rooms.update_room,
+            rooms.list_members,
+            rooms.add_member,
+            rooms.change_role,
+            rooms.remove_member,
+            rooms.mark_read,
+            messages.history,
+            messages.message_versions,
+            health.healthz,
+            health.readyz,
+            health.client_config,
+            room_socket,
+            web_client,
+        ],
+        lifespan=[lifespan],
+        exception_handlers={
+            DomainError: _domain_error,
+            PoolExhausted: _pool_exhausted,
+            sa_exc.TimeoutError: _pool_exhausted,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        openapi_config=OpenAPIConfig(title="Andon", version="0.1.0", path="/schema"),
+        request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
+        debug=False,
+    )

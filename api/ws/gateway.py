@@ -1,0 +1,336 @@
+"""`/ws/{room_id}`: authentication, the `connected` frame, resume, and client frames."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from litestar import WebSocket, websocket
+
+from api.domain import messages_ops
+from api.domain.access import access_room
+from api.domain.auth import AuthUser, access_token
+from api.domain.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from api.domain.events import encode
+from api.domain.jsonsafe import loads
+from api.domain.messages_send import SendRequest, check_draft
+from api.domain.timefmt import iso, parse_iso, utcnow
+from api.ws.connection import Connection
+from api.ws.hub import Hub
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "andon_session"
+MAX_IN_FLIGHT = 256
+CLIENT_TYPES = frozenset(
+    {"message", "edit_message", "delete_message", "add_reaction", "remove_reaction", "typing", "sync", "focus"}
+)
+
+
+def _error(code: str, message: str, **extra: Any) -> bytes:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    frame.update({k: v for k, v in extra.items() if v is not None})
+    return encode(frame)
+
+
+def _credential(socket: WebSocket[Any, Any, Any]) -> tuple[str | None, str]:
+    header = socket.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        return (value.strip() if scheme.lower() == "bearer" and value.strip() else ""), "bearer"
+    token = socket.query_params.get("token")
+    if token is not None:
+        return token, "query"
+    cookie = socket.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, "cookie"
+    return None, "none"
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    number = int(value)
+    if number < 0:
+        raise ValueError("negative")
+    return number
+
+
+@websocket("/ws/{room_id:str}")
+async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
+    hub: Hub = socket.app.state.hub
+    services = hub.services
+    settings = services.settings
+    await socket.accept()
+    if not hub.accepting:
+        await socket.close(1012, "server restart")
+        return
+    token, source = _credential(socket)
+    if not token:
+        await socket.close(4401, "unauthorized")
+        return
+    origin = socket.headers.get("origin")
+    if origin is not None and not settings.origin_allowed(origin, socket.headers.get("host")):
+        await socket.close(4403, "origin not allowed")
+        return
+    if source == "cookie" and origin is None:
+        await socket.close(4403, "cookie sign-in needs an allowed Origin")
+        return
+    try:
+        async with services.db.read() as conn:
+            user = await access_token(conn, token)
+            access = await access_room(conn, room_id, user)
+    except Unauthorized:
+        await socket.close(4401, "unauthorized")
+        return
+    except (NotFound, Invalid):
+        await socket.close(4404, "no such room")
+        return
+    except Forbidden:
+        await socket.close(4403, "not a member of this room")
+        return
+    try:
+        since = _int_or_none(socket.query_params.get("since"))
+    except ValueError:
+        await socket.close(4400, "since must be a non-negative integer")
+        return
+
+    conn = Connection(socket.send, user, access.room_id, access.role, settings.ws_send_queue_max)
+    session = _Session(hub, conn, user)
+    try:
+        attached_at = await hub.attach(conn)
+    except Exception:
+        await socket.close(1011, "try again")
+        return
+    try:
+        await session.open(attached_at, since)
+        await session.receive_loop(socket)
+    finally:
+        await session.close()
+
+
+class _Session:
+    """The per-socket protocol state machine."""
+
+    def __init__(self, hub: Hub, conn: Connection, user: AuthUser) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.user = user
+        self.settings = hub.settings
+        self.in_flight: set[asyncio.Future[Any]] = set()
+        self.typing_sent: tuple[bool, float] = (False, 0.0)
+        self.presence_counted = False
+
+    async def open(self, attached_at: int, since: int | None) -> None:
+        hub, conn, user = self.hub, self.conn, self.user
+        count = await hub.presence.add(conn.room_id, user.user_id, user.display_name)
+        self.presence_counted = True
+        online = await hub.presence.online(conn.room_id)
+        hub.note_online(conn.room_id, online)
+        conn.push(
+            encode(
+                {
+                    "type": "connected",
+                    "room_id": conn.room_id,
+                    "user_id": user.user_id,
+                    "role": conn.role,
+                    "last_sequence_number": attached_at,
+                    "server_time": iso(utcnow()),
+                    "online": online,
+                }
+            )
+        )
+        if count == 1:
+            frame = encode(
+                {
+                    "type": "system",
+                    "event": "user_joined",
+                    "user_id": user.user_id,
+                    "display_name": user.display_name,
+                    "timestamp": iso(utcnow()),
+                }
+            )
+            await hub.services.bus.publish_ephemeral(
+                conn.room_id, frame, exclude_user=user.user_id, control={"presence": 1}
+            )
+        await hub.resume(conn, since, None, attached_at)
+
+    async def close(self) -> None:
+        hub, conn, user = self.hub, self.conn, self.user
+        hub.detach(conn)
+        if conn.focused:
+            with contextlib.suppress(Exception):
+                await hub.presence.set_focus(conn.room_id, user.user_id, -1)
+        if self.presence_counted:
+            with contextlib.suppress(Exception):
+                left = await hub.presence.remove(conn.room_id, user.user_id)
+                if left == 0:
+                    frame = encode(
+                        {
+                            "type": "system",
+                            "event": "user_left",
+                            "user_id": user.user_id,
+                            "display_name": user.display_name,
+                            "timestamp": iso(utcnow()),
+                        }
+                    )
+                    await hub.services.bus.publish_ephemeral(conn.room_id, frame, control={"presence": 1})
+                if self.typing_sent[0]:
+                    await self._publish_typing(False)
+
+    async def receive_loop(self, socket: WebSocket[Any, Any, Any]) -> None:
+        conn = self.conn
+        while not conn.closed:
+            event = await socket.receive()
+            kind = event["type"]
+            if kind == "websocket.disconnect":
+                return
+            if kind != "websocket.receive":
+                continue
+            raw = event.get("text")
+            if raw is None:
+                conn.push(_error("invalid", "frames must be JSON text"))
+                continue
+            try:
+                frame = loads(raw)
+            except DomainError as err:
+                conn.push(_error(err.code, err.message))
+                continue
+            if not isinstance(frame, dict):
+                conn.push(_error("invalid", "a frame must be a JSON object"))
+                continue
+            try:
+                await self.handle(frame)
+            except DomainError as err:
+                conn.push(
+                    _error(
+                        err.code,
+                        err.message,
+                        client_id=frame.get("client_id") if isinstance(frame.get("client_id"), str) else None,
+                        message_id=frame.get("message_id") if isinstance(frame.get("message_id"), str) else None,
+                    )
+                )
+            except Exception:
+                log.exception("frame handling failed")
+                conn.push(_error("invalid", "the server could not process this frame"))
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if not isinstance(kind, str) or kind not in CLIENT_TYPES:
+            raise Invalid("unknown frame type")
+        if kind == "message":
+            await self.on_message(frame)
+        elif kind == "typing":
+            await self.on_typing(frame)
+        elif kind == "sync":
+            await self.on_sync(frame)
+        elif kind == "focus":
+            await self.on_focus(frame)
+        elif kind == "edit_message":
+            await messages_ops.do_edit_message(
+                self.hub.services, self.user, self.conn.room_id, frame.get("message_id"), frame.get("content")
+            )
+        elif kind == "delete_message":
+            await messages_ops.do_delete_message(self.hub.services, self.user, self.conn.room_id, frame.get("message_id"))
+        else:
+            await messages_ops.do_react(
+                self.hub.services,
+                self.user,
+                self.conn.room_id,
+                frame.get("message_id"),
+                frame.get("emoji"),
+                add=kind == "add_reaction",
+            )
+
+    # ---------------------------------------------------------------- message
+
+    def _refused(self) -> None:
+        now = time.monotonic()
+        refusals = self.conn.refusals
+        refusals.append(now)
+        while refusals and now - refusals[0] > 10.0:
+            refusals.popleft()
+        if len(refusals) > 5 * self.settings.rate_limit_per_second:
+            self.conn.close(1008, "rate limit exceeded")
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        conn = self.conn
+        if conn.role not in ("OWNER", "EDITOR"):
+            raise Forbidden("only OWNER and EDITOR members may send messages")
+        draft = check_draft(frame)
+        if not self.hub.rate_limiter.allow(self.user.user_id, conn.room_id):
+            self._refused()
+            raise RateLimited("too many messages; slow down")
+        while len(self.in_flight) >= MAX_IN_FLIGHT:
+            await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED, timeout=30)
+        request = SendRequest(room_id=uuid.UUID(conn.room_id), sender=self.user, draft=draft, on_ack=conn.push)
+        task = asyncio.ensure_future(self.hub.writer.send(request))
+        self.in_flight.add(task)
+        client_id = draft.client_id
+
+        def done(t: asyncio.Future[Any]) -> None:
+            self.in_flight.discard(t)
+            if t.cancelled():
+                return
+            err = t.exception()
+            if err is None:
+                return
+            if isinstance(err, DomainError):
+                conn.push(_error(err.code, err.message, client_id=client_id))
+            else:
+                conn.push(_error("unavailable", "the message could not be stored; retry", client_id=client_id))
+
+        task.add_done_callback(done)
+
+    # ---------------------------------------------------------------- typing / focus / sync
+
+    async def _publish_typing(self, on: bool) -> None:
+        frame = encode(
+            {"type": "typing", "user_id": self.user.user_id, "display_name": self.user.display_name, "is_typing": on}
+        )
+        self.typing_sent = (on, time.monotonic())
+        await self.hub.services.bus.publish_ephemeral(
+            self.conn.room_id, frame, exclude_user=self.user.user_id, control={"typing": self.user.user_id, "on": on}
+        )
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        if self.conn.role not in ("OWNER", "EDITOR"):
+            raise Forbidden("only OWNER and EDITOR members may type")
+        value = frame.get("is_typing", True)
+        if not isinstance(value, bool):
+            raise Invalid("is_typing must be a boolean")
+        last_on, last_at = self.typing_sent
+        # Throttle: a repeated "typing" within a third of the timeout is not re-broadcast.
+        if value and last_on and time.monotonic() - last_at < min(1.0, self.settings.typing_timeout / 3):
+            return
+        if not value and not last_on:
+            return
+        await self._publish_typing(value)
+
+    async def on_focus(self, frame: dict[str, Any]) -> None:
+        focused = frame.get("focused")
+        if not isinstance(focused, bool):
+            raise Invalid("focused must be a boolean")
+        if focused != self.conn.focused:
+            self.conn.focused = focused
+            await self.hub.presence.set_focus(self.conn.room_id, self.user.user_id, 1 if focused else -1)
+
+    async def on_sync(self, frame: dict[str, Any]) -> None:
+        since = frame.get("since")
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise Invalid("since must be a non-negative integer")
+        since_time = None
+        raw_time = frame.get("since_time")
+        if raw_time is not None:
+            if not isinstance(raw_time, str):
+                raise Invalid("since_time must be an ISO 8601 timestamp")
+            try:
+                since_time = parse_iso(raw_time)
+            except ValueError as exc:
+                raise Invalid("since_time must be an ISO 8601 timestamp") from exc
+        self.hub.begin_sync(self.conn)
+        await self.hub.resume(self.conn, since, since_time, self.conn.last_seq_sent)
