@@ -945,7 +945,21 @@ class ConnRuntime:
                         max_size=2**20,
                         proxy=None,
                     )
-                    first = await self.ws.recv(decode=False)
+                    # CONTRACT §3: the first frame is `connected`.  Frames before it are a protocol
+                    # violation; they are counted and skipped (bounded) so that the run can go on.
+                    frame: Any = None
+                    for _ in range(1000):
+                        raw = await self.ws.recv(decode=False)
+                        try:
+                            frame = _loads(raw)
+                        except Exception:
+                            frame = None
+                        if isinstance(frame, dict) and frame.get("type") == "connected":
+                            break
+                        kind = frame.get("type") if isinstance(frame, dict) else "invalid_json"
+                        if isinstance(frame, dict) and frame.get("event"):
+                            kind = f"{kind}:{frame['event']}"
+                        state.violations[f"frame_before_connected:{kind}"] += 1
             except InvalidStatus as exc:
                 state.connect_failures[f"http_{exc.response.status_code}"] += 1
                 return
@@ -965,13 +979,8 @@ class ConnRuntime:
                 state.connect_failures[f"exception_{type(exc).__name__}"] += 1
                 await self._abort()
                 return
-        try:
-            frame = _loads(first)
-        except Exception:
-            frame = None
         if not isinstance(frame, dict) or frame.get("type") != "connected":
-            kind = frame.get("type") if isinstance(frame, dict) else "invalid_json"
-            state.connect_failures[f"first_frame_{kind}"] += 1
+            state.connect_failures["no_connected_frame"] += 1
             await self._abort()
             return
         state.connect_lat.append(time.monotonic_ns() - t0)
@@ -1710,6 +1719,7 @@ def run(cfg: Config) -> dict[str, Any]:
         and report["connect_phase"]["connected"] == cfg.connections
         and not report["errors_by_code"]
     )
+    report["protocol_ok"] = bool(results) and not report.get("protocol_violations")
     report["wall_seconds"] = round(time.monotonic() - t_begin, 3)
     return report
 
