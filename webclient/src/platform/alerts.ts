@@ -1,0 +1,89 @@
+/**
+ * How a new message or a mention reaches the user outside the message list: a
+ * sound, a vibration and, while the page is not being looked at, a notification.
+ */
+import type { ChatMessage, MentionFrame } from "../net/schemas";
+import type { LocalSettings } from "../state/settings";
+import { notificationFor, roomTag } from "../sw/push_payload";
+import { showPageNotification } from "./push";
+import type { SoundPlayer } from "./sound";
+
+const VIBRATION: Record<"message" | "mention", number[]> = {
+  message: [80],
+  mention: [120, 60, 120],
+};
+
+export interface AlertContext {
+  settings: LocalSettings;
+  focused: boolean;
+}
+
+export class Alerts {
+  constructor(private readonly sound: SoundPlayer) {}
+
+  newMessage(message: ChatMessage, roomTitle: string, ctx: AlertContext): void {
+    this.ring("message", ctx.settings);
+    if (!ctx.focused) {
+      void showPageNotification(
+        notificationFor(
+          {
+            kind: "message",
+            room_id: message.room_id,
+            room_title: roomTitle,
+            message_id: message.message_id,
+            sequence_number: message.sequence_number,
+            sender_display_name: message.sender_display_name,
+            preview: previewOf(message),
+            url: `/rooms/${encodeURIComponent(message.room_id)}`,
+          },
+          location.origin,
+        ),
+      ).catch(() => undefined);
+    }
+  }
+
+  mention(frame: MentionFrame, ctx: AlertContext): void {
+    this.ring("mention", ctx.settings);
+    if (!ctx.focused) {
+      void showPageNotification(
+        notificationFor(
+          { kind: "mention", ...frame, url: `/rooms/${encodeURIComponent(frame.room_id)}` },
+          location.origin,
+        ),
+      ).catch(() => undefined);
+    }
+  }
+
+  /** The user opened the room: its notifications are stale. */
+  async clearRoom(roomId: string): Promise<void> {
+    if (!("serviceWorker" in navigator)) return;
+    const registration = await navigator.serviceWorker.getRegistration();
+    const open = (await registration?.getNotifications({ tag: roomTag(roomId) })) ?? [];
+    for (const n of open) n.close();
+  }
+
+  private ring(kind: "message" | "mention", settings: LocalSettings): void {
+    if (settings.sound) this.sound.play(kind);
+    if (settings.vibrate && typeof navigator.vibrate === "function") {
+      try {
+        navigator.vibrate(VIBRATION[kind]);
+      } catch {
+        // Some browsers throw before the first user gesture.
+      }
+    }
+  }
+}
+
+export function previewOf(message: ChatMessage): string {
+  if (message.deleted_at) return "message deleted";
+  switch (message.message_type) {
+    case "image_ref":
+      return `📷 ${typeof message.content === "string" ? message.content : "image"}`.slice(0, 140);
+    case "file_ref":
+      return `📎 ${typeof message.content === "string" ? message.content : "file"}`.slice(0, 140);
+    case "incident_data":
+      return "📊 incident data";
+    default:
+      return typeof message.content === "string" ? message.content.slice(0, 140) : "";
+  }
+}

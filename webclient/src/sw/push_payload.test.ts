@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload, safeAppUrl } from "./push_payload";
+
+const ORIGIN = "https://andon.example";
+
+describe("push payloads", () => {
+  const payload = {
+    kind: "mention",
+    room_id: "r1",
+    room_title: "Line 3 overheating",
+    message_id: "m1",
+    sequence_number: 7,
+    sender_display_name: "Ann",
+    preview: "@Bob please check",
+    url: "/rooms/r1",
+  };
+
+  it("builds a mention notification that opens the room", () => {
+    const p = parsePushPayload(JSON.stringify(payload))!;
+    expect(notificationFor(p, ORIGIN)).toEqual({
+      title: "Ann mentioned you in Line 3 overheating",
+      body: "@Bob please check",
+      tag: "andon-room-r1",
+      url: "https://andon.example/rooms/r1",
+      renotify: true,
+      requireInteraction: true,
+    });
+  });
+
+  it("builds a message notification with the sender in the body", () => {
+    const p = parsePushPayload(JSON.stringify({ ...payload, kind: "message" }))!;
+    expect(notificationFor(p, ORIGIN)).toMatchObject({ title: "Line 3 overheating", body: "Ann: @Bob please check" });
+  });
+
+  it("rejects payloads that are not JSON or lack a room", () => {
+    expect(parsePushPayload("hello")).toBeNull();
+    expect(parsePushPayload(JSON.stringify({ kind: "message" }))).toBeNull();
+  });
+
+  it("never sends the user to another origin or scheme", () => {
+    expect(safeAppUrl("https://evil.example/x", ORIGIN, "r 1")).toBe("https://andon.example/rooms/r%201");
+    expect(safeAppUrl("javascript:alert(1)", ORIGIN, "r1")).toBe("https://andon.example/rooms/r1");
+    expect(safeAppUrl("https://andon.example/rooms/r2?x=1", ORIGIN, "r1")).toBe("https://andon.example/rooms/r2?x=1");
+  });
+
+  it("round-trips base64url keys", () => {
+    const bytes = base64UrlToBytes("BPz-_w");
+    expect([...bytes]).toEqual([4, 252, 254, 255]);
+    expect(bytesToBase64Url(bytes.buffer)).toBe("BPz-_w");
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * Web Push payloads and the notifications made from them. Pure, so it is shared by
+ * the service worker and the page (a page notification looks like a push one and
+ * replaces it: both use the room's tag) and is unit-tested in node.
+ */
+import { decode, int, object, oneOf, str, withDefault } from "../net/decode";
+
+export interface PushPayload {
+  kind: "message" | "mention";
+  room_id: string;
+  room_title: string;
+  message_id: string;
+  sequence_number: number;
+  sender_display_name: string;
+  preview: string;
+  url: string;
+}
+
+const pushPayload = object({
+  kind: withDefault(oneOf("message", "mention"), () => "message" as const),
+  room_id: str,
+  room_title: withDefault(str, () => ""),
+  message_id: withDefault(str, () => ""),
+  sequence_number: withDefault(int, () => 0),
+  sender_display_name: withDefault(str, () => ""),
+  preview: withDefault(str, () => ""),
+  url: withDefault(str, () => ""),
+});
+
+export function parsePushPayload(text: string): PushPayload | null {
+  try {
+    return decode(pushPayload, JSON.parse(text));
+  } catch {
+    return null;
+  }
+}
+
+export interface NotificationSpec {
+  title: string;
+  body: string;
+  tag: string;
+  url: string;
+  /** Mentions ask for attention even when replacing an earlier notification of the room. */
+  renotify: boolean;
+  requireInteraction: boolean;
+}
+
+export function roomTag(roomId: string): string {
+  return `andon-room-${roomId}`;
+}
+
+export function notificationFor(p: PushPayload, origin: string): NotificationSpec {
+  const room = p.room_title || "Andon";
+  const sender = p.sender_display_name || "Someone";
+  const mention = p.kind === "mention";
+  return {
+    title: mention ? `${sender} mentioned you in ${room}` : room,
+    body: mention ? p.preview : `${sender}: ${p.preview}`,
+    tag: roomTag(p.room_id),
+    url: safeAppUrl(p.url, origin, p.room_id),
+    renotify: mention,
+    requireInteraction: mention,
+  };
+}
+
+/**
+ * The page a notification opens: the payload's url when it is on this origin,
+ * else the room's own page. A notification never navigates the app elsewhere.
+ */
+export function safeAppUrl(url: string, origin: string, roomId: string): string {
+  const fallback = `${origin}/rooms/${encodeURIComponent(roomId)}`;
+  if (!url) return fallback;
+  try {
+    const parsed = new URL(url, origin);
+    if (parsed.origin !== origin) return fallback;
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return fallback;
+    return parsed.href;
+  } catch {
+    return fallback;
+  }
+}
+
+/** Converts the server's base64url VAPID key to the bytes PushManager.subscribe wants. */
+export function base64UrlToBytes(value: string): Uint8Array<ArrayBuffer> {
+  const padded = value.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(value.length / 4) * 4, "=");
+  const binary = atob(padded);
+  const out = new Uint8Array(new ArrayBuffer(binary.length));
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+export function bytesToBase64Url(bytes: ArrayBuffer | null): string {
+  if (!bytes) return "";
+  let binary = "";
+  for (const b of new Uint8Array(bytes)) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
