@@ -1,4 +1,5 @@
 /// <reference types="vitest/config" />
+import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build, defineConfig, type Plugin } from "vite";
 import preact from "@preact/preset-vite";
@@ -18,11 +19,13 @@ const apiTarget = process.env.ANDON_DEV_API ?? "http://127.0.0.1:8000";
 function serviceWorkerPlugin(): Plugin {
   const shellFiles = new Set<string>();
   let isBuild = false;
+  let publicDir = "";
   return {
     name: "andon-service-worker",
     apply: "build",
     configResolved(config) {
       isBuild = config.command === "build" && !config.build.lib;
+      publicDir = config.publicDir;
     },
     generateBundle(_options, bundle) {
       for (const fileName of Object.keys(bundle)) {
@@ -32,6 +35,8 @@ function serviceWorkerPlugin(): Plugin {
     },
     async closeBundle() {
       if (!isBuild) return;
+      // The app's hashed bundle plus everything copied from public/ (manifest, icons).
+      for (const file of publicDir ? listFiles(publicDir) : []) shellFiles.add(`/${file}`);
       const precache = ["/", ...[...shellFiles].filter((f) => f !== "/index.html").sort()];
       const version = await digest(precache.join("\n"));
       await build({
@@ -58,6 +63,16 @@ function serviceWorkerPlugin(): Plugin {
       });
     },
   };
+}
+
+function listFiles(dir: string, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...listFiles(`${dir}/${entry.name}`, rel));
+    else if (!entry.name.startsWith(".")) out.push(rel);
+  }
+  return out;
 }
 
 async function digest(text: string): Promise<string> {

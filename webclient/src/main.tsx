@@ -1,0 +1,74 @@
+/** Wires the browser to the DOM-free core and renders the app. */
+import { render } from "preact";
+import { systemClock, systemRandom } from "./net/clock";
+import { ApiClient } from "./net/http";
+import { MemoryOutbox, type OutboxStore } from "./net/memory_outbox";
+import { Outbox } from "./net/outbox";
+import { roomSocketUrl, type SocketLike } from "./net/socket";
+import { Alerts } from "./platform/alerts";
+import { isPageFocused, watchPageFocus } from "./platform/page_focus";
+import { dropPushSubscription, registerServiceWorker } from "./platform/push";
+import { SoundPlayer } from "./platform/sound";
+import { AppSession } from "./session/app_session";
+import { App } from "./ui/app";
+import { AppContext } from "./ui/context";
+import { Router } from "./ui/router";
+import "./styles.css";
+
+function start(): void {
+  const api = new ApiClient();
+  const sound = new SoundPlayer();
+  sound.unlockOn(window);
+  const storage = window.localStorage;
+
+  const session = new AppSession({
+    api,
+    storage,
+    openOutbox: async (): Promise<OutboxStore> => {
+      try {
+        return await Outbox.open(indexedDB);
+      } catch (err) {
+        console.warn("IndexedDB unavailable; queued messages will not survive a reload", err);
+        return new MemoryOutbox();
+      }
+    },
+    socketFactory: (url) => new WebSocket(url) as unknown as SocketLike,
+    socketUrl: (roomId, since) => roomSocketUrl(window.location, roomId, since),
+    clock: systemClock,
+    random: systemRandom,
+    newClientId: () => crypto.randomUUID(),
+    isFocused: isPageFocused,
+    alerts: new Alerts(sound),
+    beforeSignOut: () => dropPushSubscription(api),
+  });
+  const router = new Router(window);
+
+  watchPageFocus((focused) => session.focusChanged(focused));
+  window.addEventListener("online", () => {
+    session.room.value?.retryNow();
+    if (session.offline.value) void session.loadRooms();
+  });
+  // A notification clicked while this tab was open: route without reloading.
+  window.addEventListener("andon:navigate", (e) => router.goUrl(String((e as CustomEvent).detail)));
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.addEventListener("message", (e: MessageEvent) => {
+      const data = e.data as { type?: unknown; url?: unknown } | null;
+      if (data?.type === "andon:navigate" && typeof data.url === "string") router.goUrl(data.url);
+      if (data?.type === "andon:ping") e.ports[0]?.postMessage({ type: "andon:pong" });
+    });
+    navigator.serviceWorker.startMessages();
+  }
+  void registerServiceWorker();
+  void session.init();
+
+  const root = document.getElementById("app");
+  if (!root) throw new Error("#app is missing from index.html");
+  render(
+    <AppContext.Provider value={{ session, router, sound }}>
+      <App />
+    </AppContext.Provider>,
+    root,
+  );
+}
+
+start();

@@ -1,0 +1,96 @@
+import { useEffect } from "preact/hooks";
+import { useApp } from "./context";
+import { MentionToasts } from "./mention_toasts";
+import { NotificationPrompt } from "./notification_prompt";
+import { RoomListView } from "./room_list_view";
+import { RoomView } from "./room_view";
+import { SearchView } from "./search_view";
+import { SettingsView } from "./settings_view";
+import { SignInView } from "./sign_in_view";
+
+export function App() {
+  const { session, router } = useApp();
+  const auth = session.auth.value;
+  const user = session.user.value;
+  const route = router.route.value;
+  const unread = session.unreadTotal.value;
+
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) Andon` : "Andon";
+  }, [unread]);
+
+  // Leaving a room's page closes its socket.
+  useEffect(() => {
+    if (route.name !== "room") session.closeRoom();
+  }, [route.name]);
+
+  if (auth === "loading") {
+    return (
+      <main class="centered" aria-busy="true">
+        <p>Loading Andon…</p>
+      </main>
+    );
+  }
+  if (auth === "signed_out" || !user) return <SignInView />;
+
+  const nav = (name: "rooms" | "search" | "settings", label: string) => (
+    <a
+      href={name === "rooms" ? "/" : `/${name}`}
+      class="nav-link"
+      aria-current={route.name === name || (name === "rooms" && route.name === "room") ? "page" : undefined}
+      onClick={(e) => {
+        e.preventDefault();
+        router.go(name === "search" ? { name, q: "" } : { name });
+      }}
+    >
+      {label}
+      {name === "rooms" && unread > 0 ? (
+        <span class="badge" aria-label={`${unread} unread`}>
+          {unread}
+        </span>
+      ) : null}
+    </a>
+  );
+
+  return (
+    <div class="app">
+      <a class="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header class="topbar">
+        <span class="brand" aria-hidden="true">
+          <span class="lamp" /> Andon
+        </span>
+        <nav aria-label="Main">
+          {nav("rooms", "Rooms")}
+          {nav("search", "Search")}
+          {nav("settings", "Settings")}
+        </nav>
+        <button
+          type="button"
+          class="link-button"
+          onClick={() => void session.signOut()}
+          title={`Signed in as ${user.display_name} (${user.user_id})`}
+        >
+          Sign out
+        </button>
+      </header>
+      {session.offline.value ? (
+        <p class="banner warn" role="status">
+          Offline: showing what was loaded before. Messages you send are queued and go out when the connection is back.
+        </p>
+      ) : null}
+      <NotificationPrompt />
+      <MentionToasts />
+      <main id="main" class="content" tabIndex={-1}>
+        {route.name === "rooms" ? <RoomListView /> : null}
+        {route.name === "room" ? <RoomView key={route.roomId} roomId={route.roomId} /> : null}
+        {route.name === "search" ? <SearchView initialQuery={route.q} /> : null}
+        {route.name === "settings" ? <SettingsView /> : null}
+      </main>
+      <div class="visually-hidden" aria-live="polite" aria-atomic="true" role="log">
+        {session.announcement.value}
+      </div>
+    </div>
+  );
+}

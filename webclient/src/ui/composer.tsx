@@ -1,0 +1,214 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { RoomSession } from "../session/room_session";
+import { activeMentionQuery, filterCandidates, insertMention, type MentionCandidate, type MentionQuery } from "../state/mentions";
+import { IncidentForm } from "./incident_form";
+
+/**
+ * The message box: Enter sends, Shift+Enter breaks the line; "@" opens the member
+ * list (↑ ↓ to move, Enter or Tab to pick, Esc to close, or the mouse).
+ */
+export function Composer({ room }: { room: RoomSession }) {
+  const [draft, setDraft] = useState("");
+  const [caret, setCaret] = useState(0);
+  const [active, setActive] = useState(0);
+  const [dismissedAt, setDismissedAt] = useState<number | null>(null);
+  const [panel, setPanel] = useState<"none" | "incident">("none");
+  const [uploading, setUploading] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const input = useRef<HTMLTextAreaElement>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const pendingCaret = useRef<number | null>(null);
+
+  const members: MentionCandidate[] =
+    room.members.value.length > 0 ? room.members.value : room.presence.value.online;
+  const query: MentionQuery | null = activeMentionQuery(draft, caret);
+  const open = query !== null && query.start !== dismissedAt;
+  const candidates = open ? filterCandidates(members, query.query, { exclude: room.me.user_id }) : [];
+  const showList = open && candidates.length > 0;
+  const activeIndex = Math.min(active, Math.max(0, candidates.length - 1));
+
+  useEffect(() => {
+    if (pendingCaret.current !== null && input.current) {
+      input.current.setSelectionRange(pendingCaret.current, pendingCaret.current);
+      pendingCaret.current = null;
+    }
+  });
+
+  const update = (value: string, pos: number) => {
+    setDraft(value);
+    setCaret(pos);
+    setActive(0);
+    if (dismissedAt !== null && activeMentionQuery(value, pos)?.start !== dismissedAt) setDismissedAt(null);
+    room.draftChanged(value);
+  };
+
+  const pick = (member: MentionCandidate) => {
+    if (!query) return;
+    const next = insertMention(draft, query, caret, member);
+    setDraft(next.text);
+    setCaret(next.caret);
+    pendingCaret.current = next.caret;
+    input.current?.focus();
+  };
+
+  const send = async () => {
+    const text = draft;
+    if (!text.trim()) return;
+    setDraft("");
+    setCaret(0);
+    setError(null);
+    await room.sendText(text);
+  };
+
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (showList) {
+      if (e.key === "ArrowDown") {
+        e.preventDefault();
+        setActive((activeIndex + 1) % candidates.length);
+        return;
+      }
+      if (e.key === "ArrowUp") {
+        e.preventDefault();
+        setActive((activeIndex - 1 + candidates.length) % candidates.length);
+        return;
+      }
+      if (e.key === "Enter" || e.key === "Tab") {
+        e.preventDefault();
+        const member = candidates[activeIndex];
+        if (member) pick(member);
+        return;
+      }
+      if (e.key === "Escape") {
+        e.preventDefault();
+        setDismissedAt(query?.start ?? null);
+        return;
+      }
+    }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      void send();
+    }
+  };
+
+  const upload = async (file: File) => {
+    setUploading(true);
+    setError(null);
+    const preview = file.type.startsWith("image/") ? URL.createObjectURL(file) : null;
+    try {
+      await room.sendFile(file, file.name, draft, preview);
+      setDraft("");
+    } catch (err) {
+      if (preview) URL.revokeObjectURL(preview);
+      setError(`Upload failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      setUploading(false);
+      if (fileInput.current) fileInput.current.value = "";
+    }
+  };
+
+  if (!room.canWrite) {
+    return (
+      <p class="composer-readonly muted" role="note">
+        {room.role.value === "VIEWER" ? "You can read this room but not post (VIEWER)." : "Posting is not available."}
+      </p>
+    );
+  }
+
+  const listId = `mention-list-${room.roomId}`;
+  return (
+    <div class="composer">
+      {panel === "incident" ? (
+        <IncidentForm
+          onCancel={() => setPanel("none")}
+          onSubmit={async (data) => {
+            await room.sendIncidentData(data);
+            setPanel("none");
+          }}
+        />
+      ) : null}
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      {showList ? (
+        <ul class="mention-list" id={listId} role="listbox" aria-label="Mention a member">
+          {candidates.map((m, i) => (
+            <li
+              key={m.user_id}
+              id={`${listId}-${i}`}
+              role="option"
+              aria-selected={i === activeIndex}
+              class={i === activeIndex ? "active" : ""}
+              onMouseDown={(e) => {
+                e.preventDefault(); // keep the focus in the textarea
+                pick(m);
+              }}
+              onMouseEnter={() => setActive(i)}
+            >
+              <span class="mention-name">{m.display_name}</span> <span class="muted">{m.user_id}</span>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      <div class="composer-row">
+        <button
+          type="button"
+          class="icon-button"
+          aria-label="Attach an image or file"
+          disabled={uploading}
+          onClick={() => fileInput.current?.click()}
+        >
+          📎
+        </button>
+        <input
+          ref={fileInput}
+          type="file"
+          class="visually-hidden"
+          tabIndex={-1}
+          aria-hidden="true"
+          onChange={(e) => {
+            const file = e.currentTarget.files?.[0];
+            if (file) void upload(file);
+          }}
+        />
+        <button
+          type="button"
+          class="icon-button"
+          aria-label="Post incident data"
+          aria-expanded={panel === "incident"}
+          onClick={() => setPanel(panel === "incident" ? "none" : "incident")}
+        >
+          📊
+        </button>
+        <label class="visually-hidden" for={`composer-${room.roomId}`}>
+          Message
+        </label>
+        <textarea
+          id={`composer-${room.roomId}`}
+          ref={input}
+          class="composer-input"
+          rows={1}
+          placeholder={uploading ? "Uploading…" : "Message (type @ to mention)"}
+          value={draft}
+          role="combobox"
+          aria-autocomplete="list"
+          aria-expanded={showList}
+          aria-controls={showList ? listId : undefined}
+          aria-activedescendant={showList ? `${listId}-${activeIndex}` : undefined}
+          onInput={(e) => update(e.currentTarget.value, e.currentTarget.selectionStart ?? e.currentTarget.value.length)}
+          onKeyDown={onKeyDown}
+          onKeyUp={(e) => {
+            if (["ArrowLeft", "ArrowRight", "Home", "End"].includes(e.key)) setCaret(e.currentTarget.selectionStart ?? 0);
+          }}
+          onClick={(e) => setCaret(e.currentTarget.selectionStart ?? 0)}
+          onBlur={() => setDismissedAt(query?.start ?? null)}
+          onFocus={() => setDismissedAt(null)}
+        />
+        <button type="button" class="primary" onClick={() => void send()} disabled={!draft.trim()}>
+          Send
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,150 @@
+import { useState } from "preact/hooks";
+import { ROLES, ROOM_STATUSES, type Role, type Room, type RoomStatus } from "../net/schemas";
+import type { RoomSession } from "../session/room_session";
+import { isOnline } from "../state/presence";
+import { useApp } from "./context";
+
+/** Members with online indicators; OWNERs (and admins) add, re-role and remove members and set the status. */
+export function MembersPanel({ room, info }: { room: RoomSession; info: Room | null }) {
+  const { session } = useApp();
+  const [error, setError] = useState<string | null>(null);
+  const [newId, setNewId] = useState("");
+  const [newRole, setNewRole] = useState<Role>("EDITOR");
+  const presence = room.presence.value;
+  const members = room.members.value;
+  const me = room.me;
+  const isOwner = room.role.value === "OWNER" || me.is_admin;
+
+  // Online people who are not in the member list (an admin visiting) still show.
+  const extra = presence.online.filter((u) => !members.some((m) => m.user_id === u.user_id));
+
+  const act = async (what: () => Promise<void>) => {
+    setError(null);
+    try {
+      await what();
+      await room.refreshMembers();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  return (
+    <div class="members">
+      {isOwner && info ? (
+        <label class="status-select">
+          Room status
+          <select
+            value={info.status}
+            onChange={(e) => {
+              const status = e.currentTarget.value as RoomStatus;
+              void act(() => session.updateRoom(room.roomId, { status }));
+            }}
+          >
+            {ROOM_STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : null}
+      <h2>Members</h2>
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <ul class="member-list">
+        {members.map((m) => {
+          const online = isOnline(presence, m.user_id);
+          return (
+            <li key={m.user_id}>
+              <span class={`presence-dot${online ? " online" : ""}`} aria-hidden="true" />
+              <span class="member-name">
+                {m.display_name}
+                {m.user_id === me.user_id ? " (you)" : ""}
+                <span class="visually-hidden">{online ? ", online" : ", offline"}</span>
+              </span>
+              {isOwner && m.user_id !== me.user_id ? (
+                <>
+                  <label>
+                    <span class="visually-hidden">Role of {m.display_name}</span>
+                    <select
+                      value={m.role}
+                      onChange={(e) => {
+                        const role = e.currentTarget.value as Role;
+                        void act(() => session.api.changeMemberRole(room.roomId, m.user_id, role));
+                      }}
+                    >
+                      {ROLES.map((r) => (
+                        <option key={r} value={r}>
+                          {r}
+                        </option>
+                      ))}
+                    </select>
+                  </label>
+                  <button
+                    type="button"
+                    class="link-button danger"
+                    aria-label={`Remove ${m.display_name}`}
+                    onClick={() => {
+                      if (confirm(`Remove ${m.display_name} from this room?`)) {
+                        void act(() => session.api.removeMember(room.roomId, m.user_id));
+                      }
+                    }}
+                  >
+                    Remove
+                  </button>
+                </>
+              ) : (
+                <span class="role">{m.role}</span>
+              )}
+            </li>
+          );
+        })}
+        {extra.map((u) => (
+          <li key={u.user_id}>
+            <span class="presence-dot online" aria-hidden="true" />
+            <span class="member-name">
+              {u.display_name}
+              <span class="visually-hidden">, online</span>
+            </span>
+          </li>
+        ))}
+      </ul>
+      {isOwner ? (
+        <form
+          class="form-grid"
+          aria-label="Add member"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const id = newId.trim().toLowerCase();
+            if (!id) return;
+            void act(async () => {
+              await session.api.addMember(room.roomId, id, newRole);
+              setNewId("");
+            });
+          }}
+        >
+          <label>
+            Add member (e-mail)
+            <input type="email" required value={newId} onInput={(e) => setNewId(e.currentTarget.value)} />
+          </label>
+          <label>
+            Role
+            <select value={newRole} onChange={(e) => setNewRole(e.currentTarget.value as Role)}>
+              {ROLES.map((r) => (
+                <option key={r} value={r}>
+                  {r}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit" class="primary">
+            Add
+          </button>
+        </form>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,99 @@
+import type { ChatMessage, MessageContent, MessageType } from "../net/schemas";
+import { mentionSegments } from "../state/mentions";
+import { safeFileUrl } from "./safe_url";
+
+interface BodyProps {
+  type: MessageType;
+  content: MessageContent;
+  mentions: readonly string[];
+  fileUrl: string | null;
+  nameOf: (userId: string) => string | null;
+  meId: string;
+}
+
+/** A message's content by type. Everything the user wrote is rendered as text. */
+export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId }: BodyProps) {
+  const text = typeof content === "string" ? content : "";
+  switch (type) {
+    case "image_ref": {
+      const src = safeFileUrl(fileUrl);
+      return (
+        <div class="attachment">
+          {src ? (
+            <a href={src} target="_blank" rel="noopener noreferrer" class="image-link">
+              <img src={src} alt={text || "Shared image"} loading="lazy" class="inline-image" />
+            </a>
+          ) : (
+            <span class="muted">[image unavailable]</span>
+          )}
+          {text ? <p class="caption">{text}</p> : null}
+        </div>
+      );
+    }
+    case "file_ref": {
+      const href = safeFileUrl(fileUrl);
+      return href ? (
+        <a href={href} download class="file-link">
+          📎 <span>{text || "Download file"}</span>
+        </a>
+      ) : (
+        <span class="muted">📎 {text || "file"} (unavailable)</span>
+      );
+    }
+    case "incident_data":
+      return <IncidentCard content={content} />;
+    default:
+      return (
+        <p class="text">
+          {mentionSegments(text, mentions, nameOf, meId).map((seg, i) =>
+            seg.mention ? (
+              <span key={i} class={seg.mention.isMe ? "mention mention-me" : "mention"}>
+                {seg.text}
+              </span>
+            ) : (
+              seg.text
+            ),
+          )}
+        </p>
+      );
+  }
+}
+
+const FIELD_LABELS: Record<string, string> = {
+  temperature: "Temperature",
+  pressure: "Pressure",
+  production_rate: "Production rate",
+  timestamp: "Measured at",
+};
+
+export function IncidentCard({ content }: { content: MessageContent }) {
+  if (content === null || typeof content !== "object") {
+    return <p class="text">{typeof content === "string" ? content : ""}</p>;
+  }
+  const entries = Object.entries(content);
+  return (
+    <figure class="incident-card">
+      <figcaption>📊 Incident data</figcaption>
+      <dl>
+        {entries.map(([key, value]) => (
+          <div key={key} class="incident-field">
+            <dt>{FIELD_LABELS[key] ?? key}</dt>
+            <dd>{formatValue(value)}</dd>
+          </div>
+        ))}
+      </dl>
+    </figure>
+  );
+}
+
+function formatValue(value: unknown): string {
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(2).replace(/\.?0+$/, "");
+  if (typeof value === "string") return value;
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (value === null) return "—";
+  return JSON.stringify(value);
+}
+
+export function messageText(m: ChatMessage): string {
+  return typeof m.content === "string" ? m.content : "";
+}

@@ -1,0 +1,244 @@
+import { useState } from "preact/hooks";
+import type { ChatMessage } from "../net/schemas";
+import type { RoomSession } from "../session/room_session";
+import { hasMyReaction } from "../state/my_reactions";
+import { describeSystemEvent } from "../state/system_text";
+import type { ZonedTimeFormatter } from "../state/time_format";
+import type { Echo, Notice } from "../state/timeline";
+import { MessageBody } from "./message_body";
+
+export const REACTION_CHOICES = ["👍", "✅", "👀", "🔥", "⚠️", "🙏", "❤️", "😂"];
+
+interface Common {
+  room: RoomSession;
+  fmt: ZonedTimeFormatter;
+  now: Date;
+}
+
+export function MessageItem({ message, room, fmt, now }: Common & { message: ChatMessage }) {
+  const [editing, setEditing] = useState(false);
+  const [picker, setPicker] = useState(false);
+  const me = room.me.user_id;
+  const nameOf = (id: string) => room.displayName(id);
+
+  if (message.message_type === "system") {
+    const content = typeof message.content === "object" && message.content !== null ? message.content : { event: "event" };
+    return (
+      <li class="system-notice" data-seq={message.sequence_number}>
+        <span>{describeSystemEvent(content, nameOf)}</span>{" "}
+        <time dateTime={message.created_at} title={fmt.long(message.created_at)}>
+          {fmt.short(message.created_at, now)}
+        </time>
+      </li>
+    );
+  }
+
+  const mine = message.sender_id === me;
+  const mentionsMe = message.mentions.includes(me);
+  const deleted = message.deleted_at !== null;
+  const reactions = Object.entries(message.reactions).filter(([, n]) => n > 0);
+  const live = room.connection.value.state === "live";
+  const myReactions = room.myReactions.value;
+
+  return (
+    <li
+      class={`message${mine ? " mine" : ""}${mentionsMe && !deleted ? " mentions-me" : ""}`}
+      data-seq={message.sequence_number}
+      aria-label={`${message.sender_display_name} at ${fmt.short(message.created_at, now)}`}
+    >
+      <div class="message-head">
+        <span class="sender">{message.sender_display_name}</span>
+        <time dateTime={message.created_at} title={fmt.long(message.created_at)}>
+          {fmt.short(message.created_at, now)}
+        </time>
+        {message.edited_at && !deleted ? (
+          <span class="edited" title={`Edited ${fmt.long(message.edited_at)}`}>
+            (edited)
+          </span>
+        ) : null}
+      </div>
+      {deleted ? (
+        <p class="deleted">message deleted</p>
+      ) : editing ? (
+        <EditForm
+          initial={typeof message.content === "string" ? message.content : ""}
+          onCancel={() => setEditing(false)}
+          onSave={(text) => {
+            if (room.editMessage(message.message_id, text)) setEditing(false);
+          }}
+        />
+      ) : (
+        <MessageBody
+          type={message.message_type}
+          content={message.content}
+          mentions={message.mentions}
+          fileUrl={message.file_url}
+          nameOf={nameOf}
+          meId={me}
+        />
+      )}
+      {!deleted ? (
+        <div class="message-foot">
+          {reactions.length > 0 ? (
+            <div class="reactions" role="group" aria-label="Reactions">
+              {reactions.map(([emoji, count]) => {
+                const pressed = hasMyReaction(myReactions, message.message_id, emoji);
+                return (
+                  <button
+                    key={emoji}
+                    type="button"
+                    class={`reaction${pressed ? " pressed" : ""}`}
+                    aria-pressed={pressed}
+                    aria-label={`${emoji} ${count}${pressed ? ", including you" : ""}`}
+                    disabled={!live}
+                    onClick={() => room.toggleReaction(message.message_id, emoji)}
+                  >
+                    {emoji} {count}
+                  </button>
+                );
+              })}
+            </div>
+          ) : null}
+          <div class="message-actions">
+            <button
+              type="button"
+              class="icon-button"
+              aria-label="Add reaction"
+              aria-expanded={picker}
+              disabled={!live}
+              onClick={() => setPicker(!picker)}
+            >
+              ☺+
+            </button>
+            {room.canEdit(message) && message.message_type === "text" && !editing ? (
+              <button type="button" class="link-button" disabled={!live} onClick={() => setEditing(true)}>
+                Edit
+              </button>
+            ) : null}
+            {room.canDelete(message) ? (
+              <button
+                type="button"
+                class="link-button danger"
+                disabled={!live}
+                onClick={() => {
+                  if (confirm("Delete this message? Everyone will see “message deleted”.")) room.deleteMessage(message.message_id);
+                }}
+              >
+                Delete
+              </button>
+            ) : null}
+          </div>
+          {picker ? (
+            <div class="reaction-picker" role="group" aria-label="Pick a reaction">
+              {REACTION_CHOICES.map((emoji) => (
+                <button
+                  key={emoji}
+                  type="button"
+                  class="icon-button"
+                  aria-label={`React with ${emoji}`}
+                  onClick={() => {
+                    room.toggleReaction(message.message_id, emoji);
+                    setPicker(false);
+                  }}
+                  onKeyDown={(e) => {
+                    if (e.key === "Escape") setPicker(false);
+                  }}
+                >
+                  {emoji}
+                </button>
+              ))}
+            </div>
+          ) : null}
+        </div>
+      ) : null}
+    </li>
+  );
+}
+
+function EditForm({ initial, onSave, onCancel }: { initial: string; onSave: (t: string) => void; onCancel: () => void }) {
+  const [text, setText] = useState(initial);
+  return (
+    <form
+      class="edit-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSave(text);
+      }}
+    >
+      <label class="visually-hidden" for="edit-text">
+        Edit message
+      </label>
+      <textarea
+        id="edit-text"
+        rows={2}
+        value={text}
+        ref={(el) => el?.focus()}
+        onInput={(e) => setText(e.currentTarget.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Escape") onCancel();
+          if (e.key === "Enter" && !e.shiftKey) {
+            e.preventDefault();
+            onSave(text);
+          }
+        }}
+      />
+      <div class="row">
+        <button type="submit" class="primary" disabled={!text.trim()}>
+          Save
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
+  const f = echo.frame;
+  const at = new Date(echo.queued_at).toISOString();
+  return (
+    <li class={`message mine echo echo-${echo.status}`} aria-label={`Your message, ${statusText(echo)}`}>
+      <div class="message-head">
+        <span class="sender">{echo.sender_display_name}</span>
+        <time dateTime={at}>{fmt.short(at, now)}</time>
+        <span class="echo-state">{statusText(echo)}</span>
+      </div>
+      <MessageBody
+        type={f.message_type}
+        content={f.content}
+        mentions={f.mentions ?? []}
+        fileUrl={echo.preview_url}
+        nameOf={(id) => room.displayName(id)}
+        meId={room.me.user_id}
+      />
+      {echo.status === "failed" ? (
+        <div class="row">
+          <span class="error">{echo.error}</span>
+          <button type="button" class="link-button" onClick={() => room.retryEcho(echo.client_id)}>
+            Retry
+          </button>
+          <button type="button" class="link-button danger" onClick={() => room.discardEcho(echo.client_id)}>
+            Discard
+          </button>
+        </div>
+      ) : null}
+    </li>
+  );
+}
+
+function statusText(echo: Echo): string {
+  if (echo.status === "failed") return "not sent";
+  if (echo.status === "acked") return "sent";
+  return "sending…";
+}
+
+export function NoticeItem({ notice, room, fmt, now }: Common & { notice: Notice }) {
+  const who = notice.display_name ?? (notice.user_id ? room.displayName(notice.user_id) : "someone");
+  return (
+    <li class="system-notice transient">
+      <span>{describeSystemEvent({ event: notice.event, user_id: notice.user_id }, () => who)}</span>{" "}
+      <time dateTime={notice.timestamp}>{fmt.short(notice.timestamp, now)}</time>
+    </li>
+  );
+}

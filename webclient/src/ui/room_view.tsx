@@ -1,0 +1,108 @@
+import { useEffect, useState } from "preact/hooks";
+import type { Room } from "../net/schemas";
+import { typingSummary } from "../state/presence";
+import { Composer } from "./composer";
+import { ConnectionBadge } from "./connection_badge";
+import { useApp } from "./context";
+import { IncidentChart } from "./incident_chart";
+import { MembersPanel } from "./members_panel";
+import { MessageList } from "./message_list";
+
+export function RoomView({ roomId }: { roomId: string }) {
+  const { session, router } = useApp();
+  const [side, setSide] = useState<"none" | "members" | "chart">("none");
+  const [fetched, setFetched] = useState<Room | null>(null);
+  const room = session.room.value;
+
+  useEffect(() => {
+    session.openRoom(roomId);
+    if (!session.findRoom(roomId)) {
+      session.api.room(roomId).then(setFetched, () => undefined);
+    }
+  }, [roomId]);
+
+  if (!room || room.roomId !== roomId) return <p class="muted">Opening room…</p>;
+
+  const info = session.findRoom(roomId) ?? fetched;
+  const fmt = session.formatter.value;
+  const presence = room.presence.value;
+  const status = room.connection.value;
+  const typing = typingSummary(presence.typing);
+  const archived = info?.status === "archived";
+  const incidentCount = room.timeline.value.messages.filter((m) => m.message_type === "incident_data").length;
+
+  return (
+    <section class="room" aria-labelledby="room-title">
+      <header class="room-head">
+        <a
+          href="/"
+          class="back-link"
+          aria-label="Back to rooms"
+          onClick={(e) => {
+            e.preventDefault();
+            router.go({ name: "rooms" });
+          }}
+        >
+          ←
+        </a>
+        <div class="room-head-title">
+          <h1 id="room-title">{info?.title ?? "Room"}</h1>
+          {info ? <span class={`status-pill ${info.status}`}>{info.status}</span> : null}
+        </div>
+        <ConnectionBadge status={status} onRetry={() => room.retryNow()} />
+        <div class="room-tools">
+          <button
+            type="button"
+            aria-expanded={side === "members"}
+            aria-controls="room-side"
+            onClick={() => setSide(side === "members" ? "none" : "members")}
+          >
+            👥 <span class="online-count">{presence.online.length} online</span>
+          </button>
+          <button
+            type="button"
+            aria-expanded={side === "chart"}
+            aria-controls="room-side"
+            onClick={() => setSide(side === "chart" ? "none" : "chart")}
+          >
+            📈 Trend
+          </button>
+        </div>
+      </header>
+      {room.notice.value ? (
+        <p class="banner warn" role="alert">
+          {room.notice.value}{" "}
+          <button type="button" class="link-button" onClick={() => (room.notice.value = null)}>
+            Dismiss
+          </button>
+        </p>
+      ) : null}
+      <div class={`room-body${side !== "none" ? " with-side" : ""}`}>
+        <div class="room-main">
+          <MessageList room={room} fmt={fmt} />
+          <p class="typing" aria-live="off">
+            {typing}
+          </p>
+          {archived ? (
+            <p class="composer-readonly muted" role="note">
+              This room is archived and read-only.
+            </p>
+          ) : (
+            <Composer room={room} />
+          )}
+        </div>
+        {side !== "none" ? (
+          <aside id="room-side" class="room-side" aria-label={side === "members" ? "Members" : "Trend"}>
+            <button type="button" class="link-button side-close" onClick={() => setSide("none")}>
+              Close
+            </button>
+            {side === "members" ? <MembersPanel room={room} info={info} /> : null}
+            {side === "chart" ? (
+              <IncidentChart api={session.api} roomId={roomId} fmt={fmt} refreshKey={incidentCount} />
+            ) : null}
+          </aside>
+        ) : null}
+      </div>
+    </section>
+  );
+}

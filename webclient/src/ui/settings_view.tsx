@@ -1,0 +1,185 @@
+import { useEffect, useState } from "preact/hooks";
+import { PUSH_LEVELS, type NotificationPrefs, type PushLevel } from "../net/schemas";
+import { ensurePushSubscription, notificationPermission } from "../platform/push";
+import { useApp } from "./context";
+
+const LEVEL_TEXT: Record<PushLevel, string> = {
+  all: "Every new message",
+  mentions: "Only when I am mentioned",
+  none: "Nothing",
+};
+
+export function SettingsView() {
+  const { session, sound } = useApp();
+  const settings = session.settings.value;
+  const [permission, setPermission] = useState(notificationPermission());
+  const [prefs, setPrefs] = useState<NotificationPrefs | null>(null);
+  const [prefsError, setPrefsError] = useState<string | null>(null);
+  const [saved, setSaved] = useState(false);
+  const rooms = session.rooms.value.rooms;
+
+  useEffect(() => {
+    session.api.notificationPrefs().then(setPrefs, (err: unknown) =>
+      setPrefsError(`Could not load push preferences: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  }, []);
+
+  const enableNotifications = async () => {
+    sound.unlock();
+    const result = await Notification.requestPermission();
+    setPermission(result);
+    session.updateSettings({ notificationChoice: result === "granted" ? "granted" : result === "denied" ? "denied" : "dismissed" });
+    if (result === "granted") {
+      ensurePushSubscription(session.api).catch((err: unknown) =>
+        setPrefsError(`Push subscription failed: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }
+  };
+
+  const savePrefs = async (e: Event) => {
+    e.preventDefault();
+    if (!prefs) return;
+    setSaved(false);
+    setPrefsError(null);
+    try {
+      setPrefs(await session.api.saveNotificationPrefs(prefs));
+      setSaved(true);
+    } catch (err) {
+      setPrefsError(`Could not save: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  return (
+    <section class="page settings" aria-labelledby="settings-title">
+      <h1 id="settings-title">Settings</h1>
+
+      <fieldset class="card">
+        <legend>On this device</legend>
+        <label class="switch">
+          <input
+            type="checkbox"
+            checked={settings.sound}
+            onChange={(e) => {
+              sound.unlock();
+              session.updateSettings({ sound: e.currentTarget.checked });
+            }}
+          />
+          Play a sound for new messages and mentions
+        </label>
+        <button
+          type="button"
+          class="link-button"
+          onClick={() => {
+            sound.unlock();
+            setTimeout(() => sound.play("mention"), 50);
+          }}
+        >
+          Test sound
+        </button>
+        <label class="switch">
+          <input
+            type="checkbox"
+            checked={settings.vibrate}
+            onChange={(e) => {
+              session.updateSettings({ vibrate: e.currentTarget.checked });
+              if (e.currentTarget.checked && typeof navigator.vibrate === "function") navigator.vibrate(80);
+            }}
+          />
+          Vibrate for new messages and mentions (phones)
+        </label>
+        <p>
+          Browser notifications:{" "}
+          <strong>
+            {permission === "granted"
+              ? "on"
+              : permission === "denied"
+                ? "blocked (allow them in the browser's site settings)"
+                : permission === "unsupported"
+                  ? "not supported by this browser"
+                  : "not enabled"}
+          </strong>
+          {permission === "default" ? (
+            <>
+              {" "}
+              <button type="button" onClick={() => void enableNotifications()}>
+                Enable notifications
+              </button>
+            </>
+          ) : null}
+        </p>
+      </fieldset>
+
+      <form class="card" onSubmit={savePrefs} aria-labelledby="push-title">
+        <h2 id="push-title">Push notifications</h2>
+        <p class="muted">Sent by the server to this and your other devices when you are not looking at the room.</p>
+        {prefsError ? (
+          <p class="error" role="alert">
+            {prefsError}
+          </p>
+        ) : null}
+        {prefs ? (
+          <>
+            <fieldset>
+              <legend>By default, notify me of</legend>
+              {PUSH_LEVELS.map((level) => (
+                <label key={level} class="switch">
+                  <input
+                    type="radio"
+                    name="push-default"
+                    value={level}
+                    checked={prefs.push === level}
+                    onChange={() => setPrefs({ ...prefs, push: level })}
+                  />
+                  {LEVEL_TEXT[level]}
+                </label>
+              ))}
+            </fieldset>
+            {rooms.length > 0 ? (
+              <fieldset>
+                <legend>Per room</legend>
+                <ul class="prefs-rooms">
+                  {rooms.map((r) => (
+                    <li key={r.room_id}>
+                      <label>
+                        <span>{r.title}</span>
+                        <select
+                          value={prefs.rooms[r.room_id] ?? ""}
+                          onChange={(e) => {
+                            const value = e.currentTarget.value;
+                            const next = { ...prefs.rooms };
+                            if (value === "") delete next[r.room_id];
+                            else next[r.room_id] = value as PushLevel;
+                            setPrefs({ ...prefs, rooms: next });
+                          }}
+                        >
+                          <option value="">Default</option>
+                          {PUSH_LEVELS.map((level) => (
+                            <option key={level} value={level}>
+                              {LEVEL_TEXT[level]}
+                            </option>
+                          ))}
+                        </select>
+                      </label>
+                    </li>
+                  ))}
+                </ul>
+              </fieldset>
+            ) : null}
+            <div class="row">
+              <button type="submit" class="primary">
+                Save
+              </button>
+              {saved ? (
+                <span role="status" class="muted">
+                  Saved.
+                </span>
+              ) : null}
+            </div>
+          </>
+        ) : prefsError ? null : (
+          <p class="muted">Loading…</p>
+        )}
+      </form>
+    </section>
+  );
+}
