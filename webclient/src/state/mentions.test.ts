@@ -30,9 +30,9 @@ describe("activeMentionQuery", () => {
     expect(activeMentionQuery("mail bob@plant", 14)).toBeNull();
   });
 
-  it("closes after a newline, a double space or when the caret is before the @", () => {
+  it("closes after a newline, a trailing space or when the caret is before the @", () => {
     expect(activeMentionQuery("@bob\nok", 7)).toBeNull();
-    expect(activeMentionQuery("@bob  x", 7)).toBeNull();
+    expect(activeMentionQuery("@Bob Chen ", 10)).toBeNull();
     expect(activeMentionQuery("hi @bob", 2)).toBeNull();
   });
 });

@@ -25,7 +25,9 @@ export function activeMentionQuery(text: string, caret: number): MentionQuery | 
   if (at < 0) return null;
   if (at > 0 && !isBoundary(upto[at - 1]!)) return null; // an e-mail address, not a mention
   const query = upto.slice(at + 1);
-  if (query.length > MAX_QUERY_LENGTH || /[\n\r\t@]/.test(query) || /\s{2}/.test(query) || query.startsWith(" ")) {
+  // A trailing space closes the list (a picked mention ends with one); typing on reopens it,
+  // so multi-word names still filter: "@Ann L".
+  if (query.length > MAX_QUERY_LENGTH || /[\n\r\t@]/.test(query) || /\s$/.test(query) || query.startsWith(" ")) {
     return null;
   }
   return { start: at, query };

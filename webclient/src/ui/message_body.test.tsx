@@ -1,0 +1,52 @@
+// @vitest-environment jsdom
+import { cleanup, render } from "@testing-library/preact";
+import { afterEach, describe, expect, it } from "vitest";
+import { HighlightedText } from "./highlighted_text";
+import { MessageBody } from "./message_body";
+
+afterEach(cleanup);
+
+const nameOf = (id: string) => ({ "me@x": "Me", "bob@x": "Bob" })[id] ?? null;
+
+describe("MessageBody", () => {
+  it("renders markup in a message as text, never as HTML", () => {
+    const { container } = render(
+      <MessageBody type="text" content={'<img src=x onerror="alert(1)"><b>bold</b>'} mentions={[]} fileUrl={null} nameOf={nameOf} meId="me@x" />,
+    );
+    expect(container.querySelector("img, b")).toBeNull();
+    expect(container.textContent).toBe('<img src=x onerror="alert(1)"><b>bold</b>');
+  });
+
+  it("highlights mentions and makes mine stand out", () => {
+    const { container } = render(
+      <MessageBody type="text" content="@Bob and @Me look" mentions={["bob@x", "me@x"]} fileUrl={null} nameOf={nameOf} meId="me@x" />,
+    );
+    expect([...container.querySelectorAll(".mention")].map((e) => e.textContent)).toEqual(["@Bob", "@Me"]);
+    expect(container.querySelector(".mention-me")?.textContent).toBe("@Me");
+  });
+
+  it("shows an image inline from its file URL and refuses a script URL", () => {
+    const ok = render(<MessageBody type="image_ref" content="Defect" mentions={[]} fileUrl="/api/files/f1" nameOf={nameOf} meId="me@x" />);
+    expect(ok.container.querySelector("img")?.getAttribute("src")).toBe("/api/files/f1");
+    cleanup();
+    const bad = render(<MessageBody type="image_ref" content="x" mentions={[]} fileUrl="javascript:alert(1)" nameOf={nameOf} meId="me@x" />);
+    expect(bad.container.querySelector("img")).toBeNull();
+  });
+
+  it("renders incident data as a card of fields", () => {
+    const { container } = render(
+      <MessageBody type="incident_data" content={{ temperature: 85, pressure: 120, note: "<i>x</i>" }} mentions={[]} fileUrl={null} nameOf={nameOf} meId="me@x" />,
+    );
+    expect([...container.querySelectorAll("dt")].map((e) => e.textContent)).toEqual(["Temperature", "Pressure", "note"]);
+    expect(container.querySelector("i")).toBeNull();
+  });
+});
+
+describe("HighlightedText", () => {
+  it("creates only text and <mark> nodes from a search hit", () => {
+    const { container } = render(<HighlightedText html={'&lt;script&gt;x&lt;/script&gt; <mark>temp</mark> <img src=x onerror=alert(1)>'} />);
+    const div = container;
+    expect([...div.querySelectorAll("*")].map((e) => e.tagName)).toEqual(["MARK"]);
+    expect(div.textContent).toBe("<script>x</script> temp <img src=x onerror=alert(1)>");
+  });
+});
