@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,7 +45,9 @@ async def do_login(conn: AsyncConnection, email: object, password: object, ttl_h
             {"u": user_id},
         )
     ).first()
-    if not verify_password(row.password_hash if row else None, password) or row is None:
+    # argon2 is deliberately slow: keep it off the event loop that serves every socket.
+    ok = await asyncio.to_thread(verify_password, row.password_hash if row else None, password)
+    if not ok or row is None:
         raise Unauthorized("wrong e-mail or password")
     token = new_token()
     digest = token_digest(token)

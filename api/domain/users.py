@@ -23,16 +23,27 @@ def check_display_name(name: object) -> str:
 
 
 async def do_upsert_user(
-    conn: AsyncConnection, email: str, display_name: str, password: str | None, is_admin: bool
+    conn: AsyncConnection,
+    email: str,
+    display_name: str,
+    password: str | None,
+    is_admin: bool,
+    *,
+    password_hash: str | None = None,
 ) -> dict[str, Any]:
-    """Create a user or update an existing one (name, admin flag, and password if given)."""
+    """Create a user or update an existing one (name, admin flag, and password if given).
+
+    `password_hash` lets a caller that already hashed (off the event loop) pass the hash.
+    """
     user_id = normalise_email(email)
     name = check_display_name(display_name)
     values: dict[str, Any] = {"user_id": user_id, "display_name": name, "is_admin": is_admin}
     update: dict[str, Any] = {"display_name": name, "is_admin": is_admin, "updated_at": text("now()")}
-    if password is not None:
-        values["password_hash"] = hash_password(password)
-        update["password_hash"] = values["password_hash"]
+    if password_hash is None and password is not None:
+        password_hash = hash_password(password)
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+        update["password_hash"] = password_hash
     stmt = pg_insert(m.users).values(**values).on_conflict_do_update(index_elements=["user_id"], set_=update)
     await conn.execute(stmt)
     return {"user_id": user_id, "display_name": name, "is_admin": is_admin}
