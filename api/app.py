@@ -25,7 +25,7 @@ from api.domain.errors import DomainError
 from api.domain.messages_send import MessageWriter
 from api.domain.presence import Presence
 from api.domain.settings import Settings
-from api.http import auth, health, messages, rooms
+from api.http import auth, files, health, messages, rooms
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
 
@@ -136,6 +136,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             rooms.mark_read,
             messages.history,
             messages.message_versions,
+            files.upload,
+            files.download,
             health.healthz,
             health.readyz,
             health.client_config,

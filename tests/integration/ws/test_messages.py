@@ -165,7 +165,8 @@ async def test_rate_limit_refuses_then_closes_with_1008(api: Api, server_factory
             await a.send({"type": "message", "content": f"flood {i}"})
         assert await a.closed_with() == 1008
         stored = (await local.history(owner, room_id))["messages"]
-        assert all(not m["content"].startswith("flood") for m in stored) or len(stored) <= 6
+        # Refill at 2/s during a sub-second flood admits at most a couple.
+        assert len([m for m in stored if m["content"].startswith("flood")]) <= 3
     finally:
         await local.aclose()
 
@@ -179,8 +180,6 @@ async def test_upload_file_and_reference_it(api: Api) -> None:
         files={"file": ("defect.png", io.BytesIO(png), "text/plain")},
         headers=owner.headers,
     )
-    if r.status_code == 404:
-        return  # files land with the uploads change
     assert r.status_code == 201, r.text
     info = r.json()
     assert info["content_type"] == "image/png" and info["file_url"] == f"/api/files/{info['file_id']}"
@@ -190,7 +189,15 @@ async def test_upload_file_and_reference_it(api: Api) -> None:
     assert msg["file_url"] == f"/api/files/{info['file_id']}"
     got = await api.http.get(msg["file_url"], headers=owner.headers)
     assert got.status_code == 200 and got.content == png
+    assert got.headers["content-type"] == "image/png"
+    assert got.headers["content-disposition"].startswith("inline") and got.headers["x-content-type-options"] == "nosniff"
     assert (await api.http.get(msg["file_url"], headers=other_owner.headers)).status_code in (403, 404)
+    html = b"<html><script>alert(1)</script></html>"
+    r2 = await api.http.post(f"/api/rooms/{room_id}/files", files={"file": ("報告.html", io.BytesIO(html), "image/png")}, headers=owner.headers)
+    assert r2.status_code == 201 and r2.json()["content_type"] == "text/plain"
+    got2 = await api.http.get(r2.json()["file_url"], headers=owner.headers)
+    assert got2.headers["content-disposition"].startswith("attachment") and "filename*=UTF-8''%E5%A0%B1%E5%91%8A.html" in got2.headers["content-disposition"]
+    assert got2.headers["content-type"] == "application/octet-stream"
     other_room = await api.room(other_owner)
     b = await api.connect(other_owner, other_room)
     await b.send(
