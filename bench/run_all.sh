@@ -9,7 +9,7 @@
 #   SIZE           full | small           (small: quick smoke sizes; default full)
 #   SERVER_PID     PIDs for RSS/CPU, space-separated, or "auto" (the listeners of the URLs' ports),
 #                  or "none" (default auto)
-#   ANDON_CMD      the Andon CLI used to create bench users (default: andon)
+#   ANDON_CMD      the Andon CLI used to create bench users (default: andon on PATH, else .venv/bin/andon)
 #   PYTHON         interpreter (default: the checkout's .venv, else python3)
 #   EXTRA_ARGS     more ws_load.py options for every scenario
 #   RUN_TIMEOUT    seconds before one scenario is killed (default 1200)
@@ -24,7 +24,9 @@ URL2="${ANDON_URL2:-}"
 SCENARIOS="${SCENARIOS:-a b c d e}"
 SIZE="${SIZE:-full}"
 PIDS="${SERVER_PID:-auto}"
-ANDON_CMD="${ANDON_CMD:-andon}"
+if [[ -z "${ANDON_CMD:-}" ]]; then
+  if command -v andon >/dev/null; then ANDON_CMD=andon; else ANDON_CMD="$root/.venv/bin/andon"; fi
+fi
 RUN_TIMEOUT="${RUN_TIMEOUT:-1200}"
 if [[ -z "${PYTHON:-}" ]]; then
   if [[ -x "$root/.venv/bin/python" ]]; then PYTHON="$root/.venv/bin/python"; else PYTHON=python3; fi

@@ -764,13 +764,16 @@ async def _login(client: Any, email: str, password: str) -> tuple[int, dict[str,
 
 async def _cli_add_user(cfg: Config, email: str, name: str) -> None:
     cmd = [*cfg.andon_cmd, "users", "add", email, "--name", name, "--password", cfg.password]
-    proc = await asyncio.create_subprocess_exec(
-        *cmd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(os.environ),
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ),
+        )
+    except OSError as exc:
+        raise SetupError(f"cannot run {cfg.andon_cmd[0]!r} (--andon-cmd): {exc.strerror}") from None
     try:
         _out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     except TimeoutError:
@@ -1737,6 +1740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SetupError as exc:
         report = {"error": f"setup failed: {exc}", "scenario": cfg.scenario, "config": cfg.public()}
         log(report["error"])
+    except Exception as exc:  # still one JSON object on stdout
+        report = {"error": f"{type(exc).__name__}: {exc}", "scenario": cfg.scenario, "config": cfg.public()}
+        log(f"error: {report['error']}")
     text = json.dumps(report, ensure_ascii=False)
     print(text, flush=True)
     if cfg.output:
