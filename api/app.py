@@ -94,7 +94,8 @@ def build_services(settings: Settings) -> Services:
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (the CLI starts embedded ones)")
     engine = create_engine(settings)
-    redis = Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True)
+    extra: dict[str, Any] = {} if settings.redis_url.startswith("unix://") else {"socket_keepalive": True}
+    redis = Redis.from_url(settings.redis_url, health_check_interval=30, **extra)
     return Services(settings=settings, db=Database(engine), redis=redis, bus=Bus(redis, settings.redis_prefix))
 
 

