@@ -351,3 +351,22 @@ def test_listening_sockets_are_found_by_port(tmp_path: Path):
     assert ws_load.listening_inodes(8000, tmp_path) == {"4242"}
     assert ws_load.listening_inodes(8001, tmp_path) == {"4444"}
     assert ws_load.listening_inodes(9, tmp_path) == set()
+
+
+def test_host_cpu_counts_idle_and_iowait_as_not_busy(tmp_path: Path):
+    import os
+
+    (tmp_path / "stat").write_text("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8\n")
+    busy, total = ws_load.host_cpu_seconds(tmp_path)
+    hz = os.sysconf("SC_CLK_TCK")
+    assert busy == pytest.approx(150 / hz)
+    assert total == pytest.approx(1000 / hz)
+
+
+def test_cpu_report_turns_snapshots_into_cores():
+    before = {"wall": 10.0, "host_busy": 100.0, "server": 5.0}
+    after = {"wall": 12.0, "host_busy": 103.0, "server": 6.0}
+    rep = ws_load.cpu_report(before, after)
+    assert rep["host_busy_cores"] == 1.5
+    assert rep["server_cores"] == 0.5
+    assert "aux_cores" not in rep

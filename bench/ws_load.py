@@ -506,6 +506,40 @@ def tree_cpu_seconds(pids: Sequence[int], proc_root: Path = Path("/proc")) -> fl
     return total / ticks
 
 
+def host_cpu_seconds(proc_root: Path = Path("/proc")) -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from the first line of /proc/stat."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = [int(x) for x in (proc_root / "stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already inside user/nice
+    return (total - idle) / ticks, total / ticks
+
+
+def cpu_snapshot(cfg: Any) -> dict[str, float]:
+    busy, _total = host_cpu_seconds()
+    snap = {"wall": time.monotonic(), "host_busy": busy}
+    if cfg.server_pids:
+        snap["server"] = tree_cpu_seconds(cfg.server_pids)
+    if cfg.aux_pids:
+        snap["aux"] = tree_cpu_seconds(cfg.aux_pids)
+    return snap
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """CPU used between two snapshots, in seconds and in cores (seconds per wall second)."""
+    wall = after["wall"] - before["wall"]
+    out: dict[str, Any] = {"wall_seconds": round(wall, 3), "host_cpus": os.cpu_count()}
+    for key in ("host_busy", "server", "aux"):
+        if key in before and key in after:
+            used = after[key] - before[key]
+            out[f"{key}_cpu_seconds"] = round(used, 3)
+            out[f"{key}_cores"] = round(used / wall, 3) if wall > 0 else None
+    return out
+
+
 def check_target(report: dict[str, Any], path: str, op: str, limit: float) -> dict[str, Any]:
     cur: Any = report
     for part in path.split("."):
@@ -573,6 +607,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="server PID, repeatable, children included; 'auto' = the processes listening on the --url ports",
     )
+    p.add_argument(
+        "--aux-pid",
+        action="append",
+        default=None,
+        help="also report the CPU (not RSS) of these PIDs and their children, e.g. the PostgreSQL postmaster",
+    )
     p.add_argument("--andon-cmd", default="andon", help="command that runs the Andon CLI")
     p.add_argument("--user-prefix", default="bench", help="local part prefix of the bench users' e-mails")
     p.add_argument(
@@ -612,6 +652,7 @@ class Config:
     max_seconds: float
     compression: str
     server_pids: list[int]
+    aux_pids: list[int]
     andon_cmd: list[str]
     user_prefix: str
     password: str
@@ -698,6 +739,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
         max_seconds=float(pick("max_seconds")),
         compression=str(pick("compression")),
         server_pids=resolve_server_pids(args.server_pid or [], urls),
+        aux_pids=resolve_server_pids(args.aux_pid or [], urls),
         andon_cmd=shlex.split(args.andon_cmd),
         user_prefix=args.user_prefix,
         password=args.password,
@@ -1592,6 +1634,7 @@ def run(cfg: Config) -> dict[str, Any]:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": cfg.public(),
         "nofile_limit": nofile,
+        "host": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()]},
     }
     fixtures = run_async(setup_fixtures(cfg, plan, run_id))
     report["setup"] = fixtures["report"]
@@ -1615,7 +1658,6 @@ def run(cfg: Config) -> dict[str, Any]:
         "phase_timeout": max(60.0, deadline - time.monotonic()),
     }
     rss: dict[str, Any] = {}
-    cpu0 = None
     if cfg.server_pids:
         rss["before"] = tree_rss_kib(cfg.server_pids)
     workers = Workers(run_cfg, build_specs(cfg, plan, fixtures))
@@ -1658,8 +1700,7 @@ def run(cfg: Config) -> dict[str, Any]:
             time.sleep(min(cfg.hold, max(0.0, deadline - time.monotonic())))
             if cfg.server_pids:
                 rss["after_hold"] = tree_rss_kib(cfg.server_pids)
-        if cfg.server_pids:
-            cpu0 = tree_cpu_seconds(cfg.server_pids)
+        cpu0 = cpu_snapshot(cfg)
         t0 = time.monotonic_ns() + 300 * NS_PER_MS
         workers.broadcast(("start", t0))
         log(
@@ -1677,14 +1718,8 @@ def run(cfg: Config) -> dict[str, Any]:
         workers.broadcast(("drain", targets))
         log("draining")
         results = workers.gather("result", cfg.drain_timeout + 60)
-        if cfg.server_pids and cpu0 is not None:
-            run_wall = (time.monotonic_ns() - t0) / NS_PER_S
-            cpu1 = tree_cpu_seconds(cfg.server_pids)
-            report["server_cpu"] = {
-                "cpu_seconds": round(cpu1 - cpu0, 3),
-                "wall_seconds": round(run_wall, 3),
-                "utilization_cores": round((cpu1 - cpu0) / run_wall, 3) if run_wall > 0 else None,
-            }
+        if cfg.mode != "idle":
+            report["cpu_during_run"] = cpu_report(cpu0, cpu_snapshot(cfg))
     except (TimeoutError, RuntimeError) as exc:
         report["aborted"] = str(exc)
         log(f"aborted: {exc}")
