@@ -34,7 +34,9 @@ log = logging.getLogger("andon")
 WEB_DIR = Path(__file__).resolve().parent / "webdist"
 
 
-def _error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+def _error_response(
+    status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     return Response({"status_code": status, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -86,7 +88,11 @@ async def web_client(path: str = "/") -> Response[Any]:
             )
         return File(index, content_disposition_type="inline", headers={"Cache-Control": "no-cache"})
     cache = "public, max-age=31536000, immutable" if "/assets/" in str(found) else "no-cache"
-    return File(found, content_disposition_type="inline", headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+    return File(
+        found,
+        content_disposition_type="inline",
+        headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def build_services(settings: Settings) -> Services:
@@ -96,7 +102,9 @@ def build_services(settings: Settings) -> Services:
     engine = create_engine(settings)
     extra: dict[str, Any] = {} if settings.redis_url.startswith("unix://") else {"socket_keepalive": True}
     redis = Redis.from_url(settings.redis_url, health_check_interval=30, **extra)
-    return Services(settings=settings, db=Database(engine), redis=redis, bus=Bus(redis, settings.redis_prefix))
+    return Services(
+        settings=settings, db=Database(engine), redis=redis, bus=Bus(redis, settings.redis_prefix)
+    )
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
@@ -106,7 +114,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         svc = services or build_services(settings)
         process_id = f"{socketlib.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        presence = Presence(svc.redis, settings.redis_prefix, process_id, settings.ws_ping_interval + settings.ws_pong_timeout)
+        presence = Presence(
+            svc.redis, settings.redis_prefix, process_id, settings.ws_ping_interval + settings.ws_pong_timeout
+        )
         writer = MessageWriter(svc)
         hub = Hub(svc, presence, writer, process_id)
         app.state.services = svc

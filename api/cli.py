@@ -62,7 +62,9 @@ def _migrate(settings: Settings) -> None:
     migrate(settings.database_url)
 
 
-async def _add_user(settings: Settings, email: str, name: str, password: str | None, admin: bool) -> dict[str, Any]:
+async def _add_user(
+    settings: Settings, email: str, name: str, password: str | None, admin: bool
+) -> dict[str, Any]:
     from api.domain.db import Database, create_engine
     from api.domain.users import do_upsert_user
 
@@ -88,13 +90,20 @@ async def _seed_demo(settings: Settings) -> list[tuple[str, str]]:
         password = "andon-" + secrets.token_urlsafe(6)
         secret_file.write_text(password)
         os.chmod(secret_file, 0o600)
-    users = [("operator@andon.local", "Line Operator", True), ("maintenance@andon.local", "Maintenance Team", False)]
+    users = [
+        ("operator@andon.local", "Line Operator", True),
+        ("maintenance@andon.local", "Maintenance Team", False),
+    ]
     db = Database(create_engine(settings.with_(db_pool_size=1, db_max_overflow=0)))
     try:
         async with db.transaction() as uow:
             for email, name, admin in users:
                 await do_upsert_user(uow.conn, email, name, password, admin)
-            existing = (await uow.conn.execute(text("SELECT room_id FROM incident_rooms WHERE title = 'Line 3 — demo incident'"))).first()
+            existing = (
+                await uow.conn.execute(
+                    text("SELECT room_id FROM incident_rooms WHERE title = 'Line 3 — demo incident'")
+                )
+            ).first()
             if existing is None:
                 room = (
                     await uow.conn.execute(
@@ -139,7 +148,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for email, password in creds:
                 print(f"  {email}  /  {password}", file=sys.stderr)
         if args.with_worker or (embedded is not None and not args.no_worker):
-            worker_proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], start_new_session=True)
+            worker_proc = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "worker"], start_new_session=True
+            )
         print(f"\nAndon is serving on http://{settings.host}:{settings.port}\n", file=sys.stderr)
         config = uvicorn.Config(
             "api.cli:_app_factory",
@@ -168,7 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from uvicorn.supervisors import Multiprocess
 
             sock = config.bind_socket()
-            Multiprocess(config, target=server.run, sockets=[sock]).run()
+            Multiprocess(config, sockets=[sock]).run()
         else:
             server.run()
         return 0
@@ -260,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (ANDON_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (ANDON_PORT, default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="server processes sharing rooms through Redis")
-    serve.add_argument("--demo", action="store_true", help="create demo users and a room, and print how to sign in")
+    serve.add_argument(
+        "--demo", action="store_true", help="create demo users and a room, and print how to sign in"
+    )
     serve.add_argument("--with-worker", action="store_true", help="also start a side-effect worker process")
     serve.add_argument("--no-worker", action="store_true", help="do not start a worker in embedded mode")
     serve.set_defaults(func=cmd_serve)
@@ -278,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     add = users_sub.add_parser("add", help="create or update a user")
     add.add_argument("email")
     add.add_argument("--name", required=True, help="display name")
-    add.add_argument("--password", default=None, help="at least 8 characters; asked for or generated when absent")
+    add.add_argument(
+        "--password", default=None, help="at least 8 characters; asked for or generated when absent"
+    )
     add.add_argument("--admin", action="store_true", help="system admin (OWNER rights in every room)")
     add.set_defaults(func=cmd_users_add)
 
@@ -309,4 +324,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

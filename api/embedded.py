@@ -18,6 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class EmbeddedServices:
         self._pgdata = pgdata
         ids = _run_as()
         self._as = ids
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if ids is not None:
             _make_traversable(pgdata.parent)
             kwargs = {"user": ids[0], "group": ids[1], "extra_groups": []}
@@ -104,9 +105,23 @@ class EmbeddedServices:
             if ids is not None:
                 _chown_tree(pgdata, ids)
             subprocess.run(
-                [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--locale=C.UTF-8", "--no-sync"],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120, **kwargs,  # type: ignore[arg-type]
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=120,
+                **kwargs,
             )
         socket = pgdata / ".s.PGSQL.5432"
         pid_file = pgdata / "postmaster.pid"
@@ -116,9 +131,24 @@ class EmbeddedServices:
             return self.database_url
         log_file = pgdata / "server.log"
         subprocess.run(
-            [str(bin_dir / "pg_ctl"), "-D", str(pgdata), "-l", str(log_file), "-w", "-t", "60",
-             "-o", f"-c listen_addresses='' -k {pgdata} -c max_connections=200 -c fsync=on", "start"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=90, **kwargs,  # type: ignore[arg-type]
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-l",
+                str(log_file),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-c listen_addresses='' -k {pgdata} -c max_connections=200 -c fsync=on",
+                "start",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=90,
+            **kwargs,
         )
         self._started_pg = True
         _wait_for_socket(socket, None, 30, "embedded PostgreSQL")
@@ -132,9 +162,26 @@ class EmbeddedServices:
         if sock.exists():
             sock.unlink()
         self._redis = subprocess.Popen(
-            [str(_redis_bin()), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no", "--dir", str(rdir), "--logfile", str(rdir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                str(_redis_bin()),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(rdir),
+                "--logfile",
+                str(rdir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         _wait_for_socket(sock, self._redis, 20, "embedded Redis")
         self.redis_url = f"unix://{sock}"
@@ -148,12 +195,26 @@ class EmbeddedServices:
             except subprocess.TimeoutExpired:
                 self._redis.kill()
         if self._started_pg and self._pgdata is not None:
-            kwargs: dict[str, object] = {}
+            kwargs: dict[str, Any] = {}
             if self._as is not None:
                 kwargs = {"user": self._as[0], "group": self._as[1], "extra_groups": []}
             with contextlib.suppress(Exception):
                 subprocess.run(
-                    [str(_pg_bin() / "pg_ctl"), "-D", str(self._pgdata), "-m", "fast", "-w", "-t", "30", "stop"],
-                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=40, **kwargs,  # type: ignore[arg-type]
+                    [
+                        str(_pg_bin() / "pg_ctl"),
+                        "-D",
+                        str(self._pgdata),
+                        "-m",
+                        "fast",
+                        "-w",
+                        "-t",
+                        "30",
+                        "stop",
+                    ],
+                    check=False,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=40,
+                    **kwargs,
                 )
             self._started_pg = False

@@ -42,22 +42,28 @@ def children_alive(data_dir: Path) -> list[str]:
 
 def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="andon-embedded-"))
-    os.chmod(data_dir, 0o755)
+    os.chmod(data_dir, 0o755)  # noqa: S103 - embedded PostgreSQL runs as `nobody` when we are root
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MEILI_URL")}
     env.update({"ANDON_DATA_DIR": str(data_dir), "ANDON_PORT": str(port)})
     andon = [sys.executable, "-m", "api.cli"]
     log = (data_dir / "serve.log").open("wb")
-    proc = subprocess.Popen([*andon, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [*andon, "serve", "--demo"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc, 120)
         password = (data_dir / "demo-password").read_text().strip()
-        r = httpx.post(f"{base}/api/auth/login", json={"email": "operator@andon.local", "password": password}, timeout=30)
+        r = httpx.post(
+            f"{base}/api/auth/login", json={"email": "operator@andon.local", "password": password}, timeout=30
+        )
         assert r.status_code == 200, r.text
         me = httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {r.json()['token']}"}, timeout=10)
         assert me.status_code == 200 and me.json()["user_id"] == "operator@andon.local", me.text
-        rooms = httpx.get(f"{base}/api/rooms", headers={"Authorization": f"Bearer {r.json()['token']}"}, timeout=10).json()
+        rooms = httpx.get(
+            f"{base}/api/rooms", headers={"Authorization": f"Bearer {r.json()['token']}"}, timeout=10
+        ).json()
         assert rooms["rooms"], rooms
         print("embedded: signed in as", me.json()["user_id"], "and saw", len(rooms["rooms"]), "room(s)")
     finally:
@@ -76,11 +82,15 @@ def main() -> int:
         print("\n".join(left), file=sys.stderr)
         raise SystemExit("embedded services still running after stop")
     # A second start reuses the data.
-    proc = subprocess.Popen([*andon, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [*andon, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         wait_ready(base, proc, 120)
         password = (data_dir / "demo-password").read_text().strip()
-        r = httpx.post(f"{base}/api/auth/login", json={"email": "operator@andon.local", "password": password}, timeout=30)
+        r = httpx.post(
+            f"{base}/api/auth/login", json={"email": "operator@andon.local", "password": password}, timeout=30
+        )
         assert r.status_code == 200, "data was not kept across restarts"
         print("embedded: restart reused the data")
     finally:

@@ -12,16 +12,16 @@ import os
 import socket
 import tempfile
 import uuid
-from pathlib import Path
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
-from tests.support.servers import ServerProcess, start_server
 from tests.support.clients import Api
+from tests.support.servers import ServerProcess, start_server
 
 ADMIN_URL = os.environ.get("ANDON_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ANDON_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -34,7 +34,9 @@ _LOOKUP = text(
 )
 
 
-async def do_login(conn: AsyncConnection, email: object, password: object, ttl_hours: float) -> tuple[str, AuthUser]:
+async def do_login(
+    conn: AsyncConnection, email: object, password: object, ttl_hours: float
+) -> tuple[str, AuthUser]:
     """Check credentials and issue a new token. Raises Unauthorized on any mismatch."""
     if not isinstance(email, str) or not isinstance(password, str):
         raise Invalid("email and password must be strings")
@@ -73,7 +75,9 @@ async def access_token(conn: AsyncConnection, token: str) -> AuthUser:
 async def token_still_valid(conn: AsyncConnection, digest: bytes) -> bool:
     row = (
         await conn.execute(
-            text("SELECT 1 FROM auth_tokens WHERE token_hash = :h AND revoked_at IS NULL AND expires_at > now()"),
+            text(
+                "SELECT 1 FROM auth_tokens WHERE token_hash = :h AND revoked_at IS NULL AND expires_at > now()"
+            ),
             {"h": digest},
         )
     ).first()
@@ -92,7 +96,9 @@ async def do_logout(conn: AsyncConnection, user: AuthUser, everywhere: bool) -> 
         )
     else:
         rows = await conn.execute(
-            text("UPDATE auth_tokens SET revoked_at = now() WHERE token_hash = :h AND revoked_at IS NULL RETURNING token_hash"),
+            text(
+                "UPDATE auth_tokens SET revoked_at = now() WHERE token_hash = :h AND revoked_at IS NULL RETURNING token_hash"
+            ),
             {"h": user.token_hash},
         )
     return [r.token_hash for r in rows]

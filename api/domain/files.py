@@ -64,7 +64,9 @@ class LocalStorage:
 class S3Storage:
     """S3 or MinIO through boto3 (the `s3` extra), called off the event loop."""
 
-    def __init__(self, endpoint: str | None, bucket: str, access_key: str | None, secret_key: str | None) -> None:
+    def __init__(
+        self, endpoint: str | None, bucket: str, access_key: str | None, secret_key: str | None
+    ) -> None:
         import boto3
 
         self.bucket = bucket
@@ -73,7 +75,9 @@ class S3Storage:
         )
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        await asyncio.to_thread(
+            self.client.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+        )
 
     async def get(self, key: str) -> bytes:
         def read() -> bytes:
@@ -113,7 +117,9 @@ def clean_filename(name: str | None) -> str:
     return name[:255]
 
 
-async def do_upload(services: Services, storage: Storage, user: AuthUser, room_id: object, filename: str | None, data: bytes) -> dict[str, Any]:
+async def do_upload(
+    services: Services, storage: Storage, user: AuthUser, room_id: object, filename: str | None, data: bytes
+) -> dict[str, Any]:
     """Store an upload for a room (OWNER/EDITOR)."""
     if len(data) > services.settings.max_upload_bytes:
         raise TooLarge(f"the file is over {services.settings.max_upload_bytes} bytes")
@@ -135,16 +141,34 @@ async def do_upload(services: Services, storage: Storage, user: AuthUser, room_i
                 "INSERT INTO uploaded_files (file_id, room_id, uploader_id, filename, content_type, size, storage_key) "
                 "VALUES (:f, :r, :u, :n, :t, :s, :k)"
             ),
-            {"f": file_id, "r": access.room["room_id"], "u": user.user_id, "n": name, "t": content_type, "s": len(data), "k": key},
+            {
+                "f": file_id,
+                "r": access.room["room_id"],
+                "u": user.user_id,
+                "n": name,
+                "t": content_type,
+                "s": len(data),
+                "k": key,
+            },
         )
-    return {"file_id": str(file_id), "file_url": f"/api/files/{file_id}", "filename": name, "content_type": content_type, "size": len(data)}
+    return {
+        "file_id": str(file_id),
+        "file_url": f"/api/files/{file_id}",
+        "filename": name,
+        "content_type": content_type,
+        "size": len(data),
+    }
 
 
-async def load_file(services: Services, storage: Storage, user: AuthUser, file_id: object) -> tuple[dict[str, Any], bytes]:
+async def load_file(
+    services: Services, storage: Storage, user: AuthUser, file_id: object
+) -> tuple[dict[str, Any], bytes]:
     """A file's metadata and bytes, for members of its room only."""
     fid = parse_uuid(file_id, "file_id")
     async with services.db.read() as conn:
-        row = (await conn.execute(text("SELECT * FROM uploaded_files WHERE file_id = :f"), {"f": fid})).first()
+        row = (
+            await conn.execute(text("SELECT * FROM uploaded_files WHERE file_id = :f"), {"f": fid})
+        ).first()
         if row is None:
             raise NotFound("no such file")
         await access_room(conn, row.room_id, user)

@@ -100,13 +100,16 @@ async def _role(uow: UnitOfWork, room_id: uuid.UUID, user: AuthUser) -> str | No
         return "OWNER"
     row = (
         await uow.conn.execute(
-            text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": room_id, "u": user.user_id}
+            text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"),
+            {"r": room_id, "u": user.user_id},
         )
     ).first()
     return row.role if row else None
 
 
-async def do_edit_message(services: Services, user: AuthUser, room_id: str, message_id: object, content: object) -> dict[str, Any]:
+async def do_edit_message(
+    services: Services, user: AuthUser, room_id: str, message_id: object, content: object
+) -> dict[str, Any]:
     """Edit one's own message within the window (database clock); the replaced version is kept."""
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:
@@ -133,7 +136,9 @@ async def do_edit_message(services: Services, user: AuthUser, room_id: str, mess
                 "id": row.message_id,
                 "r": rid,
                 "c": row.content,
-                "d": None if row.data is None else (row.data if isinstance(row.data, str) else encode(row.data).decode()),
+                "d": None
+                if row.data is None
+                else (row.data if isinstance(row.data, str) else encode(row.data).decode()),
                 "at": row.edited_at or row.created_at,
                 "by": row.sender_id,
             },
@@ -143,10 +148,16 @@ async def do_edit_message(services: Services, user: AuthUser, room_id: str, mess
                 "UPDATE messages SET content = :c, data = CAST(:d AS jsonb), edited_at = clock_timestamp(), "
                 "updated_at = clock_timestamp() WHERE message_id = :id"
             ),
-            {"c": new_content, "d": None if new_data is None else encode(new_data).decode(), "id": row.message_id},
+            {
+                "c": new_content,
+                "d": None if new_data is None else encode(new_data).decode(),
+                "id": row.message_id,
+            },
         )
         await outbox.add(
-            uow.conn, outbox.MESSAGE_EDITED, {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id}
+            uow.conn,
+            outbox.MESSAGE_EDITED,
+            {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
         )
         uow.after_commit(services.outbox_kick)
         message = await load_message(uow.conn, rid, row.message_id)
@@ -161,7 +172,9 @@ async def do_edit_message(services: Services, user: AuthUser, room_id: str, mess
     return message
 
 
-async def do_delete_message(services: Services, user: AuthUser, room_id: str, message_id: object) -> dict[str, Any]:
+async def do_delete_message(
+    services: Services, user: AuthUser, room_id: str, message_id: object
+) -> dict[str, Any]:
     """Soft-delete: by the sender, the room's OWNER or an admin; the content stays for audit only."""
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:
@@ -188,7 +201,9 @@ async def do_delete_message(services: Services, user: AuthUser, room_id: str, me
         ).first()
         assert done is not None
         await outbox.add(
-            uow.conn, outbox.MESSAGE_DELETED, {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id}
+            uow.conn,
+            outbox.MESSAGE_DELETED,
+            {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
         )
         uow.after_commit(services.outbox_kick)
         event = {
@@ -245,14 +260,17 @@ async def do_react(
         else:
             changed = (
                 await uow.conn.execute(
-                    text("DELETE FROM message_reactions WHERE message_id = :id AND user_id = :u AND emoji = :e RETURNING 1"),
+                    text(
+                        "DELETE FROM message_reactions WHERE message_id = :id AND user_id = :u AND emoji = :e RETURNING 1"
+                    ),
                     {"id": row.message_id, "u": user.user_id, "e": clean},
                 )
             ).first()
         if changed is None:
             return None
         await uow.conn.execute(
-            text("UPDATE messages SET updated_at = clock_timestamp() WHERE message_id = :id"), {"id": row.message_id}
+            text("UPDATE messages SET updated_at = clock_timestamp() WHERE message_id = :id"),
+            {"id": row.message_id},
         )
         counts_row = (await uow.conn.execute(_COUNTS, {"id": row.message_id})).first()
         counts = msgspec.json.decode(counts_row.reactions) if counts_row else {}
@@ -273,7 +291,9 @@ async def do_react(
     return event
 
 
-async def message_history(services: Services, user: AuthUser, room_id: uuid.UUID, message_id: object, role: str) -> dict[str, Any]:
+async def message_history(
+    services: Services, user: AuthUser, room_id: uuid.UUID, message_id: object, role: str
+) -> dict[str, Any]:
     """Every version of a message, original first (sender, OWNER, admin)."""
     mid = parse_uuid(message_id, "message_id")
     async with services.db.read() as conn:
@@ -298,13 +318,20 @@ async def message_history(services: Services, user: AuthUser, room_id: uuid.UUID
                 {"id": mid},
             )
         ).all()
+
     def content_of(c: Any, d: Any) -> Any:
         if row.message_type in ("incident_data", "system"):
             return msgspec.json.decode(d) if isinstance(d, str) else d
         return c
 
-    versions = [{"content": content_of(e.content, e.data), "at": iso(e.version_at), "by": e.version_by} for e in edits]
+    versions = [
+        {"content": content_of(e.content, e.data), "at": iso(e.version_at), "by": e.version_by} for e in edits
+    ]
     versions.append(
-        {"content": content_of(row.content, row.data), "at": iso(row.edited_at or row.created_at), "by": row.sender_id}
+        {
+            "content": content_of(row.content, row.data),
+            "at": iso(row.edited_at or row.created_at),
+            "by": row.sender_id,
+        }
     )
     return {"versions": versions, "deleted_at": iso(row.deleted_at)}

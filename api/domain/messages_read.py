@@ -91,7 +91,10 @@ async def history_page(
     params: dict[str, Any] = {"r": room_id, "n": limit + 1}
     if after_sequence is not None:
         params["after"] = after_sequence
-        sql = SELECT_MESSAGE + " WHERE m.room_id = :r AND m.sequence_number > :after ORDER BY m.sequence_number ASC LIMIT :n"
+        sql = (
+            SELECT_MESSAGE
+            + " WHERE m.room_id = :r AND m.sequence_number > :after ORDER BY m.sequence_number ASC LIMIT :n"
+        )
     else:
         conds = ["m.room_id = :r"]
         if before_sequence is not None:
@@ -123,7 +126,11 @@ async def messages_in_range(
     if up_to_seq is not None:
         cond += " AND m.sequence_number <= :b"
         params["b"] = up_to_seq
-    rows = (await conn.execute(text(SELECT_MESSAGE + f" WHERE {cond} ORDER BY m.sequence_number LIMIT :n"), params)).all()
+    rows = (
+        await conn.execute(
+            text(SELECT_MESSAGE + f" WHERE {cond} ORDER BY m.sequence_number LIMIT :n"), params
+        )
+    ).all()
     return [message_object(r) for r in rows]
 
 
@@ -134,8 +141,7 @@ async def changed_since(
     rows = (
         await conn.execute(
             text(
-                SELECT_MESSAGE
-                + " WHERE m.room_id = :r AND m.sequence_number <= :b AND m.updated_at > :t"
+                SELECT_MESSAGE + " WHERE m.room_id = :r AND m.sequence_number <= :b AND m.updated_at > :t"
                 " ORDER BY m.updated_at, m.sequence_number LIMIT :n"
             ),
             {"r": room_id, "b": up_to_seq, "t": since_time, "n": limit},
@@ -144,10 +150,13 @@ async def changed_since(
     return [(message_object(r), r._mapping) for r in rows]
 
 
-async def load_message(conn: AsyncConnection, room_id: uuid.UUID, message_id: uuid.UUID) -> dict[str, Any] | None:
+async def load_message(
+    conn: AsyncConnection, room_id: uuid.UUID, message_id: uuid.UUID
+) -> dict[str, Any] | None:
     row = (
         await conn.execute(
-            text(SELECT_MESSAGE + " WHERE m.room_id = :r AND m.message_id = :id"), {"r": room_id, "id": message_id}
+            text(SELECT_MESSAGE + " WHERE m.room_id = :r AND m.message_id = :id"),
+            {"r": room_id, "id": message_id},
         )
     ).first()
     return message_object(row) if row else None

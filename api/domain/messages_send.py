@@ -86,7 +86,9 @@ def check_draft(frame: dict[str, Any]) -> Draft:
             raise Invalid("clients may not send system messages")
         raise Invalid("message_type must be one of text, image_ref, file_ref, incident_data")
     client_id = frame.get("client_id")
-    if client_id is not None and (not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID):
+    if client_id is not None and (
+        not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID
+    ):
         raise Invalid(f"client_id must be a non-empty string of at most {MAX_CLIENT_ID} characters")
     raw_mentions = frame.get("mentions", [])
     if raw_mentions is None:
@@ -168,7 +170,9 @@ class SendRequest:
     sender: AuthUser
     draft: Draft
     on_ack: Callable[[bytes], None] | None
-    future: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class _RoomQueue:
@@ -204,7 +208,13 @@ _MEMBERS = text(
 
 def _ack(client_id: str | None, message_id: str, seq: int, created_at: str | None) -> bytes:
     return encode(
-        {"type": "ack", "client_id": client_id, "message_id": message_id, "sequence_number": seq, "created_at": created_at}
+        {
+            "type": "ack",
+            "client_id": client_id,
+            "message_id": message_id,
+            "sequence_number": seq,
+            "created_at": created_at,
+        }
     )
 
 
@@ -252,7 +262,9 @@ class MessageWriter:
                 # A concurrent process stored one of these client_ids after our check: the
                 # retry's duplicate check under fresh data finds it.
                 if attempt == 2:
-                    self._fail(batch, DomainError("could not store the message, try again", code="unavailable"))
+                    self._fail(
+                        batch, DomainError("could not store the message, try again", code="unavailable")
+                    )
                     return
             except DomainError as err:
                 self._fail(batch, err)
@@ -276,7 +288,10 @@ class MessageWriter:
         async with services.db.transaction() as uow:
             conn = uow.conn
             senders = sorted({r.sender.user_id for r in live})
-            info = {row.user_id: row for row in (await conn.execute(_SENDERS, {"senders": senders, "r": room_id})).all()}
+            info = {
+                row.user_id: row
+                for row in (await conn.execute(_SENDERS, {"senders": senders, "r": room_id})).all()
+            }
             accepted: list[SendRequest] = []
             for req in live:
                 row = info.get(req.sender.user_id)
@@ -291,7 +306,10 @@ class MessageWriter:
                 return
             members: dict[str, str] | None = None
             if any(r.draft.mentions or (r.draft.content and "@" in r.draft.content) for r in accepted):
-                members = {row.user_id: row.display_name for row in (await conn.execute(_MEMBERS, {"r": room_id})).all()}
+                members = {
+                    row.user_id: row.display_name
+                    for row in (await conn.execute(_MEMBERS, {"r": room_id})).all()
+                }
             new: list[NewMessage] = []
             seen_cids: dict[tuple[str, str], NewMessage] = {}
             dup_of: dict[int, NewMessage] = {}
@@ -335,7 +353,9 @@ class MessageWriter:
                     "message_id": str(nm.message_id),
                     "room_id": str(room_id),
                     "sender_id": nm.sender_id,
-                    "sender_display_name": (sender_row.display_name if sender_row and sender_row.display_name else nm.sender_id),
+                    "sender_display_name": (
+                        sender_row.display_name if sender_row and sender_row.display_name else nm.sender_id
+                    ),
                     "content": nm.data if nm.message_type == "incident_data" else nm.content,
                     "message_type": nm.message_type,
                     "mentions": nm.mentions,
@@ -368,7 +388,9 @@ class MessageWriter:
                 index += 1
             if req.on_ack is not None:
                 with contextlib.suppress(Exception):
-                    req.on_ack(_ack(obj["client_id"], obj["message_id"], obj["sequence_number"], obj["created_at"]))
+                    req.on_ack(
+                        _ack(obj["client_id"], obj["message_id"], obj["sequence_number"], obj["created_at"])
+                    )
             if not req.future.done():
                 req.future.set_result(obj)
         try:
@@ -377,14 +399,20 @@ class MessageWriter:
             log.warning("publish failed after commit; receivers fill the gap from the database")
         await self._notify_mentions(reserved.title, [by_new[id(nm)] for nm in new])
 
-    async def _dedupe(self, conn: AsyncConnection, room_id: uuid.UUID, reqs: list[SendRequest]) -> list[SendRequest]:
+    async def _dedupe(
+        self, conn: AsyncConnection, room_id: uuid.UUID, reqs: list[SendRequest]
+    ) -> list[SendRequest]:
         with_cid = [r for r in reqs if r.draft.client_id]
         if not with_cid:
             return reqs
         rows = (
             await conn.execute(
                 _EXISTING,
-                {"r": room_id, "senders": [r.sender.user_id for r in with_cid], "cids": [r.draft.client_id for r in with_cid]},
+                {
+                    "r": room_id,
+                    "senders": [r.sender.user_id for r in with_cid],
+                    "cids": [r.draft.client_id for r in with_cid],
+                },
             )
         ).all()
         if not rows:
@@ -405,11 +433,15 @@ class MessageWriter:
             }
             if req.on_ack is not None:
                 with contextlib.suppress(Exception):
-                    req.on_ack(_ack(row.client_id, obj["message_id"], obj["sequence_number"], obj["created_at"]))
+                    req.on_ack(
+                        _ack(row.client_id, obj["message_id"], obj["sequence_number"], obj["created_at"])
+                    )
             req.future.set_result(obj)
         return out
 
-    async def _check_files(self, conn: AsyncConnection, room_id: uuid.UUID, reqs: list[SendRequest]) -> list[SendRequest]:
+    async def _check_files(
+        self, conn: AsyncConnection, room_id: uuid.UUID, reqs: list[SendRequest]
+    ) -> list[SendRequest]:
         ids = [r.draft.file_id for r in reqs if r.draft.file_id is not None]
         if not ids:
             return reqs

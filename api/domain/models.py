@@ -102,7 +102,12 @@ messages = Table(
     "messages",
     metadata,
     Column("message_id", UUID(as_uuid=True), primary_key=True),
-    Column("room_id", UUID(as_uuid=True), ForeignKey("incident_rooms.room_id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "room_id",
+        UUID(as_uuid=True),
+        ForeignKey("incident_rooms.room_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("sequence_number", BigInteger, nullable=False),
     # No foreign key: the spec wants messages of users unknown to tr_users to stay readable.
     Column("sender_id", String(254), nullable=False),
@@ -137,7 +142,12 @@ message_edits = Table(
     "message_edits",
     metadata,
     Column("edit_id", BigInteger, primary_key=True, autoincrement=True),
-    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.message_id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "message_id",
+        UUID(as_uuid=True),
+        ForeignKey("messages.message_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("room_id", UUID(as_uuid=True), nullable=False),
     # The version that was replaced: its content and when / by whom it was written.
     Column("content", Text, nullable=True),

@@ -106,7 +106,10 @@ class Presence:
         """Uncount a closed connection; returns the user's remaining connections to the room."""
         base = self._base(room_id)
         return int(
-            await self._remove(keys=[base + self.process_id, self._procs(room_id)], args=[user_id, self.process_id, self.ttl, base])
+            await self._remove(
+                keys=[base + self.process_id, self._procs(room_id)],
+                args=[user_id, self.process_id, self.ttl, base],
+            )
         )
 
     async def online_user_ids(self, room_id: str) -> list[str]:
@@ -138,7 +141,13 @@ class Presence:
 
     async def is_focused(self, room_id: str, user_id: str) -> bool:
         """Whether any of the user's connections to the room is focused, on any process."""
-        return bool(int(await self._focused(keys=[self._focus_procs(room_id)], args=[self._focus_base(room_id), user_id])))
+        return bool(
+            int(
+                await self._focused(
+                    keys=[self._focus_procs(room_id)], args=[self._focus_base(room_id), user_id]
+                )
+            )
+        )
 
     async def heartbeat(self, room_ids: Iterable[str]) -> None:
         """Refresh this process's keys for the rooms it serves."""

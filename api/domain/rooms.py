@@ -79,7 +79,7 @@ async def post_system(
     name_row = (
         await uow.conn.execute(text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": actor_id})
     ).first()
-    message = {
+    message: dict[str, Any] = {
         "message_id": str(new.message_id),
         "room_id": str(room_id),
         "sender_id": actor_id,
@@ -147,7 +147,9 @@ async def get_room(services: Services, user: AuthUser, room_id: object) -> dict[
     return room_object(access.room, access.role, unread)
 
 
-async def do_create_room(services: Services, user: AuthUser, title: object, description: object) -> dict[str, Any]:
+async def do_create_room(
+    services: Services, user: AuthUser, title: object, description: object
+) -> dict[str, Any]:
     """Create a room; the caller becomes its OWNER."""
     clean_title = check_title(title)
     clean_description = check_description(description)
@@ -169,7 +171,9 @@ async def do_create_room(services: Services, user: AuthUser, title: object, desc
     return room_object(row, "OWNER")
 
 
-async def do_update_room(services: Services, user: AuthUser, room_id: object, changes: dict[str, Any]) -> dict[str, Any]:
+async def do_update_room(
+    services: Services, user: AuthUser, room_id: object, changes: dict[str, Any]
+) -> dict[str, Any]:
     """Change title, description or status (OWNER/admin); a status change posts a system message."""
     allowed = {"title", "description", "status"}
     unknown = set(changes) - allowed
@@ -189,7 +193,9 @@ async def do_update_room(services: Services, user: AuthUser, room_id: object, ch
         rid = access.room["room_id"]
         # Lock the room row first: the status check and the system message see one state.
         locked = (
-            await uow.conn.execute(text("SELECT status FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
+            await uow.conn.execute(
+                text("SELECT status FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid}
+            )
         ).first()
         assert locked is not None
         old_status = locked.status
@@ -198,7 +204,8 @@ async def do_update_room(services: Services, user: AuthUser, room_id: object, ch
         if updates:
             sets = ", ".join(f"{k} = :{k}" for k in updates)
             await uow.conn.execute(
-                text(f"UPDATE incident_rooms SET {sets}, updated_at = now() WHERE room_id = :r"), {"r": rid, **updates}
+                text(f"UPDATE incident_rooms SET {sets}, updated_at = now() WHERE room_id = :r"),
+                {"r": rid, **updates},
             )
         if "status" in updates:
             await post_system(
@@ -206,8 +213,13 @@ async def do_update_room(services: Services, user: AuthUser, room_id: object, ch
                 services,
                 rid,
                 user.user_id,
-                {"event": "room_status_changed", "user_id": user.user_id, "actor_id": user.user_id,
-                 "old_status": old_status, "new_status": new_status},
+                {
+                    "event": "room_status_changed",
+                    "user_id": user.user_id,
+                    "actor_id": user.user_id,
+                    "old_status": old_status,
+                    "new_status": new_status,
+                },
             )
     return await get_room(services, user, room_id)
 
@@ -221,25 +233,31 @@ _MEMBERS = text(
 )
 
 
-async def list_members(services: Services, user: AuthUser, room_id: object) -> tuple[str, list[dict[str, Any]]]:
+async def list_members(
+    services: Services, user: AuthUser, room_id: object
+) -> tuple[str, list[dict[str, Any]]]:
     async with services.db.read() as conn:
         access = await access_room(conn, room_id, user)
         rows = (await conn.execute(_MEMBERS, {"r": access.room["room_id"]})).all()
     return access.room_id, [
-        {"user_id": r.user_id, "display_name": r.display_name, "role": r.role, "joined_at": iso(r.joined_at)} for r in rows
+        {"user_id": r.user_id, "display_name": r.display_name, "role": r.role, "joined_at": iso(r.joined_at)}
+        for r in rows
     ]
 
 
 async def _owner_count(uow: UnitOfWork, room_id: uuid.UUID) -> int:
     row = (
         await uow.conn.execute(
-            text("SELECT count(*) AS n FROM room_members WHERE room_id = :r AND role = 'OWNER'"), {"r": room_id}
+            text("SELECT count(*) AS n FROM room_members WHERE room_id = :r AND role = 'OWNER'"),
+            {"r": room_id},
         )
     ).first()
     return int(row.n) if row else 0
 
 
-async def do_add_member(services: Services, user: AuthUser, room_id: object, member_id: object, role: object) -> dict[str, Any]:
+async def do_add_member(
+    services: Services, user: AuthUser, room_id: object, member_id: object, role: object
+) -> dict[str, Any]:
     """Add a member (OWNER/admin); posts `member_added`."""
     target = normalise_email(member_id)
     clean_role = check_role(role)
@@ -248,7 +266,9 @@ async def do_add_member(services: Services, user: AuthUser, room_id: object, mem
         require_owner(access)
         rid = access.room["room_id"]
         target_row = (
-            await uow.conn.execute(text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target})
+            await uow.conn.execute(
+                text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target}
+            )
         ).first()
         if target_row is None:
             raise NotFound("no such user")
@@ -264,13 +284,23 @@ async def do_add_member(services: Services, user: AuthUser, room_id: object, mem
         if inserted is None:
             raise Conflict("already a member of this room")
         await post_system(
-            uow, services, rid, user.user_id,
+            uow,
+            services,
+            rid,
+            user.user_id,
             {"event": "member_added", "user_id": target, "actor_id": user.user_id, "role": clean_role},
         )
-    return {"user_id": target, "display_name": target_row.display_name, "role": clean_role, "joined_at": iso(inserted.joined_at)}
+    return {
+        "user_id": target,
+        "display_name": target_row.display_name,
+        "role": clean_role,
+        "joined_at": iso(inserted.joined_at),
+    }
 
 
-async def do_change_role(services: Services, user: AuthUser, room_id: object, member_id: object, role: object) -> dict[str, Any]:
+async def do_change_role(
+    services: Services, user: AuthUser, room_id: object, member_id: object, role: object
+) -> dict[str, Any]:
     """Change a member's role (OWNER/admin); posts `member_role_changed`."""
     target = normalise_email(member_id)
     clean_role = check_role(role)
@@ -281,7 +311,8 @@ async def do_change_role(services: Services, user: AuthUser, room_id: object, me
         await uow.conn.execute(text("SELECT 1 FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
         current = (
             await uow.conn.execute(
-                text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
+                text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"),
+                {"r": rid, "u": target},
             )
         ).first()
         if current is None:
@@ -294,11 +325,23 @@ async def do_change_role(services: Services, user: AuthUser, room_id: object, me
                 {"r": rid, "u": target, "role": clean_role},
             )
             await post_system(
-                uow, services, rid, user.user_id,
-                {"event": "member_role_changed", "user_id": target, "actor_id": user.user_id, "role": clean_role},
+                uow,
+                services,
+                rid,
+                user.user_id,
+                {
+                    "event": "member_role_changed",
+                    "user_id": target,
+                    "actor_id": user.user_id,
+                    "role": clean_role,
+                },
                 control={"role": [target, clean_role]},
             )
-        name = (await uow.conn.execute(text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target})).first()
+        name = (
+            await uow.conn.execute(
+                text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target}
+            )
+        ).first()
     return {"user_id": target, "display_name": name.display_name if name else target, "role": clean_role}
 
 
@@ -312,7 +355,8 @@ async def do_remove_member(services: Services, user: AuthUser, room_id: object, 
         await uow.conn.execute(text("SELECT 1 FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
         current = (
             await uow.conn.execute(
-                text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
+                text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"),
+                {"r": rid, "u": target},
             )
         ).first()
         if current is None:
@@ -323,7 +367,10 @@ async def do_remove_member(services: Services, user: AuthUser, room_id: object, 
             text("DELETE FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
         )
         await post_system(
-            uow, services, rid, user.user_id,
+            uow,
+            services,
+            rid,
+            user.user_id,
             {"event": "member_removed", "user_id": target, "actor_id": user.user_id},
             control={"kick": target},
         )

@@ -180,7 +180,7 @@ class Settings:
     def own_origins(self) -> tuple[str, ...]:
         """The origins the server itself answers on, used when ALLOWED_ORIGINS is unset."""
         hosts = {self.host}
-        if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104
+        if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:
             hosts |= {"127.0.0.1", "localhost"}
         return tuple(f"{scheme}://{h}:{self.port}" for h in sorted(hosts) for scheme in ("http", "https"))
 

@@ -18,7 +18,9 @@ async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     body = await json_body(request)
     services = services_of(request)
     async with services.db.transaction() as uow:
-        token, user = await do_login(uow.conn, body.get("email"), body.get("password"), services.settings.token_ttl_hours)
+        token, user = await do_login(
+            uow.conn, body.get("email"), body.get("password"), services.settings.token_ttl_hours
+        )
     secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
     cookie = Cookie(
         key=SESSION_COOKIE,
@@ -36,21 +38,36 @@ async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     return Response(payload, cookies=[cookie], headers={"Cache-Control": "no-store"})
 
 
-@post("/api/auth/logout", status_code=204, dependencies={"user": Provide(current_user)}, summary="Revoke the token")
+@post(
+    "/api/auth/logout",
+    status_code=204,
+    dependencies={"user": Provide(current_user)},
+    summary="Revoke the token",
+)
 async def logout(request: Request[Any, Any, Any], user: AuthUser, all: bool = False) -> Response[None]:
     services = services_of(request)
     async with services.db.transaction() as uow:
         revoked = await do_logout(uow.conn, user, everywhere=all)
 
         async def announce() -> None:
-            await services.bus.publish_control({"revoked": [d.hex() for d in revoked], "user_id": user.user_id})
+            await services.bus.publish_control(
+                {"revoked": [d.hex() for d in revoked], "user_id": user.user_id}
+            )
 
         uow.after_commit(announce)
-    return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="strict")])
+    return Response(
+        None,
+        status_code=204,
+        cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="strict")],
+    )
 
 
 @get("/api/me", dependencies={"user": Provide(current_user)}, summary="The signed-in user")
 async def me(request: Request[Any, Any, Any], user: AuthUser) -> dict[str, Any]:
     async with services_of(request).db.read() as conn:
         row = await get_user(conn, user.user_id)
-    return user_object(row) if row else {"user_id": user.user_id, "display_name": user.display_name, "is_admin": user.is_admin}
+    return (
+        user_object(row)
+        if row
+        else {"user_id": user.user_id, "display_name": user.display_name, "is_admin": user.is_admin}
+    )

@@ -55,7 +55,9 @@ async def download(request: Request[Any, Any, Any], user: AuthUser, file_id: str
         content,
         media_type=meta["content_type"] if inline else "application/octet-stream",
         headers={
-            "Content-Disposition": content_disposition("inline" if inline else "attachment", meta["filename"]),
+            "Content-Disposition": content_disposition(
+                "inline" if inline else "attachment", meta["filename"]
+            ),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, max-age=86400",
             "Content-Security-Policy": "default-src 'none'; sandbox",

@@ -18,7 +18,11 @@ from api.http.deps import current_user, int_param, services_of
 AUTH = {"user": Provide(current_user)}
 
 
-@get("/api/rooms/{room_id:str}/messages", dependencies=AUTH, summary="History: newest first, or after a sequence")
+@get(
+    "/api/rooms/{room_id:str}/messages",
+    dependencies=AUTH,
+    summary="History: newest first, or after a sequence",
+)
 async def history(
     request: Request[Any, Any, Any],
     user: AuthUser,
@@ -38,7 +42,9 @@ async def history(
         except ValueError as exc:
             raise Invalid("before must be an ISO 8601 timestamp", code="unprocessable") from exc
     if after is not None and (bs is not None or before_ts is not None):
-        raise Invalid("after_sequence cannot be combined with before or before_sequence", code="unprocessable")
+        raise Invalid(
+            "after_sequence cannot be combined with before or before_sequence", code="unprocessable"
+        )
     services = services_of(request)
     async with services.db.read() as conn:
         access = await access_room(conn, room_id, user)
@@ -47,8 +53,14 @@ async def history(
         )
 
 
-@get("/api/rooms/{room_id:str}/messages/{message_id:str}/history", dependencies=AUTH, summary="Every version of a message")
-async def message_versions(request: Request[Any, Any, Any], user: AuthUser, room_id: str, message_id: str) -> dict[str, Any]:
+@get(
+    "/api/rooms/{room_id:str}/messages/{message_id:str}/history",
+    dependencies=AUTH,
+    summary="Every version of a message",
+)
+async def message_versions(
+    request: Request[Any, Any, Any], user: AuthUser, room_id: str, message_id: str
+) -> dict[str, Any]:
     services = services_of(request)
     async with services.db.read() as conn:
         access = await access_room(conn, room_id, user)

@@ -53,14 +53,25 @@ async def add_member(request: Request[Any, Any, Any], user: AuthUser, room_id: s
     return await uc.do_add_member(services_of(request), user, room_id, body.get("user_id"), body.get("role"))
 
 
-@patch("/api/rooms/{room_id:str}/members/{member_id:str}", dependencies=AUTH, summary="Change a member's role")
-async def change_role(request: Request[Any, Any, Any], user: AuthUser, room_id: str, member_id: str) -> dict[str, Any]:
+@patch(
+    "/api/rooms/{room_id:str}/members/{member_id:str}", dependencies=AUTH, summary="Change a member's role"
+)
+async def change_role(
+    request: Request[Any, Any, Any], user: AuthUser, room_id: str, member_id: str
+) -> dict[str, Any]:
     body = await json_body(request)
     return await uc.do_change_role(services_of(request), user, room_id, member_id, body.get("role"))
 
 
-@delete("/api/rooms/{room_id:str}/members/{member_id:str}", dependencies=AUTH, status_code=204, summary="Remove a member")
-async def remove_member(request: Request[Any, Any, Any], user: AuthUser, room_id: str, member_id: str) -> None:
+@delete(
+    "/api/rooms/{room_id:str}/members/{member_id:str}",
+    dependencies=AUTH,
+    status_code=204,
+    summary="Remove a member",
+)
+async def remove_member(
+    request: Request[Any, Any, Any], user: AuthUser, room_id: str, member_id: str
+) -> None:
     await uc.do_remove_member(services_of(request), user, room_id, member_id)
 
 

@@ -108,7 +108,7 @@ class Connection:
             if self._drained is not None:
                 self._drained.set()
 
-    async def wait_room(self, timeout: float = 30.0) -> None:
+    async def wait_room(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Back-pressure for replay: wait until the queue is at most half full."""
         while len(self.queue) > self.max_queue // 2 and not self.closed:
             self._drained = asyncio.Event()
@@ -118,7 +118,7 @@ class Connection:
             finally:
                 self._drained = None
 
-    async def flush(self, timeout: float = 5.0) -> None:
+    async def flush(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Wait until every queued frame has been handed to the socket."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
@@ -148,7 +148,7 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.send({"type": "websocket.close", "code": code, "reason": reason})
 
-    async def close_after_flush(self, code: int, reason: str = "", timeout: float = 2.0) -> None:
+    async def close_after_flush(self, code: int, reason: str = "", timeout: float = 2.0) -> None:  # noqa: ASYNC109
         """Send what is queued, then close (graceful drain)."""
         await self.flush(timeout)
         self.close(code, reason)

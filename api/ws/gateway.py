@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from litestar import WebSocket, websocket
 
@@ -19,7 +19,7 @@ from api.domain.events import encode
 from api.domain.jsonsafe import loads
 from api.domain.messages_send import SendRequest, check_draft
 from api.domain.timefmt import iso, parse_iso, utcnow
-from api.ws.connection import Connection
+from api.ws.connection import Connection, Send
 from api.ws.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,16 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "andon_session"
 MAX_IN_FLIGHT = 256
 CLIENT_TYPES = frozenset(
-    {"message", "edit_message", "delete_message", "add_reaction", "remove_reaction", "typing", "sync", "focus"}
+    {
+        "message",
+        "edit_message",
+        "delete_message",
+        "add_reaction",
+        "remove_reaction",
+        "typing",
+        "sync",
+        "focus",
+    }
 )
 
 
@@ -81,9 +90,9 @@ async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
         await socket.close(4403, "cookie sign-in needs an allowed Origin")
         return
     try:
-        async with services.db.read() as conn:
-            user = await access_token(conn, token)
-            access = await access_room(conn, room_id, user)
+        async with services.db.read() as db:
+            user = await access_token(db, token)
+            access = await access_room(db, room_id, user)
     except Unauthorized:
         await socket.close(4401, "unauthorized")
         return
@@ -99,7 +108,7 @@ async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
         await socket.close(4400, "since must be a non-negative integer")
         return
 
-    conn = Connection(socket.send, user, access.room_id, access.role, settings.ws_send_queue_max)
+    conn = Connection(cast(Send, socket.send), user, access.room_id, access.role, settings.ws_send_queue_max)
     session = _Session(hub, conn, user)
     try:
         attached_at = await hub.attach(conn)
@@ -191,7 +200,7 @@ class _Session:
                 return
             if kind != "websocket.receive":
                 continue
-            raw = event.get("text")
+            raw = cast("str | None", event.get("text"))
             if raw is None:
                 conn.push(_error("invalid", "frames must be JSON text"))
                 continue
@@ -211,7 +220,9 @@ class _Session:
                         err.code,
                         err.message,
                         client_id=frame.get("client_id") if isinstance(frame.get("client_id"), str) else None,
-                        message_id=frame.get("message_id") if isinstance(frame.get("message_id"), str) else None,
+                        message_id=frame.get("message_id")
+                        if isinstance(frame.get("message_id"), str)
+                        else None,
                     )
                 )
             except Exception:
@@ -235,7 +246,9 @@ class _Session:
                 self.hub.services, self.user, self.conn.room_id, frame.get("message_id"), frame.get("content")
             )
         elif kind == "delete_message":
-            await messages_ops.do_delete_message(self.hub.services, self.user, self.conn.room_id, frame.get("message_id"))
+            await messages_ops.do_delete_message(
+                self.hub.services, self.user, self.conn.room_id, frame.get("message_id")
+            )
         else:
             await messages_ops.do_react(
                 self.hub.services,
@@ -267,7 +280,9 @@ class _Session:
             raise RateLimited("too many messages; slow down")
         while len(self.in_flight) >= MAX_IN_FLIGHT:
             await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED, timeout=30)
-        request = SendRequest(room_id=uuid.UUID(conn.room_id), sender=self.user, draft=draft, on_ack=conn.push)
+        request = SendRequest(
+            room_id=uuid.UUID(conn.room_id), sender=self.user, draft=draft, on_ack=conn.push
+        )
         task = asyncio.ensure_future(self.hub.writer.send(request))
         self.in_flight.add(task)
         client_id = draft.client_id
@@ -282,7 +297,9 @@ class _Session:
             if isinstance(err, DomainError):
                 conn.push(_error(err.code, err.message, client_id=client_id))
             else:
-                conn.push(_error("unavailable", "the message could not be stored; retry", client_id=client_id))
+                conn.push(
+                    _error("unavailable", "the message could not be stored; retry", client_id=client_id)
+                )
 
         task.add_done_callback(done)
 
@@ -290,11 +307,19 @@ class _Session:
 
     async def _publish_typing(self, on: bool) -> None:
         frame = encode(
-            {"type": "typing", "user_id": self.user.user_id, "display_name": self.user.display_name, "is_typing": on}
+            {
+                "type": "typing",
+                "user_id": self.user.user_id,
+                "display_name": self.user.display_name,
+                "is_typing": on,
+            }
         )
         self.typing_sent = (on, time.monotonic())
         await self.hub.services.bus.publish_ephemeral(
-            self.conn.room_id, frame, exclude_user=self.user.user_id, control={"typing": self.user.user_id, "on": on}
+            self.conn.room_id,
+            frame,
+            exclude_user=self.user.user_id,
+            control={"typing": self.user.user_id, "on": on},
         )
 
     async def on_typing(self, frame: dict[str, Any]) -> None:

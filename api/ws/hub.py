@@ -83,7 +83,9 @@ def control_of(message: dict[str, Any]) -> dict[str, Any] | None:
 class Hub:
     """Fan-out, ordering and resume for this process's sockets."""
 
-    def __init__(self, services: Services, presence: Presence, writer: MessageWriter, process_id: str) -> None:
+    def __init__(
+        self, services: Services, presence: Presence, writer: MessageWriter, process_id: str
+    ) -> None:
         self.services = services
         self.presence = presence
         self.writer = writer
@@ -115,7 +117,9 @@ class Hub:
         """Stop accepting, close every socket (1012: clients reconnect elsewhere), clean up."""
         self.accepting = False
         conns = [c for room in self.rooms.values() for c in room.conns]
-        await asyncio.gather(*(c.close_after_flush(close_code, "server restart") for c in conns), return_exceptions=True)
+        await asyncio.gather(
+            *(c.close_after_flush(close_code, "server restart") for c in conns), return_exceptions=True
+        )
         with contextlib.suppress(Exception):
             await self.presence.drop_process(list(self.rooms))
         for task in self._tasks:
@@ -190,7 +194,9 @@ class Hub:
                 await room.subscribed.wait()
             async with self.services.db.read() as conn:
                 row = (
-                    await conn.execute(text("SELECT last_seq FROM incident_rooms WHERE room_id = :r"), {"r": room.uuid})
+                    await conn.execute(
+                        text("SELECT last_seq FROM incident_rooms WHERE room_id = :r"), {"r": room.uuid}
+                    )
                 ).first()
             last = int(row.last_seq) if row else 0
             room.next_expected = last + 1
@@ -359,7 +365,9 @@ class Hub:
         async with self.services.db.read() as conn:
             rows = (
                 await conn.execute(
-                    text("SELECT room_id, last_seq FROM incident_rooms WHERE room_id = ANY(CAST(:ids AS uuid[]))"),
+                    text(
+                        "SELECT room_id, last_seq FROM incident_rooms WHERE room_id = ANY(CAST(:ids AS uuid[]))"
+                    ),
                     {"ids": [r.uuid for r in rooms]},
                 )
             ).all()
@@ -482,7 +490,12 @@ class Hub:
         if sender and sender in room.typing:
             room.typing.pop(sender).cancel()
             off = encode(
-                {"type": "typing", "user_id": sender, "display_name": payload.get("sender_display_name", sender), "is_typing": False}
+                {
+                    "type": "typing",
+                    "user_id": sender,
+                    "display_name": payload.get("sender_display_name", sender),
+                    "is_typing": False,
+                }
             )
             for conn in room.conns:
                 if conn.user_id != sender:
@@ -490,14 +503,20 @@ class Hub:
 
     # ------------------------------------------------------------------ resume
 
-    async def resume(self, conn: Connection, since: int | None, since_time: datetime | None, attached_at: int) -> None:
+    async def resume(
+        self, conn: Connection, since: int | None, since_time: datetime | None, attached_at: int
+    ) -> None:
         """Replay after `since` (or start live at `attached_at`), then flush what arrived meanwhile."""
         if since is None:
             self._go_live(conn, attached_at)
             return
         room_uuid = uuid.UUID(conn.room_id)
         async with self.services.db.read() as db:
-            row = (await db.execute(text("SELECT last_seq FROM incident_rooms WHERE room_id = :r"), {"r": room_uuid})).first()
+            row = (
+                await db.execute(
+                    text("SELECT last_seq FROM incident_rooms WHERE room_id = :r"), {"r": room_uuid}
+                )
+            ).first()
         cursor = max(0, min(since, int(row.last_seq) if row else 0))
         since_point = cursor
         while not conn.closed:
@@ -511,10 +530,14 @@ class Hub:
             await conn.wait_room()
         if since_time is not None and not conn.closed:
             await self._replay_changes(conn, room_uuid, since_time, since_point)
-        conn.push(encode({"type": "sync_complete", "last_sequence_number": cursor, "server_time": iso(utcnow())}))
+        conn.push(
+            encode({"type": "sync_complete", "last_sequence_number": cursor, "server_time": iso(utcnow())})
+        )
         self._go_live(conn, cursor)
 
-    async def _replay_changes(self, conn: Connection, room_uuid: uuid.UUID, since_time: datetime, up_to: int) -> None:
+    async def _replay_changes(
+        self, conn: Connection, room_uuid: uuid.UUID, since_time: datetime, up_to: int
+    ) -> None:
         async with self.services.db.read() as db:
             changed = await changed_since(db, room_uuid, since_time, up_to)
             reaction_rows: dict[str, Any] = {}

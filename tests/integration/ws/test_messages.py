@@ -60,15 +60,15 @@ async def test_bad_frames_get_error_frames_and_the_socket_stays_open(api: Api) -
         ('{"type": "message", "content": "x", "message_type": "system"}', "invalid"),
         ('{"type": "message", "content": "x", "message_type": "image_ref"}', "invalid"),
         (
-            '{"type": "message", "content": "x", "message_type": "file_ref", "file_id": "%s"}' % uuid.uuid4(),
+            '{"type": "message", "content": "x", "message_type": "file_ref", "file_id": "' + str(uuid.uuid4()) + '"}',
             "invalid",
         ),
-        ('{"type": "message", "content": "%s"}' % ("x" * 10_001), "too_large"),
+        ('{"type": "message", "content": "' + "x" * 10_001 + '"}', "too_large"),
         (
             '{"type": "message", "content": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, "message_type": "incident_data"}',
             "invalid",
         ),
-        ('{"type": "message", "content": "x", "client_id": "%s"}' % ("c" * 65), "invalid"),
+        ('{"type": "message", "content": "x", "client_id": "' + "c" * 65 + '"}', "invalid"),
         ('{"type": "message", "content": "x", "mentions": "bob"}', "invalid"),
         ("[" * 10_000 + "]" * 10_000, "invalid"),
         ("[1, 2]", "invalid"),
@@ -190,13 +190,23 @@ async def test_upload_file_and_reference_it(api: Api) -> None:
     got = await api.http.get(msg["file_url"], headers=owner.headers)
     assert got.status_code == 200 and got.content == png
     assert got.headers["content-type"] == "image/png"
-    assert got.headers["content-disposition"].startswith("inline") and got.headers["x-content-type-options"] == "nosniff"
+    assert (
+        got.headers["content-disposition"].startswith("inline")
+        and got.headers["x-content-type-options"] == "nosniff"
+    )
     assert (await api.http.get(msg["file_url"], headers=other_owner.headers)).status_code in (403, 404)
     html = b"<html><script>alert(1)</script></html>"
-    r2 = await api.http.post(f"/api/rooms/{room_id}/files", files={"file": ("報告.html", io.BytesIO(html), "image/png")}, headers=owner.headers)
+    r2 = await api.http.post(
+        f"/api/rooms/{room_id}/files",
+        files={"file": ("報告.html", io.BytesIO(html), "image/png")},
+        headers=owner.headers,
+    )
     assert r2.status_code == 201 and r2.json()["content_type"] == "text/plain"
     got2 = await api.http.get(r2.json()["file_url"], headers=owner.headers)
-    assert got2.headers["content-disposition"].startswith("attachment") and "filename*=UTF-8''%E5%A0%B1%E5%91%8A.html" in got2.headers["content-disposition"]
+    assert (
+        got2.headers["content-disposition"].startswith("attachment")
+        and "filename*=UTF-8''%E5%A0%B1%E5%91%8A.html" in got2.headers["content-disposition"]
+    )
     assert got2.headers["content-type"] == "application/octet-stream"
     other_room = await api.room(other_owner)
     b = await api.connect(other_owner, other_room)
