@@ -287,6 +287,8 @@ describe("RoomSession live state", () => {
     expect(s.presence.value.online.map((u) => u.user_id)).toEqual([ME]);
     world.server.last.receive({ type: "presence", online: [{ user_id: ME, display_name: "Me" }, { user_id: OTHER, display_name: "Operator" }] });
     expect(s.presence.value.online.map((u) => u.user_id)).toEqual([ME, OTHER]);
+    world.server.last.serverClose(1006);
+    expect(s.presence.value.online).toEqual([]);
   });
 
   it("toggles my reaction: add, then remove", async () => {

@@ -401,9 +401,9 @@ export class RoomSession {
   private handleStatus(status: ConnectionStatus): void {
     this.connection.value = status;
     if (status.state === "closed" && status.closeReason === "unauthorized") this.deps.events?.onUnauthorized?.();
-    if (status.state !== "live" && status.state !== "syncing") {
-      // Typing indicators are meaningless without a connection; presence will be resent.
-      this.applyPresence({ type: "expire", now: Number.POSITIVE_INFINITY });
+    if (status.state === "waiting" || status.state === "closed") {
+      // Without a connection we no longer know who is online or typing; `connected` resends it.
+      this.applyPresence({ type: "reset" });
     }
   }
 
