@@ -119,6 +119,14 @@ class Settings:
     ws_send_queue_max: int = 1000
     metrics_token: str | None = None
     log_level: str = "INFO"
+    # Workers (docs/workers.md): the bound on one Web Push exchange; how often the outbox relay
+    # sweeps without a wake-up; after how long an enqueued but unfinished outbox row is sent
+    # again; and after how long the broker hands an unacknowledged task (its worker died) to
+    # another worker. The last must exceed any task's run time plus its retry countdown.
+    push_timeout: float = 10.0
+    outbox_sweep_seconds: float = 5.0
+    outbox_stale_seconds: float = 120.0
+    worker_visibility_timeout: float = 900.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -167,6 +175,10 @@ class Settings:
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
             metrics_token=_opt(env, "METRICS_TOKEN"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            push_timeout=_float(env, "PUSH_TIMEOUT", 10.0, 0.1),
+            outbox_sweep_seconds=_float(env, "OUTBOX_SWEEP_SECONDS", 5.0, 0.05),
+            outbox_stale_seconds=_float(env, "OUTBOX_STALE_SECONDS", 120.0, 1.0),
+            worker_visibility_timeout=_float(env, "WORKER_VISIBILITY_TIMEOUT", 900.0, 1.0),
         )
         if settings.file_storage == "s3" and not settings.s3_bucket:
             raise SettingsError("FILE_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL for MinIO)")
