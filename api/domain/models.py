@@ -200,7 +200,50 @@ outbox = Table(
     Column("enqueued_at", DateTime(timezone=True), nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("done_at", DateTime(timezone=True), nullable=True),
+    # Task names (api.domain.jobs) that finished for this row; done_at is set when all have.
+    Column("done_jobs", ARRAY(String(64)), nullable=False, server_default="{}"),
     Index("ix_outbox_pending", "outbox_id", postgresql_where=text("done_at IS NULL")),
+)
+
+# One row per (message, subscription) a push is planned for: the unique pair keeps it to one push.
+push_deliveries = Table(
+    "push_deliveries",
+    metadata,
+    Column("delivery_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigInteger, nullable=True),
+    Column(
+        "message_id",
+        UUID(as_uuid=True),
+        ForeignKey("messages.message_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "subscription_id",
+        BigInteger,
+        ForeignKey("push_subscriptions.subscription_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", String(254), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("enqueued_at", DateTime(timezone=True), nullable=True),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_outcome", String(32), nullable=True),
+    UniqueConstraint("message_id", "subscription_id", name="uq_push_deliveries_message_subscription"),
+    CheckConstraint("kind IN ('message', 'mention')", name="ck_push_deliveries_kind"),
+    CheckConstraint(
+        "status IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="ck_push_deliveries_status"
+    ),
+    Index(
+        "ix_push_deliveries_open", "delivery_id", postgresql_where=text("status IN ('pending', 'sending')")
+    ),
+    Index("ix_push_deliveries_outbox", "outbox_id"),
+    Index("ix_push_deliveries_subscription", "subscription_id"),
 )
 
 audit_log = Table(
