@@ -189,7 +189,8 @@ export function Composer({ room }: { room: RoomSession }) {
           ref={input}
           class="composer-input"
           rows={1}
-          placeholder={uploading ? "Uploading…" : "Message (type @ to mention)"}
+          placeholder={uploading ? "Uploading…" : "Message"}
+          title="Enter sends, Shift+Enter adds a line, @ mentions a member"
           value={draft}
           role="combobox"
           aria-autocomplete="list"

@@ -40,6 +40,27 @@ describe("MessageBody", () => {
     expect([...container.querySelectorAll("dt")].map((e) => e.textContent)).toEqual(["Temperature", "Pressure", "note"]);
     expect(container.querySelector("i")).toBeNull();
   });
+
+  it("orders readings and shows the measurement time in the display zone", () => {
+    const { container } = render(
+      <MessageBody
+        type="incident_data"
+        content={{ timestamp: "2025-11-17T10:15:00Z", production_rate: 450, pressure: 120, temperature: 85 }}
+        mentions={[]}
+        fileUrl={null}
+        nameOf={nameOf}
+        meId="me@x"
+        formatTime={(iso) => `T(${iso})`}
+      />,
+    );
+    expect([...container.querySelectorAll("dt")].map((e) => e.textContent)).toEqual([
+      "Temperature",
+      "Pressure",
+      "Production rate",
+      "Measured at",
+    ]);
+    expect(container.querySelector("time")?.textContent).toBe("T(2025-11-17T10:15:00Z)");
+  });
 });
 
 describe("HighlightedText", () => {

@@ -9,10 +9,12 @@ interface BodyProps {
   fileUrl: string | null;
   nameOf: (userId: string) => string | null;
   meId: string;
+  /** Formats ISO timestamps inside structured content in the display zone. */
+  formatTime?: (iso: string) => string;
 }
 
 /** A message's content by type. Everything the user wrote is rendered as text. */
-export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId }: BodyProps) {
+export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId, formatTime }: BodyProps) {
   const text = typeof content === "string" ? content : "";
   switch (type) {
     case "image_ref": {
@@ -41,7 +43,7 @@ export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId }: 
       );
     }
     case "incident_data":
-      return <IncidentCard content={content} />;
+      return <IncidentCard content={content} formatTime={formatTime} />;
     default:
       return (
         <p class="text">
@@ -66,11 +68,22 @@ const FIELD_LABELS: Record<string, string> = {
   timestamp: "Measured at",
 };
 
-export function IncidentCard({ content }: { content: MessageContent }) {
+const FIELD_ORDER = ["temperature", "pressure", "production_rate"];
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+export function IncidentCard({
+  content,
+  formatTime,
+}: {
+  content: MessageContent;
+  formatTime?: ((iso: string) => string) | undefined;
+}) {
   if (content === null || typeof content !== "object") {
     return <p class="text">{typeof content === "string" ? content : ""}</p>;
   }
-  const entries = Object.entries(content);
+  // The usual readings first, the measurement time last, anything else between.
+  const rank = (key: string) => (key === "timestamp" ? 1000 : FIELD_ORDER.includes(key) ? FIELD_ORDER.indexOf(key) : 100);
+  const entries = Object.entries(content).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
   return (
     <figure class="incident-card">
       <figcaption>📊 Incident data</figcaption>
@@ -78,7 +91,13 @@ export function IncidentCard({ content }: { content: MessageContent }) {
         {entries.map(([key, value]) => (
           <div key={key} class="incident-field">
             <dt>{FIELD_LABELS[key] ?? key}</dt>
-            <dd>{formatValue(value)}</dd>
+            <dd>
+              {typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
+                <time dateTime={value}>{formatTime(value)}</time>
+              ) : (
+                formatValue(value)
+              )}
+            </dd>
           </div>
         ))}
       </dl>

@@ -56,49 +56,7 @@ export function MessageItem({ message, room, fmt, now }: Common & { message: Cha
             (edited)
           </span>
         ) : null}
-      </div>
-      {deleted ? (
-        <p class="deleted">message deleted</p>
-      ) : editing ? (
-        <EditForm
-          initial={typeof message.content === "string" ? message.content : ""}
-          onCancel={() => setEditing(false)}
-          onSave={(text) => {
-            if (room.editMessage(message.message_id, text)) setEditing(false);
-          }}
-        />
-      ) : (
-        <MessageBody
-          type={message.message_type}
-          content={message.content}
-          mentions={message.mentions}
-          fileUrl={message.file_url}
-          nameOf={nameOf}
-          meId={me}
-        />
-      )}
-      {!deleted ? (
-        <div class="message-foot">
-          {reactions.length > 0 ? (
-            <div class="reactions" role="group" aria-label="Reactions">
-              {reactions.map(([emoji, count]) => {
-                const pressed = hasMyReaction(myReactions, message.message_id, emoji);
-                return (
-                  <button
-                    key={emoji}
-                    type="button"
-                    class={`reaction${pressed ? " pressed" : ""}`}
-                    aria-pressed={pressed}
-                    aria-label={`${emoji} ${count}${pressed ? ", including you" : ""}`}
-                    disabled={!live}
-                    onClick={() => room.toggleReaction(message.message_id, emoji)}
-                  >
-                    {emoji} {count}
-                  </button>
-                );
-              })}
-            </div>
-          ) : null}
+        {!deleted ? (
           <div class="message-actions">
             <button
               type="button"
@@ -128,6 +86,51 @@ export function MessageItem({ message, room, fmt, now }: Common & { message: Cha
               </button>
             ) : null}
           </div>
+        ) : null}
+      </div>
+      {deleted ? (
+        <p class="deleted">message deleted</p>
+      ) : editing ? (
+        <EditForm
+          initial={typeof message.content === "string" ? message.content : ""}
+          onCancel={() => setEditing(false)}
+          onSave={(text) => {
+            if (room.editMessage(message.message_id, text)) setEditing(false);
+          }}
+        />
+      ) : (
+        <MessageBody
+          type={message.message_type}
+          content={message.content}
+          mentions={message.mentions}
+          fileUrl={message.file_url}
+          nameOf={nameOf}
+          meId={me}
+          formatTime={(iso) => fmt.short(iso, now)}
+        />
+      )}
+      {!deleted && (reactions.length > 0 || picker) ? (
+        <div class="message-foot">
+          {reactions.length > 0 ? (
+            <div class="reactions" role="group" aria-label="Reactions">
+              {reactions.map(([emoji, count]) => {
+                const pressed = hasMyReaction(myReactions, message.message_id, emoji);
+                return (
+                  <button
+                    key={emoji}
+                    type="button"
+                    class={`reaction${pressed ? " pressed" : ""}`}
+                    aria-pressed={pressed}
+                    aria-label={`${emoji} ${count}${pressed ? ", including you" : ""}`}
+                    disabled={!live}
+                    onClick={() => room.toggleReaction(message.message_id, emoji)}
+                  >
+                    {emoji} {count}
+                  </button>
+                );
+              })}
+            </div>
+          ) : null}
           {picker ? (
             <div class="reaction-picker" role="group" aria-label="Pick a reaction">
               {REACTION_CHOICES.map((emoji) => (
@@ -211,6 +214,7 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
         fileUrl={echo.preview_url}
         nameOf={(id) => room.displayName(id)}
         meId={room.me.user_id}
+        formatTime={(iso) => fmt.short(iso, now)}
       />
       {echo.status === "failed" ? (
         <div class="row">
