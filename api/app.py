@@ -25,7 +25,7 @@ from api.domain.errors import DomainError
 from api.domain.messages_send import MessageWriter
 from api.domain.presence import Presence
 from api.domain.settings import Settings
-from api.http import auth, files, health, messages, rooms
+from api.http import auth, files, health, messages, queries, rooms
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
 
@@ -148,6 +148,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             messages.history,
             messages.message_versions,
             files.upload,
+            queries.my_mentions,
+            queries.incident_data,
             files.download,
             health.healthz,
             health.readyz,

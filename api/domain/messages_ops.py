@@ -269,7 +269,9 @@ async def do_react(
         if changed is None:
             return None
         await uow.conn.execute(
-            text("UPDATE messages SET updated_at = clock_timestamp() WHERE message_id = :id"),
+            text(
+                "UPDATE messages SET updated_at = clock_timestamp(), reactions_at = clock_timestamp() WHERE message_id = :id"
+            ),
             {"id": row.message_id},
         )
         counts_row = (await uow.conn.execute(_COUNTS, {"id": row.message_id})).first()

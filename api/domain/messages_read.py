@@ -20,7 +20,7 @@ SELECT_MESSAGE = """
     SELECT m.message_id, m.room_id, m.sender_id,
            COALESCE(u.display_name, m.sender_id) AS sender_display_name,
            m.content, m.data, m.message_type, m.mentions, m.file_id, m.file_url, m.client_id,
-           m.created_at, m.edited_at, m.deleted_at, m.deleted_by, m.sequence_number, m.updated_at,
+           m.created_at, m.edited_at, m.deleted_at, m.deleted_by, m.sequence_number, m.updated_at, m.reactions_at,
            COALESCE((
                SELECT jsonb_object_agg(x.emoji, x.n ORDER BY x.first_at)
                FROM (SELECT r.emoji, count(*) AS n, min(r.created_at) AS first_at

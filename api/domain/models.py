@@ -124,6 +124,7 @@ messages = Table(
     Column("edited_at", DateTime(timezone=True), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
     Column("deleted_by", String(254), nullable=True),
+    Column("reactions_at", DateTime(timezone=True), nullable=True),
     # Any change visible to readers (edit, delete, reaction): drives `sync` with since_time.
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("room_id", "sequence_number", name="uq_messages_room_seq"),

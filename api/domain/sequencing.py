@@ -2,7 +2,8 @@
 
 `UPDATE incident_rooms SET last_seq = last_seq + k ... RETURNING` takes the room row lock and
 reserves k consecutive numbers; the lock is held until COMMIT, so the room's transactions
-commit in sequence order and numbers never gap or repeat. Chat messages (in batches, see
+commit in sequence order and numbers never gap or repeat. `created_at` is stored at the wire's
+millisecond precision, so a timestamp a client got back compares exactly as a cursor. Chat messages (in batches, see
 `messages_send`) and stored system events both go through here.
 """
 
@@ -61,7 +62,8 @@ _INSERT = text(
                           mentions, file_id, file_url, client_id, created_at, updated_at)
     SELECT x.id, :r, :first + x.ord - 1, x.sender, x.mtype, x.content, CAST(x.data AS jsonb),
            ARRAY(SELECT jsonb_array_elements_text(CAST(x.mentions AS jsonb))),
-           x.file_id, x.file_url, x.client_id, clock_timestamp(), clock_timestamp()
+           x.file_id, x.file_url, x.client_id,
+           date_trunc('milliseconds', clock_timestamp()), clock_timestamp()
     FROM unnest(CAST(:ids AS uuid[]), CAST(:senders AS text[]), CAST(:mtypes AS text[]),
                 CAST(:contents AS text[]), CAST(:datas AS text[]), CAST(:mentions AS text[]),
                 CAST(:file_ids AS uuid[]), CAST(:file_urls AS text[]), CAST(:client_ids AS text[]))

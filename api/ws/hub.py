@@ -554,36 +554,37 @@ class Hub:
                 ).all()
                 reaction_rows = {str(r.message_id): r for r in rows}
         for msg, row in changed:
-            if msg["deleted_at"] is not None:
-                conn.push(
-                    encode(
-                        {
-                            "type": "message_deleted",
-                            "message_id": msg["message_id"],
-                            "room_id": msg["room_id"],
-                            "sequence_number": msg["sequence_number"],
-                            "deleted_at": msg["deleted_at"],
-                            "deleted_by": row["deleted_by"],
-                        }
+            if row["deleted_at"] is not None:
+                if row["deleted_at"] > since_time:
+                    conn.push(
+                        encode(
+                            {
+                                "type": "message_deleted",
+                                "message_id": msg["message_id"],
+                                "room_id": msg["room_id"],
+                                "sequence_number": msg["sequence_number"],
+                                "deleted_at": msg["deleted_at"],
+                                "deleted_by": row["deleted_by"],
+                            }
+                        )
                     )
-                )
                 continue
             if row["edited_at"] is not None and row["edited_at"] > since_time:
                 conn.push(encode({"type": "message_edited", **msg}))
-            latest = reaction_rows.get(msg["message_id"])
-            # The aggregated counts are the state; the frame's emoji/user name the latest change.
-            kind = "reaction_added" if msg["reactions"] else "reaction_removed"
-            conn.push(
-                encode(
-                    {
-                        "type": kind,
-                        "message_id": msg["message_id"],
-                        "emoji": latest.emoji if latest else None,
-                        "user_id": latest.user_id if latest else None,
-                        "reactions": msg["reactions"],
-                    }
+            if row["reactions_at"] is not None and row["reactions_at"] > since_time:
+                latest = reaction_rows.get(msg["message_id"])
+                # The aggregated counts are the state; emoji/user name the latest remaining reaction.
+                conn.push(
+                    encode(
+                        {
+                            "type": "reaction_added" if msg["reactions"] else "reaction_removed",
+                            "message_id": msg["message_id"],
+                            "emoji": latest.emoji if latest else None,
+                            "user_id": latest.user_id if latest else None,
+                            "reactions": msg["reactions"],
+                        }
+                    )
                 )
-            )
 
     def _go_live(self, conn: Connection, last_sent: int) -> None:
         buffered = sorted(conn.sync_buffer, key=lambda x: x[0])

@@ -95,6 +95,7 @@ def upgrade() -> None:
         sa.Column("edited_at", TZ, nullable=True),
         sa.Column("deleted_at", TZ, nullable=True),
         sa.Column("deleted_by", sa.String(254), nullable=True),
+        sa.Column("reactions_at", TZ, nullable=True),
         sa.Column("updated_at", TZ, nullable=False, server_default=sa.func.now()),
         sa.UniqueConstraint("room_id", "sequence_number", name="uq_messages_room_seq"),
         sa.UniqueConstraint("room_id", "sender_id", "client_id", name="uq_messages_room_sender_client"),

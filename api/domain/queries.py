@@ -1,0 +1,106 @@
+"""Cross-room and structured queries: messages that mention me, incident-data series."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from api.domain.auth import AuthUser
+from api.domain.context import Services
+from api.domain.errors import Invalid
+from api.domain.messages_read import SELECT_MESSAGE, message_object
+from api.domain.timefmt import iso
+
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,4}$")
+MAX_POINTS = 10_000
+
+
+async def mentions_of(
+    services: Services, user: AuthUser, limit: int, before: datetime | None
+) -> dict[str, Any]:
+    """Messages mentioning the caller in rooms they can read now, newest first (GIN on `mentions`)."""
+    params: dict[str, Any] = {"u": user.user_id, "n": limit + 1, "uid": [user.user_id]}
+    cond = "m.mentions @> CAST(:uid AS varchar[]) AND m.deleted_at IS NULL"
+    if not user.is_admin:
+        cond += " AND EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = m.room_id AND rm.user_id = :u)"
+    if before is not None:
+        cond += " AND m.created_at < :b"
+        params["b"] = before
+    sql = SELECT_MESSAGE + f" WHERE {cond} ORDER BY m.created_at DESC, m.message_id DESC LIMIT :n"
+    async with services.db.read() as conn:
+        rows = (await conn.execute(text(sql), params)).all()
+    has_more = len(rows) > limit
+    page = [message_object(r) for r in rows[:limit]]
+    return {
+        "messages": page,
+        "has_more": has_more,
+        "next_before": page[-1]["created_at"] if page and has_more else None,
+    }
+
+
+def check_field(field: object) -> list[str]:
+    """A field name or dotted path (≤ 5 levels) of letters, digits and underscores."""
+    if not isinstance(field, str) or not _FIELD.match(field):
+        raise Invalid(
+            "field must be a name like `temperature` or a dotted path like `oven.zone1`", code="unprocessable"
+        )
+    return field.split(".")
+
+
+async def incident_series(
+    services: Services,
+    room_id: uuid.UUID,
+    path: list[str],
+    *,
+    gte: float | None,
+    lte: float | None,
+    after: datetime | None,
+    before: datetime | None,
+    limit: int = MAX_POINTS,
+) -> dict[str, Any]:
+    """Numeric values of one field over time, oldest first.
+
+    Uses the (room_id, created_at) index for the room and time range; the field filter runs
+    on those rows. Values that are not JSON numbers are skipped, never cast.
+    """
+    params: dict[str, Any] = {"r": room_id, "p": path, "n": min(limit, MAX_POINTS)}
+    cond = [
+        "room_id = :r",
+        "message_type = 'incident_data'",
+        "deleted_at IS NULL",
+        "jsonb_typeof(data #> CAST(:p AS text[])) = 'number'",
+    ]
+    if after is not None:
+        cond.append("created_at > :after")
+        params["after"] = after
+    if before is not None:
+        cond.append("created_at < :before")
+        params["before"] = before
+    value = "CAST(data #>> CAST(:p AS text[]) AS double precision)"
+    if gte is not None:
+        cond.append(f"{value} >= :gte")
+        params["gte"] = gte
+    if lte is not None:
+        cond.append(f"{value} <= :lte")
+        params["lte"] = lte
+    sql = (
+        f"SELECT message_id, sequence_number, created_at, {value} AS value FROM messages "
+        f"WHERE {' AND '.join(cond)} ORDER BY sequence_number LIMIT :n"
+    )
+    async with services.db.read() as conn:
+        rows = (await conn.execute(text(sql), params)).all()
+    return {
+        "points": [
+            {
+                "message_id": str(r.message_id),
+                "sequence_number": int(r.sequence_number),
+                "created_at": iso(r.created_at),
+                "value": r.value,
+            }
+            for r in rows
+        ]
+    }

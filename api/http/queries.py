@@ -1,0 +1,81 @@
+"""Mentions of me, and incident-data series."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from litestar import Request, get
+from litestar.di import Provide
+
+from api.domain.access import access_room
+from api.domain.auth import AuthUser
+from api.domain.errors import Invalid
+from api.domain.messages_read import clamp_limit
+from api.domain.queries import check_field, incident_series, mentions_of
+from api.domain.timefmt import parse_iso
+from api.http.deps import current_user, int_param, services_of
+
+AUTH = {"user": Provide(current_user)}
+
+
+def _ts(value: str | None, name: str) -> Any:
+    if not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise Invalid(f"{name} must be an ISO 8601 timestamp", code="unprocessable") from exc
+
+
+def _num(value: str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise Invalid(f"{name} must be a number", code="unprocessable") from exc
+    if not math.isfinite(number):
+        raise Invalid(f"{name} must be a finite number", code="unprocessable")
+    return number
+
+
+@get("/api/mentions", dependencies=AUTH, summary="Messages that mention me, in every room, newest first")
+async def my_mentions(
+    request: Request[Any, Any, Any], user: AuthUser, limit: str | None = None, before: str | None = None
+) -> dict[str, Any]:
+    return await mentions_of(
+        services_of(request), user, clamp_limit(int_param(limit, "limit")), _ts(before, "before")
+    )
+
+
+@get(
+    "/api/rooms/{room_id:str}/incident-data",
+    dependencies=AUTH,
+    summary="A numeric incident-data field over time",
+)
+async def incident_data(
+    request: Request[Any, Any, Any],
+    user: AuthUser,
+    room_id: str,
+    field: str | None = None,
+    gte: str | None = None,
+    lte: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    limit: str | None = None,
+) -> dict[str, Any]:
+    path = check_field(field)
+    services = services_of(request)
+    async with services.db.read() as conn:
+        access = await access_room(conn, room_id, user)
+    return await incident_series(
+        services,
+        access.room["room_id"],
+        path,
+        gte=_num(gte, "gte"),
+        lte=_num(lte, "lte"),
+        after=_ts(after, "after"),
+        before=_ts(before, "before"),
+        limit=clamp_limit(int_param(limit, "limit"), default=10_000, maximum=10_000),
+    )
