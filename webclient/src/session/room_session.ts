@@ -5,7 +5,7 @@
  */
 import { batch, signal, type Signal } from "@preact/signals";
 import type { Clock, RandomSource } from "../net/clock";
-import type { ApiClient } from "../net/http";
+import { NetworkError, type ApiClient } from "../net/http";
 import type { OutboxStore } from "../net/memory_outbox";
 import type {
   ChatMessage,
@@ -342,7 +342,10 @@ export class RoomSession {
       }
       return page.messages.reduce((max, m) => Math.max(max, m.sequence_number), 0);
     } catch (err) {
-      this.historyError.value = `Could not load messages: ${errorText(err)}`;
+      this.historyError.value =
+        err instanceof NetworkError
+          ? "Offline: messages load when the connection is back."
+          : `Could not load messages: ${errorText(err)}`;
       if (isStatus(err, 401)) this.deps.events?.onUnauthorized?.();
       throw err;
     }
