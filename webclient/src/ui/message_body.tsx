@@ -11,14 +11,16 @@ interface BodyProps {
   meId: string;
   /** Formats ISO timestamps inside structured content in the display zone. */
   formatTime?: (iso: string) => string;
+  /** `fileUrl` is this page's object URL of a file being sent (a local echo). */
+  localPreview?: boolean;
 }
 
 /** A message's content by type. Everything the user wrote is rendered as text. */
-export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId, formatTime }: BodyProps) {
+export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId, formatTime, localPreview }: BodyProps) {
   const text = typeof content === "string" ? content : "";
   switch (type) {
     case "image_ref": {
-      const src = safeFileUrl(fileUrl);
+      const src = safeFileUrl(fileUrl, { allowBlob: localPreview === true });
       return (
         <div class="attachment">
           {src ? (

@@ -212,6 +212,7 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
         content={f.content}
         mentions={f.mentions ?? []}
         fileUrl={echo.preview_url}
+        localPreview
         nameOf={(id) => room.displayName(id)}
         meId={room.me.user_id}
         formatTime={(iso) => fmt.short(iso, now)}

@@ -34,4 +34,11 @@ describe("safeFileUrl", () => {
     expect(safeFileUrl("//evil.example/x")).toBeNull();
     expect(safeFileUrl(null)).toBeNull();
   });
+
+  it("accepts a blob URL only where a local preview is expected", () => {
+    const blob = `blob:${globalThis.location?.origin ?? ""}/1234`;
+    expect(safeFileUrl(blob)).toBeNull();
+    expect(safeFileUrl(blob, { allowBlob: true })).toBe(blob);
+    expect(safeFileUrl("blob:https://elsewhere.example/1", { allowBlob: true })).toBeNull();
+  });
 });
