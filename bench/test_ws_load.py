@@ -370,3 +370,16 @@ def test_cpu_report_turns_snapshots_into_cores():
     assert rep["host_busy_cores"] == 1.5
     assert rep["server_cores"] == 0.5
     assert "aux_cores" not in rep
+
+
+def test_tree_cpu_includes_reaped_children(tmp_path: Path):
+    import os
+
+    _fake_proc(tmp_path, 200, 10, [201])
+    _fake_proc(tmp_path, 201, 10, [])
+    # pid (comm) state ppid ... fields 14-17 are utime stime cutime cstime
+    rest = " ".join(["0"] * 9)  # pgrp .. cmajflt
+    (tmp_path / "200" / "stat").write_text(f"200 (post master) S 1 {rest} 10 20 300 400 0 0\n")
+    (tmp_path / "201" / "stat").write_text(f"201 (postgres) S 200 {rest} 5 5 0 0 0 0\n")
+    hz = os.sysconf("SC_CLK_TCK")
+    assert ws_load.tree_cpu_seconds([200], tmp_path) == pytest.approx((10 + 20 + 300 + 400 + 5 + 5) / hz)

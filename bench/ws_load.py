@@ -488,7 +488,7 @@ def listener_pids(ports: Iterable[int], proc_root: Path = Path("/proc")) -> list
 
 
 def tree_cpu_seconds(pids: Sequence[int], proc_root: Path = Path("/proc")) -> float:
-    """utime + stime of the processes and their descendants (their own, not waited-for children)."""
+    """CPU seconds of the processes and their descendants, live or exited and reaped."""
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     total = 0
     seen: set[int] = set()
@@ -502,7 +502,9 @@ def tree_cpu_seconds(pids: Sequence[int], proc_root: Path = Path("/proc")) -> fl
             except OSError:
                 continue
             fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            # utime, stime, cutime, cstime (fields 14-17 of stat): cutime/cstime hold the children that
+            # exited and were reaped (PostgreSQL backends come and go), so the tree total never drops
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / ticks
 
 
