@@ -1,0 +1,65 @@
+"""Celery task names, their queues and their id-only arguments: all the API side knows of tasks.
+
+Nothing here imports Celery. The relay (`api.domain.outbox_relay`) turns outbox rows into
+:class:`Job` values and hands them to an `enqueue` callable that the worker process supplies;
+the worker registers its tasks under exactly these names. Arguments are ids only, so a task
+always reads the current state from PostgreSQL and a repeated task is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.domain import outbox
+
+# Decide who is notified of new messages and plan one push per (message, subscription).
+NOTIFY_MESSAGES = "mentions.notify_messages"
+# Send one planned Web Push (one row of push_deliveries).
+PUSH_SEND = "push.send"
+# Bring the search index in line with the messages of an outbox row (create, edit, delete).
+INDEX_MESSAGES = "index.messages"
+# Append an edit or a deletion to the room's hash-chained audit log.
+AUDIT_APPEND = "audit.append"
+# Drain the outbox now (the relay does this on its own; the task serves operators and beat).
+OUTBOX_DRAIN = "outbox.drain"
+
+QUEUES = ("outbox", "push", "index", "mentions", "audit")
+
+# Which jobs each outbox kind stands for. A row is done when every one of them has finished.
+JOBS_BY_KIND: dict[str, tuple[str, ...]] = {
+    outbox.MESSAGES_CREATED: (NOTIFY_MESSAGES, INDEX_MESSAGES),
+    outbox.MESSAGE_EDITED: (INDEX_MESSAGES, AUDIT_APPEND),
+    outbox.MESSAGE_DELETED: (INDEX_MESSAGES, AUDIT_APPEND),
+}
+
+
+def queue_of(task_name: str) -> str:
+    """The queue a task is routed to: the first part of its dotted name."""
+    queue = task_name.split(".", 1)[0]
+    if queue not in QUEUES:
+        raise ValueError(f"task {task_name!r} has no queue")
+    return queue
+
+
+def jobs_for(kind: str) -> tuple[str, ...]:
+    """The task names an outbox row of `kind` stands for (empty for a kind with no side effect)."""
+    return JOBS_BY_KIND.get(kind, ())
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One task to enqueue: its name, its JSON arguments (ids only) and its queue."""
+
+    name: str
+    args: tuple[int, ...]
+    queue: str
+
+
+def outbox_job(task_name: str, outbox_id: int) -> Job:
+    """A job working on one outbox row."""
+    return Job(task_name, (int(outbox_id),), queue_of(task_name))
+
+
+def push_send_job(delivery_id: int) -> Job:
+    """A job sending one planned push."""
+    return Job(PUSH_SEND, (int(delivery_id),), queue_of(PUSH_SEND))
