@@ -23,9 +23,10 @@ from api.domain.context import Services
 from api.domain.db import Database, PoolExhausted, create_engine
 from api.domain.errors import DomainError
 from api.domain.messages_send import MessageWriter
+from api.domain.outbox_relay import OutboxKicker
 from api.domain.presence import Presence
 from api.domain.settings import Settings
-from api.http import auth, files, health, messages, queries, rooms
+from api.http import auth, files, health, messages, push, queries, rooms
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
 
@@ -103,7 +104,12 @@ def build_services(settings: Settings) -> Services:
     extra: dict[str, Any] = {} if settings.redis_url.startswith("unix://") else {"socket_keepalive": True}
     redis = Redis.from_url(settings.redis_url, health_check_interval=30, **extra)
     return Services(
-        settings=settings, db=Database(engine), redis=redis, bus=Bus(redis, settings.redis_prefix)
+        settings=settings,
+        db=Database(engine),
+        redis=redis,
+        bus=Bus(redis, settings.redis_prefix),
+        # Wakes the worker's outbox relay after commits (a Redis list; the API never imports Celery).
+        outbox_kick=OutboxKicker(redis, settings.redis_prefix),
     )
 
 
@@ -128,6 +134,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         finally:
             await hub.stop()
             if services is None:
+                if isinstance(svc.outbox_kick, OutboxKicker):
+                    await svc.outbox_kick.aclose()
                 await svc.redis.aclose()
                 await svc.db.dispose()
 
@@ -154,6 +162,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             health.healthz,
             health.readyz,
             health.client_config,
+            push.vapid_public_key,
+            push.subscribe,
+            push.unsubscribe,
+            push.get_notifications,
+            push.put_notifications,
             room_socket,
             web_client,
         ],
