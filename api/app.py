@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import mimetypes
 import os
 import socket as socketlib
 import uuid
@@ -18,6 +20,7 @@ from litestar.response import File
 from redis.asyncio import Redis
 from sqlalchemy import exc as sa_exc
 
+from api.domain import metrics as metric_values
 from api.domain.bus import Bus
 from api.domain.context import Services
 from api.domain.db import Database, PoolExhausted, create_engine
@@ -26,13 +29,29 @@ from api.domain.messages_send import MessageWriter
 from api.domain.outbox_relay import OutboxKicker
 from api.domain.presence import Presence
 from api.domain.settings import Settings
-from api.http import auth, files, health, messages, push, queries, rooms
+from api.http import auth, files, health, messages, metrics, push, queries, rooms
+from api.http.access_log import AccessLogMiddleware
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
 
 log = logging.getLogger("andon")
 
 WEB_DIR = Path(__file__).resolve().parent / "webdist"
+# Explicit types for what Vite emits (the system's mime table may lack some).
+_MEDIA_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".webmanifest": "application/manifest+json",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+}
 
 
 def _error_response(
@@ -73,7 +92,7 @@ def _web_file(path: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-@get(["/", "/{path:path}"], include_in_schema=False, media_type=MediaType.HTML)
+@get(["/", "/{path:path}"], include_in_schema=False)
 async def web_client(path: str = "/") -> Response[Any]:
     """The PWA: static files, with index.html for client-side routes."""
     if path.startswith(("/api/", "/ws/", "/schema")):
@@ -87,11 +106,22 @@ async def web_client(path: str = "/") -> Response[Any]:
                 "<code>npm ci &amp;&amp; npm run build</code> in <code>webclient/</code>.</p>",
                 media_type=MediaType.HTML,
             )
-        return File(index, content_disposition_type="inline", headers={"Cache-Control": "no-cache"})
+        return File(
+            index,
+            content_disposition_type="inline",
+            media_type=MediaType.HTML,
+            headers={"Cache-Control": "no-cache"},
+        )
     cache = "public, max-age=31536000, immutable" if "/assets/" in str(found) else "no-cache"
+    media_type = (
+        _MEDIA_TYPES.get(found.suffix.lower())
+        or mimetypes.guess_type(found.name)[0]
+        or "application/octet-stream"
+    )
     return File(
         found,
         content_disposition_type="inline",
+        media_type=media_type,
         headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"},
     )
 
@@ -128,11 +158,31 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.services = svc
         app.state.presence = presence
         app.state.hub = hub
+        app.state.draining = False
         await hub.start()
+
+        async def drain() -> None:
+            # SIGTERM (api.cli): /readyz says 503 from now on; the hub closes sockets with 1012.
+            app.state.draining = True
+            await hub.drain()
+
+        pool_capacity = settings.db_pool_size + settings.db_max_overflow
+
+        def sample_metrics() -> None:
+            metric_values.sample_process(
+                (len(c.queue) for c in hub.all_connections()), svc.db.engine.pool, pool_capacity
+            )
+
+        app.state.drain = drain
+        app.state.sample_metrics = sample_metrics
+        sampler = asyncio.create_task(metric_values.sample_forever(sample_metrics))
         try:
             yield
         finally:
+            app.state.draining = True
+            sampler.cancel()
             await hub.stop()
+            metric_values.retire_process()
             if services is None:
                 if isinstance(svc.outbox_kick, OutboxKicker):
                     await svc.outbox_kick.aclose()
@@ -162,6 +212,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             health.healthz,
             health.readyz,
             health.client_config,
+            metrics.prometheus_metrics,
             push.vapid_public_key,
             push.subscribe,
             push.unsubscribe,
@@ -171,6 +222,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             web_client,
         ],
         lifespan=[lifespan],
+        middleware=[AccessLogMiddleware],
+        # Logging is ours (api.logs, JSON); Litestar's default config would replace the root handler.
+        logging_config=None,
         exception_handlers={
             DomainError: _domain_error,
             PoolExhausted: _pool_exhausted,

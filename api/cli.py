@@ -8,15 +8,22 @@ import getpass
 import logging
 import os
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from api.domain.settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("andon")
+
+# Upper bound on the app's own drain (SIGTERM) before uvicorn's shutdown takes over.
+DRAIN_BOUND_SECONDS = 14.0
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -25,12 +32,112 @@ def setup_logging(level: str = "INFO") -> None:
     configure(level)
 
 
+def log_config(level: str) -> dict[str, Any]:
+    from api.logs import dict_config
+
+    return dict_config(level)
+
+
 def _app_factory() -> Any:
     """Uvicorn's factory (one call per worker process): settings come from the environment."""
     from api.app import create_app
 
     setup_logging(get_settings().log_level)
-    return create_app(get_settings())
+    app = create_app(get_settings())
+    _drain_before_exit(app)
+    return app
+
+
+def _drain_before_exit(app: Any) -> None:
+    """On SIGTERM/SIGINT, run the app's drain (`app.state.drain`) before uvicorn shuts down.
+
+    Left to itself, uvicorn closes the listening socket and fails every open WebSocket at
+    once, and only then runs the lifespan shutdown: /readyz could never say 503 and acks of
+    sends in flight would be lost with their sockets. uvicorn installs its signal handlers
+    before it loads the app (this factory runs inside `Server.serve`), so they are wrapped
+    here: the first signal starts the drain, and uvicorn's own handler runs once it is done
+    (bounded). A second SIGINT is passed on at once (force quit); a repeated SIGTERM (with
+    `--workers`, the supervisor forwards the one the process group already got) is ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    uvicorn_handlers = {sig: signal.getsignal(sig) for sig in signals}
+    started: list[asyncio.Task[None]] = []
+
+    def pass_on(sig: int) -> None:
+        handler = uvicorn_handlers[sig]
+        if callable(handler):
+            handler(sig, None)
+        else:
+            signal.signal(sig, handler)
+            signal.raise_signal(sig)
+
+    async def drain_then_exit(sig: int) -> None:
+        try:
+            async with asyncio.timeout(DRAIN_BOUND_SECONDS):
+                await app.state.drain()
+        except BaseException:
+            log.exception("graceful drain did not finish; shutting down anyway")
+        finally:
+            pass_on(sig)
+
+    def on_signal(sig: int, _frame: Any) -> None:
+        if started:
+            if sig == signal.SIGINT:
+                pass_on(sig)
+            return
+        drain = getattr(app.state, "drain", None)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if drain is None or loop is None:
+            pass_on(sig)  # not started yet: nothing to drain
+            return
+        log.info("signal %s: draining", signal.Signals(sig).name)
+        started.append(loop.create_task(drain_then_exit(sig)))
+
+    for sig in signals:
+        signal.signal(sig, on_signal)
+
+
+def _metrics_dir(settings: Settings) -> tuple[Path, bool]:
+    """prometheus_client's multiprocess directory for this `andon serve` (see api.domain.metrics).
+
+    Set before any process imports prometheus_client, so every worker process writes its values
+    there and a scrape merges them. One directory per host and process: replicas may share
+    ANDON_DATA_DIR. Returns the path and whether this command owns it (and removes it at exit).
+    """
+    explicit = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if explicit:
+        path, owned = Path(explicit), False
+        path.mkdir(parents=True, exist_ok=True)
+        # Values of an earlier run must not add to this one's.
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+    else:
+        host = socket.gethostname()
+        base = settings.data_dir.resolve() / "metrics"
+        path, owned = base / f"{host}-{os.getpid()}", True
+        for old in base.glob(f"{host}-*"):
+            pid = old.name.rsplit("-", 1)[-1]
+            if old != path and pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path, owned
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _with_embedded(settings: Settings, need_db: bool = True, need_redis: bool = True) -> tuple[Settings, Any]:
@@ -138,6 +245,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     settings = get_settings()
     setup_logging(settings.log_level)
+    metrics_path, owns_metrics = _metrics_dir(settings)
     settings, embedded = _with_embedded(settings)
     worker_proc: subprocess.Popen[bytes] | None = None
     try:
@@ -160,12 +268,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             loop="uvloop" if _has("uvloop") else "asyncio",
             http="httptools" if _has("httptools") else "h11",
-            ws="websockets",
+            ws="websockets-sansio",
             ws_max_size=64 * 1024,
             ws_ping_interval=settings.ws_ping_interval,
             ws_ping_timeout=settings.ws_pong_timeout,
             access_log=False,
-            log_config=None,
+            # Applied by uvicorn in this process and in each worker process it spawns.
+            log_config=log_config(settings.log_level),
             lifespan="on",
             timeout_graceful_shutdown=10,
             backlog=4096,
@@ -192,6 +301,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 worker_proc.kill()
         if embedded is not None:
             embedded.stop()
+        if owns_metrics:
+            shutil.rmtree(metrics_path, ignore_errors=True)
 
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:

@@ -134,6 +134,9 @@ def base_env(
         "RATE_LIMIT_PER_SECOND": "1000",
         "RATE_LIMIT_BURST": "1000",
         "LOG_LEVEL": "INFO",
+        # Many servers share the machine's PostgreSQL (max_connections 100) during a run.
+        "DB_POOL_SIZE": "3",
+        "DB_MAX_OVERFLOW": "12",
     }
 
 

@@ -30,6 +30,8 @@ class Connection:
     __slots__ = (
         "_drained",
         "_writer",
+        "early",
+        "opened",
         "close_code",
         "closed",
         "conn_id",
@@ -64,14 +66,30 @@ class Connection:
         self.last_seq_sent = 0
         self.focused = False
         self.refusals: deque[float] = deque()
+        # Until the `connected` frame is queued, other frames wait (it must come first).
+        self.opened = False
+        self.early: list[bytes] = []
 
     @property
     def user_id(self) -> str:
         return self.user.user_id
 
+    def open(self, connected_frame: bytes) -> None:
+        """Queue the `connected` frame, then whatever arrived for this socket before it."""
+        self.opened = True
+        self.push(connected_frame)
+        early, self.early = self.early, []
+        for frame in early:
+            self.push(frame)
+
     def push(self, frame: bytes) -> None:
         """Queue a frame; close with 1013 if the client cannot keep up."""
         if self.closed:
+            return
+        if not self.opened:
+            self.early.append(frame)
+            if len(self.early) > self.max_queue:
+                self.close(1013, "cannot keep up; resume with since")
             return
         if len(self.queue) >= self.max_queue:
             self.close(1013, "cannot keep up; resume with since")

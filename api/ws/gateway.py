@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from typing import Any, cast
 
 from litestar import WebSocket, websocket
 
-from api.domain import messages_ops
+from api.domain import messages_ops, metrics
 from api.domain.access import access_room
 from api.domain.auth import AuthUser, access_token
 from api.domain.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
@@ -19,6 +20,7 @@ from api.domain.events import encode
 from api.domain.jsonsafe import loads
 from api.domain.messages_send import SendRequest, check_draft
 from api.domain.timefmt import iso, parse_iso, utcnow
+from api.logs import conn_id_var
 from api.ws.connection import Connection, Send
 from api.ws.hub import Hub
 
@@ -115,11 +117,26 @@ async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
     except Exception:
         await socket.close(1011, "try again")
         return
+    # From here on every log line of this socket carries its connection id.
+    conn_id_var.set(f"{os.getpid()}-{conn.conn_id}")
+    opened_at = time.perf_counter()
+    log.info("websocket opened", extra={"room_id": conn.room_id, "user_id": user.user_id})
     try:
         await session.open(attached_at, since)
         await session.receive_loop(socket)
     finally:
         await session.close()
+        code = conn.close_code or session.peer_close_code or 1006
+        log.info(
+            "websocket closed %s",
+            code,
+            extra={
+                "room_id": conn.room_id,
+                "user_id": user.user_id,
+                "close_code": code,
+                "duration_ms": round((time.perf_counter() - opened_at) * 1000, 2),
+            },
+        )
 
 
 class _Session:
@@ -133,6 +150,7 @@ class _Session:
         self.in_flight: set[asyncio.Future[Any]] = set()
         self.typing_sent: tuple[bool, float] = (False, 0.0)
         self.presence_counted = False
+        self.peer_close_code: int | None = None
 
     async def open(self, attached_at: int, since: int | None) -> None:
         hub, conn, user = self.hub, self.conn, self.user
@@ -140,7 +158,7 @@ class _Session:
         self.presence_counted = True
         online = await hub.presence.online(conn.room_id)
         hub.note_online(conn.room_id, online)
-        conn.push(
+        conn.open(
             encode(
                 {
                     "type": "connected",
@@ -197,6 +215,7 @@ class _Session:
             event = await socket.receive()
             kind = event["type"]
             if kind == "websocket.disconnect":
+                self.peer_close_code = cast("int | None", event.get("code"))
                 return
             if kind != "websocket.receive":
                 continue
@@ -271,6 +290,7 @@ class _Session:
             self.conn.close(1008, "rate limit exceeded")
 
     async def on_message(self, frame: dict[str, Any]) -> None:
+        received_at = time.perf_counter()
         conn = self.conn
         if conn.role not in ("OWNER", "EDITOR"):
             raise Forbidden("only OWNER and EDITOR members may send messages")
@@ -283,7 +303,7 @@ class _Session:
         request = SendRequest(
             room_id=uuid.UUID(conn.room_id), sender=self.user, draft=draft, on_ack=conn.push
         )
-        task = asyncio.ensure_future(self.hub.writer.send(request))
+        task = self.hub.writer.submit(request)
         self.in_flight.add(task)
         client_id = draft.client_id
 
@@ -293,6 +313,8 @@ class _Session:
                 return
             err = t.exception()
             if err is None:
+                # The writer queued the ack just before resolving this future.
+                metrics.ACK_LATENCY.observe(time.perf_counter() - received_at)
                 return
             if isinstance(err, DomainError):
                 conn.push(_error(err.code, err.message, client_id=client_id))

@@ -60,7 +60,9 @@ async def test_bad_frames_get_error_frames_and_the_socket_stays_open(api: Api) -
         ('{"type": "message", "content": "x", "message_type": "system"}', "invalid"),
         ('{"type": "message", "content": "x", "message_type": "image_ref"}', "invalid"),
         (
-            '{"type": "message", "content": "x", "message_type": "file_ref", "file_id": "' + str(uuid.uuid4()) + '"}',
+            '{"type": "message", "content": "x", "message_type": "file_ref", "file_id": "'
+            + str(uuid.uuid4())
+            + '"}',
             "invalid",
         ),
         ('{"type": "message", "content": "' + "x" * 10_001 + '"}', "too_large"),
@@ -113,6 +115,8 @@ async def test_repeated_client_id_is_stored_once(api: Api) -> None:
     await asyncio.gather(
         *(c.send({"type": "message", "content": "race", "client_id": "race-id"}) for c in (a, b, a, b))
     )
+    acks = [await c.next("ack") for c in (a, a, b, b)]
+    assert len({ack["message_id"] for ack in acks}) == 1
     history = (await api.history(owner, room_id))["messages"]
     assert [m["client_id"] for m in history].count("race-id") == 1
     assert [m["client_id"] for m in history].count("same-id") == 1
