@@ -1,0 +1,64 @@
+"""`mentions.notify_messages`: decide who is pushed for new messages and plan the pushes.
+
+The mention frames themselves went out live from the send path right after commit; this job
+is what reaches users who are not looking: for an outbox row `messages.created` it applies the
+rules of `api.domain.push_notify`, writes one `push_deliveries` row per (message, subscription)
+and records the job as done, all in one transaction with the outbox row locked, so a rerun
+plans nothing twice. Then it queues the sends; if it dies before that, the relay's sweep
+queues them instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import Celery
+
+from api.domain import jobs
+from api.domain.outbox_jobs import load_for_job, mark_job_done
+from api.domain.push_notify import plan_deliveries, plan_recipients
+from api.domain.settings import Settings
+from workers.celery_app import task_options
+from workers.runtime import WorkerRuntime, get_runtime
+
+log = logging.getLogger(__name__)
+
+
+async def notify_messages(runtime: WorkerRuntime, outbox_id: int) -> int | None:
+    """Plan the pushes of one `messages.created` row; None when it was done already."""
+    async with runtime.services.db.transaction() as uow:
+        row = await load_for_job(uow.conn, outbox_id, jobs.NOTIFY_MESSAGES, lock=True)
+        if row is None or row.job_done:
+            return None
+        room_id = uuid.UUID(str(row.payload["room_id"]))
+        message_ids = [str(m) for m in row.payload.get("message_ids") or ()]
+        recipients = await plan_recipients(uow.conn, room_id, message_ids, runtime.presence.is_focused)
+        await plan_deliveries(uow.conn, row.outbox_id, recipients)
+        await mark_job_done(uow.conn, row, jobs.NOTIFY_MESSAGES)
+        return len(recipients)
+
+
+async def queue_planned(runtime: WorkerRuntime, outbox_id: int) -> int:
+    """Queue the row's planned pushes that are not queued yet."""
+    queued = 0
+    while True:
+        batch = await runtime.relay.relay_deliveries(outbox_id)
+        queued += batch
+        if batch < runtime.relay.batch:
+            return queued
+
+
+def register(app: Celery, settings: Settings) -> None:
+    """Register `mentions.notify_messages`."""
+
+    @app.task(name=jobs.NOTIFY_MESSAGES, bind=True, **task_options(settings))
+    def notify(self: Any, outbox_id: int) -> int:
+        runtime = get_runtime(self.app)
+        planned = runtime.run(notify_messages(runtime, int(outbox_id)))
+        # Also after a rerun: the first run may have died between its commit and this.
+        queued = runtime.run(queue_planned(runtime, int(outbox_id)))
+        if planned is not None:
+            log.debug("outbox %s: %s recipients, %s pushes queued", outbox_id, planned, queued)
+        return queued

@@ -1,0 +1,194 @@
+"""What the task threads of one worker process share: an event loop, the database, Redis.
+
+The domain code is async (SQLAlchemy + asyncpg, redis.asyncio) and Celery's threads pool is
+not, so the process runs one asyncio loop in a background thread and every task hands its
+coroutines to it (:meth:`WorkerRuntime.run`, always with a timeout). One loop means one
+connection pool for the whole process instead of one per thread. Web Push sends are blocking
+(`requests`) and run in the task's own thread with a session per thread, so a slow push service
+never stalls the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import requests
+from celery import Celery
+from redis.asyncio import Redis
+
+from api.domain.bus import Bus
+from api.domain.context import Services
+from api.domain.db import Database, create_engine
+from api.domain.outbox_relay import OutboxRelay
+from api.domain.presence import Presence
+from api.domain.settings import Settings
+from api.domain.vapid import VapidKeys, load_or_create_vapid_key
+from search.base import SearchBackend
+from search.postgres import PostgresSearchBackend
+from workers.push_delivery import new_push_session
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Longest a task waits for one piece of domain work (the database pool times out well before).
+DEFAULT_TIMEOUT = 60.0
+# A push claim outlives the push timeout by this much before another worker may take it over.
+CLAIM_MARGIN = 5.0
+
+_lock = threading.Lock()
+
+
+class WorkerRuntime:
+    """Process-wide resources for tasks; built lazily on first use, closed at worker shutdown."""
+
+    def __init__(self, app: Celery, settings: Settings) -> None:
+        from workers.relay import celery_enqueue
+
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="andon-worker-loop", daemon=True)
+        self._thread.start()
+        assert settings.redis_url is not None
+        # TCP keepalive notices a vanished Redis; a Unix socket (embedded Redis) has no such option.
+        extra: dict[str, Any] = {} if settings.redis_url.startswith("unix://") else {"socket_keepalive": True}
+        redis = Redis.from_url(
+            settings.redis_url, health_check_interval=30, socket_connect_timeout=5, **extra
+        )
+        self.services = Services(
+            settings=settings,
+            db=Database(create_engine(settings)),
+            redis=redis,
+            bus=Bus(redis, settings.redis_prefix),
+        )
+        # Only is_focused is used here; the process id names no presence of this process.
+        self.presence = Presence(
+            redis,
+            settings.redis_prefix,
+            f"worker-{os.getpid()}",
+            settings.ws_ping_interval + settings.ws_pong_timeout,
+        )
+        self.claim_timeout = settings.push_timeout + CLAIM_MARGIN
+        self.relay = OutboxRelay(
+            self.services.db,
+            celery_enqueue(app),
+            stale_seconds=settings.outbox_stale_seconds,
+            claim_timeout=self.claim_timeout,
+        )
+        self._vapid: VapidKeys | None = None
+        self._search: SearchBackend | None = None
+        self._search_lock = asyncio.Lock()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._relay_task: concurrent.futures.Future[None] | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
+        """Run `coro` on the shared loop and wait for it (cancelled if it outlasts `timeout`)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"worker operation took longer than {timeout}s") from None
+
+    @property
+    def vapid(self) -> VapidKeys:
+        """The VAPID key pair (shared with the API through ANDON_DATA_DIR or configured)."""
+        if self._vapid is None:
+            with _lock:
+                if self._vapid is None:
+                    self._vapid = load_or_create_vapid_key(
+                        self.settings.data_dir, self.settings.vapid_private_key
+                    )
+        return self._vapid
+
+    def push_session(self) -> requests.Session:
+        """This thread's push session (kept-alive connections to push services)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = new_push_session(allow_private=self.settings.push_allow_private_endpoints)
+            self._local.session = session
+            with _lock:
+                self._sessions.append(session)
+        return session
+
+    async def search_backend(self) -> SearchBackend:
+        """The search backend, checked ready on first use (call on the loop)."""
+        async with self._search_lock:
+            if self._search is None:
+                backend = _make_search_backend(self.settings, self.services)
+                await backend.ensure_ready()
+                self._search = backend
+            return self._search
+
+    def start_relay(self) -> None:
+        """Start the outbox relay on the loop (idempotent)."""
+        if self._relay_task is None or self._relay_task.done():
+            coro = self.relay.run(
+                self.services.redis, self.settings.redis_prefix, self.settings.outbox_sweep_seconds
+            )
+            self._relay_task = asyncio.run_coroutine_threadsafe(coro, self.loop)
+            log.info("outbox relay started")
+
+    def stop_relay(self) -> None:
+        """Stop the relay; a pass in progress is cancelled (its transaction rolls back)."""
+        task, self._relay_task = self._relay_task, None
+        if task is not None and not task.done():
+            self.loop.call_soon_threadsafe(task.cancel)
+            try:
+                task.result(10)
+            except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError):
+                pass
+            except Exception:
+                log.exception("outbox relay ended with an error")
+
+    def close(self) -> None:
+        """Release everything (worker shutdown)."""
+        self.stop_relay()
+
+        async def _close() -> None:
+            if self._search is not None:
+                await self._search.close()
+            await self.services.redis.aclose()
+            await self.services.db.dispose()
+
+        try:
+            self.run(_close(), timeout=15)
+        except Exception:
+            log.warning("worker resources did not close cleanly", exc_info=True)
+        for session in self._sessions:
+            session.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+def _make_search_backend(settings: Settings, services: Services) -> SearchBackend:
+    if settings.meili_url:
+        log.warning("MEILI_URL is set but no Meilisearch backend is available; indexing into PostgreSQL")
+    return PostgresSearchBackend(services.db.engine)
+
+
+def get_runtime(app: Celery) -> WorkerRuntime:
+    """The app's runtime, built on first use in this process."""
+    runtime: WorkerRuntime | None = getattr(app, "andon_runtime", None)
+    if runtime is None:
+        with _lock:
+            runtime = getattr(app, "andon_runtime", None)
+            if runtime is None:
+                runtime = WorkerRuntime(app, app.andon_settings)  # type: ignore[attr-defined]
+                app.andon_runtime = runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+def close_runtime(app: Celery) -> None:
+    """Close the app's runtime if one was built."""
+    runtime: WorkerRuntime | None = getattr(app, "andon_runtime", None)
+    if runtime is not None:
+        app.andon_runtime = None  # type: ignore[attr-defined]
+        runtime.close()
