@@ -7,16 +7,20 @@ exactly once however often the task runs.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from celery import Celery
 
 from api.domain import jobs
-from api.domain.audit import append_from_outbox
+from api.domain.audit import EarlierEntryPending, append_from_outbox
 from api.domain.outbox_jobs import load_for_job, mark_job_done
 from api.domain.settings import Settings
 from workers.celery_app import task_options
 from workers.runtime import WorkerRuntime, get_runtime
+
+# How many times an entry waits for an earlier one of its room before the sweep takes over.
+ORDER_RETRIES = 60
 
 
 async def append_outbox(runtime: WorkerRuntime, outbox_id: int) -> int | None:
@@ -36,4 +40,9 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=jobs.AUDIT_APPEND, bind=True, **task_options(settings))
     def append(self: Any, outbox_id: int) -> int | None:
         runtime = get_runtime(self.app)
-        return runtime.run(append_outbox(runtime, int(outbox_id)))
+        try:
+            return runtime.run(append_outbox(runtime, int(outbox_id)))
+        except EarlierEntryPending:
+            # The earlier change's task is queued or running: look again shortly. Bounded; after
+            # that the relay's sweep brings the row back.
+            raise self.retry(countdown=0.5 + random.random(), max_retries=ORDER_RETRIES) from None

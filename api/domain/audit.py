@@ -169,6 +169,16 @@ def _lock_key(room_id: uuid.UUID) -> int:
     return int.from_bytes(room_id.bytes[:4], "big", signed=True)
 
 
+# An edit or deletion of this room queued earlier whose entry is not written yet: it goes first,
+# so the chain follows the order in which the changes were committed.
+_EARLIER_PENDING = text(
+    """
+    SELECT outbox_id FROM outbox
+    WHERE done_at IS NULL AND outbox_id < :o AND kind = ANY(CAST(:kinds AS varchar[]))
+      AND payload->>'room_id' = :r AND NOT (CAST(:job AS varchar) = ANY(done_jobs))
+    LIMIT 1
+    """
+)
 _LAST = text("SELECT chain_index, hash FROM audit_log WHERE room_id = :r ORDER BY chain_index DESC LIMIT 1")
 _EXISTS = text("SELECT chain_index FROM audit_log WHERE outbox_id = :o")
 _INSERT = text(
@@ -180,12 +190,18 @@ _INSERT = text(
 )
 
 
+class EarlierEntryPending(Exception):
+    """An earlier edit or deletion of the room has no entry yet; append this one after it."""
+
+
 async def append_from_outbox(conn: AsyncConnection, row: OutboxRow) -> int | None:
     """Append the entry for an edit/delete outbox row; returns its chain index.
 
     Idempotent by outbox id (an existing entry's index is returned). None when the message no
-    longer exists (its room was deleted with it) or the row is of another kind. Call it inside
-    the transaction that records the job as done.
+    longer exists (its room was deleted with it) or the row is of another kind. Raises
+    :class:`EarlierEntryPending` while an edit or deletion of the same room committed before
+    this one still waits for its entry. Call it inside the transaction that records the job as
+    done.
     """
     action = ACTIONS.get(row.kind)
     if action is None:
@@ -199,11 +215,19 @@ async def append_from_outbox(conn: AsyncConnection, row: OutboxRow) -> int | Non
     message = (await conn.execute(_MESSAGE, {"m": message_id})).first()
     if message is None:
         return None
-    body = await _edit_body(conn, message, row) if action == "edit" else _delete_body(message)
     # Serialises appends per room so two workers never take the same chain index.
     await conn.execute(
         text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _LOCK_CLASS, "k": _lock_key(room_id)}
     )
+    earlier = (
+        await conn.execute(
+            _EARLIER_PENDING,
+            {"o": row.outbox_id, "kinds": list(ACTIONS), "r": str(room_id), "job": jobs.AUDIT_APPEND},
+        )
+    ).first()
+    if earlier is not None:
+        raise EarlierEntryPending(f"outbox row {earlier.outbox_id} first")
+    body = await _edit_body(conn, message, row) if action == "edit" else _delete_body(message)
     last = (await conn.execute(_LAST, {"r": room_id})).first()
     chain_index = 0 if last is None else int(last.chain_index) + 1
     prev_hash = GENESIS_HASH if last is None else str(last.hash)

@@ -76,13 +76,14 @@ def running_stack(base_env: dict[str, str], *, concurrency: int = 4, **overrides
             server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(base_env: dict[str, str]) -> Iterator[Stack]:
+    """Shared by the worker test modules (tests that break their worker start their own)."""
     with running_stack(base_env) as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def push_service(stack: Stack) -> Iterator[FakePushService]:
     key = httpx.get(f"{stack.server.base_url}/api/push/vapid-public-key", timeout=10).json()["public_key"]
     with FakePushService(expected_vapid_public_key=key) as service:
