@@ -62,7 +62,7 @@ def _drain_before_exit(app: Any) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     signals = (signal.SIGTERM, signal.SIGINT)
-    uvicorn_handlers = {sig: signal.getsignal(sig) for sig in signals}
+    uvicorn_handlers: dict[int, Any] = {int(sig): signal.getsignal(sig) for sig in signals}
     started: list[asyncio.Task[None]] = []
 
     def pass_on(sig: int) -> None:

@@ -40,12 +40,23 @@ class Bus:
         return _enc.encode(header) + b"\n" + b"\n".join(frames)
 
     async def publish_sequenced(
-        self, room_id: str, first_seq: int, frames: list[bytes], control: dict[str, Any] | None = None
+        self,
+        room_id: str,
+        first_seq: int,
+        frames: list[bytes],
+        control: dict[str, Any] | None = None,
+        *,
+        committed_at: float | None = None,
     ) -> None:
-        """Publish frames with consecutive sequence numbers starting at `first_seq`."""
+        """Publish frames with consecutive sequence numbers starting at `first_seq`.
+
+        `committed_at` (wall-clock seconds) travels as `ts`, so receivers can measure fan-out latency.
+        """
         header: dict[str, Any] = {"t": "seq", "s": first_seq}
         if control:
             header["c"] = control
+        if committed_at is not None:
+            header["ts"] = committed_at
         await self.redis.publish(self.room_channel(room_id), self.envelope(header, frames))
 
     async def publish_ephemeral(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.domain import outbox
+from api.domain import metrics, outbox
 from api.domain.auth import AuthUser
 from api.domain.context import Services
 from api.domain.errors import DomainError, Forbidden, Invalid, TooLarge
@@ -176,11 +177,25 @@ class SendRequest:
 
 
 class _RoomQueue:
-    __slots__ = ("pending", "task")
+    __slots__ = ("done", "pending", "submitted", "task", "waiters")
 
     def __init__(self) -> None:
         self.pending: deque[SendRequest] = deque()
         self.task: asyncio.Task[None] | None = None
+        # Sends queued / resolved so far, and `settle()` callers waiting for a count.
+        self.submitted = 0
+        self.done = 0
+        self.waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def wake(self, everyone: bool = False) -> None:
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for target, waiter in self.waiters:
+            if everyone or self.done >= target:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                still.append((target, waiter))
+        self.waiters = still
 
 
 _SENDERS = text(
@@ -232,15 +247,39 @@ class MessageWriter:
         self.batches = 0
         self.messages = 0
 
-    async def send(self, request: SendRequest) -> dict[str, Any]:
-        """Queue a send; returns the message object (or the first one, for a repeated client_id)."""
+    def submit(self, request: SendRequest) -> asyncio.Future[dict[str, Any]]:
+        """Queue a send now; the future resolves to the message object (or the first one, for a
+        repeated client_id) once its batch has committed, or fails with the batch."""
         queue = self._rooms.get(request.room_id)
         if queue is None:
             queue = self._rooms[request.room_id] = _RoomQueue()
         queue.pending.append(request)
+        queue.submitted += 1
         if queue.task is None or queue.task.done():
             queue.task = asyncio.create_task(self._drain(request.room_id, queue))
-        return await request.future
+        return request.future
+
+    async def send(self, request: SendRequest) -> dict[str, Any]:
+        """Queue a send and wait for its outcome (see :meth:`submit`)."""
+        return await self.submit(request)
+
+    async def settle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until every send submitted so far has committed or failed; False on timeout.
+
+        Graceful drain: a sender whose message was taken gets its ack (or its error) before
+        the socket closes, and no batch is left half-way when the process exits.
+        """
+        loop = asyncio.get_running_loop()
+        waits: list[asyncio.Future[None]] = []
+        for queue in self._rooms.values():
+            if queue.done < queue.submitted:
+                waiter: asyncio.Future[None] = loop.create_future()
+                queue.waiters.append((queue.submitted, waiter))
+                waits.append(waiter)
+        if not waits:
+            return True
+        _done, pending = await asyncio.wait(waits, timeout=timeout)
+        return not pending
 
     async def _drain(self, room_id: uuid.UUID, queue: _RoomQueue) -> None:
         try:
@@ -248,8 +287,15 @@ class MessageWriter:
                 batch: list[SendRequest] = []
                 while queue.pending and len(batch) < MAX_BATCH:
                     batch.append(queue.pending.popleft())
-                await self._commit_batch(room_id, batch)
+                try:
+                    await self._commit_batch(room_id, batch)
+                finally:
+                    queue.done += len(batch)
+                    if queue.waiters:
+                        queue.wake()
         finally:
+            if queue.waiters:
+                queue.wake(everyone=True)
             if self._rooms.get(room_id) is queue and not queue.pending:
                 del self._rooms[room_id]
 
@@ -370,8 +416,11 @@ class MessageWriter:
                 }
 
         # Committed: acks first (in the senders' queues), then the broadcast.
+        committed_at = time.time()
         self.batches += 1
         self.messages += len(new)
+        metrics.MESSAGE_BATCHES.inc()
+        metrics.MESSAGES_PERSISTED.inc(len(new))
         frames: list[bytes] = []
         by_new: dict[int, dict[str, Any]] = {}
         for nm, _seq, _created in stored:
@@ -394,7 +443,9 @@ class MessageWriter:
             if not req.future.done():
                 req.future.set_result(obj)
         try:
-            await services.bus.publish_sequenced(str(room_id), reserved.first_seq, frames)
+            await services.bus.publish_sequenced(
+                str(room_id), reserved.first_seq, frames, committed_at=committed_at
+            )
         except Exception:
             log.warning("publish failed after commit; receivers fill the gap from the database")
         await self._notify_mentions(reserved.title, [by_new[id(nm)] for nm in new])

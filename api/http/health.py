@@ -18,6 +18,9 @@ async def healthz() -> dict[str, str]:
 
 @get("/readyz", summary="Readiness: the database and Redis answer")
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    if getattr(request.app.state, "draining", False):
+        # SIGTERM: this process is closing its sockets; send new clients elsewhere.
+        return Response({"status": "draining"}, status_code=503)
     services = services_of(request)
     checks: dict[str, str] = {}
     try:

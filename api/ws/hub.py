@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import text
 
+from api.domain import metrics
 from api.domain.context import Services
 from api.domain.events import encode, message_frame
 from api.domain.messages_read import changed_since, messages_in_range
@@ -40,6 +41,10 @@ TAIL_CHECK_INTERVAL = 1.0
 REPLAY_PAGE = 500
 ROOM_IDLE_SECONDS = 30.0
 PRESENCE_DEBOUNCE = 0.02
+# Graceful drain bounds: in-flight sends, flushing queued frames, sockets finishing their close.
+DRAIN_SETTLE_SECONDS = 4.0
+DRAIN_FLUSH_SECONDS = 2.0
+DRAIN_CLOSE_SECONDS = 2.0
 
 _dec = msgspec.json.Decoder()
 
@@ -62,6 +67,8 @@ class RoomState:
     presence_task: asyncio.Task[None] | None = None
     idle_since: float | None = None
     init_error: BaseException | None = None
+    # Commit times of envelopes not delivered on arrival (a gap), by their last sequence number.
+    stamps: dict[int, float] = field(default_factory=dict)
 
     @property
     def uuid(self) -> uuid.UUID:
@@ -98,6 +105,7 @@ class Hub:
         self._sub_lock = asyncio.Lock()
         self._prefix = services.bus.prefix
         self.accepting = True
+        self._emptied: asyncio.Event | None = None
         self.delivered = 0
         self.rate_limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
 
@@ -113,6 +121,28 @@ class Hub:
             asyncio.create_task(self._validator(), name="hub-validator"),
         ]
 
+    async def drain(self, close_code: int = 1012) -> None:
+        """Graceful drain (SIGTERM), before the server stops listening.
+
+        New sockets are refused with 1012 from now on. Sends already taken commit (or fail)
+        and their acks are queued; each socket's queue is flushed and the socket closed with
+        1012, so its client resumes with `since` on another process; sends that arrived
+        meanwhile settle too. Every step is bounded.
+        """
+        self.accepting = False
+        await self.writer.settle(DRAIN_SETTLE_SECONDS)
+        self._emptied = asyncio.Event()
+        conns = list(self.all_connections())
+        await asyncio.gather(
+            *(c.close_after_flush(close_code, "server restart", DRAIN_FLUSH_SECONDS) for c in conns),
+            return_exceptions=True,
+        )
+        if self.connection_count:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_CLOSE_SECONDS):
+                    await self._emptied.wait()
+        await self.writer.settle(DRAIN_SETTLE_SECONDS)
+
     async def stop(self, close_code: int = 1012) -> None:
         """Stop accepting, close every socket (1012: clients reconnect elsewhere), clean up."""
         self.accepting = False
@@ -120,6 +150,8 @@ class Hub:
         await asyncio.gather(
             *(c.close_after_flush(close_code, "server restart") for c in conns), return_exceptions=True
         )
+        # No batch is abandoned half-way: what was taken commits (or fails) before the pool goes.
+        await self.writer.settle(DRAIN_SETTLE_SECONDS)
         with contextlib.suppress(Exception):
             await self.presence.drop_process(list(self.rooms))
         for task in self._tasks:
@@ -172,6 +204,8 @@ class Hub:
             room.conns.discard(conn)
             if not room.conns:
                 room.idle_since = time.monotonic()
+                if self._emptied is not None and not self.connection_count:
+                    self._emptied.set()
         users = self.user_conns.get(conn.user_id)
         if users is not None:
             users.discard(conn)
@@ -264,6 +298,13 @@ class Hub:
                 frames = body.split(b"\n")
                 for i, frame in enumerate(frames):
                     self._on_sequenced(room, first + i, frame, control if i == len(frames) - 1 else None)
+                stamp = header.get("ts")
+                if stamp is not None:
+                    last = first + len(frames) - 1
+                    if room.next_expected is not None and room.next_expected > last:
+                        metrics.FANOUT_LATENCY.observe(max(0.0, time.time() - stamp))
+                    else:
+                        room.stamps[last] = stamp
             else:
                 self._on_ephemeral(room, int(header.get("a", 0)), body, header)
         elif channel.startswith(self._prefix + ":user:"):
@@ -300,6 +341,10 @@ class Hub:
     def _deliver(self, room: RoomState, seq: int, frame: bytes, control: dict[str, Any] | None) -> None:
         room.next_expected = seq + 1
         self.delivered += 1
+        if room.stamps:
+            stamp = room.stamps.pop(seq, None)
+            if stamp is not None:
+                metrics.FANOUT_LATENCY.observe(max(0.0, time.time() - stamp))
         if control:
             kicked = control.get("kick")
             if kicked:
