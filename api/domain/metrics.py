@@ -38,12 +38,11 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from api.domain import jobs
 from api.domain.db import Database
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-# The Celery queues whose length (LLEN of the broker list of that name) a scrape reports.
-CELERY_QUEUES = ("push", "index", "mentions", "audit", "outbox")
 SCRAPE_TIMEOUT = 1.0
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -167,7 +166,18 @@ def _prune_dead(path: str) -> None:
             mark_process_dead(pid, path)
 
 
-async def read_shared(db: Database, redis: Redis, timeout: float = SCRAPE_TIMEOUT) -> list[Metric]:  # noqa: ASYNC109
+def broker_queue_key(redis_prefix: str, queue: str) -> str:
+    """The Redis list holding a Celery queue's messages: the workers' broker keeps its keys under
+    `<ANDON_REDIS_PREFIX>:celery:` (kombu's `global_keyprefix`, see workers.celery_app)."""
+    return f"{redis_prefix}:celery:{queue}"
+
+
+async def read_shared(
+    db: Database,
+    redis: Redis,
+    redis_prefix: str,
+    timeout: float = SCRAPE_TIMEOUT,  # noqa: ASYNC109
+) -> list[Metric]:
     """Scrape-time values that do not depend on the process: outbox lag and Celery queue lengths.
 
     Each source is bounded by `timeout`; a source that does not answer is reported as
@@ -206,15 +216,15 @@ async def read_shared(db: Database, redis: Redis, timeout: float = SCRAPE_TIMEOU
     try:
         async with asyncio.timeout(timeout):
             pipe = redis.pipeline(transaction=False)
-            for queue in CELERY_QUEUES:
-                pipe.llen(queue)
+            for queue in jobs.QUEUES:
+                pipe.llen(broker_queue_key(redis_prefix, queue))
             lengths = await pipe.execute()
         queues = GaugeMetricFamily(
             "andon_celery_queue_length",
             "Tasks waiting in a Celery queue (broker list length)",
             labels=["queue"],
         )
-        for queue, length in zip(CELERY_QUEUES, lengths, strict=True):
+        for queue, length in zip(jobs.QUEUES, lengths, strict=True):
             queues.add_metric([queue], int(length))
         families.append(queues)
         up.add_metric(["redis"], 1)

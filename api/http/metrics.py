@@ -54,7 +54,7 @@ async def prometheus_metrics(request: Request[Any, Any, Any]) -> Response[bytes]
     sample = getattr(request.app.state, "sample_metrics", None)
     if callable(sample):
         sample()  # this process's gauges as of now; the others' are at most a second old
-    shared = await metrics.read_shared(services.db, services.redis)
+    shared = await metrics.read_shared(services.db, services.redis, services.settings.redis_prefix)
     return Response(
         metrics.render(shared),
         media_type=metrics.CONTENT_TYPE,
