@@ -32,7 +32,7 @@ import os
 import socket
 import warnings
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from celery import Celery, bootsteps
 from kombu import Queue
@@ -52,7 +52,7 @@ def broker_url(redis_url: str) -> str:
     """The Celery broker URL for a REDIS_URL; `unix:///path` becomes kombu's `redis+socket://`."""
     parts = urlsplit(redis_url)
     if parts.scheme == "unix":
-        return urlunsplit(("redis+socket", "", parts.path, parts.query, ""))
+        return f"redis+socket://{parts.path}" + (f"?{parts.query}" if parts.query else "")
     if parts.scheme in ("redis", "rediss", "redis+socket"):
         return redis_url
     raise ValueError(f"REDIS_URL must be redis://, rediss:// or unix://, not {parts.scheme}://")

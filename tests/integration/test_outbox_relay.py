@@ -1,0 +1,297 @@
+"""The outbox relay against a real database and Redis, with a recording `enqueue` in place of
+Celery: what is published, when again, and what a failure leaves behind."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from api.domain import jobs, outbox
+from api.domain.db import Database, create_engine
+from api.domain.outbox_jobs import load_for_job, mark_job_done
+from api.domain.outbox_relay import OutboxKicker, OutboxRelay, kick_key, wait_for_kick
+from api.domain.settings import Settings
+from tests.conftest import ADMIN_URL, REDIS_URL
+from tests.support.workers import fresh_database
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture(scope="module")
+def relay_db_url() -> Iterator[str]:
+    # A database of its own: the relay takes every due row it finds.
+    with fresh_database(ADMIN_URL) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db(relay_db_url: str) -> AsyncIterator[Database]:
+    database = Database(create_engine(Settings(db_pool_size=4, db_max_overflow=4), relay_db_url))
+    async with database.transaction() as uow:
+        # Each test starts from an empty outbox.
+        await uow.conn.execute(text("TRUNCATE outbox, push_deliveries"))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+class Recorder:
+    """An `enqueue` that records what it is given, or fails when told to."""
+
+    def __init__(self) -> None:
+        self.published: list[jobs.Job] = []
+        self.fail = False
+        self.delay = 0.0
+
+    async def __call__(self, batch: Sequence[jobs.Job]) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail:
+            raise ConnectionError("broker unreachable")
+        self.published.extend(batch)
+
+
+async def _add(db: Database, kind: str, payload: dict[str, object] | None = None) -> int:
+    async with db.transaction() as uow:
+        return await outbox.add(uow.conn, kind, payload or {"room_id": str(uuid.uuid4()), "message_ids": []})
+
+
+async def _enqueued(db: Database, outbox_id: int) -> tuple[bool, int, bool]:
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT enqueued_at IS NOT NULL AS q, attempts, done_at IS NOT NULL AS d FROM outbox WHERE outbox_id = :i"
+                ),
+                {"i": outbox_id},
+            )
+        ).one()
+    return bool(row.q), int(row.attempts), bool(row.d)
+
+
+def _relay(db: Database, recorder: Recorder, stale: float = 60.0) -> OutboxRelay:
+    return OutboxRelay(db, recorder, stale_seconds=stale, claim_timeout=30.0)
+
+
+async def test_each_due_row_is_published_once_by_job_name_and_queue(db: Database) -> None:
+    created = await _add(db, outbox.MESSAGES_CREATED)
+    edited = await _add(
+        db, outbox.MESSAGE_EDITED, {"room_id": str(uuid.uuid4()), "message_id": str(uuid.uuid4())}
+    )
+    recorder = Recorder()
+    relay = _relay(db, recorder)
+
+    assert await relay.drain() == 4
+    assert await relay.drain() == 0
+
+    assert sorted((j.name, j.args, j.queue) for j in recorder.published) == sorted(
+        [
+            ("mentions.notify_messages", (created,), "mentions"),
+            ("index.messages", (created,), "index"),
+            ("index.messages", (edited,), "index"),
+            ("audit.append", (edited,), "audit"),
+        ]
+    )
+    assert await _enqueued(db, created) == (True, 1, False)
+
+
+async def test_a_failed_publish_leaves_the_row_unsent_for_the_next_pass(db: Database) -> None:
+    row = await _add(db, outbox.MESSAGES_CREATED)
+    recorder = Recorder()
+    recorder.fail = True
+    relay = _relay(db, recorder)
+
+    with pytest.raises(ConnectionError):
+        await relay.drain()
+    assert await _enqueued(db, row) == (False, 0, False)
+
+    recorder.fail = False
+    assert await relay.drain() == 2
+    assert await _enqueued(db, row) == (True, 1, False)
+
+
+async def test_a_stale_row_is_sent_again_with_only_its_missing_jobs_then_closes(db: Database) -> None:
+    row_id = await _add(db, outbox.MESSAGES_CREATED)
+    recorder = Recorder()
+    relay = _relay(db, recorder, stale=1.0)
+    await relay.drain()
+    async with db.transaction() as uow:
+        row = await load_for_job(uow.conn, row_id, jobs.NOTIFY_MESSAGES)
+        assert row is not None
+        await mark_job_done(uow.conn, row, jobs.NOTIFY_MESSAGES)
+        # as if the queue message had been lost (a Redis restart) a while ago
+        await uow.conn.execute(
+            text("UPDATE outbox SET enqueued_at = now() - interval '5 seconds' WHERE outbox_id = :i"),
+            {"i": row_id},
+        )
+    recorder.published.clear()
+
+    assert await relay.drain() == 1
+    assert [(j.name, j.args) for j in recorder.published] == [("index.messages", (row_id,))]
+    assert await _enqueued(db, row_id) == (True, 2, False)
+
+    async with db.transaction() as uow:
+        row = await load_for_job(uow.conn, row_id, jobs.INDEX_MESSAGES)
+        assert row is not None and not row.job_done
+        await mark_job_done(uow.conn, row, jobs.INDEX_MESSAGES)
+        await mark_job_done(uow.conn, row, jobs.INDEX_MESSAGES)  # a repeat changes nothing
+        await uow.conn.execute(
+            text("UPDATE outbox SET enqueued_at = now() - interval '1 hour' WHERE outbox_id = :i"),
+            {"i": row_id},
+        )
+    assert (await _enqueued(db, row_id))[2] is True
+    recorder.published.clear()
+    assert await relay.drain() == 0
+    async with db.read() as conn:
+        done_jobs = (
+            await conn.execute(text("SELECT done_jobs FROM outbox WHERE outbox_id = :i"), {"i": row_id})
+        ).scalar()
+    assert sorted(done_jobs) == ["index.messages", "mentions.notify_messages"]
+
+
+async def test_the_wait_before_sending_again_doubles_with_each_attempt(db: Database) -> None:
+    row_id = await _add(db, outbox.MESSAGES_CREATED)
+    recorder = Recorder()
+    relay = _relay(db, recorder, stale=10.0)
+    async with db.transaction() as uow:
+        # queued three times already, the last time 30 s ago: 10 s * 2^2 = 40 s have not passed
+        await uow.conn.execute(
+            text(
+                "UPDATE outbox SET attempts = 3, enqueued_at = now() - interval '30 seconds' WHERE outbox_id = :i"
+            ),
+            {"i": row_id},
+        )
+    assert await relay.drain() == 0
+    async with db.transaction() as uow:
+        await uow.conn.execute(
+            text("UPDATE outbox SET enqueued_at = now() - interval '41 seconds' WHERE outbox_id = :i"),
+            {"i": row_id},
+        )
+    assert await relay.drain() == 2
+
+
+async def test_a_row_of_a_kind_without_jobs_is_closed(db: Database) -> None:
+    row_id = await _add(db, "room.archived", {"room_id": str(uuid.uuid4())})
+    recorder = Recorder()
+
+    assert await _relay(db, recorder).drain() == 0
+
+    assert recorder.published == []
+    assert (await _enqueued(db, row_id))[2] is True
+
+
+async def test_two_relays_draining_at_once_never_publish_a_row_twice(db: Database) -> None:
+    rows = [await _add(db, outbox.MESSAGES_CREATED) for _ in range(40)]
+    first, second = Recorder(), Recorder()
+    first.delay = second.delay = 0.05
+    relays = [OutboxRelay(db, r, stale_seconds=60, claim_timeout=30, batch=7) for r in (first, second)]
+
+    await asyncio.gather(*(relay.drain() for relay in relays))
+
+    published = [(j.name, j.args[0]) for j in first.published + second.published]
+    assert sorted(published) == sorted(
+        (name, r) for r in rows for name in jobs.jobs_for(outbox.MESSAGES_CREATED)
+    )
+    assert first.published and second.published  # both took a share
+
+
+async def _delivery(db: Database, status: str, claimed_ago: float | None = None) -> int:
+    async with db.transaction() as uow:
+        conn = uow.conn
+        user = f"u-{uuid.uuid4().hex[:8]}@example.com"
+        room, message = uuid.uuid4(), uuid.uuid4()
+        await conn.execute(text("INSERT INTO tr_users (user_id, display_name) VALUES (:u, 'U')"), {"u": user})
+        await conn.execute(
+            text("INSERT INTO incident_rooms (room_id, title, created_by) VALUES (:r, 'R', :u)"),
+            {"r": room, "u": user},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content) "
+                "VALUES (:m, :r, 1, :u, 'text', 'hi')"
+            ),
+            {"m": message, "r": room, "u": user},
+        )
+        sub = (
+            await conn.execute(
+                text(
+                    "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth) VALUES (:u, :e, 'p', 'a') "
+                    "RETURNING subscription_id"
+                ),
+                {"u": user, "e": f"https://push.example.net/{uuid.uuid4().hex}"},
+            )
+        ).scalar()
+        return int(
+            (
+                await conn.execute(
+                    text(
+                        "INSERT INTO push_deliveries (message_id, subscription_id, user_id, kind, status, claimed_at, enqueued_at) "
+                        "VALUES (:m, :s, :u, 'mention', :st, now() - make_interval(secs => CAST(:ago AS float8)), "
+                        "CAST(:queued AS timestamptz)) RETURNING delivery_id"
+                    ),
+                    {
+                        "m": message,
+                        "s": sub,
+                        "u": user,
+                        "st": status,
+                        "ago": claimed_ago or 0.0,
+                        # a claimed delivery was queued when it was claimed; a pending one never yet
+                        "queued": None
+                        if claimed_ago is None
+                        else datetime.now(UTC) - timedelta(seconds=claimed_ago),
+                    },
+                )
+            ).scalar()
+        )
+
+
+async def test_planned_pushes_are_queued_once_and_abandoned_claims_taken_over(db: Database) -> None:
+    pending = await _delivery(db, "pending")
+    abandoned = await _delivery(db, "sending", claimed_ago=120)
+    in_progress = await _delivery(db, "sending", claimed_ago=1)
+    finished = await _delivery(db, "sent")
+    recorder = Recorder()
+    relay = _relay(db, recorder)
+
+    await relay.drain()
+    await relay.drain()
+
+    assert sorted(j.args[0] for j in recorder.published) == sorted([pending, abandoned])
+    assert {(j.name, j.queue) for j in recorder.published} == {("push.send", "push")}
+    assert in_progress not in [j.args[0] for j in recorder.published]
+    assert finished not in [j.args[0] for j in recorder.published]
+
+
+async def test_the_kicker_wakes_a_waiting_relay_and_coalesces_bursts() -> None:
+    prefix = f"andonkick{uuid.uuid4().hex[:8]}"
+    redis = Redis.from_url(REDIS_URL)
+    listener = Redis.from_url(REDIS_URL)
+    kicker = OutboxKicker(redis, prefix)
+    try:
+        waiting = asyncio.create_task(wait_for_kick(listener, prefix, 10))
+        for _ in range(50):
+            kicker()
+        await kicker.aclose()
+        assert await asyncio.wait_for(waiting, 10) is True
+        # a burst leaves at most one more wake-up behind, never a backlog
+        assert await redis.llen(kick_key(prefix)) <= 1
+    finally:
+        await redis.delete(kick_key(prefix))
+        await redis.aclose()
+        await listener.aclose()
+
+
+async def test_with_nothing_to_wake_it_the_wait_ends_after_its_interval() -> None:
+    listener = Redis.from_url(REDIS_URL)
+    try:
+        assert await wait_for_kick(listener, f"andonkick{uuid.uuid4().hex[:8]}", 0.2) is False
+    finally:
+        await listener.aclose()

@@ -1,0 +1,33 @@
+"""Task names, queues and the outbox kinds they serve."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.domain import jobs, outbox
+
+
+def test_every_job_of_every_kind_has_a_queue_named_by_its_prefix() -> None:
+    for kind in (outbox.MESSAGES_CREATED, outbox.MESSAGE_EDITED, outbox.MESSAGE_DELETED):
+        names = jobs.jobs_for(kind)
+        assert names
+        for name in names:
+            assert jobs.queue_of(name) == name.split(".")[0]
+            assert jobs.queue_of(name) in jobs.QUEUES
+
+
+def test_new_messages_are_notified_and_indexed_edits_and_deletions_indexed_and_audited() -> None:
+    assert set(jobs.jobs_for(outbox.MESSAGES_CREATED)) == {jobs.NOTIFY_MESSAGES, jobs.INDEX_MESSAGES}
+    assert set(jobs.jobs_for(outbox.MESSAGE_EDITED)) == {jobs.INDEX_MESSAGES, jobs.AUDIT_APPEND}
+    assert set(jobs.jobs_for(outbox.MESSAGE_DELETED)) == {jobs.INDEX_MESSAGES, jobs.AUDIT_APPEND}
+    assert jobs.jobs_for("something.else") == ()
+
+
+def test_job_payloads_are_ids_only() -> None:
+    assert jobs.outbox_job(jobs.AUDIT_APPEND, 7) == jobs.Job("audit.append", (7,), "audit")
+    assert jobs.push_send_job(9) == jobs.Job("push.send", (9,), "push")
+
+
+def test_a_name_outside_the_queues_is_refused() -> None:
+    with pytest.raises(ValueError):
+        jobs.queue_of("email.send")
