@@ -970,6 +970,7 @@ class ConnRuntime:
         self.window: asyncio.Semaphore | None = None
         self.reader_task: asyncio.Task[None] | None = None
         self.max_ack_seq: int | None = None
+        self.last_progress = 0.0  # time.monotonic() of the last ack or error for one of our sends
 
     # -- connecting -------------------------------------------------------------------------------
 
@@ -1146,6 +1147,7 @@ class ConnRuntime:
             state.violations["ack_unknown_client_id"] += 1
             return
         t_send, k, fut = entry
+        self.last_progress = time.monotonic()
         state.ack_lat.append(now - t_send)
         if state.last_ack_ns is None or now > state.last_ack_ns:
             state.last_ack_ns = now
@@ -1173,6 +1175,7 @@ class ConnRuntime:
         if entry is None:
             return
         state.refused += 1
+        self.last_progress = time.monotonic()
         _t, _k, fut = entry
         if fut is not None and not fut.done():
             fut.set_result(False)
@@ -1211,6 +1214,9 @@ class ConnRuntime:
             while self.alive:
                 if messages is not None and k >= messages:
                     break
+                if time.monotonic() >= run["send_deadline"]:
+                    state.violations["sender_stopped_at_max_seconds"] += 1
+                    break
                 if mode == "rate":
                     off = scheduled_offset_ns(run["rate"], run["n_senders"], self.sender, k)
                     if duration_ns is not None and off >= duration_ns:
@@ -1246,9 +1252,13 @@ class ConnRuntime:
             state.send_failed += 1
         except TimeoutError:
             state.violations["send_blocked_past_ack_timeout"] += 1
-        # open-loop modes: give outstanding acks a bounded time to come back
-        deadline = time.monotonic() + run["ack_timeout"]
-        while self.pending and self.alive and time.monotonic() < deadline:
+        # open-loop modes: outstanding acks may come back as long as they keep coming (a flood queues
+        # many), i.e. until none arrived for --ack-timeout, and never past the run's own deadline
+        self.last_progress = max(self.last_progress, time.monotonic())
+        while self.pending and self.alive:
+            now = time.monotonic()
+            if now - self.last_progress >= run["ack_timeout"] or now >= run["send_deadline"]:
+                break
             await asyncio.sleep(0.02)
         state.ack_timeouts += len(self.pending)
         self.pending.clear()
@@ -1658,6 +1668,8 @@ def run(cfg: Config) -> dict[str, Any]:
         "drain_timeout": cfg.drain_timeout,
         "compression": cfg.compression,
         "phase_timeout": max(60.0, deadline - time.monotonic()),
+        # CLOCK_MONOTONIC is system-wide: the workers can use the parent's deadline as is
+        "send_deadline": deadline - min(cfg.drain_timeout + 30.0, 0.3 * (deadline - time.monotonic())),
     }
     rss: dict[str, Any] = {}
     if cfg.server_pids:
@@ -1709,10 +1721,7 @@ def run(cfg: Config) -> dict[str, Any]:
             f"sending: mode={cfg.mode} senders={cfg.senders} rate={cfg.rate} messages={cfg.messages} "
             f"duration={cfg.duration}"
         )
-        sent_budget = (cfg.duration or 0) + cfg.ack_timeout * (
-            (cfg.messages or 1) if cfg.mode == "closed" else 1
-        )
-        sent = workers.gather("sent", min(sent_budget + 120, max(1.0, deadline - time.monotonic())))
+        sent = workers.gather("sent", max(1.0, deadline - time.monotonic()))
         targets: dict[int, int] = {}
         for m in sent:
             for room, seq in m.items():
@@ -1755,6 +1764,7 @@ def run(cfg: Config) -> dict[str, Any]:
         and "aborted" not in report
         and report["integrity"]["all_zero"]
         and report["delivery"]["missing_pairs"] == 0
+        and report["send"]["ack_timeouts"] == 0
         and not report["closes_by_code"]
         and report["connect_phase"]["connected"] == cfg.connections
         and not report["errors_by_code"]
