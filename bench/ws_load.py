@@ -1739,6 +1739,18 @@ def run(cfg: Config) -> dict[str, Any]:
     if results:
         report.update(aggregate(cfg, plan, results, t0))
         report["connect"]["failures"] = report["connect_phase"]["failures"]
+        cpu = report.get("cpu_during_run")
+        acked = report["send"]["acked"]
+        if cpu is not None and acked:
+            # machine-independent-ish: what one persisted (and fanned-out) message costs in CPU, which
+            # stays meaningful when other work on the machine slows the run down
+            for key in ("server", "aux"):
+                if f"{key}_cpu_seconds" in cpu:
+                    cpu[f"{key}_cpu_ms_per_acked_message"] = round(
+                        cpu[f"{key}_cpu_seconds"] * 1000 / acked, 4
+                    )
+            client_cpu = report["client"]["cpu_seconds_run"]
+            cpu["client_cpu_ms_per_acked_message"] = round(client_cpu * 1000 / acked, 4)
     if cfg.server_pids:
         time.sleep(1.0)
         rss["after_close"] = tree_rss_kib(cfg.server_pids)
