@@ -86,10 +86,16 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SearchResults(msgspec.Struct, frozen=True, kw_only=True):
-    """A page of hits, ranked by relevance then newest first; `total` counts every match."""
+    """A page of hits, ranked by relevance then newest first; `total` counts every match.
+
+    `total_exact` is False when the engine estimated `total` (Meilisearch's estimatedTotalHits,
+    or PostgreSQL beyond its counting window, see docs/search.md); it is then never below the
+    number of matches already seen.
+    """
 
     hits: list[SearchHit]
     total: int
+    total_exact: bool = True
 
 
 class IndexedEntry(msgspec.Struct, frozen=True):

@@ -12,42 +12,14 @@ import html
 from collections.abc import Sequence
 
 from search.base import QueryTerm
-from search.tokens import Token, tokenize
+from search.tokens import Token, query_pieces, tokenize
 
 MARK_OPEN = "<mark>"
 MARK_CLOSE = "</mark>"
 
 
-class _Pattern:
-    """A term as a sequence of (relative position, lexeme, prefix) to find in a document."""
-
-    __slots__ = ("parts",)
-
-    def __init__(self, term: QueryTerm) -> None:
-        tokens = tokenize(term.text, for_query=True)
-        base = tokens[0].position if tokens else 0
-        last = len(tokens) - 1
-        self.parts = [
-            (
-                t.position - base,
-                t.lexeme,
-                # A lone CJK character is a substring of a bigram; a term's last word piece may
-                # be a prefix.
-                (t.cjk and len(t.lexeme) == 1) or (term.prefix and k == last),
-            )
-            for k, t in enumerate(tokens)
-        ]
-
-
-def _token_span(token: Token, lexeme: str, prefix: bool) -> tuple[int, int] | None:
-    if token.lexeme == lexeme:
-        return token.start, token.end
-    if prefix and token.lexeme.startswith(lexeme):
-        if token.cjk:
-            # Only the matched characters of a bigram: `度` in `度上` marks `度`.
-            return (token.start, token.first_end) if len(lexeme) == 1 else (token.start, token.end)
-        return token.start, token.end
-    return None
+def _matches(token: Token, lexeme: str, prefix: bool) -> bool:
+    return token.lexeme == lexeme or (prefix and token.lexeme.startswith(lexeme))
 
 
 def match_spans(content: str, terms: Sequence[QueryTerm]) -> list[tuple[int, int]]:
@@ -55,25 +27,33 @@ def match_spans(content: str, terms: Sequence[QueryTerm]) -> list[tuple[int, int
     if not content or not terms:
         return []
     doc = tokenize(content)
-    by_position = {t.position: t for t in doc}
+    # A CJK position holds a unigram and a bigram.
+    by_position: dict[int, list[Token]] = {}
+    for token in doc:
+        by_position.setdefault(token.position, []).append(token)
     spans: list[tuple[int, int]] = []
     for term in terms:
-        parts = _Pattern(term).parts
+        parts = query_pieces(term.text, term.prefix)
         if not parts:
             continue
-        first_rel, first_lexeme, first_prefix = parts[0]
+        head = parts[0]
         for token in doc:
-            head = _token_span(token, first_lexeme, first_prefix)
-            if head is None:
+            if not _matches(token, head.lexeme, head.prefix):
                 continue
-            start, end = head
-            origin = token.position - first_rel
-            for rel, lexeme, prefix in parts[1:]:
-                other = by_position.get(origin + rel)
-                span = None if other is None else _token_span(other, lexeme, prefix)
-                if span is None:
+            start, end = token.start, token.end
+            origin = token.position - head.offset
+            for part in parts[1:]:
+                other = next(
+                    (
+                        t
+                        for t in by_position.get(origin + part.offset, ())
+                        if _matches(t, part.lexeme, part.prefix)
+                    ),
+                    None,
+                )
+                if other is None:
                     break
-                start, end = min(start, span[0]), max(end, span[1])
+                start, end = min(start, other.start), max(end, other.end)
             else:
                 spans.append((start, end))
     spans.sort()

@@ -1,16 +1,16 @@
 """The built-in search backend: a `search_documents` table in the application's PostgreSQL.
 
-PostgreSQL's text parsers do not segment Chinese, so the tsvector is built here, in Python,
-by `search.tokens` (CJK as character bigrams, words split at letter/digit boundaries) and stored
-as a literal; queries are turned into tsqueries by the same tokenizer. A Chinese substring is a
-phrase of adjacent bigrams, a part number a phrase of its pieces. One GIN index over
-(room_id, tsv) answers "these words in these rooms" inside the index. Everything user-supplied
-is a bound parameter; lexemes are quoted inside the tsquery text, and contain only letters and
-digits anyway. See docs/search.md.
+Documents carry a tsvector built in Python (`search.pg_tsearch`: CJK bigrams and unigrams, word
+pieces, edge grams for prefixes); queries become tsqueries by the same tokenizer. Each room the
+caller can read gets its own branch of one statement, so the planner can pick, per room, the
+GIN index over (room_id, tsv) for rare words or a newest-first walk of (room_id, created_at)
+that stops early for common words in a big room. Everything user-supplied is a bound parameter;
+the SQL text is assembled from fixed fragments only. See docs/search.md.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC
@@ -26,26 +26,18 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    any_,
-    bindparam,
-    case,
-    cast,
     func,
-    literal,
-    literal_column,
+    not_,
     select,
     text,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID, insert
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import UserDefinedType
 
 from search.base import (
     MAX_RESULT_WINDOW,
     IndexedEntry,
-    QueryTerm,
     SearchDocument,
     SearchHit,
     SearchQuery,
@@ -53,17 +45,17 @@ from search.base import (
     SearchUnavailable,
 )
 from search.highlight import highlight
-from search.tokens import Token, tokenize
+from search.pg_tsearch import TsQueries, build_tsqueries, tsvector_literal
 
-# tsvector positions stop at 16383; the display name sits after a gap so that no phrase
-# (whose span is bounded by the 1,000-character query) can run from the content into it.
-MAX_POSITION = 16383
-NAME_GAP = 1024
 # Weights for ts_rank, in the order {D, C, B, A}: content is A, the sender's name D.
-_WEIGHTS: ColumnElement[Any] = literal_column("'{0.1, 0.2, 0.4, 1.0}'::float4[]")
+RANK_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'::float4[]"
 # An exact match of the query's last word (rather than a longer word it prefixes) ranks first.
 EXACT_BONUS = 1.0
 STATEMENT_TIMEOUT_MS = 10_000
+# Up to this many rooms, each gets its own branch (and its own plan); beyond, one branch.
+MAX_ROOM_BRANCHES = 64
+# The newest matches that are ranked by relevance, and the per-room count kept exact.
+DEFAULT_RANK_WINDOW = 1000
 WRITE_CHUNK = 500
 
 metadata = MetaData()
@@ -86,65 +78,6 @@ search_documents = Table(
 )
 
 
-class _TsQuery(UserDefinedType[str]):
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "tsquery"
-
-
-def _quote_lexeme(lexeme: str) -> str:
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def tsvector_literal(content: str, display_name: str = "") -> str:
-    """The tsvector, in PostgreSQL's text form, for a document's content and sender name."""
-    positions: dict[tuple[str, str], list[int]] = {}
-    last = 0
-    for tok in tokenize(content, first_position=1):
-        pos = min(tok.position, MAX_POSITION)
-        positions.setdefault((tok.lexeme, "A"), []).append(pos)
-        last = pos
-    if display_name:
-        for tok in tokenize(display_name, first_position=last + NAME_GAP):
-            pos = min(tok.position, MAX_POSITION)
-            positions.setdefault((tok.lexeme, "D"), []).append(pos)
-    # A lexeme with two weights keeps one entry: PostgreSQL merges them on input anyway.
-    parts = []
-    for (lexeme, weight), pos_list in positions.items():
-        parts.append(_quote_lexeme(lexeme) + ":" + ",".join(f"{p}{weight}" for p in pos_list))
-    return " ".join(parts)
-
-
-def _term_tsquery(tokens: list[Token], prefix_last: bool) -> str:
-    pieces: list[str] = []
-    previous = 0
-    last = len(tokens) - 1
-    for k, tok in enumerate(tokens):
-        operand = _quote_lexeme(tok.lexeme)
-        if (tok.cjk and len(tok.lexeme) == 1) or (prefix_last and k == last):
-            operand += ":*"
-        if k == 0:
-            pieces.append(operand)
-        else:
-            pieces.append(f" <{tok.position - previous}> " + operand)
-        previous = tok.position
-    body = "".join(pieces)
-    return f"({body})" if len(tokens) > 1 else body
-
-
-def tsquery_text(terms: Sequence[QueryTerm], *, exact: bool = False) -> str | None:
-    """The tsquery text for `terms` (all must match); `exact` drops the last-word prefix."""
-    parts: list[str] = []
-    for term in terms:
-        tokens = tokenize(term.text, for_query=True)
-        if tokens:
-            parts.append(_term_tsquery(tokens, term.prefix and not exact))
-    if not parts:
-        return None
-    return " & ".join(dict.fromkeys(parts))
-
-
 def _valid_uuid(value: str) -> str | None:
     try:
         return str(uuid.UUID(value))
@@ -159,9 +92,16 @@ def _uuids(values: Iterable[str]) -> list[str]:
 class PostgresSearchBackend:
     """`SearchBackend` over the `search_documents` table (created by migration 0002_search)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        """Use `engine` (owned by the caller, who disposes of it)."""
+    def __init__(self, engine: AsyncEngine, *, rank_window: int = DEFAULT_RANK_WINDOW) -> None:
+        """Use `engine` (owned by the caller, who disposes of it).
+
+        `rank_window`: how many of the newest matches are ranked by relevance (and how many
+        matches per room are counted exactly before `total` becomes an estimate).
+        """
+        if rank_window < 1:
+            raise ValueError("rank_window must be positive")
         self._engine = engine
+        self._rank_window = rank_window
 
     async def ensure_ready(self) -> None:
         """Check that the migration has created the table (the schema belongs to migrations)."""
@@ -199,24 +139,26 @@ class PostgresSearchBackend:
                 latest[message_id] = doc
         if not latest:
             return
-        rows = [
-            {
-                "message_id": message_id,
-                "room_id": str(uuid.UUID(doc.room_id)),
-                "sender_id": doc.sender_id,
-                "sender_display_name": doc.sender_display_name,
-                "message_type": doc.message_type,
-                "content": doc.content,
-                "created_at": doc.created_at.astimezone(UTC),
-                "sequence_number": doc.sequence_number,
-                "version": doc.version,
-                "deleted": False,
-                "tsv": tsvector_literal(doc.content, doc.sender_display_name),
-            }
-            for message_id, doc in sorted(latest.items())
-        ]
+        rows = []
+        for message_id, doc in sorted(latest.items()):
+            rows.append(
+                {
+                    "message_id": message_id,
+                    "room_id": str(uuid.UUID(doc.room_id)),
+                    "sender_id": doc.sender_id,
+                    "sender_display_name": doc.sender_display_name,
+                    "message_type": doc.message_type,
+                    "content": doc.content,
+                    "created_at": doc.created_at.astimezone(UTC),
+                    "sequence_number": doc.sequence_number,
+                    "version": doc.version,
+                    "deleted": False,
+                    "tsv": tsvector_literal(doc.content, doc.sender_display_name),
+                }
+            )
         t = search_documents
         async with self._engine.begin() as conn:
+            # Rows go in message id order, so concurrent indexers lock them in one order.
             for start in range(0, len(rows), WRITE_CHUNK):
                 stmt = insert(t).values(rows[start : start + WRITE_CHUNK])
                 excluded = stmt.excluded
@@ -235,7 +177,7 @@ class PostgresSearchBackend:
                         "indexed_at": func.now(),
                     },
                     # Equal versions rewrite (a changed display name), older ones never do.
-                    where=and_(t.c.deleted.is_(False), t.c.version <= excluded.version),
+                    where=and_(not_(t.c.deleted), t.c.version <= excluded.version),
                 )
                 await conn.execute(stmt)
 
@@ -270,7 +212,7 @@ class PostgresSearchBackend:
         t = search_documents
         cursor = _valid_uuid(after) if after is not None else None
         while True:
-            stmt = select(t.c.message_id, t.c.version).where(t.c.deleted.is_(False))
+            stmt = select(t.c.message_id, t.c.version).where(not_(t.c.deleted))
             if cursor is not None:
                 stmt = stmt.where(t.c.message_id > cursor)
             stmt = stmt.order_by(t.c.message_id).limit(batch_size)
@@ -284,72 +226,38 @@ class PostgresSearchBackend:
                 return
 
     async def search(self, query: SearchQuery) -> SearchResults:
-        """Ranked by relevance (ts_rank, exact last word first), then newest; exact total."""
-        room_ids = _uuids(query.room_ids)
+        """Ranked by relevance, then newest first; see docs/search.md for the plan.
+
+        The newest `window` matches of each room are fetched (per room, so the planner can walk
+        a big room's (room_id, created_at) index newest first and stop, or use the GIN index for
+        rare words); the newest `window` of those are ranked by relevance, older ones follow
+        newest first. `total` is exact unless some room holds `window` matches or more, in
+        which case that room's share is the planner's estimate (`total_exact` False).
+        """
+        room_ids = list(dict.fromkeys(_uuids(query.room_ids)))
+        empty = SearchResults(hits=[], total=0)
         if not room_ids or query.limit < 1 or query.offset < 0:
-            return SearchResults(hits=[], total=0)
+            return empty
         if query.message_types is not None and not query.message_types:
-            return SearchResults(hits=[], total=0)
+            return empty
         if query.sender_ids is not None and not query.sender_ids:
-            return SearchResults(hits=[], total=0)
-        tsq = tsquery_text(query.terms)
+            return empty
+        tsq = build_tsqueries(query.terms)
         if query.terms and tsq is None:
-            return SearchResults(hits=[], total=0)
-
-        t = search_documents
-        where = [
-            t.c.deleted.is_(False),
-            t.c.room_id == any_(bindparam("room_ids", room_ids, type_=ARRAY(UUID(as_uuid=False)))),
-        ]
-        if query.sender_ids is not None:
-            where.append(
-                t.c.sender_id == any_(bindparam("sender_ids", list(query.sender_ids), type_=ARRAY(String)))
-            )
-        if query.message_types is not None:
-            where.append(
-                t.c.message_type
-                == any_(bindparam("message_types", list(query.message_types), type_=ARRAY(String)))
-            )
-        if query.after is not None:
-            where.append(t.c.created_at > query.after)
-        if query.before is not None:
-            where.append(t.c.created_at < query.before)
-
-        if tsq is not None:
-            tsquery = cast(bindparam("tsq", tsq, type_=Text), _TsQuery())
-            where.append(t.c.tsv.op("@@")(tsquery))
-            score: ColumnElement[Any] = func.ts_rank(_WEIGHTS, t.c.tsv, tsquery, 1)
-            exact = tsquery_text(query.terms, exact=True)
-            if exact is not None and exact != tsq:
-                exact_q = cast(bindparam("tsq_exact", exact, type_=Text), _TsQuery())
-                score = score + case((t.c.tsv.op("@@")(exact_q), EXACT_BONUS), else_=0.0)
-        else:
-            score = literal(0.0)
-
-        window = min(query.limit, max(0, MAX_RESULT_WINDOW - query.offset))
-        scored = score.label("score")
-        stmt = (
-            select(
-                t.c.message_id,
-                t.c.room_id,
-                t.c.content,
-                scored,
-                func.count().over().label("total"),
-            )
-            .where(*where)
-            .order_by(scored.desc(), t.c.created_at.desc(), t.c.message_id.desc())
-            .limit(window)
-            .offset(query.offset)
-        )
-        count_stmt = select(func.count()).select_from(t).where(*where)
+            return empty
+        plan = _SearchPlan(query, room_ids, tsq, self._rank_window)
         try:
             async with self._engine.connect() as conn:
                 await self._bound_statement(conn)
-                rows = (await conn.execute(stmt)).all() if window > 0 else []
-                if rows:
-                    total = int(rows[0].total)
-                else:
-                    total = int(await conn.scalar(count_stmt) or 0)
+                rows = (await conn.execute(text(plan.sql()), plan.params)).all()
+                first = rows[0]
+                total = int(first.exact_part)
+                saturated = list(first.saturated or ())
+                total_exact = not saturated
+                if saturated:
+                    rooms = room_ids if plan.grouped else [room_ids[i] for i in saturated]
+                    estimate = await self._estimate(conn, plan, rooms)
+                    total += max(estimate, plan.window * len(saturated))
         except sa_exc.DBAPIError as exc:
             raise SearchUnavailable(f"search failed: {exc.__class__.__name__}") from exc
         hits = [
@@ -360,16 +268,126 @@ class PostgresSearchBackend:
                 score=float(r.score),
             )
             for r in rows
+            if r.message_id is not None
         ]
-        return SearchResults(hits=hits, total=total)
+        return SearchResults(hits=hits, total=total, total_exact=total_exact)
+
+    @staticmethod
+    async def _estimate(conn: AsyncConnection, plan: _SearchPlan, rooms: list[str]) -> int:
+        sql = "EXPLAIN (FORMAT JSON) SELECT 1 FROM search_documents d WHERE d.room_id = ANY(CAST(:est_rooms AS uuid[]))"
+        sql += "".join(" AND " + cond for cond in plan.conditions)
+        raw = await conn.scalar(text(sql), {**plan.params, "est_rooms": rooms})
+        doc = json.loads(raw) if isinstance(raw, str) else raw
+        return int(doc[0]["Plan"]["Plan Rows"])
 
     @staticmethod
     async def _bound_statement(conn: AsyncConnection) -> None:
-        # JIT compilation costs more than these short queries take; a runaway query is cut off.
+        # JIT costs more than these short queries take; plans must see the actual rooms (a
+        # generic plan cannot tell the 200,000-message room from the others); the candidate
+        # set is sorted in memory; a runaway query is cut off.
         await conn.execute(
-            text("SELECT set_config('jit', 'off', true), set_config('statement_timeout', :ms, true)"),
+            text(
+                "SELECT set_config('jit', 'off', true),"
+                " set_config('plan_cache_mode', 'force_custom_plan', true),"
+                " set_config('work_mem', '16MB', true),"
+                " set_config('statement_timeout', :ms, true)"
+            ),
             {"ms": str(STATEMENT_TIMEOUT_MS)},
         )
 
 
-__all__ = ["PostgresSearchBackend", "search_documents", "tsquery_text", "tsvector_literal"]
+class _SearchPlan:
+    """The SQL text and bound parameters of one search (no user text ever enters the SQL)."""
+
+    def __init__(
+        self, query: SearchQuery, room_ids: list[str], tsq: TsQueries | None, rank_window: int
+    ) -> None:
+        self.room_ids = room_ids
+        self.grouped = len(room_ids) > MAX_ROOM_BRANCHES
+        end = min(query.offset + query.limit, MAX_RESULT_WINDOW)
+        self.window = max(rank_window, end)
+        self.params: dict[str, Any] = {
+            "window": self.window,
+            "rank_window": rank_window,
+            "offset": query.offset,
+            "limit": max(0, end - query.offset),
+        }
+        conditions = ["NOT d.deleted"]
+        if tsq is not None:
+            conditions.append("d.tsv @@ CAST(:tsq AS tsquery)")
+            self.params["tsq"] = tsq.index
+            self.params["tsq_full"] = tsq.full
+            if tsq.recheck:
+                # A function call, not the operator: the planner cannot take it to the index,
+                # so it only ever narrows rows the index query found.
+                conditions.append("ts_match_vq(d.tsv, CAST(:tsq_full AS tsquery))")
+        if query.sender_ids is not None:
+            senders = list(dict.fromkeys(query.sender_ids))
+            if len(senders) == 1:
+                conditions.append("d.sender_id = :sender_id")
+                self.params["sender_id"] = senders[0]
+            else:
+                conditions.append("d.sender_id = ANY(CAST(:sender_ids AS varchar[]))")
+                self.params["sender_ids"] = senders
+        if query.message_types is not None:
+            types = list(dict.fromkeys(query.message_types))
+            if len(types) == 1:
+                conditions.append("d.message_type = :message_type")
+                self.params["message_type"] = types[0]
+            else:
+                conditions.append("d.message_type = ANY(CAST(:message_types AS varchar[]))")
+                self.params["message_types"] = types
+        if query.after is not None:
+            conditions.append("d.created_at > :after")
+            self.params["after"] = query.after
+        if query.before is not None:
+            conditions.append("d.created_at < :before")
+            self.params["before"] = query.before
+        self.conditions = conditions
+        self.score = "0.0"
+        if tsq is not None:
+            self.score = f"ts_rank({RANK_WEIGHTS}, t.tsv, CAST(:tsq_full AS tsquery), 1)"
+            if tsq.exact is not None:
+                self.params["tsq_exact"] = tsq.exact
+                self.score += (
+                    f" + CASE WHEN t.tsv @@ CAST(:tsq_exact AS tsquery) THEN {EXACT_BONUS} ELSE 0 END"
+                )
+
+    def _branch(self, index: int, room_condition: str) -> str:
+        where = " AND ".join([room_condition, *self.conditions])
+        return (
+            f"(SELECT {index} AS branch, d.message_id, d.room_id, d.created_at, d.tsv"
+            f" FROM search_documents d WHERE {where}"
+            " ORDER BY d.created_at DESC, d.message_id DESC LIMIT :window)"
+        )
+
+    def sql(self) -> str:
+        """The statement: candidates per room, ranked window, page, content and counts."""
+        if self.grouped:
+            self.params["rooms"] = self.room_ids
+            branches = [self._branch(0, "d.room_id = ANY(CAST(:rooms AS uuid[]))")]
+        else:
+            branches = []
+            for i, room_id in enumerate(self.room_ids):
+                self.params[f"room_{i}"] = room_id
+                branches.append(self._branch(i, f"d.room_id = CAST(:room_{i} AS uuid)"))
+        order = "(s.recency > :rank_window), s.score DESC, s.created_at DESC, s.message_id DESC"
+        return (
+            "WITH cand AS MATERIALIZED (" + " UNION ALL ".join(branches) + "),"
+            " per_branch AS (SELECT branch, count(*) AS n FROM cand GROUP BY branch),"
+            " top AS (SELECT c.message_id, c.room_id, c.created_at, c.tsv,"
+            "   row_number() OVER (ORDER BY c.created_at DESC, c.message_id DESC) AS recency"
+            "   FROM cand c ORDER BY c.created_at DESC, c.message_id DESC LIMIT :window),"
+            " scored AS (SELECT t.message_id, t.room_id, t.created_at, t.recency,"
+            f"   CASE WHEN t.recency <= :rank_window THEN {self.score} ELSE 0 END AS score FROM top t),"
+            f" page AS (SELECT s.* FROM scored s ORDER BY {order} OFFSET :offset LIMIT :limit)"
+            " SELECT s.message_id, s.room_id, s.score, d.content,"
+            "   (SELECT coalesce(sum(n), 0) FROM per_branch WHERE n < :window) AS exact_part,"
+            "   (SELECT coalesce(array_agg(branch), '{}') FROM per_branch WHERE n >= :window) AS saturated"
+            " FROM (SELECT 1) AS one"
+            " LEFT JOIN (page s JOIN search_documents d ON d.message_id = s.message_id) ON true"
+            f" ORDER BY {order}"
+        )
+
+
+__all__ = ["PostgresSearchBackend", "search_documents"]

@@ -10,17 +10,18 @@ Tokens:
 - a run of letters and digits outside the CJK scripts is a word; a word is further split where
   letters meet digits (`PJ3401` -> `pj`, `3401`), so part numbers match however they are typed
   (`PJ-3401`, `PJ 3401`, `pj3401`); each piece takes one position;
-- a run of CJK characters (Han, kana, Hangul), which has no spaces to split on, yields
-  overlapping character bigrams, one position each, and its last character alone as a
-  unigram: `設備溫度` -> `設備`@0 `備溫`@1 `溫度`@2 `度`@3. Any substring of two or more
-  characters is then a phrase of adjacent bigrams, and any single character is a prefix of some
-  token at its position (a bigram starting with it, or the run's final unigram).
+- a run of CJK characters (Han, kana, Hangul), which has no spaces to split on, yields each
+  character as a unigram and each overlapping pair as a bigram, both at the position of their
+  first character: `設備溫度` -> `設備` `設`@0, `備溫` `備`@1, `溫度` `溫`@2, `度`@3. Any substring
+  of two or more characters is then a phrase of adjacent bigrams (a query leaves out the
+  unigrams), and a single character is its unigram.
 
 Anything else separates tokens and takes no position.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -28,25 +29,22 @@ from dataclasses import dataclass
 MAX_TOKEN_CHARS = 100
 
 
+# Scripts written without spaces between words: Han (with extensions and compatibility
+# ideographs), kana, Hangul, and the iteration marks 々〆〇.
+_CJK_RANGES = (
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+    "\u3040-\u30ff\u31f0-\u31ff\u3005-\u3007"
+    "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
+)
+_CJK_CHAR = re.compile(f"[{_CJK_RANGES}]")
+# A CJK run, or a run of letters and digits of any other script (`_` separates).
+_RUN = re.compile(f"([{_CJK_RANGES}]+)|([^\\W_{_CJK_RANGES}]+)")
+_PIECE = re.compile(r"\d+|\D+")
+
+
 def is_cjk(ch: str) -> bool:
     """Whether `ch` belongs to a script written without spaces between words."""
-    cp = ord(ch)
-    return (
-        0x3400 <= cp <= 0x4DBF  # CJK extension A
-        or 0x4E00 <= cp <= 0x9FFF  # CJK unified ideographs
-        or 0xF900 <= cp <= 0xFAFF  # compatibility ideographs
-        or 0x20000 <= cp <= 0x3134F  # extensions B..H
-        or 0x3040 <= cp <= 0x30FF  # hiragana, katakana
-        or 0x31F0 <= cp <= 0x31FF  # katakana phonetic extensions
-        or 0x3005 <= cp <= 0x3007  # 々 〆 〇
-        or 0xAC00 <= cp <= 0xD7AF  # hangul syllables
-        or 0x1100 <= cp <= 0x11FF  # hangul jamo
-        or 0x3130 <= cp <= 0x318F  # hangul compatibility jamo
-    )
-
-
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or unicodedata.category(ch).startswith("M")
+    return _CJK_CHAR.match(ch) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +58,12 @@ class NormalizedText:
 
 def normalize(raw: str) -> NormalizedText:
     """NFKC + casefold, cluster by cluster, keeping a map back to the original offsets."""
+    if raw.isascii():
+        return NormalizedText(raw.lower(), tuple(range(len(raw))), tuple(range(1, len(raw) + 1)))
+    if unicodedata.is_normalized("NFKC", raw):
+        folded = raw.casefold()
+        if len(folded) == len(raw) and not any(unicodedata.combining(c) for c in raw):
+            return NormalizedText(folded, tuple(range(len(raw))), tuple(range(1, len(raw) + 1)))
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -82,83 +86,75 @@ def normalize(raw: str) -> NormalizedText:
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """A lexeme at a position; `start`/`end` are offsets in the ORIGINAL text.
-
-    `first_end` is where the token's first character ends in the original text: a one-character
-    query matching a bigram by prefix highlights only that character.
-    """
+    """A lexeme at a position; `start`/`end` are offsets in the ORIGINAL text."""
 
     lexeme: str
     position: int
     start: int
     end: int
-    first_end: int
     cjk: bool
 
 
-def _split_alnum(word: str) -> list[tuple[int, int]]:
-    """Split a word where letters meet digits; returns (start, end) pairs inside `word`."""
-    pieces: list[tuple[int, int]] = []
-    start = 0
-    for k in range(1, len(word)):
-        prev_digit = word[k - 1].isdigit()
-        cur_digit = word[k].isdigit()
-        if unicodedata.category(word[k]).startswith("M"):
-            continue
-        if prev_digit != cur_digit:
-            pieces.append((start, k))
-            start = k
-    pieces.append((start, len(word)))
-    return pieces
-
-
 def tokenize(raw: str, *, for_query: bool = False, first_position: int = 0) -> list[Token]:
-    """Tokens of `raw` in order.
+    """Tokens of `raw` in order of position.
 
-    With `for_query`, a CJK run of two or more characters yields its bigrams only (the run's
-    final unigram exists to make single characters findable in documents; a query of two or more
-    characters is fully covered by its bigrams).
+    With `for_query`, a CJK run of two or more characters yields its bigrams only: any
+    substring of two or more characters is matched by them as a phrase.
     """
     norm = normalize(raw)
     text = norm.text
+    starts = norm.starts
+    ends = norm.ends
     tokens: list[Token] = []
+    append = tokens.append
     pos = first_position
-    i = 0
-    n = len(text)
-
-    def orig(a: int, b: int) -> tuple[int, int, int]:
-        return norm.starts[a], norm.ends[b - 1], norm.ends[a]
-
-    while i < n:
-        ch = text[i]
-        if is_cjk(ch):
-            j = i + 1
-            while j < n and is_cjk(text[j]):
-                j += 1
-            run_len = j - i
-            for k in range(i, j - 1):
-                s, e, fe = orig(k, k + 2)
-                tokens.append(Token(text[k : k + 2], pos, s, e, fe, True))
+    for run in _RUN.finditer(text):
+        i, j = run.span()
+        if run.group(1) is not None:
+            single = j - i == 1
+            for k in range(i, j):
+                if k < j - 1:
+                    append(Token(text[k : k + 2], pos, starts[k], ends[k + 1], True))
+                if single or not for_query:
+                    append(Token(text[k], pos, starts[k], ends[k], True))
                 pos += 1
-            if run_len == 1 or not for_query:
-                s, e, fe = orig(j - 1, j)
-                tokens.append(Token(text[j - 1], pos, s, e, fe, True))
-                pos += 1
-            elif for_query:
-                # Keep positions aligned with documents, where the unigram takes a slot.
-                pos += 1
-            i = j
-        elif _is_word_char(ch):
-            j = i + 1
-            while j < n and _is_word_char(text[j]) and not is_cjk(text[j]):
-                j += 1
-            word = text[i:j]
-            for a, b in _split_alnum(word):
-                lexeme = word[a:b][:MAX_TOKEN_CHARS]
-                s, e, fe = orig(i + a, i + b)
-                tokens.append(Token(lexeme, pos, s, e, fe, False))
-                pos += 1
-            i = j
         else:
-            i += 1
+            word = run.group(2)
+            for piece in _PIECE.finditer(word):
+                a, b = piece.span()
+                lexeme = piece.group()[:MAX_TOKEN_CHARS]
+                append(Token(lexeme, pos, starts[i + a], ends[i + b - 1], False))
+                pos += 1
     return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPiece:
+    """One lexeme of a query term, at `offset` positions after the term's first lexeme.
+
+    `prefix`: the lexeme also matches longer lexemes starting with it. Only the last piece of a
+    prefix term can be one, and only when it is a word piece of two characters or more: a
+    single letter or digit as the last word matches exactly (as a prefix it would match nearly
+    everything), and CJK needs no prefixes (any substring is a phrase of bigrams or a unigram).
+    """
+
+    offset: int
+    lexeme: str
+    prefix: bool
+
+
+def query_pieces(text: str, prefix_last: bool) -> list[QueryPiece]:
+    """The pieces of a query term, shared by the SQL builder and the highlighter."""
+    tokens = tokenize(text, for_query=True)
+    if not tokens:
+        return []
+    base = tokens[0].position
+    last = len(tokens) - 1
+    return [
+        QueryPiece(
+            tok.position - base,
+            tok.lexeme,
+            prefix_last and k == last and not tok.cjk and len(tok.lexeme) >= 2,
+        )
+        for k, tok in enumerate(tokens)
+    ]
