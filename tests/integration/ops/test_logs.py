@@ -35,6 +35,7 @@ async def test_log_is_json_with_request_and_connection_ids_and_never_a_secret(
         url = f"{client.ws_base}/ws/{room_id}?token={token}&since=0"
         async with websockets.connect(url) as ws:
             assert json.loads(await ws.recv())["type"] == "connected"
+            assert ws.response is not None
             handshake_id = ws.response.headers["x-request-id"]
             await ws.send(json.dumps({"type": "message", "content": content, "client_id": "log-1"}))
             while json.loads(await ws.recv())["type"] != "ack":
