@@ -57,14 +57,25 @@ class Busy:
     seconds: float
 
 
+# One round trip: take the delivery and read what the push needs.
 _CLAIM = text(
     """
-    UPDATE push_deliveries
-    SET status = 'sending', claimed_at = now(), attempts = attempts + 1
-    WHERE delivery_id = :id
-      AND (status = 'pending'
-           OR (status = 'sending' AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))))
-    RETURNING delivery_id, subscription_id, message_id, kind, attempts
+    WITH claimed AS (
+        UPDATE push_deliveries
+        SET status = 'sending', claimed_at = now(), attempts = attempts + 1
+        WHERE delivery_id = :id
+          AND (status = 'pending'
+               OR (status = 'sending' AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))))
+        RETURNING delivery_id, subscription_id, message_id, kind, attempts
+    )
+    SELECT c.delivery_id, c.subscription_id, c.message_id, c.kind, c.attempts,
+           s.endpoint, s.p256dh, s.auth, m.room_id, m.sequence_number, m.message_type, m.content, m.data,
+           m.deleted_at, COALESCE(u.display_name, m.sender_id) AS sender_display_name, r.title AS room_title
+    FROM claimed c
+    LEFT JOIN push_subscriptions s ON s.subscription_id = c.subscription_id
+    LEFT JOIN messages m ON m.message_id = c.message_id
+    LEFT JOIN incident_rooms r ON r.room_id = m.room_id
+    LEFT JOIN tr_users u ON u.user_id = m.sender_id
     """
 )
 _STATE = text(
@@ -72,16 +83,6 @@ _STATE = text(
     SELECT status,
            EXTRACT(EPOCH FROM (claimed_at + make_interval(secs => CAST(:claim AS float8)) - now())) AS wait
     FROM push_deliveries WHERE delivery_id = :id
-    """
-)
-_CONTENT = text(
-    """
-    SELECT s.endpoint, s.p256dh, s.auth, m.room_id, m.sequence_number, m.message_type, m.content, m.data,
-           m.deleted_at, COALESCE(u.display_name, m.sender_id) AS sender_display_name, r.title AS room_title
-    FROM push_subscriptions s, messages m
-    JOIN incident_rooms r ON r.room_id = m.room_id
-    LEFT JOIN tr_users u ON u.user_id = m.sender_id
-    WHERE s.subscription_id = :s AND m.message_id = :m
     """
 )
 
@@ -100,8 +101,8 @@ async def claim(
         if state is not None and state.status == "sending":
             return Busy(max(0.0, float(state.wait or 0.0)))
         return None
-    content = (await conn.execute(_CONTENT, {"s": row.subscription_id, "m": row.message_id})).first()
-    if content is None or content.deleted_at is not None:
+    content = row
+    if content.endpoint is None or content.room_id is None or content.deleted_at is not None:
         await finish(conn, delivery_id, "skipped", outcome="message deleted")
         return None
     payload = push_payload(

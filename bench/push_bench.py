@@ -1,0 +1,294 @@
+"""Push fan-out throughput and outbox lag, through a real `andon worker` process.
+
+Sets up its own database (created, migrated, dropped at the end) and Redis prefix, starts a
+worker subprocess and a loopback push service, subscribes S users who want every message
+(`push: all`) in one room, then commits M messages through the real send path
+(`MessageWriter`, with the outbox wake-up) at R messages/s. Every message fans out to S pushes.
+
+Printed as one JSON object on stdout (progress on stderr):
+
+* `pushes_per_s`: pushes accepted by the push service / (last accepted - first commit);
+* `outbox_lag_ms`: commit (the send returned) → the notify task's transaction began
+  (`push_deliveries.created_at`), p50/p99/max over the messages;
+* `push_latency_ms`: commit → that push recorded as sent, p50/p99 over every push.
+
+By default the push service decrypts every body and verifies every VAPID token (the tests'
+`FakePushService`), which costs CPU on this machine that a real push service would not;
+`--sink` answers 201 without looking, to see the worker's own ceiling.
+
+    python bench/push_bench.py --subscribers 200 --messages 50 --rate 10 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+import psutil  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+
+from api.domain.auth import AuthUser  # noqa: E402
+from api.domain.bus import Bus  # noqa: E402
+from api.domain.context import Services  # noqa: E402
+from api.domain.db import Database, create_engine  # noqa: E402
+from api.domain.messages_send import MessageWriter, SendRequest, check_draft  # noqa: E402
+from api.domain.outbox_relay import OutboxKicker  # noqa: E402
+from api.domain.settings import Settings  # noqa: E402
+from tests.support.fake_push_service import FakePushService  # noqa: E402
+from tests.support.workers import fresh_database, start_worker  # noqa: E402
+
+
+def log(*parts: Any) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-p * len(ordered) // 100))))
+    return round(ordered[rank - 1], 2)
+
+
+class _Sink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.server.count += 1  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class SinkService:
+    """A push 'service' that accepts everything unread (to find the worker's own ceiling)."""
+
+    def __enter__(self) -> SinkService:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+        self.server.count = 0  # type: ignore[attr-defined]
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def endpoint(self, token: str) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/push/{token}"
+
+
+def browser_keys() -> tuple[str, str]:
+    """A p256dh/auth pair as a browser makes them (the sink never decrypts; the worker encrypts)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return b64(point), b64(os.urandom(16))
+
+
+async def seed(pg: asyncpg.Connection, subscriptions: list[tuple[str, str, str]]) -> tuple[uuid.UUID, str]:
+    """A room with a sender and one member per subscription, every member on `push: all`."""
+    run = uuid.uuid4().hex[:8]
+    sender = f"bench-sender-{run}@bench.andon.test"
+    users = [f"bench-push-{run}-{i:05d}@bench.andon.test" for i in range(len(subscriptions))]
+    room = uuid.uuid4()
+    await pg.executemany(
+        "INSERT INTO tr_users (user_id, display_name) VALUES ($1, $2)",
+        [(sender, "Bench Sender")] + [(u, f"Bench {i}") for i, u in enumerate(users)],
+    )
+    await pg.execute(
+        "INSERT INTO incident_rooms (room_id, title, created_by) VALUES ($1, 'push bench', $2)", room, sender
+    )
+    await pg.executemany(
+        "INSERT INTO room_members (room_id, user_id, role) VALUES ($1, $2, $3)",
+        [(room, sender, "OWNER")] + [(room, u, "VIEWER") for u in users],
+    )
+    await pg.executemany(
+        "INSERT INTO notification_prefs (user_id, push) VALUES ($1, 'all')", [(u,) for u in users]
+    )
+    await pg.executemany(
+        "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth) VALUES ($1, $2, $3, $4)",
+        [(user, *sub) for user, sub in zip(users, subscriptions, strict=True)],
+    )
+    return room, sender
+
+
+async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="andon-push-bench-") as data_dir:
+        env = {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": args.redis_url,
+            "ANDON_REDIS_PREFIX": f"andonpb{uuid.uuid4().hex[:8]}",
+            "ANDON_DATA_DIR": data_dir,
+            "PUSH_ALLOW_PRIVATE_ENDPOINTS": "true",
+            "DB_POOL_SIZE": "8",
+            "DB_MAX_OVERFLOW": "4",
+            "LOG_LEVEL": "WARNING",
+        }
+        settings = Settings.from_env(env, dotenv=Path("/nonexistent"))
+        pg = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+        workers = [
+            await asyncio.to_thread(start_worker, env, concurrency=args.concurrency)
+            for _ in range(args.workers)
+        ]
+        redis = Redis.from_url(args.redis_url)
+        services = Services(
+            settings=settings,
+            db=Database(create_engine(settings)),
+            redis=redis,
+            bus=Bus(redis, settings.redis_prefix),
+            outbox_kick=OutboxKicker(redis, settings.redis_prefix),
+        )
+        service_cm: Any = SinkService() if args.sink else FakePushService()
+        try:
+            with service_cm as service:
+                subscriptions: list[tuple[str, str, str]] = []
+                for _ in range(args.subscribers):
+                    if args.sink:
+                        subscriptions.append((service.endpoint(uuid.uuid4().hex), *browser_keys()))
+                    else:
+                        minted = service.mint_subscription()
+                        subscriptions.append((minted.endpoint, minted.p256dh, minted.auth))
+                room, sender_id = await seed(pg, subscriptions)
+                sender = AuthUser(
+                    sender_id, "Bench Sender", False, b"", datetime.now(UTC) + timedelta(hours=1)
+                )
+                writer = MessageWriter(services)
+                expected = args.subscribers * args.messages
+                log(f"sending {args.messages} messages at {args.rate}/s, {args.subscribers} pushes each")
+                worker_procs = [psutil.Process(w.pid) for w in workers]
+                cpu_before = sum(sum(p.cpu_times()[:2]) for p in worker_procs)
+                committed: dict[str, float] = {}
+                start = time.monotonic()
+                for i in range(args.messages):
+                    if args.rate > 0:
+                        await asyncio.sleep(max(0.0, start + i / args.rate - time.monotonic()))
+                    draft = check_draft({"content": f"bench message {i}: line 3 status update"})
+                    message = await writer.send(SendRequest(room, sender, draft, None))
+                    committed[message["message_id"]] = time.time()
+                sent_at = time.monotonic()
+
+                async def sent() -> int:
+                    return int(
+                        await pg.fetchval("SELECT count(*) FROM push_deliveries WHERE status = 'sent'")
+                    )
+
+                deadline = sent_at + args.timeout
+                done = await sent()
+                while done < expected and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                    done = await sent()
+                worker_cpu = sum(sum(p.cpu_times()[:2]) for p in worker_procs) - cpu_before
+                rows = await pg.fetch(
+                    "SELECT message_id::text AS m, EXTRACT(EPOCH FROM created_at) AS planned, "
+                    "EXTRACT(EPOCH FROM finished_at) AS finished, status FROM push_deliveries"
+                )
+        finally:
+            await services.outbox_kick.aclose()  # type: ignore[attr-defined]
+            await services.db.dispose()
+            await redis.aclose()
+            await pg.close()
+            for w in workers:
+                await asyncio.to_thread(w.stop)
+
+    first_commit = min(committed.values())
+    task_start: dict[str, float] = {}
+    latencies: list[float] = []
+    finished: list[float] = []
+    for row in rows:
+        task_start[row["m"]] = min(task_start.get(row["m"], float(row["planned"])), float(row["planned"]))
+        if row["status"] == "sent" and row["finished"] is not None:
+            finished.append(float(row["finished"]))
+            latencies.append((float(row["finished"]) - committed[row["m"]]) * 1000)
+    lags = [(task_start[m] - committed[m]) * 1000 for m in committed if m in task_start]
+    span = (max(finished) - first_commit) if finished else None
+    return {
+        "scenario": "push_fanout",
+        "push_service": "sink (accepts unread)"
+        if args.sink
+        else "FakePushService (decrypts + verifies VAPID)",
+        "subscribers": args.subscribers,
+        "messages": args.messages,
+        "rate_per_s": args.rate,
+        "worker_processes": args.workers,
+        "worker_threads_each": args.concurrency,
+        "pushes_expected": expected,
+        "pushes_sent": len(finished),
+        "duration_s": round(span, 3) if span else None,
+        "pushes_per_s": round(len(finished) / span, 1) if span else None,
+        "outbox_lag_ms": {
+            "p50": percentile(lags, 50),
+            "p99": percentile(lags, 99),
+            "max": percentile(lags, 100),
+        },
+        "push_latency_ms": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99)},
+        "worker_cpu_s": round(worker_cpu, 2),
+        "worker_cpu_ms_per_push": round(worker_cpu * 1000 / len(finished), 2) if finished else None,
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "ok": len(finished) == expected,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=50)
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="messages per second (0: as fast as possible)"
+    )
+    parser.add_argument("--concurrency", type=int, default=8, help="threads per worker process")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--sink", action="store_true", help="a push service that accepts without decrypting")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("ANDON_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("ANDON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    with fresh_database(args.admin_url) as db_url:
+        result = asyncio.run(run(args, db_url))
+    print(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
