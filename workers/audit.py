@@ -37,7 +37,7 @@ async def append_outbox(runtime: WorkerRuntime, outbox_id: int) -> int | None:
 def register(app: Celery, settings: Settings) -> None:
     """Register `audit.append`."""
 
-    @app.task(name=jobs.AUDIT_APPEND, bind=True, **task_options(settings))
+    @app.task(name=jobs.AUDIT_APPEND, bind=True, shared=False, **task_options(settings))
     def append(self: Any, outbox_id: int) -> int | None:
         runtime = get_runtime(self.app)
         try:

@@ -70,7 +70,7 @@ async def index_outbox(runtime: WorkerRuntime, outbox_id: int) -> tuple[int, int
 def register(app: Celery, settings: Settings) -> None:
     """Register `index.messages`."""
 
-    @app.task(name=jobs.INDEX_MESSAGES, bind=True, **task_options(settings))
+    @app.task(name=jobs.INDEX_MESSAGES, bind=True, shared=False, **task_options(settings))
     def index_messages(self: Any, outbox_id: int) -> list[int] | None:
         runtime = get_runtime(self.app)
         done = runtime.run(index_outbox(runtime, int(outbox_id)))

@@ -53,7 +53,7 @@ async def queue_planned(runtime: WorkerRuntime, outbox_id: int) -> int:
 def register(app: Celery, settings: Settings) -> None:
     """Register `mentions.notify_messages`."""
 
-    @app.task(name=jobs.NOTIFY_MESSAGES, bind=True, **task_options(settings))
+    @app.task(name=jobs.NOTIFY_MESSAGES, bind=True, shared=False, **task_options(settings))
     def notify(self: Any, outbox_id: int) -> int:
         runtime = get_runtime(self.app)
         planned = runtime.run(notify_messages(runtime, int(outbox_id)))

@@ -102,7 +102,7 @@ def register(app: Celery, settings: Settings) -> None:
     """Register `push.send`."""
     cap = retry_backoff_max(settings)
 
-    @app.task(name=jobs.PUSH_SEND, bind=True, **task_options(settings))
+    @app.task(name=jobs.PUSH_SEND, bind=True, shared=False, **task_options(settings))
     def send(self: Any, delivery_id: int) -> str:
         runtime = get_runtime(self.app)
         delivery_id = int(delivery_id)

@@ -65,7 +65,7 @@ def register(app: Celery, settings: Settings) -> None:
     """Register `outbox.drain`."""
     from workers.runtime import get_runtime
 
-    @app.task(name=jobs.OUTBOX_DRAIN, bind=True, max_retries=0)
+    @app.task(name=jobs.OUTBOX_DRAIN, bind=True, shared=False, max_retries=0)
     def drain(self: Any) -> int:
         """Queue every due outbox row and push delivery now; returns how many jobs."""
         return get_runtime(self.app).run(get_runtime(self.app).relay.drain())

@@ -18,9 +18,12 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import asyncpg
 import requests
 from celery import Celery
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import exc as sa_exc
 
 from api.domain.bus import Bus
 from api.domain.context import Services
@@ -61,9 +64,12 @@ class WorkerRuntime:
         redis = Redis.from_url(
             settings.redis_url, health_check_interval=30, socket_connect_timeout=5, **extra
         )
+        engine = create_engine(settings)
+        # SQL errors would otherwise quote their bound values (message text) into the logs.
+        engine.sync_engine.hide_parameters = True
         self.services = Services(
             settings=settings,
-            db=Database(create_engine(settings)),
+            db=Database(engine),
             redis=redis,
             bus=Bus(redis, settings.redis_prefix),
         )
@@ -89,13 +95,20 @@ class WorkerRuntime:
         self._relay_task: concurrent.futures.Future[None] | None = None
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
-        """Run `coro` on the shared loop and wait for it (cancelled if it outlasts `timeout`)."""
+        """Run `coro` on the shared loop and wait for it (cancelled if it outlasts `timeout`).
+
+        Database and Redis errors come back as :class:`StoreError`, which names the error but
+        carries none of its text: drivers put bound values (message text, endpoints) into their
+        messages, and Celery logs a failing task's exception.
+        """
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"worker operation took longer than {timeout}s") from None
+        except (sa_exc.SQLAlchemyError, asyncpg.PostgresError, RedisError, OSError) as exc:
+            raise StoreError(_describe(exc)) from None
 
     @property
     def vapid(self) -> VapidKeys:
@@ -166,6 +179,17 @@ class WorkerRuntime:
             session.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+
+
+class StoreError(RuntimeError):
+    """PostgreSQL, Redis or the network failed; the message names the error class only."""
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(exc, "sqlstate", None)
+    name = type(orig).__name__ if orig is not None else type(exc).__name__
+    return f"{name}" + (f" (SQLSTATE {code})" if code else "")
 
 
 def _make_search_backend(settings: Settings, services: Services) -> SearchBackend:

@@ -40,3 +40,13 @@ def test_the_app_is_json_only_late_acking_prefetch_one_and_prefix_isolated() -> 
 def test_retry_countdowns_stay_under_half_the_visibility_timeout() -> None:
     assert retry_backoff_max(Settings(worker_visibility_timeout=900)) == 300
     assert retry_backoff_max(Settings(worker_visibility_timeout=60)) == 30
+
+
+def test_each_app_registers_its_own_tasks_with_its_own_settings() -> None:
+    short = create_app(Settings(redis_url="redis://127.0.0.1:6379/0", worker_visibility_timeout=60))
+    long = create_app(Settings(redis_url="redis://127.0.0.1:6379/0", worker_visibility_timeout=900))
+    assert short.tasks["index.messages"] is not long.tasks["index.messages"]
+    assert short.tasks["index.messages"].retry_backoff_max == 30
+    assert long.tasks["index.messages"].retry_backoff_max == 300
+    short.close()
+    long.close()
