@@ -193,8 +193,11 @@ def _describe(exc: BaseException) -> str:
 
 
 def _make_search_backend(settings: Settings, services: Services) -> SearchBackend:
+    # The same choice the API makes for searching: Meilisearch when MEILI_URL is set.
     if settings.meili_url:
-        log.warning("MEILI_URL is set but no Meilisearch backend is available; indexing into PostgreSQL")
+        from search.meilisearch import MeilisearchSearchBackend
+
+        return MeilisearchSearchBackend(settings.meili_url, settings.meili_master_key)
     return PostgresSearchBackend(services.db.engine)
 
 
