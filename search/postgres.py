@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -252,12 +252,11 @@ class PostgresSearchBackend:
                 rows = (await conn.execute(text(plan.sql()), plan.params)).all()
                 first = rows[0]
                 total = int(first.exact_part)
-                saturated = list(first.saturated or ())
+                saturated = [_Saturated(*row) for row in json.loads(first.saturated or "[]")]
                 total_exact = not saturated
-                if saturated:
-                    rooms = room_ids if plan.grouped else [room_ids[i] for i in saturated]
-                    estimate = await self._estimate(conn, plan, rooms)
-                    total += max(estimate, plan.window * len(saturated))
+                for branch in saturated:
+                    rooms = room_ids if plan.grouped else [room_ids[branch.branch]]
+                    total += await self._extrapolate(conn, branch, rooms, query)
         except sa_exc.DBAPIError as exc:
             raise SearchUnavailable(f"search failed: {exc.__class__.__name__}") from exc
         hits = [
@@ -273,12 +272,38 @@ class PostgresSearchBackend:
         return SearchResults(hits=hits, total=total, total_exact=total_exact)
 
     @staticmethod
-    async def _estimate(conn: AsyncConnection, plan: _SearchPlan, rooms: list[str]) -> int:
-        sql = "EXPLAIN (FORMAT JSON) SELECT 1 FROM search_documents d WHERE d.room_id = ANY(CAST(:est_rooms AS uuid[]))"
-        sql += "".join(" AND " + cond for cond in plan.conditions)
-        raw = await conn.scalar(text(sql), {**plan.params, "est_rooms": rooms})
-        doc = json.loads(raw) if isinstance(raw, str) else raw
-        return int(doc[0]["Plan"]["Plan Rows"])
+    async def _extrapolate(
+        conn: AsyncConnection, branch: _Saturated, rooms: list[str], query: SearchQuery
+    ) -> int:
+        """Estimate a saturated branch's matches from how far back its newest ones reach.
+
+        The branch found `n` matches between `oldest` and the room's newest message; assuming
+        matches spread evenly over time, the room's whole time span holds proportionally more.
+        Two index probes (the room's first and last message); never below `n`.
+        """
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT min(d.created_at) AS first, max(d.created_at) AS last FROM search_documents d"
+                    " WHERE d.room_id = ANY(CAST(:rooms AS uuid[])) AND NOT d.deleted"
+                ),
+                {"rooms": rooms},
+            )
+        ).one()
+        if row.first is None:
+            return branch.n
+        first, last = row.first, row.last
+        if query.after is not None:
+            first = max(first, query.after)
+        if query.before is not None:
+            last = min(last, query.before)
+        oldest = datetime.fromisoformat(branch.oldest)
+        covered = (last - oldest).total_seconds()
+        span = (last - first).total_seconds()
+        if covered <= 0 or span <= covered:
+            return branch.n
+        # n matches mark n - 1 intervals over `covered`.
+        return max(branch.n, round((branch.n - 1) * span / covered) + 1)
 
     @staticmethod
     async def _bound_statement(conn: AsyncConnection) -> None:
@@ -294,6 +319,14 @@ class PostgresSearchBackend:
             ),
             {"ms": str(STATEMENT_TIMEOUT_MS)},
         )
+
+
+class _Saturated(NamedTuple):
+    """A branch that found `window` matches or more; `oldest` is its oldest one (ISO text)."""
+
+    branch: int
+    n: int
+    oldest: str
 
 
 class _SearchPlan:
@@ -374,7 +407,7 @@ class _SearchPlan:
         order = "(s.recency > :rank_window), s.score DESC, s.created_at DESC, s.message_id DESC"
         return (
             "WITH cand AS MATERIALIZED (" + " UNION ALL ".join(branches) + "),"
-            " per_branch AS (SELECT branch, count(*) AS n FROM cand GROUP BY branch),"
+            " per_branch AS (SELECT branch, count(*) AS n, min(created_at) AS oldest FROM cand GROUP BY branch),"
             " top AS (SELECT c.message_id, c.room_id, c.created_at, c.tsv,"
             "   row_number() OVER (ORDER BY c.created_at DESC, c.message_id DESC) AS recency"
             "   FROM cand c ORDER BY c.created_at DESC, c.message_id DESC LIMIT :window),"
@@ -383,7 +416,8 @@ class _SearchPlan:
             f" page AS (SELECT s.* FROM scored s ORDER BY {order} OFFSET :offset LIMIT :limit)"
             " SELECT s.message_id, s.room_id, s.score, d.content,"
             "   (SELECT coalesce(sum(n), 0) FROM per_branch WHERE n < :window) AS exact_part,"
-            "   (SELECT coalesce(array_agg(branch), '{}') FROM per_branch WHERE n >= :window) AS saturated"
+            "   (SELECT json_agg(json_build_array(branch, n, oldest)) FROM per_branch WHERE n >= :window)::text"
+            "     AS saturated"
             " FROM (SELECT 1) AS one"
             " LEFT JOIN (page s JOIN search_documents d ON d.message_id = s.message_id) ON true"
             f" ORDER BY {order}"
