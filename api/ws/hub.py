@@ -65,6 +65,8 @@ class RoomState:
     typing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     last_online: list[dict[str, str]] | None = None
     presence_task: asyncio.Task[None] | None = None
+    # A presence change arrived while `presence_task` was already reading: read again after it.
+    presence_again: bool = False
     idle_since: float | None = None
     init_error: BaseException | None = None
     # Commit times of envelopes not delivered on arrival (a gap), by their last sequence number.
@@ -457,19 +459,25 @@ class Hub:
     def schedule_presence(self, room: RoomState) -> None:
         if room.presence_task is None or room.presence_task.done():
             room.presence_task = asyncio.create_task(self._send_presence(room))
+        else:
+            # The running task may already have read the old set: it must read once more.
+            room.presence_again = True
 
     async def _send_presence(self, room: RoomState) -> None:
-        await asyncio.sleep(PRESENCE_DEBOUNCE)
-        try:
-            online = await self.presence.online(room.room_id)
-        except Exception:
-            return
-        if online == room.last_online:
-            return
-        room.last_online = online
-        frame = encode({"type": "presence", "online": online})
-        for conn in room.conns:
-            conn.push(frame)
+        while True:
+            room.presence_again = False
+            await asyncio.sleep(PRESENCE_DEBOUNCE)
+            try:
+                online = await self.presence.online(room.room_id)
+            except Exception:
+                return
+            if online != room.last_online:
+                room.last_online = online
+                frame = encode({"type": "presence", "online": online})
+                for conn in room.conns:
+                    conn.push(frame)
+            if not room.presence_again:
+                return
 
     def note_online(self, room_id: str, online: list[dict[str, str]]) -> None:
         room = self.rooms.get(room_id)
