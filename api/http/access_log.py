@@ -62,6 +62,10 @@ class AccessLogMiddleware:
 
         async def send_with_id(message: Any) -> None:
             mtype = message["type"]
+            if mtype == "websocket.send" or mtype == "http.response.body":
+                # The per-frame path: nothing to note.
+                await send(message)
+                return
             if mtype == "http.response.start" or mtype == "websocket.accept":
                 if mtype == "http.response.start":
                     outcome["status"] = message["status"]
