@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +52,7 @@ from api.domain.messages_send import MessageWriter, SendRequest, check_draft  # 
 from api.domain.outbox_relay import OutboxKicker  # noqa: E402
 from api.domain.settings import Settings  # noqa: E402
 from tests.support.fake_push_service import FakePushService  # noqa: E402
+from tests.support.servers import start_server  # noqa: E402
 from tests.support.workers import fresh_database, start_worker  # noqa: E402
 
 
@@ -148,6 +150,27 @@ async def seed(pg: asyncpg.Connection, subscriptions: list[tuple[str, str, str]]
     return room, sender
 
 
+def ws_load(server_url: str, env: dict[str, str], seconds: float, rate: float, prefix: str) -> dict[str, Any]:
+    """Run bench/ws_load.py against the server: 20 connections in one room, `rate` msg/s."""
+    cmd = [
+        sys.executable, str(ROOT / "bench" / "ws_load.py"), "--url", server_url, "--scenario", "custom",
+        "--connections", "20", "--rooms", "1", "--senders", "10", "--users", "20", "--rate", str(rate),
+        "--duration", str(seconds), "--user-prefix", prefix, "--max-seconds", "600",
+    ]  # fmt: skip
+    full_env = {**os.environ, **env}
+    proc = subprocess.run(cmd, cwd=str(ROOT), env=full_env, capture_output=True, text=True, timeout=900)
+    try:
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"ok": False, "error": proc.stderr[-2000:]}
+    return {
+        "ack_latency_ms": {k: out["ack_latency_ms"].get(k) for k in ("p50", "p95", "p99")},
+        "fanout_latency_ms": {k: (out.get("fanout_latency_ms") or {}).get(k) for k in ("p50", "p99")},
+        "persisted_per_second": out.get("persisted_per_second"),
+        "ok": out.get("ok"),
+    }
+
+
 async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="andon-push-bench-") as data_dir:
         env = {
@@ -159,9 +182,19 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
             "DB_POOL_SIZE": "8",
             "DB_MAX_OVERFLOW": "4",
             "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_PER_SECOND": "100000",
+            "RATE_LIMIT_BURST": "100000",
         }
         settings = Settings.from_env(env, dotenv=Path("/nonexistent"))
         pg = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+        hot_path: dict[str, Any] = {}
+        server = await asyncio.to_thread(start_server, env) if args.hot_path else None
+        ws_prefix = f"pb{uuid.uuid4().hex[:6]}"
+        if server is not None:
+            log(f"hot path without workers: {args.hot_rate} msg/s for {args.hot_seconds}s")
+            hot_path["workers_idle"] = await asyncio.to_thread(
+                ws_load, server.base_url, env, args.hot_seconds, args.hot_rate, ws_prefix
+            )
         workers = [
             await asyncio.to_thread(start_worker, env, concurrency=args.concurrency)
             for _ in range(args.workers)
@@ -194,6 +227,14 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
                 worker_procs = [psutil.Process(w.pid) for w in workers]
                 cpu_before = sum(sum(p.cpu_times()[:2]) for p in worker_procs)
                 committed: dict[str, float] = {}
+                loaded: asyncio.Future[dict[str, Any]] | None = None
+                if server is not None:
+                    log(f"hot path while the workers fan out: {args.hot_rate} msg/s for {args.hot_seconds}s")
+                    loaded = asyncio.ensure_future(
+                        asyncio.to_thread(
+                            ws_load, server.base_url, env, args.hot_seconds, args.hot_rate, ws_prefix
+                        )
+                    )
                 start = time.monotonic()
                 for i in range(args.messages):
                     if args.rate > 0:
@@ -214,6 +255,8 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
                     await asyncio.sleep(0.1)
                     done = await sent()
                 worker_cpu = sum(sum(p.cpu_times()[:2]) for p in worker_procs) - cpu_before
+                if loaded is not None:
+                    hot_path["workers_busy"] = await loaded
                 rows = await pg.fetch(
                     "SELECT message_id::text AS m, EXTRACT(EPOCH FROM created_at) AS planned, "
                     "EXTRACT(EPOCH FROM finished_at) AS finished, status FROM push_deliveries"
@@ -225,6 +268,8 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
             await pg.close()
             for w in workers:
                 await asyncio.to_thread(w.stop)
+            if server is not None:
+                await asyncio.to_thread(server.stop)
 
     first_commit = min(committed.values())
     task_start: dict[str, float] = {}
@@ -261,8 +306,24 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
         "worker_cpu_ms_per_push": round(worker_cpu * 1000 / len(finished), 2) if finished else None,
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "hot_path": _hot_path_summary(hot_path) if hot_path else None,
         "ok": len(finished) == expected,
     }
+
+
+def _hot_path_summary(hot: dict[str, Any]) -> dict[str, Any]:
+    idle, busy = hot.get("workers_idle") or {}, hot.get("workers_busy") or {}
+    out = dict(hot)
+    try:
+        out["ack_p50_rise_pct"] = round(
+            100 * (busy["ack_latency_ms"]["p50"] / idle["ack_latency_ms"]["p50"] - 1), 1
+        )
+        out["ack_p99_rise_pct"] = round(
+            100 * (busy["ack_latency_ms"]["p99"] / idle["ack_latency_ms"]["p99"] - 1), 1
+        )
+    except (KeyError, TypeError, ZeroDivisionError):
+        pass
+    return out
 
 
 def main() -> int:
@@ -276,6 +337,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--sink", action="store_true", help="a push service that accepts without decrypting")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--hot-path",
+        action="store_true",
+        help="also run bench/ws_load.py against a server, first with no worker, then during the fan-out",
+    )
+    parser.add_argument("--hot-rate", type=float, default=100.0, help="hot-path messages/s")
+    parser.add_argument("--hot-seconds", type=float, default=15.0, help="hot-path send window")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("ANDON_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
