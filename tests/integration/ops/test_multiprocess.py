@@ -16,11 +16,13 @@ from redis.asyncio import Redis
 
 from tests.conftest import redis_url
 from tests.integration.ops.support import (
+    exited_within,
     frame_where,
     online_ids,
     parent_of,
     pid_of,
     process_serving,
+    sigterm,
     wait_for_log,
 )
 from tests.support.clients import Api, User, WsClient
@@ -114,6 +116,15 @@ async def test_serve_with_two_workers_runs_both_and_they_share_rooms(
         assert persisted == 2
         acks = [s for s in families["andon_ack_latency_seconds"].samples if s.name.endswith("_count")]
         assert acks and acks[0].value == 2
+
+        # SIGTERM to the supervisor drains both workers: the open socket is closed with 1012.
+        workers = {pid_of(p) for p in placed}
+        sent_at = sigterm(server)
+        assert await a.closed_with(timeout=20) == 1012
+        assert await exited_within(server, sent_at, 40) < 40
+        assert server.proc.returncode == 0
+        log = server.log()
+        assert all(f'"pid": {pid}, "msg": "signal SIGTERM: draining"' in log for pid in workers), log[-3000:]
     finally:
         for ws in opened:
             await ws.ws.close()
