@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.browser import (
     Chromium,
+    composer,
     connection,
     echoes,
     expect,
@@ -51,7 +52,11 @@ async def test_restart_while_typing_loses_and_doubles_nothing(
         await say(f"before the restart {i}")
     await expect(echoes(page)).to_have_count(0)
 
-    # SIGTERM the server while the user keeps typing.
+    # SIGTERM the server just after a message went out (its ack may or may not come back)
+    # and keep typing while it shuts down.
+    typed.append("in flight at SIGTERM")
+    await composer(page).fill("in flight at SIGTERM")
+    await composer(page).press("Enter")
     stopping = asyncio.ensure_future(asyncio.to_thread(first.stop))
     n = 0
     while not stopping.done() and n < MAX_WHILE_CHANGING:
