@@ -193,6 +193,8 @@ async def shot(page: Page, name: str) -> None:
 # Notification constructor, and still shows it.
 RECORD_NOTIFICATIONS = """
 (() => {
+  // Init scripts also run in documents that are not secure contexts (the first about:blank).
+  if (typeof ServiceWorkerRegistration === 'undefined' || typeof Notification === 'undefined') return;
   window.__notifications = [];
   const record = (via, title, options) =>
     window.__notifications.push({ via, title, body: options?.body ?? null, tag: options?.tag ?? null });
@@ -237,6 +239,7 @@ def stub_push_manager(endpoint: str, p256dh: str, auth: str) -> str:
     sub = json.dumps({"endpoint": endpoint, "p256dh": p256dh, "auth": auth})
     return """
 (() => {
+  if (typeof PushManager === 'undefined') return;
   const given = __GIVEN__;
   const bytes = (b64url) => {
     const s = atob(b64url.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(b64url.length / 4) * 4, '='));
