@@ -34,7 +34,7 @@ async def notify_messages(runtime: WorkerRuntime, outbox_id: int) -> int | None:
             return None
         room_id = uuid.UUID(str(row.payload["room_id"]))
         message_ids = [str(m) for m in row.payload.get("message_ids") or ()]
-        recipients = await plan_recipients(uow.conn, room_id, message_ids, runtime.presence.is_focused)
+        recipients = await plan_recipients(uow.conn, room_id, message_ids, runtime.presence.focused_among)
         await plan_deliveries(uow.conn, row.outbox_id, recipients)
         await mark_job_done(uow.conn, row, jobs.NOTIFY_MESSAGES)
         return len(recipients)

@@ -61,6 +61,20 @@ end
 return 0
 """
 
+# Which of ARGV[2..] have a focused connection to the room on any process: one round trip for
+# everyone a new message would push.
+_FOCUSED_AMONG = """
+local procs = redis.call('SMEMBERS', KEYS[1])
+local out = {}
+for i = 2, #ARGV do
+  for _, p in ipairs(procs) do
+    local v = redis.call('HGET', ARGV[1] .. p, ARGV[i])
+    if v and tonumber(v) > 0 then table.insert(out, ARGV[i]); break end
+  end
+end
+return out
+"""
+
 
 class Presence:
     """Who is online in which room, across every server process."""
@@ -74,6 +88,7 @@ class Presence:
         self._remove = redis.register_script(_REMOVE)
         self._online = redis.register_script(_ONLINE)
         self._focused = redis.register_script(_FOCUSED)
+        self._focused_among = redis.register_script(_FOCUSED_AMONG)
 
     def _base(self, room_id: str) -> str:
         return f"{self.prefix}:pres:{room_id}:"
@@ -148,6 +163,16 @@ class Presence:
                 )
             )
         )
+
+    async def focused_among(self, room_id: str, user_ids: Iterable[str]) -> set[str]:
+        """Those of `user_ids` with a connection focused on the room, on any process (one call)."""
+        users = list(user_ids)
+        if not users:
+            return set()
+        found = await self._focused_among(
+            keys=[self._focus_procs(room_id)], args=[self._focus_base(room_id), *users]
+        )
+        return {u.decode() if isinstance(u, bytes) else u for u in found}
 
     async def heartbeat(self, room_ids: Iterable[str]) -> None:
         """Refresh this process's keys for the rooms it serves."""

@@ -108,12 +108,12 @@ async def plan_recipients(
     conn: AsyncConnection,
     room_id: uuid.UUID,
     message_ids: Sequence[str],
-    is_focused: Callable[[str, str], Awaitable[bool]],
+    focused_among: Callable[[str, list[str]], Awaitable[set[str]]],
 ) -> list[Recipient]:
     """Everyone to push for these new messages of one room, per the rules above.
 
-    Deleted and system messages push nobody. `is_focused(room_id, user_id)` is asked once per
-    user who would otherwise be pushed.
+    Deleted and system messages push nobody. `focused_among(room_id, user_ids)` (see
+    `Presence.focused_among`) is asked once, about everyone who would otherwise be pushed.
     """
     ids = [str(uuid.UUID(str(m))) for m in message_ids]
     if not ids:
@@ -137,7 +137,7 @@ async def plan_recipients(
                 planned.append(Recipient(msg.message_id, user_id, "message"))
     if not planned:
         return []
-    focused = {u for u in {r.user_id for r in planned} if await is_focused(str(room_id), u)}
+    focused = await focused_among(str(room_id), sorted({r.user_id for r in planned}))
     return [r for r in planned if r.user_id not in focused]
 
 
