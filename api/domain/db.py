@@ -49,6 +49,9 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=True,
+        # A failed statement's exception (and so a logged traceback) must not carry its bound
+        # parameters: message content, token digests.
+        hide_parameters=True,
         # asyncpg's statement cache stays on; JSON is decoded by our own code paths.
         connect_args={"server_settings": {"application_name": "andon"}},
     )
