@@ -123,6 +123,57 @@ def browser_keys() -> tuple[str, str]:
     return b64(point), b64(os.urandom(16))
 
 
+def serve_push(kind: str, count: int) -> int:
+    """Child-process mode: run the push service, print `count` subscriptions as one JSON line,
+    serve until stdin closes, then print what arrived. A separate process, so its CPU (decrypting
+    every push) does not slow the driver's event loop and skew the latencies it measures."""
+    if kind == "sink":
+        with SinkService() as sink:
+            subs = [(sink.endpoint(uuid.uuid4().hex), *browser_keys()) for _ in range(count)]
+            print(json.dumps(subs), flush=True)
+            sys.stdin.read()
+            count_seen = sink.server.count  # type: ignore[attr-defined]
+            print(json.dumps({"attempts": count_seen, "delivered": count_seen, "problems": 0}))
+        return 0
+    with FakePushService() as service:
+        minted = [service.mint_subscription() for _ in range(count)]
+        print(json.dumps([(m.endpoint, m.p256dh, m.auth) for m in minted]), flush=True)
+        sys.stdin.read()
+        attempts = service.attempts()
+        print(
+            json.dumps(
+                {
+                    "attempts": len(attempts),
+                    "delivered": len(service.deliveries()),
+                    "problems": sum(1 for a in attempts if a.problems),
+                }
+            )
+        )
+    return 0
+
+
+class PushServiceProcess:
+    """The push service in a child process (see :func:`serve_push`)."""
+
+    def __init__(self, kind: str, count: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-push", kind, "--subscribers", str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.subscriptions: list[tuple[str, str, str]] = [
+            tuple(x) for x in json.loads(self.proc.stdout.readline())
+        ]
+
+    def finish(self) -> dict[str, Any]:
+        """Stop it and return what it received."""
+        out, _ = self.proc.communicate(input="", timeout=60)
+        summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return summary
+
+
 async def seed(pg: asyncpg.Connection, subscriptions: list[tuple[str, str, str]]) -> tuple[uuid.UUID, str]:
     """A room with a sender and one member per subscription, every member on `push: all`."""
     run = uuid.uuid4().hex[:8]
@@ -195,9 +246,15 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
             hot_path["workers_idle"] = await asyncio.to_thread(
                 ws_load, server.base_url, env, args.hot_seconds, args.hot_rate, ws_prefix
             )
+        # With --push-workers, the general workers leave the push queue to dedicated ones (the
+        # deployment docs/workers.md recommends when pushes are many).
+        general = "outbox,mentions,index,audit" if args.push_workers else None
         workers = [
-            await asyncio.to_thread(start_worker, env, concurrency=args.concurrency)
+            await asyncio.to_thread(start_worker, env, queues=general, concurrency=args.concurrency)
             for _ in range(args.workers)
+        ] + [
+            await asyncio.to_thread(start_worker, env, queues="push", concurrency=args.concurrency)
+            for _ in range(args.push_workers)
         ]
         redis = Redis.from_url(args.redis_url)
         services = Services(
@@ -207,65 +264,58 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
             bus=Bus(redis, settings.redis_prefix),
             outbox_kick=OutboxKicker(redis, settings.redis_prefix),
         )
-        service_cm: Any = SinkService() if args.sink else FakePushService()
+        push_service = await asyncio.to_thread(
+            PushServiceProcess, "sink" if args.sink else "verify", args.subscribers
+        )
+        received: dict[str, Any] = {}
         try:
-            with service_cm as service:
-                subscriptions: list[tuple[str, str, str]] = []
-                for _ in range(args.subscribers):
-                    if args.sink:
-                        subscriptions.append((service.endpoint(uuid.uuid4().hex), *browser_keys()))
-                    else:
-                        minted = service.mint_subscription()
-                        subscriptions.append((minted.endpoint, minted.p256dh, minted.auth))
-                room, sender_id = await seed(pg, subscriptions)
-                sender = AuthUser(
-                    sender_id, "Bench Sender", False, b"", datetime.now(UTC) + timedelta(hours=1)
+            subscriptions = push_service.subscriptions
+            room, sender_id = await seed(pg, subscriptions)
+            sender = AuthUser(sender_id, "Bench Sender", False, b"", datetime.now(UTC) + timedelta(hours=1))
+            writer = MessageWriter(services)
+            expected = args.subscribers * args.messages
+            log(f"sending {args.messages} messages at {args.rate}/s, {args.subscribers} pushes each")
+            worker_procs = [psutil.Process(w.pid) for w in workers]
+            cpu_before = sum(sum(p.cpu_times()[:2]) for p in worker_procs)
+            committed: dict[str, float] = {}
+            loaded: asyncio.Future[dict[str, Any]] | None = None
+            if server is not None:
+                log(f"hot path while the workers fan out: {args.hot_rate} msg/s for {args.hot_seconds}s")
+                loaded = asyncio.ensure_future(
+                    asyncio.to_thread(
+                        ws_load, server.base_url, env, args.hot_seconds, args.hot_rate, ws_prefix
+                    )
                 )
-                writer = MessageWriter(services)
-                expected = args.subscribers * args.messages
-                log(f"sending {args.messages} messages at {args.rate}/s, {args.subscribers} pushes each")
-                worker_procs = [psutil.Process(w.pid) for w in workers]
-                cpu_before = sum(sum(p.cpu_times()[:2]) for p in worker_procs)
-                committed: dict[str, float] = {}
-                loaded: asyncio.Future[dict[str, Any]] | None = None
-                if server is not None:
-                    log(f"hot path while the workers fan out: {args.hot_rate} msg/s for {args.hot_seconds}s")
-                    loaded = asyncio.ensure_future(
-                        asyncio.to_thread(
-                            ws_load, server.base_url, env, args.hot_seconds, args.hot_rate, ws_prefix
-                        )
-                    )
-                start = time.monotonic()
-                for i in range(args.messages):
-                    if args.rate > 0:
-                        await asyncio.sleep(max(0.0, start + i / args.rate - time.monotonic()))
-                    draft = check_draft({"content": f"bench message {i}: line 3 status update"})
-                    message = await writer.send(SendRequest(room, sender, draft, None))
-                    committed[message["message_id"]] = time.time()
-                sent_at = time.monotonic()
+            start = time.monotonic()
+            for i in range(args.messages):
+                if args.rate > 0:
+                    await asyncio.sleep(max(0.0, start + i / args.rate - time.monotonic()))
+                draft = check_draft({"content": f"bench message {i}: line 3 status update"})
+                message = await writer.send(SendRequest(room, sender, draft, None))
+                committed[message["message_id"]] = time.time()
+            sent_at = time.monotonic()
 
-                async def sent() -> int:
-                    return int(
-                        await pg.fetchval("SELECT count(*) FROM push_deliveries WHERE status = 'sent'")
-                    )
+            async def sent() -> int:
+                return int(await pg.fetchval("SELECT count(*) FROM push_deliveries WHERE status = 'sent'"))
 
-                deadline = sent_at + args.timeout
+            deadline = sent_at + args.timeout
+            done = await sent()
+            while done < expected and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
                 done = await sent()
-                while done < expected and time.monotonic() < deadline:
-                    await asyncio.sleep(0.1)
-                    done = await sent()
-                worker_cpu = sum(sum(p.cpu_times()[:2]) for p in worker_procs) - cpu_before
-                if loaded is not None:
-                    hot_path["workers_busy"] = await loaded
-                rows = await pg.fetch(
-                    "SELECT message_id::text AS m, EXTRACT(EPOCH FROM created_at) AS planned, "
-                    "EXTRACT(EPOCH FROM finished_at) AS finished, status FROM push_deliveries"
-                )
+            worker_cpu = sum(sum(p.cpu_times()[:2]) for p in worker_procs) - cpu_before
+            if loaded is not None:
+                hot_path["workers_busy"] = await loaded
+            rows = await pg.fetch(
+                "SELECT message_id::text AS m, EXTRACT(EPOCH FROM created_at) AS planned, "
+                "EXTRACT(EPOCH FROM finished_at) AS finished, status FROM push_deliveries"
+            )
         finally:
             await services.outbox_kick.aclose()  # type: ignore[attr-defined]
             await services.db.dispose()
             await redis.aclose()
             await pg.close()
+            received = await asyncio.to_thread(push_service.finish)
             for w in workers:
                 await asyncio.to_thread(w.stop)
             if server is not None:
@@ -291,9 +341,11 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
         "messages": args.messages,
         "rate_per_s": args.rate,
         "worker_processes": args.workers,
+        "push_only_worker_processes": args.push_workers,
         "worker_threads_each": args.concurrency,
         "pushes_expected": expected,
         "pushes_sent": len(finished),
+        "push_service_received": received,
         "duration_s": round(span, 3) if span else None,
         "pushes_per_s": round(len(finished) / span, 1) if span else None,
         "outbox_lag_ms": {
@@ -307,7 +359,7 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "hot_path": _hot_path_summary(hot_path) if hot_path else None,
-        "ok": len(finished) == expected,
+        "ok": len(finished) == expected and not received.get("problems"),
     }
 
 
@@ -335,6 +387,9 @@ def main() -> int:
     )
     parser.add_argument("--concurrency", type=int, default=8, help="threads per worker process")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--push-workers", type=int, default=0, help="extra worker processes serving only the push queue"
+    )
     parser.add_argument("--sink", action="store_true", help="a push service that accepts without decrypting")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument(
@@ -351,7 +406,10 @@ def main() -> int:
     parser.add_argument(
         "--redis-url", default=os.environ.get("ANDON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
+    parser.add_argument("--serve-push", choices=["sink", "verify"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_push:
+        return serve_push(args.serve_push, args.subscribers)
     with fresh_database(args.admin_url) as db_url:
         result = asyncio.run(run(args, db_url))
     print(json.dumps(result))
