@@ -129,16 +129,21 @@ async def test_resume_with_since_while_traffic_continues(api: Api) -> None:
         seqs = [f["sequence_number"] for f in frames]
         assert seqs == list(range(last - 9, last - 9 + 60)), seqs
         assert saw_complete is not None and saw_complete["last_sequence_number"] >= last
-        # The `sync` frame on an open socket does the same.
-        await resumed.send({"type": "sync", "since": seqs[-1] - 5})
-        replay: list[int] = []
+        # The `sync` frame on an open socket does the same. Live frames already on the wire when
+        # the server reads the `sync` arrive first; the replay then starts exactly at since + 1.
+        since = seqs[-1] - 5
+        await resumed.send({"type": "sync", "since": since})
+        received: list[int] = []
         while True:
             frame = await resumed.next("message", "sync_complete", timeout=20)
             if frame["type"] == "sync_complete":
                 break
-            replay.append(frame["sequence_number"])
-        assert replay[:5] == list(range(seqs[-1] - 4, seqs[-1] + 1))
-        assert replay == list(range(replay[0], replay[0] + len(replay)))
+            received.append(frame["sequence_number"])
+        start = max(i for i, n in enumerate(received) if n == since + 1)
+        in_flight, replay = received[:start], received[start:]
+        assert in_flight == list(range(seqs[-1] + 1, seqs[-1] + 1 + len(in_flight)))
+        assert replay == list(range(since + 1, since + 1 + len(replay)))
+        assert replay[-1] >= (in_flight[-1] if in_flight else seqs[-1])
         after = await resumed.sequenced(10)
         assert [f["sequence_number"] for f in after] == list(range(replay[-1] + 1, replay[-1] + 11))
     finally:
