@@ -44,9 +44,9 @@ async def queue_planned(runtime: WorkerRuntime, outbox_id: int) -> int:
     """Queue the row's planned pushes that are not queued yet."""
     queued = 0
     while True:
-        batch = await runtime.relay.relay_deliveries(outbox_id)
+        batch = await runtime.task_relay.relay_deliveries(outbox_id)
         queued += batch
-        if batch < runtime.relay.batch:
+        if batch < runtime.task_relay.batch:
             return queued
 
 

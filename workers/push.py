@@ -98,35 +98,51 @@ async def _give_up(runtime: WorkerRuntime, delivery_id: int, why: str) -> None:
         await store.finish(uow.conn, delivery_id, "failed", outcome=why)
 
 
+def send_one(runtime: WorkerRuntime, delivery_id: int, cap: float) -> float | None:
+    """Claim, send and record one delivery; seconds until it must be tried again, or None."""
+    claimed = runtime.run(_claim(runtime, delivery_id))
+    if claimed is None:
+        return None
+    if isinstance(claimed, store.Busy):
+        # Another worker is sending it; look again once its claim could have expired.
+        return min(cap, claimed.seconds + 0.5)
+    try:
+        result = _send(runtime, claimed)
+    except (PayloadTooLarge, ValueError, TypeError) as exc:
+        # Not the push service's doing: a payload or VAPID configuration that can never work.
+        # Retrying would only repeat it.
+        log.error("push delivery %s cannot be sent: %s", delivery_id, type(exc).__name__)
+        runtime.run(_give_up(runtime, delivery_id, "unsendable"))
+        return None
+    delay: float | None = None
+    if result.should_retry and claimed.attempts < store.MAX_ATTEMPTS:
+        delay = retry_delay(result, claimed.attempts, cap)
+    runtime.run(_record(runtime, claimed, result, delay))
+    if result.should_retry and delay is None:
+        log.warning("push delivery %s given up after %s attempts", delivery_id, claimed.attempts)
+    return delay
+
+
 def register(app: Celery, settings: Settings) -> None:
     """Register `push.send`."""
     cap = retry_backoff_max(settings)
 
     @app.task(name=jobs.PUSH_SEND, bind=True, shared=False, **task_options(settings))
-    def send(self: Any, delivery_id: int) -> str:
+    def send(self: Any, *delivery_ids: int) -> int:
+        """Send each delivery in turn; one that must wait is queued again on its own.
+
+        A rerun of the whole message (an exception half-way) repeats nothing: every delivery
+        is claimed and recorded by itself.
+        """
         runtime = get_runtime(self.app)
-        delivery_id = int(delivery_id)
-        claimed = runtime.run(_claim(runtime, delivery_id))
-        if claimed is None:
-            return "done"
-        if isinstance(claimed, store.Busy):
-            # Another worker is sending it; look again once its claim could have expired.
-            raise self.retry(countdown=min(cap, claimed.seconds + 0.5), max_retries=None)
-        try:
-            result = _send(runtime, claimed)
-        except (PayloadTooLarge, ValueError, TypeError) as exc:
-            # Not the push service's doing: a payload or VAPID configuration that can never
-            # work. Retrying would only repeat it.
-            log.error("push delivery %s cannot be sent: %s", delivery_id, type(exc).__name__)
-            runtime.run(_give_up(runtime, delivery_id, "unsendable"))
-            return "failed"
-        delay: float | None = None
-        if result.should_retry and claimed.attempts < store.MAX_ATTEMPTS:
-            delay = retry_delay(result, claimed.attempts, cap)
-        runtime.run(_record(runtime, claimed, result, delay))
-        if delay is not None:
+        sent = 0
+        for delivery_id in delivery_ids:
+            delay = send_one(runtime, int(delivery_id), cap)
+            if delay is None:
+                sent += 1
+                continue
             # The row says when; this message is the prompt way there (the sweep is the slow one).
-            raise self.retry(countdown=delay, max_retries=None)
-        if result.should_retry:
-            log.warning("push delivery %s given up after %s attempts", delivery_id, claimed.attempts)
-        return result.outcome.value
+            self.app.send_task(
+                jobs.PUSH_SEND, args=[int(delivery_id)], queue=jobs.queue_of(jobs.PUSH_SEND), countdown=delay
+            )
+        return sent

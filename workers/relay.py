@@ -9,6 +9,7 @@ that drains the outbox once (for `celery call`, beat, or a worker started withou
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,11 +39,11 @@ def publish(app: Celery, batch: Sequence[jobs.Job]) -> None:
             )
 
 
-def celery_enqueue(app: Celery) -> Enqueue:
-    """An `enqueue` for the relay that publishes in a thread, off the event loop."""
+def celery_enqueue(app: Celery, executor: concurrent.futures.Executor | None = None) -> Enqueue:
+    """An `enqueue` that publishes in `executor` (the loop's default one if None), off the loop."""
 
     async def enqueue(batch: Sequence[jobs.Job]) -> None:
-        await asyncio.to_thread(publish, app, list(batch))
+        await asyncio.get_running_loop().run_in_executor(executor, publish, app, list(batch))
 
     return enqueue
 

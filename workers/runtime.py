@@ -81,7 +81,17 @@ class WorkerRuntime:
             settings.ws_ping_interval + settings.ws_pong_timeout,
         )
         self.claim_timeout = settings.push_timeout + CLAIM_MARGIN
+        # The relay publishes through a thread of its own, so tasks queueing many pushes at once
+        # never hold up the next outbox row.
+        self._relay_publisher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="andon-relay")
         self.relay = OutboxRelay(
+            self.services.db,
+            celery_enqueue(app, self._relay_publisher),
+            stale_seconds=settings.outbox_stale_seconds,
+            claim_timeout=self.claim_timeout,
+        )
+        # What tasks use to queue the pushes they planned (the loop's default executor).
+        self.task_relay = OutboxRelay(
             self.services.db,
             celery_enqueue(app),
             stale_seconds=settings.outbox_stale_seconds,
@@ -177,6 +187,7 @@ class WorkerRuntime:
             log.warning("worker resources did not close cleanly", exc_info=True)
         for session in self._sessions:
             session.close()
+        self._relay_publisher.shutdown(wait=False)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
 

@@ -8,14 +8,17 @@ always reads the current state from PostgreSQL and a repeated task is a no-op.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from api.domain import outbox
 
 # Decide who is notified of new messages and plan one push per (message, subscription).
 NOTIFY_MESSAGES = "mentions.notify_messages"
-# Send one planned Web Push (one row of push_deliveries).
+# Send planned Web Pushes (rows of push_deliveries), each claimed and recorded on its own.
 PUSH_SEND = "push.send"
+# Deliveries per push.send message: one message per push would cost more to queue than to send.
+PUSH_BATCH = 10
 # Bring the search index in line with the messages of an outbox row (create, edit, delete).
 INDEX_MESSAGES = "index.messages"
 # Append an edit or a deletion to the room's hash-chained audit log.
@@ -60,6 +63,10 @@ def outbox_job(task_name: str, outbox_id: int) -> Job:
     return Job(task_name, (int(outbox_id),), queue_of(task_name))
 
 
-def push_send_job(delivery_id: int) -> Job:
-    """A job sending one planned push."""
-    return Job(PUSH_SEND, (int(delivery_id),), queue_of(PUSH_SEND))
+def push_send_jobs(delivery_ids: Sequence[int]) -> list[Job]:
+    """Jobs sending these planned pushes, at most `PUSH_BATCH` per job."""
+    ids = [int(i) for i in delivery_ids]
+    return [
+        Job(PUSH_SEND, tuple(ids[start : start + PUSH_BATCH]), queue_of(PUSH_SEND))
+        for start in range(0, len(ids), PUSH_BATCH)
+    ]

@@ -235,7 +235,7 @@ class OutboxRelay:
             ids = [int(r.delivery_id) for r in (await uow.conn.execute(query, params)).all()]
             if not ids:
                 return 0
-            await self.enqueue([jobs.push_send_job(i) for i in ids])
+            await self.enqueue(jobs.push_send_jobs(ids))
             await uow.conn.execute(_MARK_DELIVERIES, {"ids": ids})
             return len(ids)
 

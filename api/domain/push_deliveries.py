@@ -52,7 +52,10 @@ class ClaimedDelivery:
 
 @dataclass(frozen=True, slots=True)
 class Busy:
-    """Another worker holds a fresh claim; it may be taken over after `seconds`."""
+    """Not to be sent now: another worker holds a fresh claim, or a retry is not due yet.
+
+    Ask again after `seconds`.
+    """
 
     seconds: float
 
@@ -64,7 +67,7 @@ _CLAIM = text(
         UPDATE push_deliveries
         SET status = 'sending', claimed_at = now(), attempts = attempts + 1
         WHERE delivery_id = :id
-          AND (status = 'pending'
+          AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now()))
                OR (status = 'sending' AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))))
         RETURNING delivery_id, subscription_id, message_id, kind, attempts
     )
@@ -81,7 +84,9 @@ _CLAIM = text(
 _STATE = text(
     """
     SELECT status,
-           EXTRACT(EPOCH FROM (claimed_at + make_interval(secs => CAST(:claim AS float8)) - now())) AS wait
+           CASE WHEN status = 'sending'
+                THEN EXTRACT(EPOCH FROM (claimed_at + make_interval(secs => CAST(:claim AS float8)) - now()))
+                ELSE EXTRACT(EPOCH FROM (next_attempt_at - now())) END AS wait
     FROM push_deliveries WHERE delivery_id = :id
     """
 )
@@ -98,7 +103,8 @@ async def claim(
     row = (await conn.execute(_CLAIM, {"id": delivery_id, "claim": claim_timeout})).first()
     if row is None:
         state = (await conn.execute(_STATE, {"id": delivery_id, "claim": claim_timeout})).first()
-        if state is not None and state.status == "sending":
+        if state is not None and state.status in ("sending", "pending"):
+            # Sending elsewhere, or not due yet (a retry that must wait for Retry-After).
             return Busy(max(0.0, float(state.wait or 0.0)))
         return None
     content = row

@@ -264,10 +264,10 @@ async def test_planned_pushes_are_queued_once_and_abandoned_claims_taken_over(db
     await relay.drain()
     await relay.drain()
 
-    assert sorted(j.args[0] for j in recorder.published) == sorted([pending, abandoned])
+    queued = [i for j in recorder.published for i in j.args]
+    assert sorted(queued) == sorted([pending, abandoned])
     assert {(j.name, j.queue) for j in recorder.published} == {("push.send", "push")}
-    assert in_progress not in [j.args[0] for j in recorder.published]
-    assert finished not in [j.args[0] for j in recorder.published]
+    assert in_progress not in queued and finished not in queued
 
 
 async def test_the_kicker_wakes_a_waiting_relay_and_coalesces_bursts() -> None:
@@ -295,3 +295,33 @@ async def test_with_nothing_to_wake_it_the_wait_ends_after_its_interval() -> Non
         assert await wait_for_kick(listener, f"andonkick{uuid.uuid4().hex[:8]}", 0.2) is False
     finally:
         await listener.aclose()
+
+
+async def test_a_delivery_waiting_for_its_retry_is_neither_queued_nor_claimed_early(db: Database) -> None:
+    from api.domain import push_deliveries
+
+    delivery = await _delivery(db, "pending")
+    async with db.transaction() as uow:
+        await uow.conn.execute(
+            text(
+                "UPDATE push_deliveries SET next_attempt_at = now() + interval '30 seconds', enqueued_at = now() "
+                "WHERE delivery_id = :d"
+            ),
+            {"d": delivery},
+        )
+    recorder = Recorder()
+
+    assert await _relay(db, recorder, stale=0.001).drain() == 0
+    async with db.transaction() as uow:
+        early = await push_deliveries.claim(uow.conn, delivery, 30.0)
+    assert isinstance(early, push_deliveries.Busy) and 25 < early.seconds <= 30
+
+    async with db.transaction() as uow:
+        await uow.conn.execute(
+            text(
+                "UPDATE push_deliveries SET next_attempt_at = now() - interval '1 second' WHERE delivery_id = :d"
+            ),
+            {"d": delivery},
+        )
+        due = await push_deliveries.claim(uow.conn, delivery, 30.0)
+    assert isinstance(due, push_deliveries.ClaimedDelivery) and due.attempts == 1

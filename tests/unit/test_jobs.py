@@ -25,7 +25,14 @@ def test_new_messages_are_notified_and_indexed_edits_and_deletions_indexed_and_a
 
 def test_job_payloads_are_ids_only() -> None:
     assert jobs.outbox_job(jobs.AUDIT_APPEND, 7) == jobs.Job("audit.append", (7,), "audit")
-    assert jobs.push_send_job(9) == jobs.Job("push.send", (9,), "push")
+    assert jobs.push_send_jobs([9]) == [jobs.Job("push.send", (9,), "push")]
+
+
+def test_pushes_are_queued_in_batches() -> None:
+    batches = jobs.push_send_jobs(range(1, 26))
+    assert [len(j.args) for j in batches] == [10, 10, 5]
+    assert [i for j in batches for i in j.args] == list(range(1, 26))
+    assert jobs.push_send_jobs([]) == []
 
 
 def test_a_name_outside_the_queues_is_refused() -> None:
