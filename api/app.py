@@ -29,10 +29,12 @@ from api.domain.messages_send import MessageWriter
 from api.domain.outbox_relay import OutboxKicker
 from api.domain.presence import Presence
 from api.domain.settings import Settings
-from api.http import auth, files, health, messages, metrics, push, queries, rooms
+from api.http import auth, files, health, messages, metrics, push, queries, rooms, search
 from api.http.access_log import AccessLogMiddleware
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
+from search.base import SearchBackend
+from search.postgres import PostgresSearchBackend
 
 log = logging.getLogger("andon")
 
@@ -143,6 +145,15 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def make_search_backend(settings: Settings, services: Services) -> SearchBackend:
+    """Meilisearch when MEILI_URL is set, else the built-in PostgreSQL full-text search."""
+    if settings.meili_url:
+        from search.meilisearch import MeilisearchSearchBackend
+
+        return MeilisearchSearchBackend(settings.meili_url, settings.meili_master_key)
+    return PostgresSearchBackend(services.db.engine)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     """The ASGI application for these settings."""
 
@@ -159,6 +170,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.presence = presence
         app.state.hub = hub
         app.state.draining = False
+        app.state.search_backend = make_search_backend(settings, svc)
         await hub.start()
 
         async def drain() -> None:
@@ -182,6 +194,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             app.state.draining = True
             sampler.cancel()
             await hub.stop()
+            await app.state.search_backend.close()
             metric_values.retire_process()
             if services is None:
                 if isinstance(svc.outbox_kick, OutboxKicker):
@@ -208,6 +221,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             files.upload,
             queries.my_mentions,
             queries.incident_data,
+            search.search_messages,
             files.download,
             health.healthz,
             health.readyz,

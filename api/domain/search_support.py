@@ -1,0 +1,67 @@
+"""What searching needs from the database: readable rooms, `from:` names, message objects."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+
+from api.domain.auth import AuthUser
+from api.domain.context import Services
+from api.domain.messages_read import SELECT_MESSAGE, message_object
+
+
+async def readable_room_ids(services: Services, user: AuthUser) -> list[str]:
+    """Rooms the caller can read now: memberships, or every room for a system admin."""
+    sql = (
+        "SELECT room_id FROM incident_rooms"
+        if user.is_admin
+        else "SELECT room_id FROM room_members WHERE user_id = :u"
+    )
+    async with services.db.read() as conn:
+        rows = (await conn.execute(text(sql), {"u": user.user_id})).all()
+    return [str(r.room_id) for r in rows]
+
+
+async def resolve_senders(services: Services, values: list[str]) -> list[str]:
+    """User ids matching `from:` values: a user id or a display name, case-insensitive."""
+    if not values:
+        return []
+    lowered = [v.strip().lower() for v in values if v.strip()]
+    async with services.db.read() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT user_id FROM tr_users WHERE user_id = ANY(CAST(:v AS text[])) "
+                    "OR lower(display_name) = ANY(CAST(:v AS text[]))"
+                ),
+                {"v": lowered},
+            )
+        ).all()
+    found = [r.user_id for r in rows]
+    # Senders unknown to tr_users can still be searched by their id.
+    return list(dict.fromkeys(found + [v for v in lowered if "@" in v]))
+
+
+async def live_messages(services: Services, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Message objects by id, leaving out deleted ones (the index may lag a deletion)."""
+    ids = []
+    for mid in message_ids:
+        try:
+            ids.append(uuid.UUID(mid))
+        except ValueError:
+            continue
+    if not ids:
+        return {}
+    async with services.db.read() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    SELECT_MESSAGE
+                    + " WHERE m.message_id = ANY(CAST(:ids AS uuid[])) AND m.deleted_at IS NULL"
+                ),
+                {"ids": ids},
+            )
+        ).all()
+    return {str(r.message_id): message_object(r) for r in rows}
