@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "andon_session"
 MAX_IN_FLIGHT = 256
+CONTRACT_ERROR_CODES = frozenset(
+    {"invalid", "forbidden", "not_found", "edit_window_expired", "rate_limited", "too_large"}
+)
 CLIENT_TYPES = frozenset(
     {
         "message",
@@ -104,6 +107,11 @@ async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
     except Forbidden:
         await socket.close(4403, "not a member of this room")
         return
+    except Exception as exc:
+        # The database is busy or down: a server error the client retries (never a 4500).
+        log.warning("websocket refused: %s", type(exc).__name__)
+        await socket.close(1011, "try again")
+        return
     try:
         since = _int_or_none(socket.query_params.get("since"))
     except ValueError:
@@ -122,8 +130,13 @@ async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
     opened_at = time.perf_counter()
     log.info("websocket opened", extra={"room_id": conn.room_id, "user_id": user.user_id})
     try:
-        await session.open(attached_at, since)
-        await session.receive_loop(socket)
+        try:
+            await session.open(attached_at, since)
+        except Exception as exc:
+            log.warning("websocket open failed: %s", type(exc).__name__)
+            conn.close(1011, "try again")
+        else:
+            await session.receive_loop(socket)
     finally:
         await session.close()
         code = conn.close_code or session.peer_close_code or 1006
@@ -234,6 +247,11 @@ class _Session:
             try:
                 await self.handle(frame)
             except DomainError as err:
+                if err.code not in CONTRACT_ERROR_CODES:
+                    # e.g. the pool timed out: no contract code fits; the client resumes and resends.
+                    log.warning("frame failed: %s", err.code)
+                    conn.close(1011, "server busy; resume and resend")
+                    continue
                 conn.push(
                     _error(
                         err.code,
@@ -246,7 +264,7 @@ class _Session:
                 )
             except Exception:
                 log.exception("frame handling failed")
-                conn.push(_error("invalid", "the server could not process this frame"))
+                conn.close(1011, "server error; resume and resend")
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -316,12 +334,12 @@ class _Session:
                 # The writer queued the ack just before resolving this future.
                 metrics.ACK_LATENCY.observe(time.perf_counter() - received_at)
                 return
-            if isinstance(err, DomainError):
+            if isinstance(err, DomainError) and err.code in CONTRACT_ERROR_CODES:
                 conn.push(_error(err.code, err.message, client_id=client_id))
             else:
-                conn.push(
-                    _error("unavailable", "the message could not be stored; retry", client_id=client_id)
-                )
+                # Not stored (database busy or failing). No contract error code fits: close so
+                # the client resumes with `since` and resends with the same client_id (deduped).
+                conn.close(1011, "message not stored; resume and resend")
 
         task.add_done_callback(done)
 

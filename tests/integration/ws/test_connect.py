@@ -91,3 +91,31 @@ async def test_admin_connects_to_any_room_as_owner(api: Api) -> None:
     ws = await WsClient.open(api.ws_base, admin, room_id)
     assert ws.connected is not None and ws.connected["role"] == "OWNER"
     await ws.close()
+
+
+async def test_busy_database_at_connect_closes_with_1011_not_4500(api: Api, server_factory, database_url: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    srv = server_factory(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="0.5")
+    owner = await api.user("owner")
+    room_id = await api.room(owner)
+    blocker = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE auth_tokens IN ACCESS EXCLUSIVE MODE")
+        # The first socket takes the only pooled connection and waits on the lock...
+        first = asyncio.create_task(_close_code(f"ws://127.0.0.1:{srv.port}/ws/{room_id}?token={owner.token}"))
+        async with asyncio.timeout(10):
+            while not await blocker.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'auth_tokens'::regclass AND NOT granted"
+            ):
+                await asyncio.sleep(0.02)
+        # ...so the second finds the pool exhausted: a server error the client retries.
+        assert await _close_code(f"ws://127.0.0.1:{srv.port}/ws/{room_id}?token={owner.token}") == 1011
+        await tx.rollback()
+        first.cancel()
+    finally:
+        await blocker.close()

@@ -1,0 +1,201 @@
+"""`andon search reindex`: rebuild the search index from the database, resumably.
+
+Messages are read in batches ordered by message id; after each batch the last id is saved in
+`ANDON_DATA_DIR/search-reindex.cursor`, so an interrupted run continues where it stopped
+(`--restart` starts over). A reconcile pass then walks the index and removes entries whose
+message is gone or deleted, and re-indexes entries older than the database row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from api.domain.db import Database, create_engine
+from api.domain.settings import Settings, get_settings
+from search.base import SearchBackend
+from search.documents import document_from_message, version_from_timestamp
+
+BATCH = 500
+
+_BATCH_SQL = text(
+    """
+    SELECT m.message_id, m.room_id, m.sender_id, m.message_type, m.content, m.data, m.created_at,
+           m.edited_at, m.deleted_at, m.updated_at, m.sequence_number, u.display_name
+    FROM messages m LEFT JOIN tr_users u ON u.user_id = m.sender_id
+    WHERE (CAST(:after AS uuid) IS NULL OR m.message_id > CAST(:after AS uuid))
+    ORDER BY m.message_id LIMIT :n
+    """
+)
+
+
+def register(sub: Any) -> None:
+    search = sub.add_parser("search", help="the search index")
+    search_sub = search.add_subparsers(dest="search_command", required=True)
+    reindex = search_sub.add_parser("reindex", help="rebuild the search index from the database (resumable)")
+    reindex.add_argument(
+        "--restart", action="store_true", help="ignore a saved position and start from the beginning"
+    )
+    reindex.add_argument("--batch", type=int, default=BATCH, help="messages per batch")
+    reindex.add_argument(
+        "--no-reconcile", action="store_true", help="skip removing entries of deleted messages"
+    )
+    reindex.set_defaults(func=cmd_reindex)
+
+
+def _backend(settings: Settings, db: Database) -> SearchBackend:
+    if settings.meili_url:
+        from search.meilisearch import MeilisearchSearchBackend
+
+        return MeilisearchSearchBackend(settings.meili_url, settings.meili_master_key)
+    from search.postgres import PostgresSearchBackend
+
+    return PostgresSearchBackend(db.engine)
+
+
+class _Progress:
+    def __init__(self, total: int, label: str) -> None:
+        self.total = max(total, 0)
+        self.label = label
+        self.done = 0
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        width = 30
+        frac = min(1.0, self.done / self.total) if self.total else 1.0
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        rate = self.done / max(time.monotonic() - self.started, 1e-6)
+        line = f"{self.label} [{bar}] {self.done}/{self.total} ({frac:.0%}, {rate:.0f}/s)"
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+async def reindex(
+    settings: Settings, *, restart: bool, batch: int, reconcile: bool, cursor_file: Path
+) -> dict[str, int]:
+    """Index every live message, then reconcile; returns counts."""
+    db = Database(create_engine(settings.with_(db_pool_size=2, db_max_overflow=0)))
+    backend = _backend(settings, db)
+    counts = {"indexed": 0, "removed": 0, "reconciled_removed": 0, "reconciled_refreshed": 0}
+    try:
+        await backend.ensure_ready()
+        after = None if restart or not cursor_file.exists() else (cursor_file.read_text().strip() or None)
+        async with db.read() as conn:
+            total = int((await conn.execute(text("SELECT count(*) FROM messages"))).scalar_one())
+            done_before = 0
+            if after:
+                done_before = int(
+                    (
+                        await conn.execute(
+                            text("SELECT count(*) FROM messages WHERE message_id <= CAST(:a AS uuid)"),
+                            {"a": after},
+                        )
+                    ).scalar_one()
+                )
+        progress = _Progress(total, "indexing")
+        progress.advance(done_before)
+        while True:
+            async with db.read() as conn:
+                rows = (await conn.execute(_BATCH_SQL, {"after": after, "n": batch})).all()
+            if not rows:
+                break
+            docs, gone = [], []
+            for row in rows:
+                data = dict(row._mapping)
+                doc = document_from_message(data, data.get("display_name"))
+                if doc is None:
+                    gone.append(str(data["message_id"]))
+                else:
+                    docs.append(doc)
+            if docs:
+                await backend.index(docs)
+            if gone:
+                await backend.delete(gone)
+            counts["indexed"] += len(docs)
+            counts["removed"] += len(gone)
+            after = str(rows[-1].message_id)
+            cursor_file.parent.mkdir(parents=True, exist_ok=True)
+            cursor_file.write_text(after)
+            progress.advance(len(rows))
+        progress.finish()
+        if reconcile:
+            await _reconcile(db, backend, counts, batch)
+        cursor_file.unlink(missing_ok=True)
+        return counts
+    finally:
+        await backend.close()
+        await db.dispose()
+
+
+async def _reconcile(db: Database, backend: SearchBackend, counts: dict[str, int], batch: int) -> None:
+    async for entries in backend.iter_indexed_ids(batch_size=batch):
+        ids = [e.message_id for e in entries]
+        async with db.read() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT m.message_id, m.room_id, m.sender_id, m.message_type, m.content, m.data, m.created_at, "
+                        "m.edited_at, m.deleted_at, m.updated_at, m.sequence_number, u.display_name "
+                        "FROM messages m LEFT JOIN tr_users u ON u.user_id = m.sender_id "
+                        "WHERE m.message_id = ANY(CAST(:ids AS uuid[]))"
+                    ),
+                    {"ids": ids},
+                )
+            ).all()
+        by_id = {str(r.message_id): dict(r._mapping) for r in rows}
+        stale_ids, refresh = [], []
+        for entry in entries:
+            row = by_id.get(entry.message_id)
+            if row is None or row["deleted_at"] is not None or row["message_type"] == "system":
+                stale_ids.append(entry.message_id)
+            elif version_from_timestamp(row["updated_at"]) > entry.version:
+                doc = document_from_message(row, row.get("display_name"))
+                if doc is not None:
+                    refresh.append(doc)
+        if stale_ids:
+            await backend.delete(stale_ids)
+        if refresh:
+            await backend.index(refresh)
+        counts["reconciled_removed"] += len(stale_ids)
+        counts["reconciled_refreshed"] += len(refresh)
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from api.cli import _with_embedded, setup_logging
+
+    settings = get_settings()
+    setup_logging("WARNING")
+    settings, embedded = _with_embedded(settings, need_redis=False)
+    try:
+        from api.domain.db import migrate
+
+        assert settings.database_url
+        migrate(settings.database_url)
+        counts = asyncio.run(
+            reindex(
+                settings,
+                restart=args.restart,
+                batch=max(1, args.batch),
+                reconcile=not args.no_reconcile,
+                cursor_file=settings.data_dir / "search-reindex.cursor",
+            )
+        )
+        print(
+            f"indexed {counts['indexed']}, removed {counts['removed']} deleted/system, "
+            f"reconcile removed {counts['reconciled_removed']} and refreshed {counts['reconciled_refreshed']}"
+        )
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
