@@ -39,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from search.base import SearchQuery
-from search.postgres import PostgresSearchBackend
+from search.postgres import DEFAULT_RANK_WINDOW, PostgresSearchBackend
 from search.query_syntax import parse_query
 
 EN_WORDS = [
@@ -191,6 +191,11 @@ def make_query(kind: str, r: random.Random, user_ids: list[str]) -> str:
     raise ValueError(kind)
 
 
+def estimated_share(flags: list[bool]) -> float:
+    """The share of searches whose total was an estimate."""
+    return sum(1 for exact in flags if not exact) / max(len(flags), 1)
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     """p50/p95/p99/mean/max in milliseconds."""
     ordered = sorted(samples)
@@ -214,7 +219,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     url = args.url.replace("postgresql://", "postgresql+asyncpg://", 1)
     # One connection, so its backend process can be watched.
     engine = create_async_engine(url, pool_size=1, max_overflow=0)
-    backend = PostgresSearchBackend(engine)
+    backend = PostgresSearchBackend(engine, rank_window=args.rank_window)
     await backend.ensure_ready()
     async with engine.connect() as conn:
         backend_pid = int(await conn.scalar(text("SELECT pg_backend_pid()")) or 0)
@@ -241,6 +246,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         except (OSError, ValueError):
             return None
 
+    estimated: list[SearchQuery] = []
+    totals_exact_flags: list[bool] = []
+    estimates: list[int] = []
+
     async def one(kind: str) -> tuple[float, float | None, float | None, int, bool]:
         user = r.choice(user_ids)
         rooms = users[user]
@@ -263,6 +272,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if before is not None and after is not None:
             service = (after[0] - before[0] + client_ns) / 1e6
             queued = (after[1] - before[1]) / 1e6
+        totals_exact_flags.append(result.total_exact)
+        if not result.total_exact and len(estimated) < args.estimate_samples:
+            estimated.append(query)
+            estimates.append(result.total)
         return wall, service, queued, result.total, big_room in rooms
 
     for _ in range(args.warmup):
@@ -291,6 +304,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             service_by_kind[kind].append(service)
             service_by_scope[scope].append(service)
     load_after = os.getloadavg()
+    # How good are the estimated totals? Count those queries exactly (a window of everything).
+    counter = PostgresSearchBackend(engine, rank_window=10_000_000)
+    errors = []
+    for query, estimate in zip(estimated, estimates, strict=True):
+        exact = (await counter.search(query)).total
+        errors.append(abs(estimate - exact) / max(exact, 1) * 100)
     await engine.dispose()
     return {
         "benchmark": "search",
@@ -298,6 +317,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "corpus_documents": corpus,
         "queries": args.queries,
         "limit": 20,
+        "rank_window": args.rank_window,
         "rooms_per_user": round(statistics.fmean(len(v) for v in users.values()), 1),
         "machine": {
             "cpus": os.cpu_count(),
@@ -320,6 +340,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         if service_ms
         else None,
+        "estimated_totals": {
+            "share_of_queries": round(estimated_share(totals_exact_flags), 3),
+            "checked": len(errors),
+            "median_error_pct": round(statistics.median(errors), 1) if errors else None,
+            "p90_error_pct": round(sorted(errors)[int(0.9 * (len(errors) - 1))], 1) if errors else None,
+        },
         "target": {
             "p95_ms": 50,
             "wall_met": percentiles(all_ms)["p95_ms"] < 50,
@@ -338,6 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rank-window", type=int, default=DEFAULT_RANK_WINDOW)
+    parser.add_argument("--estimate-samples", type=int, default=40, help="estimated totals checked exactly")
     args = parser.parse_args(argv)
     print(json.dumps(asyncio.run(run(args)), ensure_ascii=False, indent=2))
 

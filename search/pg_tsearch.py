@@ -33,6 +33,10 @@ NAME_GAP = 1024
 EDGE_MARK = "~"
 EDGE_MIN = 2
 EDGE_MAX = 4
+# A phrase longer than this is given to the index as its distinct pieces (at most
+# MAX_INDEX_KEYS of them) and checked as a phrase per row.
+MAX_INDEX_PHRASE = 8
+MAX_INDEX_KEYS = 32
 
 
 def quote_lexeme(lexeme: str) -> str:
@@ -98,15 +102,17 @@ def _phrase(pieces: Sequence[QueryPiece]) -> str:
 
 def _index_part(pieces: Sequence[QueryPiece]) -> tuple[str, bool]:
     prefix = pieces[-1] if pieces[-1].prefix else None
-    if prefix is None:
+    if prefix is None and len(pieces) <= MAX_INDEX_PHRASE:
         return _phrase(pieces), False
-    gram = quote_lexeme(EDGE_MARK + prefix.lexeme[:EDGE_MAX])
-    if len(pieces) == 1:
-        return gram, len(prefix.lexeme) > EDGE_MAX
-    # Edge grams have no positions: the index checks the pieces' presence, the full query
-    # their order.
-    others = [quote_lexeme(p.lexeme) for p in pieces[:-1]]
-    return "(" + " & ".join([*dict.fromkeys(others), gram]) + ")", True
+    if prefix is not None and len(pieces) == 1:
+        return quote_lexeme(EDGE_MARK + prefix.lexeme[:EDGE_MAX]), len(prefix.lexeme) > EDGE_MAX
+    # The index checks that the pieces are present (edge grams have no positions, and a
+    # phrase of hundreds of pieces costs GIN dearly); the full query checks their order.
+    keys = [quote_lexeme(p.lexeme) for p in pieces if not p.prefix]
+    keys = list(dict.fromkeys(keys))[:MAX_INDEX_KEYS]
+    if prefix is not None:
+        keys.append(quote_lexeme(EDGE_MARK + prefix.lexeme[:EDGE_MAX]))
+    return "(" + " & ".join(keys) + ")", True
 
 
 def build_tsqueries(terms: Sequence[QueryTerm]) -> TsQueries | None:

@@ -11,6 +11,7 @@ the SQL text is assembled from fixed fragments only. See docs/search.md.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
@@ -52,8 +53,16 @@ RANK_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'::float4[]"
 # An exact match of the query's last word (rather than a longer word it prefixes) ranks first.
 EXACT_BONUS = 1.0
 STATEMENT_TIMEOUT_MS = 10_000
-# Up to this many rooms, each gets its own branch (and its own plan); beyond, one branch.
-MAX_ROOM_BRANCHES = 64
+# A room the planner's statistics put at this many documents or more gets a branch (and a
+# plan) of its own; all other rooms of a search share one branch. At most this many branches.
+BIG_ROOM_DOCUMENTS = 20_000
+MAX_OWN_BRANCHES = 8
+# A branch of small rooms holding at most this many documents is counted exactly.
+EXACT_GROUP_DOCUMENTS = 50_000
+# A counted branch of at most this many rooms scans them one by one.
+MAX_UNION_ROOMS = 32
+# How long room sizes (from pg_stats) are reused.
+ROOM_STATS_TTL_S = 300.0
 # The newest matches that are ranked by relevance, and the per-room count kept exact.
 DEFAULT_RANK_WINDOW = 1000
 WRITE_CHUNK = 500
@@ -92,16 +101,29 @@ def _uuids(values: Iterable[str]) -> list[str]:
 class PostgresSearchBackend:
     """`SearchBackend` over the `search_documents` table (created by migration 0002_search)."""
 
-    def __init__(self, engine: AsyncEngine, *, rank_window: int = DEFAULT_RANK_WINDOW) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        rank_window: int = DEFAULT_RANK_WINDOW,
+        big_room_documents: int = BIG_ROOM_DOCUMENTS,
+        exact_count_documents: int = EXACT_GROUP_DOCUMENTS,
+    ) -> None:
         """Use `engine` (owned by the caller, who disposes of it).
 
         `rank_window`: how many of the newest matches are ranked by relevance (and how many
-        matches per room are counted exactly before `total` becomes an estimate).
+        matches a branch must reach before its count may be an estimate).
+        `big_room_documents`: rooms this big (per ANALYZE) get their own branch.
+        `exact_count_documents`: branches whose rooms hold at most this many documents are
+        counted exactly, whatever the number of matches. docs/search.md explains all three.
         """
         if rank_window < 1:
             raise ValueError("rank_window must be positive")
         self._engine = engine
         self._rank_window = rank_window
+        self._big_room = big_room_documents
+        self._exact_count = exact_count_documents
+        self._stats_cache: tuple[float, _RoomStats] | None = None
 
     async def ensure_ready(self) -> None:
         """Check that the migration has created the table (the schema belongs to migrations)."""
@@ -228,11 +250,11 @@ class PostgresSearchBackend:
     async def search(self, query: SearchQuery) -> SearchResults:
         """Ranked by relevance, then newest first; see docs/search.md for the plan.
 
-        The newest `window` matches of each room are fetched (per room, so the planner can walk
-        a big room's (room_id, created_at) index newest first and stop, or use the GIN index for
-        rare words); the newest `window` of those are ranked by relevance, older ones follow
-        newest first. `total` is exact unless some room holds `window` matches or more, in
-        which case that room's share is the planner's estimate (`total_exact` False).
+        The newest `window` matches are fetched per branch (each big room alone, so the planner
+        can walk its (room_id, created_at) index newest first and stop early, the other rooms
+        together); the newest `window` of those are ranked by relevance, older ones follow
+        newest first. `total` is exact unless a branch holds `window` matches or more; that
+        branch's share is then extrapolated (`total_exact` False).
         """
         room_ids = list(dict.fromkeys(_uuids(query.room_ids)))
         empty = SearchResults(hits=[], total=0)
@@ -245,18 +267,23 @@ class PostgresSearchBackend:
         tsq = build_tsqueries(query.terms)
         if query.terms and tsq is None:
             return empty
-        plan = _SearchPlan(query, room_ids, tsq, self._rank_window)
         try:
             async with self._engine.connect() as conn:
                 await self._bound_statement(conn)
+                stats = await self._room_stats(conn)
+                own = [r for r in room_ids if stats.size(r) >= self._big_room][:MAX_OWN_BRANCHES]
+                rest = [r for r in room_ids if r not in set(own)]
+                groups = [[r] for r in own] + ([rest] if rest else [])
+                # A branch is counted exactly when its rooms are few enough documents to visit.
+                counted = [sum(stats.size(r) for r in g) <= self._exact_count for g in groups]
+                plan = _SearchPlan(query, groups, counted, tsq, self._rank_window)
                 rows = (await conn.execute(text(plan.sql()), plan.params)).all()
                 first = rows[0]
                 total = int(first.exact_part)
                 saturated = [_Saturated(*row) for row in json.loads(first.saturated or "[]")]
                 total_exact = not saturated
                 for branch in saturated:
-                    rooms = room_ids if plan.grouped else [room_ids[branch.branch]]
-                    total += await self._extrapolate(conn, branch, rooms, query)
+                    total += await self._extrapolate(conn, branch, groups[branch.branch], query)
         except sa_exc.DBAPIError as exc:
             raise SearchUnavailable(f"search failed: {exc.__class__.__name__}") from exc
         hits = [
@@ -271,6 +298,30 @@ class PostgresSearchBackend:
         ]
         return SearchResults(hits=hits, total=total, total_exact=total_exact)
 
+    async def _room_stats(self, conn: AsyncConnection) -> _RoomStats:
+        """Room sizes as ANALYZE saw them (cached for ROOM_STATS_TTL_S).
+
+        The most common room ids and their frequencies name the big rooms; the rest share what
+        is left of the table evenly. Without statistics yet, every room counts as small.
+        """
+        now = time.monotonic()
+        if self._stats_cache is not None and now - self._stats_cache[0] < ROOM_STATS_TTL_S:
+            return self._stats_cache[1]
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT s.most_common_vals::text AS vals, s.most_common_freqs AS freqs,"
+                    " s.n_distinct AS n_distinct, c.reltuples AS reltuples"
+                    " FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = 'search_documents'"
+                    " AND s.attname = 'room_id' AND s.schemaname = current_schema()"
+                    " WHERE c.oid = to_regclass('search_documents')"
+                )
+            )
+        ).one_or_none()
+        stats = _RoomStats.from_pg(row)
+        self._stats_cache = (now, stats)
+        return stats
+
     @staticmethod
     async def _extrapolate(
         conn: AsyncConnection, branch: _Saturated, rooms: list[str], query: SearchQuery
@@ -281,11 +332,17 @@ class PostgresSearchBackend:
         matches spread evenly over time, the room's whole time span holds proportionally more.
         Two index probes (the room's first and last message); never below `n`.
         """
+        # Per room, each end is one probe of (room_id, created_at); min()/max() over
+        # `room_id = ANY(...)` would read the whole room instead.
         row = (
             await conn.execute(
                 text(
-                    "SELECT min(d.created_at) AS first, max(d.created_at) AS last FROM search_documents d"
-                    " WHERE d.room_id = ANY(CAST(:rooms AS uuid[])) AND NOT d.deleted"
+                    "SELECT min(e.first) AS first, max(e.last) AS last"
+                    " FROM unnest(CAST(:rooms AS uuid[])) AS r(room_id) CROSS JOIN LATERAL (SELECT"
+                    "  (SELECT d.created_at FROM search_documents d WHERE d.room_id = r.room_id"
+                    "   AND NOT d.deleted ORDER BY d.created_at ASC LIMIT 1) AS first,"
+                    "  (SELECT d.created_at FROM search_documents d WHERE d.room_id = r.room_id"
+                    "   AND NOT d.deleted ORDER BY d.created_at DESC LIMIT 1) AS last) e"
                 ),
                 {"rooms": rooms},
             )
@@ -321,6 +378,32 @@ class PostgresSearchBackend:
         )
 
 
+class _RoomStats:
+    """Estimated documents per room, from the planner's statistics of search_documents."""
+
+    def __init__(self, common: dict[str, float], other: float) -> None:
+        self.common = common
+        self.other = other
+
+    def size(self, room_id: str) -> float:
+        """Estimated live documents of a room."""
+        return self.common.get(room_id, self.other)
+
+    @classmethod
+    def from_pg(cls, row: Any) -> _RoomStats:
+        """From pg_stats' most common values and frequencies, n_distinct and reltuples."""
+        if row is None or row.vals is None or not row.reltuples or row.reltuples < 0:
+            return cls({}, 0.0)
+        values = [v.strip('"') for v in row.vals.strip("{}").split(",") if v]
+        freqs = list(row.freqs or [])
+        total = float(row.reltuples)
+        common = {v: f * total for v, f in zip(values, freqs, strict=False)}
+        distinct = row.n_distinct if row.n_distinct >= 0 else -row.n_distinct * total
+        others = max(distinct - len(common), 1.0)
+        other = max(total - sum(common.values()), 0.0) / others
+        return cls(common, other)
+
+
 class _Saturated(NamedTuple):
     """A branch that found `window` matches or more; `oldest` is its oldest one (ISO text)."""
 
@@ -333,10 +416,15 @@ class _SearchPlan:
     """The SQL text and bound parameters of one search (no user text ever enters the SQL)."""
 
     def __init__(
-        self, query: SearchQuery, room_ids: list[str], tsq: TsQueries | None, rank_window: int
+        self,
+        query: SearchQuery,
+        groups: list[list[str]],
+        counted: list[bool],
+        tsq: TsQueries | None,
+        rank_window: int,
     ) -> None:
-        self.room_ids = room_ids
-        self.grouped = len(room_ids) > MAX_ROOM_BRANCHES
+        self.groups = groups
+        self.counted = counted
         end = min(query.offset + query.limit, MAX_RESULT_WINDOW)
         self.window = max(rank_window, end)
         self.params: dict[str, Any] = {
@@ -386,37 +474,64 @@ class _SearchPlan:
                     f" + CASE WHEN t.tsv @@ CAST(:tsq_exact AS tsquery) THEN {EXACT_BONUS} ELSE 0 END"
                 )
 
-    def _branch(self, index: int, room_condition: str) -> str:
-        where = " AND ".join([room_condition, *self.conditions])
+    def _branch(self, index: int) -> str:
+        group = self.groups[index]
+        columns = f"{index} AS branch, d.message_id, d.room_id, d.created_at"
+        order = "ORDER BY created_at DESC, message_id DESC LIMIT :window"
+        if len(group) == 1:
+            self.params[f"room_{index}"] = group[0]
+            rooms = [f"d.room_id = CAST(:room_{index} AS uuid)"]
+        elif self.counted[index] and len(group) <= MAX_UNION_ROOMS:
+            # One scan per room: with a constant room the planner keeps the room in the GIN
+            # scan, where `room_id = ANY(...)` makes it drop the room and filter the heap
+            # whenever it underestimates the words (it does, badly, for CJK bigram phrases).
+            rooms = []
+            for k, room_id in enumerate(group):
+                self.params[f"room_{index}_{k}"] = room_id
+                rooms.append(f"d.room_id = CAST(:room_{index}_{k} AS uuid)")
+        else:
+            self.params[f"rooms_{index}"] = group
+            rooms = [f"d.room_id = ANY(CAST(:rooms_{index} AS uuid[]))"]
+        conditions = " AND ".join(self.conditions)
+        if self.counted[index]:
+            # Count every match first (a subquery planned on its own, so the cheapest way to
+            # find them all), then keep the newest. The tsvector is not carried through the
+            # count: the ranked rows fetch it again by primary key.
+            scans = " UNION ALL ".join(
+                f"SELECT {columns} FROM search_documents d WHERE {room} AND {conditions}" for room in rooms
+            )
+            return (
+                f"(SELECT * FROM (SELECT u.*, NULL::tsvector AS tsv, count(*) OVER () AS counted"
+                f" FROM ({scans}) u) b {order})"
+            )
+        # No count: the planner may walk newest first and stop after `window` matches.
         return (
-            f"(SELECT {index} AS branch, d.message_id, d.room_id, d.created_at, d.tsv"
-            f" FROM search_documents d WHERE {where}"
-            " ORDER BY d.created_at DESC, d.message_id DESC LIMIT :window)"
+            f"(SELECT {columns}, d.tsv, NULL::bigint AS counted FROM search_documents d"
+            f" WHERE {rooms[0]} AND {conditions} {order})"
         )
 
     def sql(self) -> str:
         """The statement: candidates per room, ranked window, page, content and counts."""
-        if self.grouped:
-            self.params["rooms"] = self.room_ids
-            branches = [self._branch(0, "d.room_id = ANY(CAST(:rooms AS uuid[]))")]
-        else:
-            branches = []
-            for i, room_id in enumerate(self.room_ids):
-                self.params[f"room_{i}"] = room_id
-                branches.append(self._branch(i, f"d.room_id = CAST(:room_{i} AS uuid)"))
+        branches = [self._branch(i) for i in range(len(self.groups))]
         order = "(s.recency > :rank_window), s.score DESC, s.created_at DESC, s.message_id DESC"
         return (
             "WITH cand AS MATERIALIZED (" + " UNION ALL ".join(branches) + "),"
-            " per_branch AS (SELECT branch, count(*) AS n, min(created_at) AS oldest FROM cand GROUP BY branch),"
+            " per_branch AS (SELECT branch, count(*) AS n, min(created_at) AS oldest, max(counted) AS counted"
+            "   FROM cand GROUP BY branch),"
             " top AS (SELECT c.message_id, c.room_id, c.created_at, c.tsv,"
             "   row_number() OVER (ORDER BY c.created_at DESC, c.message_id DESC) AS recency"
             "   FROM cand c ORDER BY c.created_at DESC, c.message_id DESC LIMIT :window),"
             " scored AS (SELECT t.message_id, t.room_id, t.created_at, t.recency,"
-            f"   CASE WHEN t.recency <= :rank_window THEN {self.score} ELSE 0 END AS score FROM top t),"
+            f"   CASE WHEN t.recency <= :rank_window THEN {self.score} ELSE 0 END AS score"
+            "   FROM (SELECT x.message_id, x.room_id, x.created_at, x.recency, coalesce(x.tsv,"
+            "     (SELECT k.tsv FROM search_documents k WHERE k.message_id = x.message_id)) AS tsv"
+            "     FROM top x) t),"
             f" page AS (SELECT s.* FROM scored s ORDER BY {order} OFFSET :offset LIMIT :limit)"
             " SELECT s.message_id, s.room_id, s.score, d.content,"
-            "   (SELECT coalesce(sum(n), 0) FROM per_branch WHERE n < :window) AS exact_part,"
-            "   (SELECT json_agg(json_build_array(branch, n, oldest)) FROM per_branch WHERE n >= :window)::text"
+            "   (SELECT coalesce(sum(coalesce(counted, n)), 0) FROM per_branch"
+            "     WHERE counted IS NOT NULL OR n < :window) AS exact_part,"
+            "   (SELECT json_agg(json_build_array(branch, n, oldest)) FROM per_branch"
+            "     WHERE counted IS NULL AND n >= :window)::text"
             "     AS saturated"
             " FROM (SELECT 1) AS one"
             " LEFT JOIN (page s JOIN search_documents d ON d.message_id = s.message_id) ON true"

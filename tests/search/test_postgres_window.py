@@ -31,7 +31,7 @@ def doc(room: str, content: str, minute: int) -> SearchDocument:
 async def test_beyond_the_window_hits_follow_newest_first_and_pages_never_overlap(
     pg_engine: AsyncEngine,
 ) -> None:
-    backend = PostgresSearchBackend(pg_engine, rank_window=5)
+    backend = PostgresSearchBackend(pg_engine, rank_window=5, exact_count_documents=-1)
     room = str(uuid.uuid4())
     docs = [doc(room, f"valve check {i}", i) for i in range(30)]
     docs.append(doc(room, "valve", 29))  # the most relevant, among the newest
@@ -55,7 +55,7 @@ async def test_beyond_the_window_hits_follow_newest_first_and_pages_never_overla
 
 
 async def test_rooms_under_the_window_are_counted_exactly(pg_engine: AsyncEngine) -> None:
-    backend = PostgresSearchBackend(pg_engine, rank_window=5)
+    backend = PostgresSearchBackend(pg_engine, rank_window=5, exact_count_documents=-1)
     small, big = str(uuid.uuid4()), str(uuid.uuid4())
     await backend.index([doc(small, f"gasket leak {i}", i) for i in range(3)])
     await backend.index([doc(big, f"gasket leak {i}", i) for i in range(12)])
@@ -68,6 +68,16 @@ async def test_rooms_under_the_window_are_counted_exactly(pg_engine: AsyncEngine
     assert (only_small.total, only_small.total_exact) == (3, True)
     assert not both.total_exact
     assert both.total >= 3 + 5
+
+
+async def test_small_rooms_are_counted_exactly_beyond_the_window(pg_engine: AsyncEngine) -> None:
+    backend = PostgresSearchBackend(pg_engine, rank_window=5)
+    rooms = [str(uuid.uuid4()) for _ in range(3)]
+    await backend.index([doc(r, f"coolant low {i}", i) for r in rooms for i in range(9)])
+
+    results = await backend.search(SearchQuery(room_ids=rooms, terms=parse_query("coolant").terms, limit=2))
+
+    assert (results.total, results.total_exact) == (27, True)
 
 
 async def test_many_rooms_share_one_branch(pg_engine: AsyncEngine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search.base import QueryTerm
+from search.compose import compose_query
 from search.query_syntax import (
     MAX_QUERY_CHARS,
     EmptyQuery,
@@ -87,3 +88,41 @@ def test_errors_are_value_errors_for_the_api() -> None:
     assert issubclass(QuerySyntaxError, ValueError)
     assert issubclass(EmptyQuery, QuerySyntaxError)
     assert issubclass(QueryTooLong, QuerySyntaxError)
+
+
+ROOMS = ["r1", "r2", "r3"]
+
+
+def test_compose_bounds_everything_by_the_readable_rooms() -> None:
+    query = compose_query(parse_query("pump in:r2 in:r9"), readable_room_ids=ROOMS)
+
+    assert query is not None
+    assert list(query.room_ids) == ["r2"]
+
+
+def test_compose_returns_none_when_nothing_can_match() -> None:
+    assert compose_query(parse_query("pump in:r9"), readable_room_ids=ROOMS) is None
+    assert compose_query(parse_query("pump"), readable_room_ids=ROOMS, room_id="r9") is None
+    assert compose_query(parse_query("pump"), readable_room_ids=[]) is None
+    assert compose_query(parse_query("from:nobody pump"), readable_room_ids=ROOMS, from_sender_ids=[]) is None
+    assert compose_query(parse_query("has:image"), readable_room_ids=ROOMS, message_type="text") is None
+
+
+def test_compose_intersects_operators_with_parameters() -> None:
+    query = compose_query(
+        parse_query("from:Chen has:image has:file pump"),
+        readable_room_ids=ROOMS,
+        from_sender_ids=["chen@example.com", "chen.w@example.com"],
+        sender_id="chen@example.com",
+        message_type="file_ref",
+        room_id="r3",
+        limit=5,
+        offset=10,
+    )
+
+    assert query is not None
+    assert list(query.room_ids) == ["r3"]
+    assert query.sender_ids == ["chen@example.com"]
+    assert query.message_types == ["file_ref"]
+    assert (query.limit, query.offset) == (5, 10)
+    assert query.terms == (QueryTerm("pump", prefix=True),)
