@@ -274,17 +274,17 @@ class MeilisearchSearchBackend:
     ) -> AsyncIterator[list[IndexedEntry]]:
         """Live documents with their versions, in the engine's order.
 
-        Meilisearch cannot order or filter by a string range, so `after` is applied to the
-        stream (entries up to and including that id are skipped once it is seen) rather than
-        used to seek; reconciliation over Meilisearch restarts from the beginning.
+        Tombstones are read and skipped here rather than filtered out by Meilisearch: a caller
+        deleting while it iterates (reconciliation does) must not shift the offsets. Meilisearch
+        cannot seek by a string range, so `after` is applied to the stream (entries up to and
+        including that id are skipped once it is seen).
         """
         offset = 0
         skipping = after is not None
         while True:
             try:
                 info = await self._index.get_documents(
-                    filter="deleted = false",
-                    fields=["message_id", "version"],
+                    fields=["message_id", "version", "deleted"],
                     offset=offset,
                     limit=batch_size,
                 )
@@ -299,7 +299,8 @@ class MeilisearchSearchBackend:
                 if skipping:
                     skipping = message_id != after
                     continue
-                batch.append(IndexedEntry(message_id, int(row.get("version", 0))))
+                if not row.get("deleted"):
+                    batch.append(IndexedEntry(message_id, int(row.get("version", 0))))
             if batch:
                 yield batch
             offset += len(rows)

@@ -329,6 +329,22 @@ async def test_iter_indexed_ids_lists_live_documents_with_versions(backend: Sear
     assert b.message_id not in found
 
 
+async def test_deleting_while_iterating_skips_nothing(backend: SearchBackend) -> None:
+    room = new_room()
+    docs = [doc(room, f"reconcile me {i}", minutes=i) for i in range(9)]
+    await backend.index(docs)
+    mine = {d.message_id for d in docs}
+
+    seen: set[str] = set()
+    async for batch in backend.iter_indexed_ids(batch_size=2):
+        ours = [e.message_id for e in batch if e.message_id in mine]
+        seen.update(ours)
+        # Reconciliation removes entries as it goes.
+        await backend.delete(ours[:1])
+
+    assert seen == mine
+
+
 async def test_long_queries_and_query_syntax_are_just_text(backend: SearchBackend) -> None:
     mine, theirs = new_room(), new_room()
     await backend.index(
