@@ -46,7 +46,7 @@ function start(): void {
   watchPageFocus((focused) => session.focusChanged(focused));
   window.addEventListener("online", () => {
     session.room.value?.retryNow();
-    if (session.offline.value) void session.loadRooms();
+    void session.backOnline();
   });
   // A notification clicked while this tab was open: route without reloading.
   window.addEventListener("andon:navigate", (e) => router.goUrl(String((e as CustomEvent).detail)));

@@ -88,6 +88,40 @@ describe("AppSession start-up", () => {
     expect(app.rooms.value.rooms.map((r) => r.room_id)).toEqual([ROOM]);
   });
 
+  it("leaves offline mode once a room connects again, with fresh settings and rooms", async () => {
+    const first = world(signedInRoutes);
+    await first.app.init();
+    const down = () => Promise.reject(new TypeError("Failed to fetch"));
+    const routes: Record<string, Handler> = {
+      "GET /api/me": down,
+      "GET /api/config": down,
+      "GET /api/rooms": down,
+      "GET /api/rooms/room-1/messages": down,
+      "GET /api/rooms/room-1/members": down,
+    };
+    const w = world(routes, first.storage);
+    await w.app.init();
+    expect(w.app.offline.value).toBe(true);
+    w.app.openRoom(ROOM);
+    await flush();
+
+    Object.assign(routes, signedInRoutes, {
+      "GET /api/config": () => json({ display_timezone: "Asia/Tokyo", edit_window_seconds: 600, typing_timeout: 3 }),
+      "GET /api/rooms": () => json({ rooms: [{ ...ROOM_OBJ, title: "Line 3 (renamed)", unread_count: 2 }] }),
+    });
+    // The history request failed, so the socket waits to retry: let it.
+    w.clock.advance(30_000);
+    await flush();
+    expect(w.app.offline.value).toBe(true);
+    w.server.last.open();
+    w.server.last.receive(connectedFrame(0));
+    await flush();
+    expect(w.app.offline.value).toBe(false);
+    expect(w.app.config.value.display_timezone).toBe("Asia/Tokyo");
+    expect(w.app.rooms.value.rooms.map((r) => r.title)).toEqual(["Line 3 (renamed)"]);
+    expect(w.calls.filter((c) => c === "GET /api/me")).toHaveLength(2);
+  });
+
   it("forgets the cached user on sign-out", async () => {
     const w = world({ ...signedInRoutes, "POST /api/auth/logout": () => new Response(null, { status: 204 }) });
     await w.app.init();

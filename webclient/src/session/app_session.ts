@@ -74,6 +74,7 @@ export class AppSession {
   readonly unreadTotal: ReadonlySignal<number>;
 
   private outbox: Promise<OutboxStore> | null = null;
+  private recovering = false;
 
   constructor(private readonly deps: AppDeps) {
     this.settings = signal(loadSettings(deps.storage));
@@ -154,6 +155,26 @@ export class AppSession {
     }
   }
 
+  /**
+   * The server answers again after the app started offline (from the cached user and rooms):
+   * confirm the session and refresh the settings and the room list, which ends offline mode.
+   */
+  async backOnline(): Promise<void> {
+    if (!this.offline.value || this.recovering) return;
+    this.recovering = true;
+    try {
+      const [config, user] = await Promise.all([this.deps.api.config(), this.deps.api.me()]);
+      if (!user) return this.signedOut(); // the session ended while we were away
+      this.config.value = config;
+      this.signedIn(user);
+      await this.loadRooms();
+    } catch {
+      // Still unreachable: the next connection or `online` event tries again.
+    } finally {
+      this.recovering = false;
+    }
+  }
+
   async loadRooms(): Promise<void> {
     try {
       const rooms = await this.deps.api.rooms();
@@ -215,6 +236,7 @@ export class AppSession {
           this.dispatchRooms({ type: "read", room_id: id });
           void this.deps.alerts.clearRoom(id).catch(() => undefined);
         },
+        onConnected: () => void this.backOnline(),
         onUnauthorized: () => this.signedOut(),
         onRoomChanged: (patch) => {
           const room = this.findRoom(roomId);

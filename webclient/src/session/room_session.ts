@@ -63,6 +63,8 @@ export interface RoomSessionEvents {
   /** A message landed in this room (ours or not). */
   onActivity?(roomId: string, at: string, unread: boolean): void;
   onRead?(roomId: string): void;
+  /** The socket reached the server (its `connected` frame): the server is reachable again. */
+  onConnected?(): void;
   /** The session is no longer valid: sign in again. */
   onUnauthorized?(): void;
   onRoomChanged?(patch: Partial<Room>): void;
@@ -420,6 +422,7 @@ export class RoomSession {
           this.applyPresence({ type: "online", online: frame.online });
         });
         this.socket.send({ type: "focus", focused: this.deps.isFocused() });
+        this.deps.events?.onConnected?.();
         return;
       case "sync_complete":
         this.serverOffsetMs = Date.parse(frame.server_time) - this.deps.clock.now() || this.serverOffsetMs;
