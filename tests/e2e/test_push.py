@@ -23,27 +23,16 @@ from tests.e2e.browser import (
 )
 from tests.support.clients import Api
 from tests.support.fake_push_service import FakePushService
-from tests.workers.conftest import running_stack
+from tests.workers.conftest import Stack
 
 pytestmark = [pytest.mark.e2e, requires_browser]
 
 
 async def test_a_pushed_mention_is_shown_by_the_service_worker(
-    browser: Chromium, base_env: dict[str, str]
+    browser: Chromium, worker_stack: Stack, stack_api: Api
 ) -> None:
-    # A database, server and worker of their own (the worker relays every pending outbox row
-    # of its database). Setting up and tearing down call asyncio.run: done in a thread.
-    stack_cm = running_stack(base_env, concurrency=2)
-    stack = await asyncio.to_thread(stack_cm.__enter__)
-    try:
-        with FakePushService() as push_service:
-            api = Api(stack.server.base_url, stack.database_url)
-            try:
-                await _scenario(browser, api, push_service, stack.server.base_url)
-            finally:
-                await api.aclose()
-    finally:
-        await asyncio.to_thread(stack_cm.__exit__, None, None, None)
+    with FakePushService() as push_service:
+        await _scenario(browser, stack_api, push_service, worker_stack.server.base_url)
 
 
 async def _scenario(browser: Chromium, api: Api, push_service: FakePushService, base_url: str) -> None:
@@ -71,10 +60,8 @@ async def _scenario(browser: Chromium, api: Api, push_service: FakePushService, 
     registrations: list[dict[str, Any]] = []
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
     await cdp.send("ServiceWorker.enable")
-    await page.wait_for_function(
-        "async () => !!(await navigator.serviceWorker.getRegistration())?.active",
-        polling=100,
-        timeout=WAIT_MS,
+    assert await asyncio.wait_for(
+        page.evaluate("navigator.serviceWorker.ready.then((r) => r.active !== null)"), WAIT_MS / 1000
     )
 
     ws = await api.connect(bob, room_id)
