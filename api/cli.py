@@ -270,6 +270,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             http="httptools" if _has("httptools") else "h11",
             ws="websockets-sansio",
             ws_max_size=64 * 1024,
+            # Off by default: a zlib context per socket costs ~40 KiB of memory each and every
+            # fan-out frame would be compressed once per receiver (WS_COMPRESSION=true enables it).
+            ws_per_message_deflate=settings.ws_compression,
             ws_ping_interval=settings.ws_ping_interval,
             ws_ping_timeout=settings.ws_pong_timeout,
             access_log=False,

@@ -117,6 +117,7 @@ class Settings:
     redis_prefix: str = "andon"
     # Outgoing queue bound per WebSocket connection (frames) before it is closed with 1013.
     ws_send_queue_max: int = 1000
+    ws_compression: bool = False
     metrics_token: str | None = None
     log_level: str = "INFO"
     # Workers (docs/workers.md): the bound on one Web Push exchange; how often the outbox relay
@@ -173,6 +174,7 @@ class Settings:
             push_allow_private_endpoints=_bool(env, "PUSH_ALLOW_PRIVATE_ENDPOINTS", False),
             redis_prefix=env.get("ANDON_REDIS_PREFIX") or "andon",
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
+            ws_compression=_bool(env, "WS_COMPRESSION", False),
             metrics_token=_opt(env, "METRICS_TOKEN"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             push_timeout=_float(env, "PUSH_TIMEOUT", 10.0, 0.1),
