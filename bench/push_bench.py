@@ -276,6 +276,9 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
             expected = args.subscribers * args.messages
             log(f"sending {args.messages} messages at {args.rate}/s, {args.subscribers} pushes each")
             worker_procs = [psutil.Process(w.pid) for w in workers]
+            if args.worker_nice:
+                for proc in worker_procs:
+                    proc.nice(args.worker_nice)
             cpu_before = sum(sum(p.cpu_times()[:2]) for p in worker_procs)
             committed: dict[str, float] = {}
             loaded: asyncio.Future[dict[str, Any]] | None = None
@@ -350,6 +353,7 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
         "worker_processes": args.workers,
         "push_only_worker_processes": args.push_workers,
         "worker_threads_each": args.concurrency,
+        "worker_nice": args.worker_nice,
         "pushes_expected": expected,
         "pushes_sent": len(finished),
         "push_service_received": received,
@@ -405,6 +409,12 @@ def main() -> int:
         "--hot-path",
         action="store_true",
         help="also run bench/ws_load.py against a server, first with no worker, then during the fan-out",
+    )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="renice the worker processes (hot path first on a shared host)",
     )
     parser.add_argument("--hot-rate", type=float, default=100.0, help="hot-path messages/s")
     parser.add_argument("--hot-seconds", type=float, default=15.0, help="hot-path send window")

@@ -9,13 +9,14 @@ or revive a removed message, so reruns and out-of-order tasks cannot make the in
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
 from sqlalchemy import text
 
 from api.domain import jobs
-from api.domain.outbox_jobs import load_for_job, mark_job_done
+from api.domain.outbox_jobs import load_many_for_job, mark_job_done
 from api.domain.settings import Settings
 from search.base import SearchDocument
 from search.documents import document_from_message
@@ -39,17 +40,18 @@ def message_ids_of(payload: dict[str, Any]) -> list[str]:
     return [str(uuid.UUID(str(m))) for m in ids]
 
 
-async def index_outbox(runtime: WorkerRuntime, outbox_id: int) -> tuple[int, int] | None:
-    """Index or remove the row's messages; (indexed, removed), or None when already done."""
+async def index_outbox(runtime: WorkerRuntime, outbox_ids: Sequence[int]) -> tuple[int, int] | None:
+    """Index or remove the rows' messages; (indexed, removed), or None when all were done."""
     db = runtime.services.db
     async with db.read() as conn:
-        row = await load_for_job(conn, outbox_id, jobs.INDEX_MESSAGES)
-        if row is None or row.job_done:
+        rows = [r for r in await load_many_for_job(conn, outbox_ids, jobs.INDEX_MESSAGES) if not r.job_done]
+        if not rows:
             return None
-        ids = message_ids_of(row.payload)
+        ids = list(dict.fromkeys(m for row in rows for m in message_ids_of(row.payload)))
         found = (await conn.execute(_MESSAGES, {"ids": ids})).all() if ids else []
     docs: list[SearchDocument] = []
-    removed: list[str] = [m for m in ids if m not in {str(r.message_id) for r in found}]
+    present = {str(r.message_id) for r in found}
+    removed: list[str] = [m for m in ids if m not in present]
     for message in found:
         mapping = dict(message._mapping)
         doc = document_from_message(mapping, mapping.pop("sender_display_name"))
@@ -63,7 +65,8 @@ async def index_outbox(runtime: WorkerRuntime, outbox_id: int) -> tuple[int, int
     if removed:
         await backend.delete(removed)
     async with db.transaction() as uow:
-        await mark_job_done(uow.conn, row, jobs.INDEX_MESSAGES)
+        for row in rows:
+            await mark_job_done(uow.conn, row, jobs.INDEX_MESSAGES)
     return len(docs), len(removed)
 
 
@@ -71,7 +74,7 @@ def register(app: Celery, settings: Settings) -> None:
     """Register `index.messages`."""
 
     @app.task(name=jobs.INDEX_MESSAGES, bind=True, shared=False, **task_options(settings))
-    def index_messages(self: Any, outbox_id: int) -> list[int] | None:
+    def index_messages(self: Any, *outbox_ids: int) -> list[int] | None:
         runtime = get_runtime(self.app)
-        done = runtime.run(index_outbox(runtime, int(outbox_id)))
+        done = runtime.run(index_outbox(runtime, [int(i) for i in outbox_ids]))
         return None if done is None else list(done)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
@@ -40,11 +41,11 @@ async def notify_messages(runtime: WorkerRuntime, outbox_id: int) -> int | None:
         return len(recipients)
 
 
-async def queue_planned(runtime: WorkerRuntime, outbox_id: int) -> int:
-    """Queue the row's planned pushes that are not queued yet."""
+async def queue_planned(runtime: WorkerRuntime, outbox_ids: Sequence[int]) -> int:
+    """Queue the rows' planned pushes that are not queued yet."""
     queued = 0
     while True:
-        batch = await runtime.task_relay.relay_deliveries(outbox_id)
+        batch = await runtime.task_relay.relay_deliveries(outbox_ids)
         queued += batch
         if batch < runtime.task_relay.batch:
             return queued
@@ -54,11 +55,13 @@ def register(app: Celery, settings: Settings) -> None:
     """Register `mentions.notify_messages`."""
 
     @app.task(name=jobs.NOTIFY_MESSAGES, bind=True, shared=False, **task_options(settings))
-    def notify(self: Any, outbox_id: int) -> int:
+    def notify(self: Any, *outbox_ids: int) -> int:
         runtime = get_runtime(self.app)
-        planned = runtime.run(notify_messages(runtime, int(outbox_id)))
-        # Also after a rerun: the first run may have died between its commit and this.
-        queued = runtime.run(queue_planned(runtime, int(outbox_id)))
-        if planned is not None:
-            log.debug("outbox %s: %s recipients, %s pushes queued", outbox_id, planned, queued)
-        return queued
+        ids = [int(i) for i in outbox_ids]
+        for outbox_id in ids:
+            # One transaction per row, each with its row locked (see notify_messages).
+            planned = runtime.run(notify_messages(runtime, outbox_id))
+            if planned is not None:
+                log.debug("outbox %s: %s recipients", outbox_id, planned)
+        # Also after a rerun: the first run may have died between its commits and this.
+        return runtime.run(queue_planned(runtime, ids))

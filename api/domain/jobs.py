@@ -26,6 +26,12 @@ AUDIT_APPEND = "audit.append"
 # Drain the outbox now (the relay does this on its own; the task serves operators and beat).
 OUTBOX_DRAIN = "outbox.drain"
 
+# Outbox rows per job, for the tasks that take several: a backlog (a burst, or the rows written
+# while the workers were away) is worked off in a few tasks instead of one per row. The audit
+# takes one row per task, so each entry waits only for the changes committed before it.
+OUTBOX_BATCH = 50
+BATCHED = frozenset({NOTIFY_MESSAGES, INDEX_MESSAGES})
+
 QUEUES = ("outbox", "push", "index", "mentions", "audit")
 
 # Which jobs each outbox kind stands for. A row is done when every one of them has finished.
@@ -58,9 +64,15 @@ class Job:
     queue: str
 
 
-def outbox_job(task_name: str, outbox_id: int) -> Job:
-    """A job working on one outbox row."""
-    return Job(task_name, (int(outbox_id),), queue_of(task_name))
+def outbox_jobs(task_name: str, outbox_ids: Sequence[int]) -> list[Job]:
+    """Jobs running `task_name` for these outbox rows: up to `OUTBOX_BATCH` rows per job for the
+    tasks that take several, one row per job for the others."""
+    ids = [int(i) for i in outbox_ids]
+    size = OUTBOX_BATCH if task_name in BATCHED else 1
+    return [
+        Job(task_name, tuple(ids[start : start + size]), queue_of(task_name))
+        for start in range(0, len(ids), size)
+    ]
 
 
 def push_send_jobs(delivery_ids: Sequence[int]) -> list[Job]:

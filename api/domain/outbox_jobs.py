@@ -8,6 +8,7 @@ runs twice (a redelivery, a sweep) finds its name there and does nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,13 @@ _LOAD = text(
     """
     SELECT outbox_id, kind, payload, created_at, CAST(:name AS varchar) = ANY(done_jobs) AS job_done
     FROM outbox WHERE outbox_id = :id
+    """
+)
+_LOAD_MANY = text(
+    """
+    SELECT outbox_id, kind, payload, created_at, CAST(:name AS varchar) = ANY(done_jobs) AS job_done
+    FROM outbox WHERE outbox_id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY outbox_id
     """
 )
 _LOAD_LOCKED = text(
@@ -65,13 +73,23 @@ async def load_for_job(
     """
     query = _LOAD_LOCKED if lock else _LOAD
     row = (await conn.execute(query, {"id": outbox_id, "name": job_name})).first()
-    if row is None:
-        return None
+    return None if row is None else _row(row)
+
+
+def _row(row: Any) -> OutboxRow:
     payload = row.payload
     if isinstance(payload, str | bytes):
         # The asyncpg dialect decodes jsonb itself; a raw driver hands back text.
         payload = json.loads(payload)
     return OutboxRow(int(row.outbox_id), row.kind, dict(payload or {}), row.created_at, bool(row.job_done))
+
+
+async def load_many_for_job(
+    conn: AsyncConnection, outbox_ids: Sequence[int], job_name: str
+) -> list[OutboxRow]:
+    """Like :func:`load_for_job` (unlocked) for several rows at once; missing rows are left out."""
+    rows = (await conn.execute(_LOAD_MANY, {"ids": [int(i) for i in outbox_ids], "name": job_name})).all()
+    return [_row(r) for r in rows]
 
 
 async def mark_job_done(conn: AsyncConnection, row: OutboxRow, job_name: str) -> None:

@@ -148,7 +148,9 @@ _DUE_DELIVERIES = """
     FOR UPDATE SKIP LOCKED
 """
 _DUE_DELIVERIES_ANY = text(_DUE_DELIVERIES.format(extra=""))
-_DUE_DELIVERIES_OF_OUTBOX = text(_DUE_DELIVERIES.format(extra="AND outbox_id = :outbox"))
+_DUE_DELIVERIES_OF_OUTBOX = text(
+    _DUE_DELIVERIES.format(extra="AND outbox_id = ANY(CAST(:outboxes AS bigint[]))")
+)
 _MARK_DELIVERIES = text(
     "UPDATE push_deliveries SET enqueued_at = now() WHERE delivery_id = ANY(CAST(:ids AS bigint[]))"
 )
@@ -194,7 +196,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0, 0
-            to_publish: list[jobs.Job] = []
+            missing_by_job: dict[str, list[int]] = {}
             published_ids: list[int] = []
             nothing_left: list[int] = []
             for row in rows:
@@ -214,8 +216,10 @@ class OutboxRelay:
                         row.kind,
                         row.attempts,
                     )
-                to_publish.extend(jobs.outbox_job(name, int(row.outbox_id)) for name in missing)
+                for name in missing:
+                    missing_by_job.setdefault(name, []).append(int(row.outbox_id))
                 published_ids.append(int(row.outbox_id))
+            to_publish = [job for name, ids in missing_by_job.items() for job in jobs.outbox_jobs(name, ids)]
             if to_publish:
                 # Inside the transaction: a failure here rolls the claim back.
                 await self.enqueue(to_publish)
@@ -224,13 +228,13 @@ class OutboxRelay:
                 await uow.conn.execute(_CLOSE_OUTBOX, {"ids": nothing_left})
             return len(rows), len(to_publish)
 
-    async def relay_deliveries(self, outbox_id: int | None = None) -> int:
-        """One batch of due push deliveries (of one outbox row, if given); returns how many."""
+    async def relay_deliveries(self, outbox_ids: Sequence[int] | None = None) -> int:
+        """One batch of due push deliveries (of these outbox rows, if given); returns how many."""
         params: dict[str, Any] = {"stale": self.stale_seconds, "claim": self.claim_timeout, "n": self.batch}
         query = _DUE_DELIVERIES_ANY
-        if outbox_id is not None:
+        if outbox_ids is not None:
             query = _DUE_DELIVERIES_OF_OUTBOX
-            params["outbox"] = outbox_id
+            params["outboxes"] = [int(i) for i in outbox_ids]
         async with self.db.transaction() as uow:
             ids = [int(r.delivery_id) for r in (await uow.conn.execute(query, params)).all()]
             if not ids:

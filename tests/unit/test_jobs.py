@@ -24,7 +24,13 @@ def test_new_messages_are_notified_and_indexed_edits_and_deletions_indexed_and_a
 
 
 def test_job_payloads_are_ids_only() -> None:
-    assert jobs.outbox_job(jobs.AUDIT_APPEND, 7) == jobs.Job("audit.append", (7,), "audit")
+    assert jobs.outbox_jobs(jobs.AUDIT_APPEND, [7, 8]) == [
+        jobs.Job("audit.append", (7,), "audit"),
+        jobs.Job("audit.append", (8,), "audit"),
+    ]
+    index = jobs.outbox_jobs(jobs.INDEX_MESSAGES, range(120))
+    assert [len(j.args) for j in index] == [50, 50, 20]
+    assert {j.queue for j in index} == {"index"}
     assert jobs.push_send_jobs([9]) == [jobs.Job("push.send", (9,), "push")]
 
 
