@@ -68,6 +68,25 @@ describe("Composer mention autocomplete", () => {
     room.stop();
   });
 
+  it("keeps the caret after what is typed right after a pick, before the next frame", async () => {
+    const { room } = await liveRoom();
+    render(<Composer room={room} />);
+    const box = screen.getByRole("combobox", { name: "Message" }) as HTMLTextAreaElement;
+    type(box, "@op");
+    // Raw events, not fireEvent: act() would flush every effect at once and hide the race.
+    box.dispatchEvent(new KeyboardEvent("keydown", { key: "Tab", bubbles: true, cancelable: true }));
+    for (let i = 0; i < 5; i++) await Promise.resolve(); // the render (a microtask), not a frame
+    expect(box.value).toBe("@Operator ");
+    // The next key arrives before the next animation frame.
+    box.value = "@Operator x";
+    box.setSelectionRange(11, 11);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(box.value).toBe("@Operator x");
+    expect(box.selectionStart).toBe(11);
+    room.stop();
+  });
+
   it("picks with the mouse", async () => {
     const { room } = await liveRoom();
     render(<Composer room={room} />);

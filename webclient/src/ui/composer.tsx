@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { RoomSession } from "../session/room_session";
 import { activeMentionQuery, filterCandidates, insertMention, type MentionCandidate, type MentionQuery } from "../state/mentions";
 import { IncidentForm } from "./incident_form";
@@ -27,7 +27,10 @@ export function Composer({ room }: { room: RoomSession }) {
   const showList = open && candidates.length > 0;
   const activeIndex = Math.min(active, Math.max(0, candidates.length - 1));
 
-  useEffect(() => {
+  // After a picked mention is rendered, put the caret after it. A layout effect runs right
+  // after the render, before the next key event; a plain effect waits for the next frame and,
+  // with fast typing, moved the caret back over characters typed in between.
+  useLayoutEffect(() => {
     if (pendingCaret.current !== null && input.current) {
       input.current.setSelectionRange(pendingCaret.current, pendingCaret.current);
       pendingCaret.current = null;
