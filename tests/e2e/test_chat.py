@@ -145,6 +145,33 @@ async def test_mention_autocomplete_by_keyboard_and_highlight(
     [stored] = [m for m in (await api.history(bob, room_id))["messages"] if m["content"] == text]
     assert stored["mentions"] == [alicia.user_id]
 
+    # Esc closes the list (and Enter then sends); ↑ wraps to the last; Tab picks; the mouse picks.
+    await box.press_sequentially("Ask @Ali")
+    await expect(options).to_have_count(2)
+    await box.press("Escape")
+    await expect(listbox).to_be_hidden()
+    await box.press_sequentially("c")  # still matches both, but this "@" was dismissed
+    await expect(listbox).to_be_hidden()
+    await box.press("Enter")
+    await expect(message_item(w, "Ask @Alic")).to_have_count(1)
+    await expect(message_item(w, "Ask @Alic").locator(".mention")).to_have_count(0)
+    await box.press_sequentially("@a")
+    await box.press("ArrowUp")
+    await expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    await box.press("Tab")
+    await expect(box).to_have_value("@Alicia Wu ")
+    await expect(box).to_be_focused()
+    await box.press_sequentially("and @Lin")  # matches a later word of the name
+    await expect(options).to_have_text([re.compile("^Alice Lin")])
+    await options.first.click()
+    await expect(box).to_have_value("@Alicia Wu and @Alice Lin ")
+    await box.press("Enter")
+    both = "@Alicia Wu and @Alice Lin"
+    await expect(message_item(w, both).locator(".mention")).to_have_text(["@Alicia Wu", "@Alice Lin"])
+    await expect(message_item(w, both).locator(".mention-me")).to_have_text(["@Alicia Wu"])
+    [stored] = [m for m in (await api.history(bob, room_id))["messages"] if m["content"] == both]
+    assert sorted(stored["mentions"]) == sorted([alicia.user_id, owner.user_id])
+
 
 async def test_edit_delete_and_react_are_seen_by_the_other_user(
     browser: Chromium, server: ServerProcess, api: Api
