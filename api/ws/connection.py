@@ -55,20 +55,20 @@ class Connection:
         self.room_id = room_id
         self.role = role
         self.max_queue = max_queue
-        self.queue: deque[bytes] = deque()
+        self.queue: deque[bytes | str] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._drained: asyncio.Event | None = None
         self.closed = False
         self.close_code: int | None = None
         # While syncing, sequenced frames from the room wait here (resume without gap or duplicate).
         self.syncing = True
-        self.sync_buffer: list[tuple[int, bytes]] = []
+        self.sync_buffer: list[tuple[int, bytes | str]] = []
         self.last_seq_sent = 0
         self.focused = False
         self.refusals: deque[float] = deque()
         # Until the `connected` frame is queued, other frames wait (it must come first).
         self.opened = False
-        self.early: list[bytes] = []
+        self.early: list[bytes | str] = []
 
     @property
     def user_id(self) -> str:
@@ -82,7 +82,7 @@ class Connection:
         for frame in early:
             self.push(frame)
 
-    def push(self, frame: bytes) -> None:
+    def push(self, frame: bytes | str) -> None:
         """Queue a frame; close with 1013 if the client cannot keep up."""
         if self.closed:
             return
@@ -98,7 +98,7 @@ class Connection:
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
 
-    def push_sequenced(self, seq: int, frame: bytes) -> None:
+    def push_sequenced(self, seq: int, frame: bytes | str) -> None:
         """Deliver a sequenced frame: buffered while syncing, skipped if already sent."""
         if self.syncing:
             self.sync_buffer.append((seq, frame))
@@ -114,7 +114,8 @@ class Connection:
         try:
             while self.queue and not self.closed:
                 frame = self.queue.popleft()
-                await self.send({"type": "websocket.send", "text": frame.decode("utf-8")})
+                text = frame if isinstance(frame, str) else frame.decode("utf-8")
+                await self.send({"type": "websocket.send", "text": text})
                 if self._drained is not None and len(self.queue) <= self.max_queue // 2:
                     self._drained.set()
         except Exception:

@@ -359,8 +359,10 @@ class Hub:
                         conn.role = role[1]
         if room.typing:
             self._clear_typing_on_message(room, frame)
+        # Decoded once here rather than once per receiving socket.
+        text = frame.decode("utf-8")
         for conn in room.conns:
-            conn.push_sequenced(seq, frame)
+            conn.push_sequenced(seq, text)
 
     def _schedule_gap_fill(self, room: RoomState) -> None:
         if room.gap_task is None or room.gap_task.done():
