@@ -1,0 +1,34 @@
+"""A crashed server process's users drop out of presence within WS_PING_INTERVAL + WS_PONG_TIMEOUT."""
+
+from __future__ import annotations
+
+import time
+
+from tests.support.clients import Api
+
+
+async def test_users_of_a_killed_process_go_offline(server_factory, database_url: str) -> None:
+    fast = {"WS_PING_INTERVAL": "1", "WS_PONG_TIMEOUT": "1"}
+    a_srv, b_srv = server_factory(**fast), server_factory(**fast)
+    a, b = Api(a_srv.base_url, database_url), Api(b_srv.base_url, database_url)
+    try:
+        owner, editor = await a.user("owner"), await a.user("ed")
+        room_id = await a.room_with(owner, (editor, "EDITOR"))
+        watcher = await a.connect(owner, room_id)
+        await b.connect(editor, room_id)
+        presence = await watcher.next("presence")
+        while {u["user_id"] for u in presence["online"]} != {owner.user_id, editor.user_id}:
+            presence = await watcher.next("presence")
+        killed_at = time.monotonic()
+        b_srv.kill()  # SIGKILL: no goodbye, no cleanup
+        while True:
+            presence = await watcher.next("presence", timeout=15)
+            if [u["user_id"] for u in presence["online"]] == [owner.user_id]:
+                break
+        # TTL 2 s plus one heartbeat of the survivor; generous for a busy machine.
+        assert time.monotonic() - killed_at < 12
+        members = (await a.http.get(f"/api/rooms/{room_id}/members", headers=owner.headers)).json()["members"]
+        assert {m["user_id"]: m["online"] for m in members} == {owner.user_id: True, editor.user_id: False}
+    finally:
+        await a.aclose()
+        await b.aclose()
