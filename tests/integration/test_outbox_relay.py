@@ -152,7 +152,7 @@ async def test_a_stale_row_is_sent_again_with_only_its_missing_jobs_then_closes(
     async with db.read() as conn:
         done_jobs = (
             await conn.execute(text("SELECT done_jobs FROM outbox WHERE outbox_id = :i"), {"i": row_id})
-        ).scalar()
+        ).scalar_one()
     assert sorted(done_jobs) == ["index.messages", "mentions.notify_messages"]
 
 
@@ -227,7 +227,7 @@ async def _delivery(db: Database, status: str, claimed_ago: float | None = None)
                 ),
                 {"u": user, "e": f"https://push.example.net/{uuid.uuid4().hex}"},
             )
-        ).scalar()
+        ).scalar_one()
         return int(
             (
                 await conn.execute(
@@ -248,7 +248,7 @@ async def _delivery(db: Database, status: str, claimed_ago: float | None = None)
                         else datetime.now(UTC) - timedelta(seconds=claimed_ago),
                     },
                 )
-            ).scalar()
+            ).scalar_one()
         )
 
 

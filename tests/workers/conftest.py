@@ -125,7 +125,7 @@ async def set_prefs(api: Api, user: User, **body: Any) -> dict[str, Any]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T]], *, timeout: float = 20.0, what: str = "condition"
+    check: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0, what: str = "condition"
 ) -> T:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
