@@ -165,7 +165,7 @@ def run_worker(
     unknown = sorted(set(names) - set(jobs.QUEUES))
     if not names or unknown:
         raise SystemExit(f"unknown queue(s) {unknown or names}; choose from {', '.join(jobs.QUEUES)}")
-    _quiet_root_warning()
+    _quiet_known_warnings()
     app = create_app(settings)
     worker = app.Worker(
         hostname=f"andon.{os.getpid()}@{socket.gethostname()}",
@@ -183,12 +183,18 @@ def run_worker(
     return int(worker.exitcode or 0)
 
 
-def _quiet_root_warning() -> None:
+def _quiet_known_warnings() -> None:
     # Celery refuses root only with pickle, which is off; its warning would repeat on every
     # start in containers that run as root, so it is said once here instead.
-    from celery.exceptions import SecurityWarning
+    from celery.exceptions import CPendingDeprecationWarning, SecurityWarning
 
     warnings.filterwarnings("ignore", category=SecurityWarning)
+    # Repeated on every broker connection loss while cancelling is off. It stays off: a thread
+    # cannot be cancelled, and a task whose ack was lost with the connection is delivered again
+    # after the visibility timeout, which every task tolerates.
+    warnings.filterwarnings(
+        "ignore", message="(?s).*cancels all currently executed tasks", category=CPendingDeprecationWarning
+    )
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         log.warning("the worker runs as root; prefer an unprivileged user")
 
