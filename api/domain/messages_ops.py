@@ -95,6 +95,17 @@ async def _lock(uow: UnitOfWork, room_id: uuid.UUID, message_id: object, window:
     return row
 
 
+def _broadcast_after_commit(
+    uow: UnitOfWork, services: Services, room_id: str, frame: bytes, seq: int
+) -> None:
+    """Publish an unsequenced frame once committed; receivers hold it until `seq` is delivered."""
+
+    async def publish() -> None:
+        await services.bus.publish_ephemeral(room_id, frame, after_seq=seq)
+
+    uow.after_commit(publish)
+
+
 async def _role(uow: UnitOfWork, room_id: uuid.UUID, user: AuthUser) -> str | None:
     if user.is_admin:
         return "OWNER"
@@ -162,13 +173,9 @@ async def do_edit_message(
         uow.after_commit(services.outbox_kick)
         message = await load_message(uow.conn, rid, row.message_id)
         assert message is not None
-        frame = encode({"type": "message_edited", **message})
-        seq = int(row.sequence_number)
-
-        async def publish() -> None:
-            await services.bus.publish_ephemeral(room_id, frame, after_seq=seq)
-
-        uow.after_commit(publish)
+        _broadcast_after_commit(
+            uow, services, room_id, encode({"type": "message_edited", **message}), int(row.sequence_number)
+        )
     return message
 
 
@@ -214,13 +221,7 @@ async def do_delete_message(
             "deleted_at": iso(done.deleted_at),
             "deleted_by": user.user_id,
         }
-        frame = encode(event)
-        seq = int(row.sequence_number)
-
-        async def publish() -> None:
-            await services.bus.publish_ephemeral(room_id, frame, after_seq=seq)
-
-        uow.after_commit(publish)
+        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number))
     return event
 
 
@@ -283,13 +284,7 @@ async def do_react(
             "user_id": user.user_id,
             "reactions": counts,
         }
-        frame = encode(event)
-        seq = int(row.sequence_number)
-
-        async def publish() -> None:
-            await services.bus.publish_ephemeral(room_id, frame, after_seq=seq)
-
-        uow.after_commit(publish)
+        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number))
     return event
 
 

@@ -156,6 +156,10 @@ _MARK_DELIVERIES = text(
 )
 
 
+# How long the relay lets commits accumulate after a wake-up before draining.
+COALESCE_SECONDS = 0.05
+
+
 class OutboxRelay:
     """Publishes due outbox rows and push deliveries through `enqueue` (see the module notes)."""
 
@@ -167,12 +171,14 @@ class OutboxRelay:
         stale_seconds: float,
         claim_timeout: float,
         batch: int = BATCH,
+        coalesce_seconds: float = COALESCE_SECONDS,
     ) -> None:
         self.db = db
         self.enqueue = enqueue
         self.stale_seconds = stale_seconds
         self.claim_timeout = claim_timeout
         self.batch = batch
+        self.coalesce_seconds = coalesce_seconds
 
     async def drain(self) -> int:
         """Publish everything due now; returns how many jobs were published."""
@@ -255,7 +261,11 @@ class OutboxRelay:
                 published = await self.drain()
                 if published:
                     log.debug("outbox relay queued %s jobs", published)
-                await wait_for_kick(redis, prefix, sweep_seconds)
+                if await wait_for_kick(redis, prefix, sweep_seconds) and self.coalesce_seconds > 0:
+                    # A batching window, not a synchronisation: commits arriving together become
+                    # one job per kind instead of one each (200 commits/s otherwise means 400
+                    # Celery tasks/s, more than a worker runs, and the index lag grows seconds long).
+                    await asyncio.sleep(self.coalesce_seconds)
                 pause = 0.25
             except asyncio.CancelledError:
                 raise

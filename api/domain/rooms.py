@@ -13,7 +13,6 @@ from api.domain.context import Services
 from api.domain.db import UnitOfWork
 from api.domain.errors import Conflict, Invalid, NotFound
 from api.domain.events import encode, system_frame
-from api.domain.messages_read import message_object
 from api.domain.models import ROLES, ROOM_STATUSES
 from api.domain.security import normalise_email
 from api.domain.sequencing import NewMessage, insert_sequenced
@@ -255,6 +254,24 @@ async def _owner_count(uow: UnitOfWork, room_id: uuid.UUID) -> int:
     return int(row.n) if row else 0
 
 
+async def _locked_member(
+    uow: UnitOfWork, user: AuthUser, room_id: object, target: str
+) -> tuple[uuid.UUID, Any]:
+    """Check OWNER rights, lock the room row (membership changes serialise), load the member."""
+    access = await access_room(uow.conn, room_id, user)
+    require_owner(access)
+    rid: uuid.UUID = access.room["room_id"]
+    await uow.conn.execute(text("SELECT 1 FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
+    current = (
+        await uow.conn.execute(
+            text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
+        )
+    ).first()
+    if current is None:
+        raise NotFound("not a member of this room")
+    return rid, current
+
+
 async def do_add_member(
     services: Services, user: AuthUser, room_id: object, member_id: object, role: object
 ) -> dict[str, Any]:
@@ -305,18 +322,7 @@ async def do_change_role(
     target = normalise_email(member_id)
     clean_role = check_role(role)
     async with services.db.transaction() as uow:
-        access = await access_room(uow.conn, room_id, user)
-        require_owner(access)
-        rid = access.room["room_id"]
-        await uow.conn.execute(text("SELECT 1 FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
-        current = (
-            await uow.conn.execute(
-                text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"),
-                {"r": rid, "u": target},
-            )
-        ).first()
-        if current is None:
-            raise NotFound("not a member of this room")
+        rid, current = await _locked_member(uow, user, room_id, target)
         if current.role == "OWNER" and clean_role != "OWNER" and await _owner_count(uow, rid) <= 1:
             raise Conflict("a room needs at least one OWNER")
         if current.role != clean_role:
@@ -349,18 +355,7 @@ async def do_remove_member(services: Services, user: AuthUser, room_id: object, 
     """Remove a member (OWNER/admin); posts `member_removed` and closes their sockets (4403)."""
     target = normalise_email(member_id)
     async with services.db.transaction() as uow:
-        access = await access_room(uow.conn, room_id, user)
-        require_owner(access)
-        rid = access.room["room_id"]
-        await uow.conn.execute(text("SELECT 1 FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
-        current = (
-            await uow.conn.execute(
-                text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"),
-                {"r": rid, "u": target},
-            )
-        ).first()
-        if current is None:
-            raise NotFound("not a member of this room")
+        rid, current = await _locked_member(uow, user, room_id, target)
         if current.role == "OWNER" and await _owner_count(uow, rid) <= 1:
             raise Conflict("a room needs at least one OWNER")
         await uow.conn.execute(
@@ -392,7 +387,3 @@ async def do_mark_read(services: Services, user: AuthUser, room_id: object, sequ
             ),
             {"r": rid, "u": user.user_id, "s": sequence_number},
         )
-
-
-def history_message(row: Any) -> dict[str, Any]:
-    return message_object(row)

@@ -11,6 +11,7 @@ from api.domain.auth import AuthUser, access_token
 from api.domain.context import Services
 from api.domain.errors import Forbidden, Invalid, Unauthorized
 from api.domain.jsonsafe import loads
+from api.domain.timefmt import parse_iso
 
 SESSION_COOKIE = "andon_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -62,6 +63,16 @@ async def json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object")
     return data
+
+
+def ts_param(value: str | None, name: str) -> Any:
+    """An optional ISO 8601 query parameter; 422 when malformed."""
+    if not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise Invalid(f"{name} must be an ISO 8601 timestamp", code="unprocessable") from exc
 
 
 def int_param(value: str | None, name: str, minimum: int | None = None) -> int | None:

@@ -12,8 +12,7 @@ from api.domain.auth import AuthUser
 from api.domain.errors import Invalid
 from api.domain.messages_ops import message_history
 from api.domain.messages_read import clamp_limit, history_page
-from api.domain.timefmt import parse_iso
-from api.http.deps import current_user, int_param, services_of
+from api.http.deps import current_user, int_param, services_of, ts_param
 
 AUTH = {"user": Provide(current_user)}
 
@@ -35,12 +34,7 @@ async def history(
     n = clamp_limit(int_param(limit, "limit"))
     bs = int_param(before_sequence, "before_sequence")
     after = int_param(after_sequence, "after_sequence", 0)
-    before_ts = None
-    if before:
-        try:
-            before_ts = parse_iso(before)
-        except ValueError as exc:
-            raise Invalid("before must be an ISO 8601 timestamp", code="unprocessable") from exc
+    before_ts = ts_param(before, "before")
     if after is not None and (bs is not None or before_ts is not None):
         raise Invalid(
             "after_sequence cannot be combined with before or before_sequence", code="unprocessable"

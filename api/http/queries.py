@@ -13,19 +13,9 @@ from api.domain.auth import AuthUser
 from api.domain.errors import Invalid
 from api.domain.messages_read import clamp_limit
 from api.domain.queries import check_field, incident_series, mentions_of
-from api.domain.timefmt import parse_iso
-from api.http.deps import current_user, int_param, services_of
+from api.http.deps import current_user, int_param, services_of, ts_param
 
 AUTH = {"user": Provide(current_user)}
-
-
-def _ts(value: str | None, name: str) -> Any:
-    if not value:
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError as exc:
-        raise Invalid(f"{name} must be an ISO 8601 timestamp", code="unprocessable") from exc
 
 
 def _num(value: str | None, name: str) -> float | None:
@@ -45,7 +35,7 @@ async def my_mentions(
     request: Request[Any, Any, Any], user: AuthUser, limit: str | None = None, before: str | None = None
 ) -> dict[str, Any]:
     return await mentions_of(
-        services_of(request), user, clamp_limit(int_param(limit, "limit")), _ts(before, "before")
+        services_of(request), user, clamp_limit(int_param(limit, "limit")), ts_param(before, "before")
     )
 
 
@@ -75,7 +65,7 @@ async def incident_data(
         path,
         gte=_num(gte, "gte"),
         lte=_num(lte, "lte"),
-        after=_ts(after, "after"),
-        before=_ts(before, "before"),
+        after=ts_param(after, "after"),
+        before=ts_param(before, "before"),
         limit=clamp_limit(int_param(limit, "limit"), default=10_000, maximum=10_000),
     )

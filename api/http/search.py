@@ -11,23 +11,13 @@ from litestar.exceptions import HTTPException
 from api.domain.auth import AuthUser
 from api.domain.errors import Invalid
 from api.domain.search_support import live_messages, readable_room_ids, resolve_senders
-from api.domain.timefmt import parse_iso
-from api.http.deps import current_user, int_param, services_of
+from api.http.deps import current_user, int_param, services_of, ts_param
 from search.base import MAX_RESULT_WINDOW, MESSAGE_TYPES, SearchBackend, SearchUnavailable
 from search.compose import compose_query
 from search.query_syntax import EmptyQuery, QuerySyntaxError, QueryTooLong, parse_query
 
 AUTH = {"user": Provide(current_user)}
 MAX_LIMIT = 100
-
-
-def _ts(value: str | None, name: str) -> Any:
-    if not value:
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError as exc:
-        raise Invalid(f"{name} must be an ISO 8601 timestamp", code="unprocessable") from exc
 
 
 @get("/api/search/messages", dependencies=AUTH, summary="Full-text search over the rooms the caller can read")
@@ -71,8 +61,8 @@ async def search_messages(
         room_id=room_id.lower() if room_id else None,
         sender_id=sender_id.strip().lower() if sender_id else None,
         message_type=message_type,
-        after=_ts(after, "after"),
-        before=_ts(before, "before"),
+        after=ts_param(after, "after"),
+        before=ts_param(before, "before"),
         limit=n,
         offset=skip,
     )
