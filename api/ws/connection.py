@@ -46,6 +46,7 @@ class Connection:
         "sync_buffer",
         "syncing",
         "user",
+        "writer_failed",
     )
 
     def __init__(self, send: Send, user: AuthUser, room_id: str, role: str, max_queue: int) -> None:
@@ -60,6 +61,8 @@ class Connection:
         self._drained: asyncio.Event | None = None
         self.closed = False
         self.close_code: int | None = None
+        # The peer went away under a send: the receive loop still reads its disconnect (and code).
+        self.writer_failed = False
         # While syncing, sequenced frames from the room wait here (resume without gap or duplicate).
         self.syncing = True
         self.sync_buffer: list[tuple[int, bytes | str]] = []
@@ -121,6 +124,7 @@ class Connection:
         except Exception:
             # The peer went away; the receive loop sees the disconnect and cleans up.
             self.closed = True
+            self.writer_failed = True
             self.queue.clear()
         finally:
             self._writer = None

@@ -224,13 +224,15 @@ class _Session:
 
     async def receive_loop(self, socket: WebSocket[Any, Any, Any]) -> None:
         conn = self.conn
-        while not conn.closed:
+        # After a failed send the peer is gone: read on until its disconnect event arrives
+        # (uvicorn queues it), only to learn the close code; frames after that are not handled.
+        while not conn.closed or conn.writer_failed:
             event = await socket.receive()
             kind = event["type"]
             if kind == "websocket.disconnect":
                 self.peer_close_code = cast("int | None", event.get("code"))
                 return
-            if kind != "websocket.receive":
+            if kind != "websocket.receive" or conn.closed:
                 continue
             raw = cast("str | None", event.get("text"))
             if raw is None:
