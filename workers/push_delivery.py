@@ -201,7 +201,7 @@ class DeliveryResult:
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
     """Encode ``payload`` as compact UTF-8 JSON, refusing it over :data:`MAX_PAYLOAD_BYTES`.
 
-    Non-ASCII text is kept as UTF-8 rather than ``\\uXXXX`` escapes, which would triple the size of a
+    Non-ASCII text is kept as UTF-8 rather than ``\\u`` escape sequences, which would triple the size of a
     Chinese preview. Raises :class:`PayloadTooLarge`, or ``TypeError``/``ValueError`` for values JSON
     cannot carry (including NaN).
     """
