@@ -37,6 +37,27 @@ async def _setup(api: Api, n: int) -> tuple[User, list[User], str]:
     return owner, list(users), room_id
 
 
+async def _commit_without_publish(database_url: str, room_id: str, sender_id: str, content: str) -> None:
+    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        async with conn.transaction():
+            seq = await conn.fetchval(
+                "UPDATE incident_rooms SET last_seq = last_seq + 1 WHERE room_id = $1 RETURNING last_seq",
+                uuid.UUID(room_id),
+            )
+            await conn.execute(
+                "INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content) "
+                "VALUES ($1, $2, $3, $4, 'text', $5)",
+                uuid.uuid4(),
+                uuid.UUID(room_id),
+                seq,
+                sender_id,
+                content,
+            )
+    finally:
+        await conn.close()
+
+
 async def test_60_concurrent_senders_get_consecutive_numbers_and_everyone_sees_them_in_order(
     api: Api, database_url: str
 ) -> None:
@@ -159,24 +180,8 @@ async def test_message_committed_by_a_process_that_died_before_publishing_still_
     sender = await api.connect(users[0], room_id)
     await sender.send_message("before")
     assert [f["sequence_number"] for f in await receiver.sequenced(1)] == [2]
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        # Exactly what a crashed publisher leaves behind: committed rows, no publish.
-        async with conn.transaction():
-            seq = await conn.fetchval(
-                "UPDATE incident_rooms SET last_seq = last_seq + 1 WHERE room_id = $1 RETURNING last_seq",
-                uuid.UUID(room_id),
-            )
-            await conn.execute(
-                "INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content) "
-                "VALUES ($1, $2, $3, $4, 'text', 'orphan')",
-                uuid.uuid4(),
-                uuid.UUID(room_id),
-                seq,
-                users[0].user_id,
-            )
-    finally:
-        await conn.close()
+    # Exactly what a crashed publisher leaves behind: a committed row, no publish.
+    await _commit_without_publish(database_url, room_id, users[0].user_id, "orphan")
     # With no later message to reveal the gap, the tail check finds it.
     orphan = (await receiver.sequenced(1))[0]
     assert orphan["sequence_number"] == 3 and orphan["content"] == "orphan"
@@ -188,23 +193,8 @@ async def test_gap_revealed_by_the_next_message_is_filled_in_order(api: Api, dat
     owner, users, room_id = await _setup(api, 1)
     receiver = await api.connect(owner, room_id)
     sender = await api.connect(users[0], room_id)
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-        async with conn.transaction():
-            seq = await conn.fetchval(
-                "UPDATE incident_rooms SET last_seq = last_seq + 1 WHERE room_id = $1 RETURNING last_seq",
-                uuid.UUID(room_id),
-            )
-            await conn.execute(
-                "INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content) "
-                "VALUES ($1, $2, $3, $4, 'text', 'lost publish')",
-                uuid.uuid4(),
-                uuid.UUID(room_id),
-                seq,
-                users[0].user_id,
-            )
-    finally:
-        await conn.close()
+    # Exactly what a crashed publisher leaves behind: a committed row, no publish.
+    await _commit_without_publish(database_url, room_id, users[0].user_id, "lost publish")
     await sender.send_message("next")
     frames = await receiver.sequenced(2)
     assert [(f["sequence_number"], f["content"]) for f in frames] == [(2, "lost publish"), (3, "next")]
