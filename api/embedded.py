@@ -94,10 +94,13 @@ class EmbeddedServices:
         ids = _run_as()
         self._as = ids
         kwargs: dict[str, Any] = {}
-        if ids is not None:
-            _make_traversable(pgdata.parent)
-            kwargs = {"user": ids[0], "group": ids[1], "extra_groups": []}
         bin_dir = _pg_bin()
+        if ids is not None:
+            # `nobody` must reach both the data directory and the binaries inside the venv (a
+            # checkout made with `mktemp -d` is 0700): add search (o+x) permission, never read.
+            _make_traversable(pgdata.parent)
+            _make_traversable(bin_dir)
+            kwargs = {"user": ids[0], "group": ids[1], "extra_groups": []}
         if not (pgdata / "PG_VERSION").exists():
             if pgdata.exists():
                 shutil.rmtree(pgdata)
