@@ -42,6 +42,42 @@ def request_id_from(headers: Any) -> str:
     return uuid.uuid4().hex
 
 
+class _Exchange:
+    """One request's or socket's notes, with the wrapped send/receive as bound methods.
+
+    A slotted object rather than closures: a WebSocket keeps these alive for its whole life.
+    """
+
+    __slots__ = ("_receive", "_send", "close_code", "header", "status")
+
+    def __init__(self, receive: Receive, send: Send, header: tuple[bytes, bytes]) -> None:
+        self._receive = receive
+        self._send = send
+        self.header = header
+        self.status: int | None = None
+        self.close_code: int | None = None
+
+    async def send(self, message: Any) -> None:
+        mtype = message["type"]
+        if mtype == "websocket.send" or mtype == "http.response.body":
+            # The per-frame path: nothing to note.
+            await self._send(message)
+            return
+        if mtype == "http.response.start" or mtype == "websocket.accept":
+            if mtype == "http.response.start":
+                self.status = message["status"]
+            message = {**message, "headers": [*message.get("headers", ()), self.header]}
+        elif mtype == "websocket.close" and self.close_code is None:
+            self.close_code = int(message.get("code", 1000))
+        await self._send(message)
+
+    async def receive(self) -> Any:
+        message: Any = await self._receive()
+        if message["type"] == "websocket.disconnect" and self.close_code is None:
+            self.close_code = int(message.get("code", 1005))
+        return message
+
+
 class AccessLogMiddleware:
     """ASGI middleware: request id in, request id out, one access line per request."""
 
@@ -54,39 +90,18 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = request_id_from(scope.get("headers", ()))
-        header = (b"x-request-id", request_id.encode("ascii"))
         reset = request_id_var.set(request_id)
         reset_conn = conn_id_var.set(None)
         started = time.perf_counter()
-        outcome: dict[str, int] = {}
-
-        async def send_with_id(message: Any) -> None:
-            mtype = message["type"]
-            if mtype == "websocket.send" or mtype == "http.response.body":
-                # The per-frame path: nothing to note.
-                await send(message)
-                return
-            if mtype == "http.response.start" or mtype == "websocket.accept":
-                if mtype == "http.response.start":
-                    outcome["status"] = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-            elif mtype == "websocket.close" and "close_code" not in outcome:
-                outcome["close_code"] = int(message.get("code", 1000))
-            await send(message)
-
-        async def receive_noting_close() -> Any:
-            message: Any = await receive()
-            if message["type"] == "websocket.disconnect" and "close_code" not in outcome:
-                outcome["close_code"] = int(message.get("code", 1005))
-            return message
-
+        ex = _Exchange(receive, send, (b"x-request-id", request_id.encode("ascii")))
+        del request_id
         try:
-            await self.app(scope, receive_noting_close if kind == "websocket" else receive, send_with_id)
+            await self.app(scope, ex.receive if kind == "websocket" else receive, ex.send)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             path = scope.get("path", "")
             if kind == "http":
-                status = outcome.get("status", 500)
+                status = ex.status if ex.status is not None else 500
                 method = scope.get("method", "")
                 log.info(
                     "%s %s %s",
@@ -96,7 +111,7 @@ class AccessLogMiddleware:
                     extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms},
                 )
             elif conn_id_var.get() is None:
-                code = outcome.get("close_code")
+                code = ex.close_code
                 log.info(
                     "websocket %s refused %s",
                     path,

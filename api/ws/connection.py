@@ -1,8 +1,17 @@
-"""One WebSocket connection: a bounded outgoing queue drained by a writer task.
+"""One WebSocket connection: a bounded outgoing queue, drained straight into the socket.
 
-The writer task exists only while frames are queued, so an idle connection costs no task.
-A queue over its bound closes the socket with 1013: the client resumes with `since`
-rather than the server growing without limit or skipping frames.
+Two ways out, one behaviour:
+
+* Direct (the `andon.direct` scope extension of `api.ws.protocol`, which `andon serve` uses):
+  frames queued during one turn of the event loop are framed and written in one transport
+  write when the hub's `Flusher` runs at the end of that turn. No task, no ASGI send per
+  frame. While the transport is paused (the peer reads slower than we write) frames wait in
+  the queue.
+* ASGI (any other server): a writer task, alive only while frames are queued, sends them one
+  `websocket.send` at a time.
+
+Either way a queue over its bound closes the socket with 1013: the client resumes with
+`since` rather than the server growing without limit or skipping frames.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from api.domain.auth import AuthUser
 
@@ -24,16 +33,67 @@ _ids = itertools.count(1)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+class WritableGate(Protocol):
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> bool: ...
+
+
+class Direct:
+    """The server's direct frame path for one socket (see `api.ws.protocol`)."""
+
+    __slots__ = ("writable", "write")
+
+    def __init__(self, write: Callable[[list[bytes]], None], writable: WritableGate) -> None:
+        self.write = write
+        self.writable = writable
+
+    @classmethod
+    def from_scope(cls, scope: Any) -> Direct | None:
+        ext = (scope.get("extensions") or {}).get("andon.direct")
+        if not isinstance(ext, dict) or not callable(ext.get("write")) or ext.get("writable") is None:
+            return None
+        return cls(ext["write"], ext["writable"])
+
+
+class Flusher:
+    """Writes every direct connection that got frames during this event-loop turn, once.
+
+    A group commit's batch or a burst read from Redis thus leaves as one write per socket.
+    """
+
+    __slots__ = ("_dirty", "_scheduled")
+
+    def __init__(self) -> None:
+        self._dirty: list[Connection] = []
+        self._scheduled = False
+
+    def mark(self, conn: Connection) -> None:
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.run)
+
+    def run(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.flush_direct()
+
+
 class Connection:
     """A signed-in socket in one room."""
 
     __slots__ = (
         "_drained",
+        "_marked",
         "_writer",
         "close_code",
         "closed",
         "conn_id",
+        "direct",
         "early",
+        "flusher",
         "focused",
         "last_seq_sent",
         "max_queue",
@@ -49,14 +109,27 @@ class Connection:
         "writer_failed",
     )
 
-    def __init__(self, send: Send, user: AuthUser, room_id: str, role: str, max_queue: int) -> None:
+    def __init__(
+        self,
+        send: Send,
+        user: AuthUser,
+        room_id: str,
+        role: str,
+        max_queue: int,
+        direct: Direct | None = None,
+        flusher: Flusher | None = None,
+    ) -> None:
         self.conn_id = next(_ids)
         self.send = send
         self.user = user
         self.room_id = room_id
         self.role = role
         self.max_queue = max_queue
-        self.queue: deque[bytes | str] = deque()
+        # Direct writes need the hub's flusher; without one the ASGI path is used.
+        self.direct = direct if flusher is not None else None
+        self.flusher = flusher
+        self._marked = False
+        self.queue: list[bytes | str] = []
         self._writer: asyncio.Task[None] | None = None
         self._drained: asyncio.Event | None = None
         self.closed = False
@@ -68,7 +141,8 @@ class Connection:
         self.sync_buffer: list[tuple[int, bytes | str]] = []
         self.last_seq_sent = 0
         self.focused = False
-        self.refusals: deque[float] = deque()
+        # Times of refused (rate-limited) sends, made on the first refusal.
+        self.refusals: deque[float] | None = None
         # Until the `connected` frame is queued, other frames wait (it must come first).
         self.opened = False
         self.early: list[bytes | str] = []
@@ -98,7 +172,12 @@ class Connection:
             self.close(1013, "cannot keep up; resume with since")
             return
         self.queue.append(frame)
-        if self._writer is None:
+        if self.direct is not None:
+            if not self._marked:
+                self._marked = True
+                assert self.flusher is not None
+                self.flusher.mark(self)
+        elif self._writer is None:
             self._writer = asyncio.create_task(self._write())
 
     def push_sequenced(self, seq: int, frame: bytes | str) -> None:
@@ -113,10 +192,42 @@ class Connection:
         self.last_seq_sent = seq
         self.push(frame)
 
+    # ------------------------------------------------------------------ direct path
+
+    def flush_direct(self) -> None:
+        """Write everything queued in one go (called by the flusher, or when writes resume)."""
+        self._marked = False
+        direct = self.direct
+        if direct is None or self.closed or not self.queue:
+            return
+        if not direct.writable.is_set():
+            # The peer is behind: keep the frames (bounded) until the transport drains.
+            if self._writer is None:
+                self._writer = asyncio.create_task(self._resume_direct(direct))
+            return
+        frames, self.queue = self.queue, []
+        try:
+            direct.write([f if isinstance(f, bytes) else f.encode() for f in frames])
+        except Exception:
+            # The peer went away; the receive loop sees the disconnect and cleans up.
+            self.closed = True
+            self.writer_failed = True
+        if self._drained is not None:
+            self._drained.set()
+
+    async def _resume_direct(self, direct: Direct) -> None:
+        try:
+            await direct.writable.wait()
+        finally:
+            self._writer = None
+        self.flush_direct()
+
+    # ------------------------------------------------------------------ ASGI path
+
     async def _write(self) -> None:
         try:
             while self.queue and not self.closed:
-                frame = self.queue.popleft()
+                frame = self.queue.pop(0)
                 text = frame if isinstance(frame, str) else frame.decode("utf-8")
                 await self.send({"type": "websocket.send", "text": text})
                 if self._drained is not None and len(self.queue) <= self.max_queue // 2:
@@ -130,6 +241,11 @@ class Connection:
             self._writer = None
             if self._drained is not None:
                 self._drained.set()
+
+    # ------------------------------------------------------------------ back-pressure, close
+
+    def _pending(self) -> bool:
+        return bool(self.queue) or self._writer is not None or self._marked
 
     async def wait_room(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Back-pressure for replay: wait until the queue is at most half full."""
@@ -145,9 +261,13 @@ class Connection:
         """Wait until every queued frame has been handed to the socket."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while (self.queue or self._writer is not None) and not self.closed:
+                while self._pending() and not self.closed:
                     self._drained = asyncio.Event()
-                    if self._writer is None and self.queue:
+                    if self.direct is not None:
+                        if not self._marked and self._writer is None:
+                            self.flush_direct()
+                            continue
+                    elif self._writer is None and self.queue:
                         self._writer = asyncio.create_task(self._write())
                     await self._drained.wait()
 

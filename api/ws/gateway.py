@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import uuid
+from collections import deque
 from typing import Any, cast
 
 from litestar import WebSocket, websocket
@@ -21,7 +22,7 @@ from api.domain.jsonsafe import loads
 from api.domain.messages_send import SendRequest, check_draft
 from api.domain.timefmt import iso, parse_iso, utcnow
 from api.logs import conn_id_var
-from api.ws.connection import Connection, Send
+from api.ws.connection import Connection, Direct, Send
 from api.ws.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,16 @@ def _error(code: str, message: str, **extra: Any) -> bytes:
     return encode(frame)
 
 
+def _header(socket: WebSocket[Any, Any, Any], name: bytes) -> str | None:
+    """One request header, read from the raw scope (Litestar's header map costs ~3 KiB per socket)."""
+    for key, value in socket.scope["headers"]:
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
 def _credential(socket: WebSocket[Any, Any, Any]) -> tuple[str | None, str]:
-    header = socket.headers.get("authorization")
+    header = _header(socket, b"authorization")
     if header is not None:
         scheme, _, value = header.partition(" ")
         return (value.strip() if scheme.lower() == "bearer" and value.strip() else ""), "bearer"
@@ -74,51 +83,76 @@ def _int_or_none(value: str | None) -> int | None:
     return number
 
 
-@websocket("/ws/{room_id:str}")
-async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
-    hub: Hub = socket.app.state.hub
+async def _admit(
+    socket: WebSocket[Any, Any, Any], hub: Hub, room_id: str
+) -> tuple[AuthUser, str, str, int | None] | None:
+    """Accept, then sign in and check the room; closes and returns None when refused.
+
+    A function of its own so that its locals (the database connection, the room row) are
+    not kept alive by the socket's long-lived frame.
+    """
     services = hub.services
     settings = services.settings
     await socket.accept()
     if not hub.accepting:
         await socket.close(1012, "server restart")
-        return
+        return None
     token, source = _credential(socket)
     if not token:
         await socket.close(4401, "unauthorized")
-        return
-    origin = socket.headers.get("origin")
-    if origin is not None and not settings.origin_allowed(origin, socket.headers.get("host")):
+        return None
+    origin = _header(socket, b"origin")
+    if origin is not None and not settings.origin_allowed(origin, _header(socket, b"host")):
         await socket.close(4403, "origin not allowed")
-        return
+        return None
     if source == "cookie" and origin is None:
         await socket.close(4403, "cookie sign-in needs an allowed Origin")
-        return
+        return None
     try:
         async with services.db.read() as db:
             user = await access_token(db, token)
             access = await access_room(db, room_id, user)
     except Unauthorized:
         await socket.close(4401, "unauthorized")
-        return
+        return None
     except (NotFound, Invalid):
         await socket.close(4404, "no such room")
-        return
+        return None
     except Forbidden:
         await socket.close(4403, "not a member of this room")
-        return
+        return None
     except Exception as exc:
         # The database is busy or down: a server error the client retries (never a 4500).
         log.warning("websocket refused: %s", type(exc).__name__)
         await socket.close(1011, "try again")
-        return
+        return None
     try:
         since = _int_or_none(socket.query_params.get("since"))
     except ValueError:
         await socket.close(4400, "since must be a non-negative integer")
-        return
+        return None
+    return user, access.room_id, access.role, since
 
-    conn = Connection(cast(Send, socket.send), user, access.room_id, access.role, settings.ws_send_queue_max)
+
+@websocket("/ws/{room_id:str}")
+async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
+    hub: Hub = socket.app.state.hub
+    admitted = await _admit(socket, hub, room_id)
+    if admitted is None:
+        return
+    user, room_key, role, since = admitted
+    del admitted
+    conn = Connection(
+        cast(Send, socket.send),
+        user,
+        room_key,
+        role,
+        hub.settings.ws_send_queue_max,
+        Direct.from_scope(socket.scope),
+        hub.flusher,
+    )
+    # Nothing reads the upgrade's headers from here on; an idle socket need not keep them.
+    socket.scope["headers"] = []
     session = _Session(hub, conn, user)
     try:
         attached_at = await hub.attach(conn)
@@ -154,6 +188,17 @@ async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
 
 class _Session:
     """The per-socket protocol state machine."""
+
+    __slots__ = (
+        "conn",
+        "hub",
+        "in_flight",
+        "peer_close_code",
+        "presence_counted",
+        "settings",
+        "typing_sent",
+        "user",
+    )
 
     def __init__(self, hub: Hub, conn: Connection, user: AuthUser) -> None:
         self.hub = hub
@@ -303,6 +348,8 @@ class _Session:
     def _refused(self) -> None:
         now = time.monotonic()
         refusals = self.conn.refusals
+        if refusals is None:
+            refusals = self.conn.refusals = deque()
         refusals.append(now)
         while refusals and now - refusals[0] > 10.0:
             refusals.popleft()

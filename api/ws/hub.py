@@ -32,7 +32,7 @@ from api.domain.messages_send import MessageWriter
 from api.domain.presence import Presence
 from api.domain.rate_limit import RateLimiter
 from api.domain.timefmt import iso, utcnow
-from api.ws.connection import Connection
+from api.ws.connection import Connection, Flusher
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class Hub:
         self.process_id = process_id
         self.settings = services.settings
         self.rooms: dict[str, RoomState] = {}
+        self.flusher = Flusher()
         self.user_conns: dict[str, set[Connection]] = {}
         self._pubsub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -359,10 +360,8 @@ class Hub:
                         conn.role = role[1]
         if room.typing:
             self._clear_typing_on_message(room, frame)
-        # Decoded once here rather than once per receiving socket.
-        text = frame.decode("utf-8")
         for conn in room.conns:
-            conn.push_sequenced(seq, text)
+            conn.push_sequenced(seq, frame)
 
     def _schedule_gap_fill(self, room: RoomState) -> None:
         if room.gap_task is None or room.gap_task.done():
