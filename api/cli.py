@@ -322,6 +322,13 @@ def _has(module: str) -> bool:
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     setup_logging(settings.log_level)
+    if not 0 <= args.nice <= 19:
+        print("--nice must be between 0 and 19", file=sys.stderr)
+        return 2
+    if args.nice:
+        # Before any thread exists: Linux keeps a niceness per thread and new threads inherit
+        # their creator's, so every Celery pool thread runs at this priority.
+        os.nice(args.nice)
     settings, embedded = _with_embedded(settings)
     try:
         from workers.celery_app import run_worker
@@ -396,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker for the side-effect queues")
     worker.add_argument("--queues", default="push,index,mentions,audit,outbox", help="comma-separated queues")
     worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="CPU niceness to add (0-19) before the worker starts: on a shared host the realtime "
+        "path keeps priority over side effects",
+    )
     worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply the database migrations")

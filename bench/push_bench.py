@@ -131,7 +131,12 @@ def browser_keys() -> tuple[str, str]:
 def serve_push(kind: str, count: int) -> int:
     """Child-process mode: run the push service, print `count` subscriptions as one JSON line,
     serve until stdin closes, then print what arrived. A separate process, so its CPU (decrypting
-    every push) does not slow the driver's event loop and skew the latencies it measures."""
+    every push) does not slow the driver's event loop and skew the latencies it measures.
+
+    It stands in for a browser vendor's push service, which runs on other machines: at the lowest
+    CPU priority (set before its threads start, so they inherit it), its decryption does not
+    count against Andon's own processes on this shared host."""
+    os.nice(19)
     if kind == "sink":
         with SinkService() as sink:
             subs = [(sink.endpoint(uuid.uuid4().hex), *browser_keys()) for _ in range(count)]
@@ -255,10 +260,14 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
         # deployment docs/workers.md recommends when pushes are many).
         general = "outbox,mentions,index,audit" if args.push_workers else None
         workers = [
-            await asyncio.to_thread(start_worker, env, queues=general, concurrency=args.concurrency)
+            await asyncio.to_thread(
+                start_worker, env, queues=general, concurrency=args.concurrency, nice=args.worker_nice
+            )
             for _ in range(args.workers)
         ] + [
-            await asyncio.to_thread(start_worker, env, queues="push", concurrency=args.concurrency)
+            await asyncio.to_thread(
+                start_worker, env, queues="push", concurrency=args.concurrency, nice=args.worker_nice
+            )
             for _ in range(args.push_workers)
         ]
         redis = Redis.from_url(args.redis_url)
@@ -281,9 +290,6 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
             expected = args.subscribers * args.messages
             log(f"sending {args.messages} messages at {args.rate}/s, {args.subscribers} pushes each")
             worker_pids = [w.pid for w in workers]
-            if args.worker_nice:
-                for pid in worker_pids:
-                    os.setpriority(os.PRIO_PROCESS, pid, args.worker_nice)
             cpu_before = sum(cpu_seconds(pid) for pid in worker_pids)
             committed: dict[str, float] = {}
             loaded: asyncio.Future[dict[str, Any]] | None = None
@@ -418,8 +424,8 @@ def main() -> int:
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=0,
-        help="renice the worker processes (hot path first on a shared host)",
+        default=None,
+        help="`andon worker --nice N` (default: the worker's own default, 10; 0 = no renice)",
     )
     parser.add_argument("--hot-rate", type=float, default=100.0, help="hot-path messages/s")
     parser.add_argument("--hot-seconds", type=float, default=15.0, help="hot-path send window")

@@ -927,6 +927,227 @@ async def setup_fixtures(cfg: Config, plan: list[Assignment], run_id: str) -> di
 # ---------------------------------------------------------------------------------------------------
 
 
+class LeanWebSocket(asyncio.Protocol):
+    """A WebSocket client on websockets' sans-I/O protocol, driven straight from the event loop.
+
+    websockets' asyncio client costs ~10 us of CPU per received frame (futures, an assembler and
+    a task wake-up per message).  In scenario e the generator receives 100 frames per message on
+    the same two cores as the server, so that cost alone would cap the run.  Here the frames of
+    one TCP read are parsed by websockets (`websockets.protocol`, the same parser and checks) in
+    `data_received` and queued; `recv()` returns without suspending while frames are queued.
+    Same surface as the subset of `websockets.asyncio.client.ClientConnection` this script uses:
+    `recv(decode=False)`, `send(str)`, `close()`, raising `ConnectionClosed` / `InvalidStatus`.
+    """
+
+    def __init__(self, url: str, headers: dict[str, str], max_size: int, deflate: bool) -> None:
+        from websockets.client import ClientProtocol
+        from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+        from websockets.uri import parse_uri
+
+        extensions = [ClientPerMessageDeflateFactory()] if deflate else None
+        self.proto = ClientProtocol(parse_uri(url), extensions=extensions, max_size=max_size)
+        self.request = self.proto.connect()
+        for name, value in headers.items():
+            self.request.headers[name] = value
+        self.transport: asyncio.Transport | None = None
+        loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.frames: list[bytes] = []
+        self.head = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.fast = False
+        self.pending = b""
+
+    @classmethod
+    async def connect(
+        cls, url: str, headers: dict[str, str], max_size: int = 2**20, deflate: bool = False
+    ) -> LeanWebSocket:
+        parts = urlsplit(url)
+        sock = cls(url, headers, max_size, deflate)
+        await asyncio.get_running_loop().create_connection(
+            lambda: sock, parts.hostname or "127.0.0.1", parts.port or 80
+        )
+        try:
+            await sock.opened
+        except BaseException:
+            if sock.transport is not None:
+                sock.transport.close()
+            raise
+        return sock
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.proto.send_request(self.request)
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        proto = self.proto
+        if self.fast and not proto.reader.buffer:
+            self._fast_frames(data)
+        else:
+            self._feed(data)
+            from websockets.protocol import State
+
+            # Once open, without extensions and with websockets' buffer empty, complete
+            # unfragmented data frames are split here; anything else still goes to websockets.
+            self.fast = proto.state is State.OPEN and not proto.extensions
+
+    def _feed(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+        from websockets.http11 import Response
+        from websockets.protocol import State
+
+        proto = self.proto
+        proto.receive_data(data)
+        got = False
+        for event in proto.events_received():
+            if isinstance(event, Response):
+                if not self.opened.done():
+                    if proto.state is State.OPEN:
+                        self.opened.set_result(None)
+                    else:
+                        self.opened.set_exception(proto.handshake_exc or ConnectionError("handshake failed"))
+            elif isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+                self.frames.append(bytes(event.data))
+                got = True
+        self._flush()
+        if proto.close_rcvd is not None or proto.state is State.CLOSED:
+            self.fast = False
+            if self.transport is not None:
+                self.transport.close()
+        if got:
+            self._wake()
+
+    def _fast_frames(self, data: bytes) -> None:
+        """Split complete, final, unmasked text/binary frames (RFC 6455 §5.2) off the stream.
+
+        Any other frame (ping, close, a fragment, a masked or RSV-flagged frame) is handed
+        whole to websockets, which answers pings, handles the close and rejects violations.
+        """
+        buf = self.pending + data if self.pending else data
+        n = len(buf)
+        i = 0
+        got = False
+        frames = self.frames
+        while n - i >= 2:
+            b0 = buf[i]
+            b1 = buf[i + 1]
+            length = b1 & 0x7F
+            head = 2
+            if length == 126:
+                if n - i < 4:
+                    break
+                length = int.from_bytes(buf[i + 2 : i + 4], "big")
+                head = 4
+            elif length == 127:
+                if n - i < 10:
+                    break
+                length = int.from_bytes(buf[i + 2 : i + 10], "big")
+                head = 10
+            if b1 & 0x80:
+                head += 4  # masked: a violation websockets reports
+            end = i + head + length
+            if end > n:
+                break
+            if (b0 == 0x81 or b0 == 0x82) and not b1 & 0x80:
+                frames.append(buf[i + head : end])
+                got = True
+            else:
+                self._feed(buf[i:end])
+                if not self.fast:
+                    i = end
+                    if i < n:
+                        self._feed(buf[i:])
+                    i = n
+                    break
+            i = end
+        self.pending = buf[i:] if i < n else b""
+        if got:
+            self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        from websockets.exceptions import InvalidHandshake
+
+        with contextlib.suppress(Exception):
+            self.proto.receive_eof()
+        if not self.opened.done():
+            self.opened.set_exception(InvalidHandshake("connection closed during the handshake"))
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self._wake()
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.drained = None
+
+    # client surface
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def _flush(self) -> None:
+        if self.transport is None:
+            return
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+    def _closed_error(self) -> Exception:
+        from websockets.exceptions import ConnectionClosed
+
+        return ConnectionClosed(self.proto.close_rcvd, self.proto.close_sent)
+
+    async def recv(self, decode: bool = False) -> bytes:
+        while self.head >= len(self.frames):
+            if self.lost.done():
+                raise self._closed_error()
+            self.frames.clear()
+            self.head = 0
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        frame = self.frames[self.head]
+        self.head += 1
+        return frame
+
+    async def send(self, text: str) -> None:
+        from websockets.protocol import State
+
+        if self.lost.done() or self.proto.state is not State.OPEN:
+            raise self._closed_error()
+        self.proto.send_text(text.encode())
+        self._flush()
+        if self.drained is not None:
+            await self.drained
+
+    async def close(self) -> None:
+        from websockets.protocol import State
+
+        if self.proto.state is State.OPEN:
+            self.proto.send_close(1000)
+            self._flush()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                await asyncio.shield(self.lost)
+        if self.transport is not None:
+            self.transport.close()
+
+
 class WorkerState:
     """Figures shared by all connections of one worker process."""
 
@@ -975,7 +1196,6 @@ class ConnRuntime:
     # -- connecting -------------------------------------------------------------------------------
 
     async def open(self, sem: asyncio.Semaphore) -> None:
-        from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidStatus
 
         state = self.state
@@ -983,15 +1203,11 @@ class ConnRuntime:
             t0 = time.monotonic_ns()
             try:
                 async with asyncio.timeout(self.run["connect_timeout"]):
-                    self.ws = await connect(
+                    self.ws = await LeanWebSocket.connect(
                         self.spec["ws_url"],
-                        additional_headers={"Authorization": f"Bearer {self.spec['token']}"},
-                        compression="deflate" if self.run["compression"] == "deflate" else None,
-                        open_timeout=None,
-                        ping_interval=None,  # the server pings; answering is automatic
-                        close_timeout=2,
+                        {"Authorization": f"Bearer {self.spec['token']}"},
                         max_size=2**20,
-                        proxy=None,
+                        deflate=self.run["compression"] == "deflate",
                     )
                     # CONTRACT §3: the first frame is `connected`.  Frames before it are a protocol
                     # violation; they are counted and skipped (bounded) so that the run can go on.
@@ -1516,6 +1732,7 @@ def aggregate(
                 cur[3] += mism + (1 if seq != cur[2] else 0)
 
     all_lat: list[int] = []
+    by_round: dict[int, list[int]] = {}  # the sender's message index -> delivery-to-all latencies
     expected_pairs = delivered_pairs = incomplete = seq_mismatch = 0
     acked_keys = set()
     room_seqs: dict[int, list[int]] = {}
@@ -1533,6 +1750,7 @@ def aggregate(
             continue
         if n >= expected and got is not None:
             all_lat.append(got[1])
+            by_round.setdefault(k, []).append(got[1])
         else:
             incomplete += 1
     delivered_unacked = sum(v[0] for key, v in agg.items() if key not in acked_keys)
@@ -1583,6 +1801,12 @@ def aggregate(
         "ack_latency_ms": summarize(cat("ack_lat"), NS_PER_MS),
         "fanout_latency_ms": summarize(cat("pair_lat"), NS_PER_MS),
         "fanout_all_latency_ms": summarize(all_lat, NS_PER_MS),
+        # Closed loop: the k-th message of every sender forms round k; shows warm-up and drift.
+        "fanout_all_latency_ms_by_round": (
+            {str(k): summarize(v, NS_PER_MS)["p50"] for k, v in sorted(by_round.items())}
+            if cfg.mode == "closed" and len(by_round) <= 100
+            else None
+        ),
         "delivery": {
             "expected_pairs": expected_pairs,
             "delivered_pairs": delivered_pairs,

@@ -246,6 +246,13 @@ class MessageWriter:
         self._rooms: dict[uuid.UUID, _RoomQueue] = {}
         self.batches = 0
         self.messages = 0
+        # This process's own fan-out, called synchronously with each committed batch
+        # (room_id, first sequence number, frames, commit time): local sockets need not wait for the
+        # round trip through Redis. The Redis copy that follows is dropped as already seen.
+        self.local_deliver: Callable[[str, int, list[bytes], float], None] | None = None
+        # Per room, the task publishing the latest batch: publishes stay in commit order
+        # without the next batch waiting for them.
+        self._publishing: dict[uuid.UUID, asyncio.Task[None]] = {}
 
     def submit(self, request: SendRequest) -> asyncio.Future[dict[str, Any]]:
         """Queue a send now; the future resolves to the message object (or the first one, for a
@@ -270,7 +277,7 @@ class MessageWriter:
         the socket closes, and no batch is left half-way when the process exits.
         """
         loop = asyncio.get_running_loop()
-        waits: list[asyncio.Future[None]] = []
+        waits: list[asyncio.Future[Any]] = [t for t in self._publishing.values() if not t.done()]
         for queue in self._rooms.values():
             if queue.done < queue.submitted:
                 waiter: asyncio.Future[None] = loop.create_future()
@@ -331,6 +338,7 @@ class MessageWriter:
         live = [r for r in batch if not r.future.done()]
         if not live:
             return
+        started = time.perf_counter()
         async with services.db.transaction() as uow:
             conn = uow.conn
             senders = sorted({r.sender.user_id for r in live})
@@ -417,6 +425,7 @@ class MessageWriter:
 
         # Committed: acks first (in the senders' queues), then the broadcast.
         committed_at = time.time()
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         self.batches += 1
         self.messages += len(new)
         metrics.MESSAGE_BATCHES.inc()
@@ -442,13 +451,50 @@ class MessageWriter:
                     )
             if not req.future.done():
                 req.future.set_result(obj)
+        if self.local_deliver is not None:
+            try:
+                self.local_deliver(str(room_id), reserved.first_seq, frames, committed_at)
+            except Exception:
+                log.exception("local fan-out failed; the Redis copy delivers instead")
+        previous = self._publishing.get(room_id)
+        task = asyncio.create_task(
+            self._publish(
+                previous,
+                room_id,
+                reserved.first_seq,
+                frames,
+                committed_at,
+                reserved.title,
+                [by_new[id(nm)] for nm in new],
+            )
+        )
+        self._publishing[room_id] = task
+        task.add_done_callback(lambda t: self._publish_done(room_id, t))
+
+    def _publish_done(self, room_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        if self._publishing.get(room_id) is task:
+            del self._publishing[room_id]
+
+    async def _publish(
+        self,
+        previous: asyncio.Task[None] | None,
+        room_id: uuid.UUID,
+        first_seq: int,
+        frames: list[bytes],
+        committed_at: float,
+        room_title: str,
+        messages: list[dict[str, Any]],
+    ) -> None:
+        """Publish a committed batch to the other processes, after the room's previous batch."""
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
         try:
-            await services.bus.publish_sequenced(
-                str(room_id), reserved.first_seq, frames, committed_at=committed_at
+            await self.services.bus.publish_sequenced(
+                str(room_id), first_seq, frames, committed_at=committed_at
             )
         except Exception:
             log.warning("publish failed after commit; receivers fill the gap from the database")
-        await self._notify_mentions(reserved.title, [by_new[id(nm)] for nm in new])
+        await self._notify_mentions(room_title, messages)
 
     async def _dedupe(
         self, conn: AsyncConnection, room_id: uuid.UUID, reqs: list[SendRequest]

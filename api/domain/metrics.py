@@ -53,6 +53,11 @@ MESSAGES_PERSISTED = Counter(
     "andon_messages_persisted", "Chat messages committed to PostgreSQL (rate() gives messages/s)"
 )
 MESSAGE_BATCHES = Counter("andon_message_batches", "Group-commit transactions that stored messages")
+BATCH_SECONDS = Histogram(
+    "andon_message_batch_seconds",
+    "One group commit: from taking the batch to its transaction committed",
+    buckets=_LATENCY_BUCKETS,
+)
 ACK_LATENCY = Histogram(
     "andon_ack_latency_seconds",
     "From a message frame received to its ack queued on the sender's socket",

@@ -3,8 +3,9 @@
 Two ways out, one behaviour:
 
 * Direct (the `andon.direct` scope extension of `api.ws.protocol`, which `andon serve` uses):
-  frames queued during one turn of the event loop are framed and written in one transport
-  write when the hub's `Flusher` runs at the end of that turn. No task, no ASGI send per
+  frames are queued framed (a fan-out frame is framed once for all receivers), and those
+  queued during one turn of the event loop leave in one transport write when the hub's
+  `Flusher` runs at the end of that turn. No task, no ASGI send per
   frame. While the transport is paused (the peer reads slower than we write) frames wait in
   the queue.
 * ASGI (any other server): a writer task, alive only while frames are queued, sends them one
@@ -25,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from api.domain.auth import AuthUser
+from api.ws.protocol import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ class Direct:
 
     __slots__ = ("writable", "write")
 
-    def __init__(self, write: Callable[[list[bytes]], None], writable: WritableGate) -> None:
+    def __init__(self, write: Callable[[bytes], None], writable: WritableGate) -> None:
         self.write = write
         self.writable = writable
 
@@ -138,7 +140,7 @@ class Connection:
         self.writer_failed = False
         # While syncing, sequenced frames from the room wait here (resume without gap or duplicate).
         self.syncing = True
-        self.sync_buffer: list[tuple[int, bytes | str]] = []
+        self.sync_buffer: list[tuple[int, bytes | str, bytes | None]] = []
         self.last_seq_sent = 0
         self.focused = False
         # Times of refused (rate-limited) sends, made on the first refusal.
@@ -159,8 +161,11 @@ class Connection:
         for frame in early:
             self.push(frame)
 
-    def push(self, frame: bytes | str) -> None:
-        """Queue a frame; close with 1013 if the client cannot keep up."""
+    def push(self, frame: bytes | str, wire: bytes | None = None) -> None:
+        """Queue a frame (JSON text; `wire`: the same already framed, if the caller has it).
+
+        Closes with 1013 if the client cannot keep up.
+        """
         if self.closed:
             return
         if not self.opened:
@@ -171,26 +176,30 @@ class Connection:
         if len(self.queue) >= self.max_queue:
             self.close(1013, "cannot keep up; resume with since")
             return
-        self.queue.append(frame)
         if self.direct is not None:
+            if wire is None:
+                wire = text_frame(frame if isinstance(frame, bytes) else frame.encode())
+            self.queue.append(wire)
             if not self._marked:
                 self._marked = True
                 assert self.flusher is not None
                 self.flusher.mark(self)
-        elif self._writer is None:
-            self._writer = asyncio.create_task(self._write())
+        else:
+            self.queue.append(frame)
+            if self._writer is None:
+                self._writer = asyncio.create_task(self._write())
 
-    def push_sequenced(self, seq: int, frame: bytes | str) -> None:
+    def push_sequenced(self, seq: int, frame: bytes | str, wire: bytes | None = None) -> None:
         """Deliver a sequenced frame: buffered while syncing, skipped if already sent."""
         if self.syncing:
-            self.sync_buffer.append((seq, frame))
+            self.sync_buffer.append((seq, frame, wire))
             if len(self.sync_buffer) > self.max_queue * 4:
                 self.close(1013, "cannot keep up; resume with since")
             return
         if seq <= self.last_seq_sent:
             return
         self.last_seq_sent = seq
-        self.push(frame)
+        self.push(frame, wire)
 
     # ------------------------------------------------------------------ direct path
 
@@ -205,9 +214,9 @@ class Connection:
             if self._writer is None:
                 self._writer = asyncio.create_task(self._resume_direct(direct))
             return
-        frames, self.queue = self.queue, []
+        wires, self.queue = self.queue, []
         try:
-            direct.write([f if isinstance(f, bytes) else f.encode() for f in frames])
+            direct.write(b"".join(wires))  # type: ignore[arg-type]
         except Exception:
             # The peer went away; the receive loop sees the disconnect and cleans up.
             self.closed = True

@@ -33,6 +33,7 @@ from api.domain.presence import Presence
 from api.domain.rate_limit import RateLimiter
 from api.domain.timefmt import iso, utcnow
 from api.ws.connection import Connection, Flusher
+from api.ws.protocol import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class Hub:
         self.services = services
         self.presence = presence
         self.writer = writer
+        writer.local_deliver = self.deliver_local
         self.process_id = process_id
         self.settings = services.settings
         self.rooms: dict[str, RoomState] = {}
@@ -299,11 +301,13 @@ class Hub:
                 first = int(header["s"])
                 control = header.get("c")
                 frames = body.split(b"\n")
+                last = first + len(frames) - 1
+                if room.next_expected is not None and room.next_expected > last:
+                    return  # delivered already (this process's own batch, or a gap fill)
                 for i, frame in enumerate(frames):
                     self._on_sequenced(room, first + i, frame, control if i == len(frames) - 1 else None)
                 stamp = header.get("ts")
                 if stamp is not None:
-                    last = first + len(frames) - 1
                     if room.next_expected is not None and room.next_expected > last:
                         metrics.FANOUT_LATENCY.observe(max(0.0, time.time() - stamp))
                     else:
@@ -313,6 +317,24 @@ class Hub:
         elif channel.startswith(self._prefix + ":user:"):
             for conn in list(self.user_conns.get(channel[len(self._prefix) + 6 :], ())):
                 conn.push(body)
+
+    def deliver_local(self, room_id: str, first: int, frames: list[bytes], committed_at: float) -> None:
+        """A batch this process just committed, straight to its own sockets in the room.
+
+        The same ordering path as a Redis envelope: a frame ahead of a gap (another process
+        committed in between) waits for the gap to fill; the Redis copy arriving later is
+        below `next_expected` and dropped.
+        """
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        for i, frame in enumerate(frames):
+            self._on_sequenced(room, first + i, frame, None)
+        last = first + len(frames) - 1
+        if room.next_expected is not None and room.next_expected > last:
+            metrics.FANOUT_LATENCY.observe(max(0.0, time.time() - committed_at))
+        else:
+            room.stamps[last] = committed_at
 
     def _on_control(self, control: dict[str, Any]) -> None:
         revoked = set(control.get("revoked") or [])
@@ -360,8 +382,9 @@ class Hub:
                         conn.role = role[1]
         if room.typing:
             self._clear_typing_on_message(room, frame)
+        wire = text_frame(frame)
         for conn in room.conns:
-            conn.push_sequenced(seq, frame)
+            conn.push_sequenced(seq, frame, wire)
 
     def _schedule_gap_fill(self, room: RoomState) -> None:
         if room.gap_task is None or room.gap_task.done():
@@ -645,8 +668,8 @@ class Hub:
         conn.sync_buffer = []
         conn.last_seq_sent = last_sent
         conn.syncing = False
-        for seq, frame in buffered:
-            conn.push_sequenced(seq, frame)
+        for seq, frame, wire in buffered:
+            conn.push_sequenced(seq, frame, wire)
 
     def begin_sync(self, conn: Connection) -> None:
         """A `sync` frame on an open socket: buffer live frames until the replay is done."""

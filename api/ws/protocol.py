@@ -9,13 +9,12 @@ the ASGI contract:
   handshake headers are dropped once the upgrade is answered. With 5,000 idle sockets that
   is most of the difference between ~28 and <20 KiB per connection.
 * A direct frame path, offered to the application as the ASGI scope extension
-  ``andon.direct`` (``{"write": callable, "writable": gate}``): ``write(frames)`` takes JSON
-  payloads (UTF-8 bytes), frames them as text frames and hands them to the transport in one
-  write. One fan-out message reaches a hundred sockets without a hundred trips through the
-  ASGI send chain, and a batch of messages (one group commit) leaves in one write per socket.
-  With permessage-deflate negotiated the frames go through the websockets protocol object
-  (which compresses) instead. An application that does not look for the extension is served
-  exactly as by uvicorn.
+  ``andon.direct`` (``{"write": callable, "writable": gate}``) on sockets without
+  permessage-deflate: ``write(data)`` hands already framed text frames (`text_frame`) to the
+  transport. A fan-out message is framed once for all its receivers and reaches a hundred
+  sockets without a hundred trips through the ASGI send chain, and a batch of messages (one
+  group commit) leaves in one write per socket. An application that does not look for the
+  extension, or a socket with compression, is served exactly as by uvicorn.
 * Nothing else: close codes, pings, the handshake and flow control are uvicorn's.
 """
 
@@ -114,6 +113,11 @@ def _text_header(length: int) -> bytes:
     return bytes((0x81, 127)) + length.to_bytes(8, "big")
 
 
+def text_frame(payload: bytes) -> bytes:
+    """A server-to-client text frame carrying this UTF-8 payload."""
+    return _text_header(len(payload)) + payload
+
+
 def encode_text_frames(payloads: Iterable[bytes]) -> bytes:
     """Server-to-client text frames for these UTF-8 payloads, concatenated."""
     parts: list[bytes] = []
@@ -177,8 +181,10 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
-        if scope is not None:
-            scope["extensions"][DIRECT_EXTENSION] = {"write": self.write_frames, "writable": self.writable}
+        # Offered only without permessage-deflate (negotiated by now): the frames are written
+        # as they were framed, once for every receiver.
+        if scope is not None and not self.conn.extensions:
+            scope["extensions"][DIRECT_EXTENSION] = {"write": self.write_wire, "writable": self.writable}
 
     async def send(self, message: Any) -> None:
         await super().send(message)
@@ -197,8 +203,8 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
                 headers.clear()
             setattr(self, name, None)
 
-    def write_frames(self, payloads: list[bytes]) -> None:
-        """Write these JSON payloads as text frames, in order, in one transport write.
+    def write_wire(self, data: bytes) -> None:
+        """Write already framed server frames (see `text_frame`), in one transport write.
 
         Raises ConnectionError when the socket can take no more data frames (closing, closed
         or not yet accepted); the caller then treats the peer as gone.
@@ -212,10 +218,4 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.conn.state is not State.OPEN
         ):
             raise ConnectionError("websocket is not open")
-        if self.conn.extensions:
-            for payload in payloads:
-                self.conn.send_text(payload)
-            data = b"".join(self.conn.data_to_send())
-        else:
-            data = encode_text_frames(payloads)
         self.transport.write(data)

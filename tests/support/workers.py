@@ -76,7 +76,12 @@ def client_app(env: dict[str, str]) -> Any:
 
 
 def start_worker(
-    env: dict[str, str], *, queues: str | None = None, concurrency: int = 4, timeout: float = 45.0
+    env: dict[str, str],
+    *,
+    queues: str | None = None,
+    concurrency: int = 4,
+    nice: int | None = None,
+    timeout: float = 45.0,
 ) -> WorkerProcess:
     """Start `andon worker` with `env` and wait until it answers a ping."""
     full_env = dict(os.environ)
@@ -88,6 +93,8 @@ def start_worker(
     args = [sys.executable, "-m", "api.cli", "worker", "--concurrency", str(concurrency)]
     if queues:
         args += ["--queues", queues]
+    if nice is not None:
+        args += ["--nice", str(nice)]
     log_path = log_dir / f"worker-{time.time_ns()}.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
