@@ -8,7 +8,9 @@ import time
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import event, text
 
+from api.domain import db as db_module
 from api.domain.db import Database, PoolExhausted, create_engine
 from api.domain.settings import Settings
 
@@ -39,7 +41,33 @@ def test_defaults_are_production_ready(database_url: str) -> None:
     ) == (20, 30, 10, 1800)
     pool = create_engine(settings).pool
     assert pool.size() == 20 and pool._max_overflow == 30 and pool._timeout == 10 and pool._recycle == 1800  # type: ignore[attr-defined]
-    assert pool._pre_ping is True  # type: ignore[attr-defined]
+    # Pessimistic disconnect handling: idle connections are pinged at checkout.
+    assert event.contains(pool, "checkout", db_module._ping_if_idle)
+
+
+async def test_a_pooled_connection_killed_while_idle_is_replaced_transparently(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every checkout counts as "idle long enough" here, so the dead connection is pinged.
+    monkeypatch.setattr(db_module, "PING_IDLE_SECONDS", 0.0)
+    settings = Settings.from_env(
+        {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DATABASE_URL": database_url}, dotenv=None
+    )
+    db = Database(create_engine(settings))
+    admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        async with db.read() as conn:
+            first = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        await admin.execute("SELECT pg_terminate_backend($1)", first)
+        async with asyncio.timeout(10):
+            while await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", first):
+                await asyncio.sleep(0.05)
+        async with db.transaction() as uow:
+            second = (await uow.conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert second != first
+    finally:
+        await admin.close()
+        await db.dispose()
 
 
 def test_bad_pool_settings_are_refused() -> None:
