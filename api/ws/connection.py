@@ -201,6 +201,27 @@ class Connection:
         self.last_seq_sent = seq
         self.push(frame, wire)
 
+    def push_run(self, first: int, frames: list[bytes], wires: list[bytes]) -> None:
+        """Deliver consecutive sequenced frames `first`, `first + 1`, ... in one call."""
+        last = first + len(frames) - 1
+        if self.syncing or self.direct is None or not self.opened or self.closed:
+            for i, frame in enumerate(frames):
+                self.push_sequenced(first + i, frame, wires[i])
+            return
+        if last <= self.last_seq_sent:
+            return
+        skip = max(0, self.last_seq_sent + 1 - first)
+        self.last_seq_sent = last
+        queue = self.queue
+        if len(queue) + len(wires) - skip > self.max_queue:
+            self.close(1013, "cannot keep up; resume with since")
+            return
+        queue.extend(wires[skip:] if skip else wires)
+        if not self._marked:
+            self._marked = True
+            assert self.flusher is not None
+            self.flusher.mark(self)
+
     # ------------------------------------------------------------------ direct path
 
     def flush_direct(self) -> None:
