@@ -53,7 +53,7 @@ class _Exchange:
     def __init__(self, receive: Receive, send: Send, header: tuple[bytes, bytes]) -> None:
         self._receive = receive
         self._send = send
-        self.header = header
+        self.header: tuple[bytes, bytes] | None = header
         self.status: int | None = None
         self.close_code: int | None = None
 
@@ -67,6 +67,8 @@ class _Exchange:
             if mtype == "http.response.start":
                 self.status = message["status"]
             message = {**message, "headers": [*message.get("headers", ()), self.header]}
+            if mtype == "websocket.accept":
+                self.header = None  # sent; a socket keeps this object for its whole life
         elif mtype == "websocket.close" and self.close_code is None:
             self.close_code = int(message.get("code", 1000))
         await self._send(message)

@@ -26,7 +26,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 
 DIRECT_EXTENSION = "andon.direct"
 
@@ -202,6 +202,13 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
             if headers is not None:
                 headers.clear()
             setattr(self, name, None)
+        # websockets' server parser stays suspended inside its handshake step (holding the
+        # request) for the socket's life. With nothing buffered, nothing is half-read: start
+        # a plain frame parser instead, as websockets itself does when it switches parsers.
+        conn = self.conn
+        if conn.state is State.OPEN and not conn.reader.buffer and conn.parser_exc is None:
+            conn.parser = Protocol.parse(conn)
+            next(conn.parser)
 
     def write_wire(self, data: bytes) -> None:
         """Write already framed server frames (see `text_frame`), in one transport write.
