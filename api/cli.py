@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from api.domain.procs import pid_alive
 from api.domain.settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("andon")
@@ -122,22 +123,12 @@ def _metrics_dir(settings: Settings) -> tuple[Path, bool]:
         path, owned = base / f"{host}-{os.getpid()}", True
         for old in base.glob(f"{host}-*"):
             pid = old.name.rsplit("-", 1)[-1]
-            if old != path and pid.isdigit() and not _pid_alive(int(pid)):
+            if old != path and pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return path, owned
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _with_embedded(settings: Settings, need_db: bool = True, need_redis: bool = True) -> tuple[Settings, Any]:

@@ -79,10 +79,8 @@ def _note_checkin(dbapi_connection: Any, record: Any) -> None:
 
 def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     last = record.info.get("andon_checked_in")
-    if last is not None and time.monotonic() - last < PING_IDLE_SECONDS:
-        return
-    if last is None:
-        return  # just connected
+    if last is None or time.monotonic() - last < PING_IDLE_SECONDS:
+        return  # just connected, or given back moments ago
     try:
         dbapi_connection.ping()
     except Exception as exc:

@@ -40,6 +40,7 @@ from sqlalchemy import text
 
 from api.domain import jobs
 from api.domain.db import Database
+from api.domain.procs import pid_alive
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -149,16 +150,6 @@ def multiprocess_dir() -> str | None:
     return path if path and os.path.isdir(path) else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _prune_dead(path: str) -> None:
     """A process that crashed left its live gauges behind: drop them."""
     pids: set[int] = set()
@@ -167,7 +158,7 @@ def _prune_dead(path: str) -> None:
         with contextlib.suppress(ValueError):
             pids.add(int(stem.rsplit("_", 1)[1]))
     for pid in pids:
-        if not _alive(pid):
+        if not pid_alive(pid):
             mark_process_dead(pid, path)
 
 

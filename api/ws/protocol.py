@@ -21,7 +21,6 @@ the ASGI contract:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -31,17 +30,22 @@ from websockets.protocol import Protocol, State
 DIRECT_EXTENSION = "andon.direct"
 
 
-class _Inbox:
-    """The ASGI receive queue: a list and the futures of waiting readers (an `asyncio.Queue` costs ~4 KiB)."""
+class _Waiters:
+    """Futures of coroutines parked until something happens; none allocated while nobody waits."""
 
-    __slots__ = ("_items", "_waiters")
+    __slots__ = ("_waiters",)
 
     def __init__(self) -> None:
-        self._items: list[Any] = []
         self._waiters: list[asyncio.Future[None]] | None = None
 
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
+    def _park(self) -> asyncio.Future[None]:
+        fut = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(fut)
+        return fut
+
+    def _wake(self) -> None:
         waiters = self._waiters
         if waiters:
             self._waiters = None
@@ -49,42 +53,44 @@ class _Inbox:
                 if not fut.done():
                     fut.set_result(None)
 
+
+class _Inbox(_Waiters):
+    """The ASGI receive queue: a list and the futures of waiting readers (an `asyncio.Queue` costs ~4 KiB)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[Any] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake()
+
     def empty(self) -> bool:
         return not self._items
 
-    def qsize(self) -> int:
-        return len(self._items)
-
     async def get(self) -> Any:
         while not self._items:
-            fut = asyncio.get_running_loop().create_future()
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(fut)
-            await fut
+            await self._park()
         return self._items.pop(0)
 
 
-class Gate:
+class Gate(_Waiters):
     """An `asyncio.Event` without its deque: open while the transport accepts writes."""
 
-    __slots__ = ("_open", "_waiters")
+    __slots__ = ("_open",)
 
     def __init__(self) -> None:
+        super().__init__()
         self._open = True
-        self._waiters: list[asyncio.Future[None]] | None = None
 
     def is_set(self) -> bool:
         return self._open
 
     def set(self) -> None:
         self._open = True
-        waiters = self._waiters
-        if waiters:
-            self._waiters = None
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
+        self._wake()
 
     def clear(self) -> None:
         self._open = False
@@ -92,10 +98,7 @@ class Gate:
     async def wait(self) -> bool:
         if self._open:
             return True
-        fut = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(fut)
+        fut = self._park()
         try:
             await fut
         finally:
@@ -116,15 +119,6 @@ def _text_header(length: int) -> bytes:
 def text_frame(payload: bytes) -> bytes:
     """A server-to-client text frame carrying this UTF-8 payload."""
     return _text_header(len(payload)) + payload
-
-
-def encode_text_frames(payloads: Iterable[bytes]) -> bytes:
-    """Server-to-client text frames for these UTF-8 payloads, concatenated."""
-    parts: list[bytes] = []
-    for payload in payloads:
-        parts.append(_text_header(len(payload)))
-        parts.append(payload)
-    return b"".join(parts)
 
 
 class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
