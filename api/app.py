@@ -17,7 +17,6 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.response import File
-from redis.asyncio import Redis
 from sqlalchemy import exc as sa_exc
 
 from api.domain import metrics as metric_values
@@ -28,6 +27,7 @@ from api.domain.errors import DomainError
 from api.domain.messages_send import MessageWriter
 from api.domain.outbox_relay import OutboxKicker
 from api.domain.presence import Presence
+from api.domain.redis_pool import connect_redis
 from api.domain.settings import Settings
 from api.http import auth, files, health, messages, metrics, push, queries, rooms, search
 from api.http.access_log import AccessLogMiddleware
@@ -133,8 +133,7 @@ def build_services(settings: Settings) -> Services:
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set (the CLI starts embedded ones)")
     engine = create_engine(settings)
-    extra: dict[str, Any] = {} if settings.redis_url.startswith("unix://") else {"socket_keepalive": True}
-    redis = Redis.from_url(settings.redis_url, health_check_interval=30, **extra)
+    redis = connect_redis(settings)
     return Services(
         settings=settings,
         db=Database(engine),

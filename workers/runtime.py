@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import asyncpg
 import requests
 from celery import Celery
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
@@ -30,6 +29,7 @@ from api.domain.context import Services
 from api.domain.db import Database, create_engine
 from api.domain.outbox_relay import OutboxRelay
 from api.domain.presence import Presence
+from api.domain.redis_pool import connect_redis
 from api.domain.settings import Settings
 from api.domain.vapid import VapidKeys, load_or_create_vapid_key
 from search.base import SearchBackend
@@ -59,11 +59,7 @@ class WorkerRuntime:
         self._thread = threading.Thread(target=self.loop.run_forever, name="andon-worker-loop", daemon=True)
         self._thread.start()
         assert settings.redis_url is not None
-        # TCP keepalive notices a vanished Redis; a Unix socket (embedded Redis) has no such option.
-        extra: dict[str, Any] = {} if settings.redis_url.startswith("unix://") else {"socket_keepalive": True}
-        redis = Redis.from_url(
-            settings.redis_url, health_check_interval=30, socket_connect_timeout=5, **extra
-        )
+        redis = connect_redis(settings, socket_connect_timeout=5)
         engine = create_engine(settings)
         # SQL errors would otherwise quote their bound values (message text) into the logs.
         engine.sync_engine.hide_parameters = True

@@ -94,6 +94,8 @@ class Settings:
     db_max_overflow: int = 30
     db_pool_timeout: float = 10.0
     db_pool_recycle: int = 1800
+    redis_max_connections: int = 128
+    redis_pool_timeout: float = 10.0
     ws_ping_interval: float = 30.0
     ws_pong_timeout: float = 10.0
     edit_window_seconds: int = 900
@@ -154,6 +156,8 @@ class Settings:
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 30, 0),
             db_pool_timeout=_float(env, "DB_POOL_TIMEOUT", 10.0, 0),
             db_pool_recycle=_int(env, "DB_POOL_RECYCLE", 1800, -1),
+            redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 128, 2),
+            redis_pool_timeout=_float(env, "REDIS_POOL_TIMEOUT", 10.0, 0),
             ws_ping_interval=_float(env, "WS_PING_INTERVAL", 30.0, 0.05),
             ws_pong_timeout=_float(env, "WS_PONG_TIMEOUT", 10.0, 0.05),
             edit_window_seconds=_int(env, "EDIT_WINDOW_SECONDS", 900, 0),
