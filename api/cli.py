@@ -46,7 +46,25 @@ def _app_factory() -> Any:
     setup_logging(get_settings().log_level)
     app = create_app(get_settings())
     _drain_before_exit(app)
+    app.on_startup.append(_settle_heap)
     return app
+
+
+def _settle_heap() -> None:
+    """Move what start-up built (modules, classes, SQLAlchemy metadata) out of the GC's reach.
+
+    A served process holds ~140,000 tracked objects after start-up and adds only ~10,000 for
+    100 open sockets. CPython's full (generation 2) collection walks all of them: 50-60 ms on
+    this class of machine, an event-loop stall that lands on whatever batch is in flight (one
+    such pause was a whole p99 in the closed-loop benchmark). Frozen objects are skipped by
+    every collection, so later full collections walk only what the process made since.
+    Start-up objects live as long as the process, so nothing collectable is kept by this.
+    Only `andon serve` does it: tests build many apps in one process.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _drain_before_exit(app: Any) -> None:
