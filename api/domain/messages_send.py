@@ -198,20 +198,21 @@ class _RoomQueue:
         self.waiters = still
 
 
-_SENDERS = text(
+# One round trip before the room lock: each sender's role and display name (kind 's'), and the
+# messages already stored under one of the batch's (sender, client_id) pairs (kind 'e').
+_CHECK = text(
     """
-    SELECT s.user_id, u.display_name, m.role
+    SELECT 's' AS kind, s.user_id, u.display_name, m.role,
+           NULL AS client_id, NULL::uuid AS message_id, NULL::bigint AS sequence_number,
+           NULL::timestamptz AS created_at
     FROM unnest(CAST(:senders AS text[])) AS s(user_id)
     LEFT JOIN tr_users u ON u.user_id = s.user_id
     LEFT JOIN room_members m ON m.room_id = :r AND m.user_id = s.user_id
-    """
-)
-_EXISTING = text(
-    """
-    SELECT sender_id, client_id, message_id, sequence_number, created_at
+    UNION ALL
+    SELECT 'e', sender_id, NULL, NULL, client_id, message_id, sequence_number, created_at
     FROM messages
     WHERE room_id = :r AND (sender_id, client_id) IN (
-        SELECT * FROM unnest(CAST(:senders AS text[]), CAST(:cids AS text[])))
+        SELECT * FROM unnest(CAST(:cid_senders AS text[]), CAST(:cids AS text[])))
     """
 )
 _FILES = text("SELECT file_id FROM uploaded_files WHERE room_id = :r AND file_id = ANY(CAST(:ids AS uuid[]))")
@@ -341,11 +342,20 @@ class MessageWriter:
         started = time.perf_counter()
         async with services.db.transaction() as uow:
             conn = uow.conn
-            senders = sorted({r.sender.user_id for r in live})
-            info = {
-                row.user_id: row
-                for row in (await conn.execute(_SENDERS, {"senders": senders, "r": room_id})).all()
+            with_cid = [r for r in live if r.draft.client_id]
+            check = {
+                "r": room_id,
+                "senders": sorted({r.sender.user_id for r in live}),
+                "cid_senders": [r.sender.user_id for r in with_cid],
+                "cids": [r.draft.client_id for r in with_cid],
             }
+            info: dict[str, Any] = {}
+            existing: dict[tuple[str, str], Any] = {}
+            for found in (await conn.execute(_CHECK, check)).all():
+                if found.kind == "s":
+                    info[found.user_id] = found
+                else:
+                    existing[(found.user_id, found.client_id)] = found
             accepted: list[SendRequest] = []
             for req in live:
                 row = info.get(req.sender.user_id)
@@ -354,7 +364,8 @@ class MessageWriter:
                     req.future.set_exception(Forbidden("only OWNER and EDITOR members may send messages"))
                 else:
                     accepted.append(req)
-            accepted = await self._dedupe(conn, room_id, accepted)
+            if existing:
+                accepted = self._answer_duplicates(accepted, existing)
             accepted = await self._check_files(conn, room_id, accepted)
             if not accepted:
                 return
@@ -393,11 +404,14 @@ class MessageWriter:
                 if key:
                     seen_cids[key] = nm
                 new.append(nm)
-            reserved, stored = await insert_sequenced(conn, room_id, new)
-            await outbox.add(
+            reserved, stored = await insert_sequenced(
                 conn,
-                outbox.MESSAGES_CREATED,
-                {"room_id": str(room_id), "message_ids": [str(n.message_id) for n in new]},
+                room_id,
+                new,
+                outbox_row=(
+                    outbox.MESSAGES_CREATED,
+                    {"room_id": str(room_id), "message_ids": [str(n.message_id) for n in new]},
+                ),
             )
             uow.after_commit(services.outbox_kick)
             objects: dict[uuid.UUID, dict[str, Any]] = {}
@@ -496,25 +510,11 @@ class MessageWriter:
             log.warning("publish failed after commit; receivers fill the gap from the database")
         await self._notify_mentions(room_title, messages)
 
-    async def _dedupe(
-        self, conn: AsyncConnection, room_id: uuid.UUID, reqs: list[SendRequest]
+    @staticmethod
+    def _answer_duplicates(
+        reqs: list[SendRequest], existing: dict[tuple[str, str], Any]
     ) -> list[SendRequest]:
-        with_cid = [r for r in reqs if r.draft.client_id]
-        if not with_cid:
-            return reqs
-        rows = (
-            await conn.execute(
-                _EXISTING,
-                {
-                    "r": room_id,
-                    "senders": [r.sender.user_id for r in with_cid],
-                    "cids": [r.draft.client_id for r in with_cid],
-                },
-            )
-        ).all()
-        if not rows:
-            return reqs
-        existing = {(row.sender_id, row.client_id): row for row in rows}
+        """Ack the requests whose client_id is already stored with that message; return the rest."""
         out: list[SendRequest] = []
         for req in reqs:
             row = existing.get((req.sender.user_id, req.draft.client_id)) if req.draft.client_id else None

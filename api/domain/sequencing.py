@@ -46,30 +46,44 @@ class Reserved:
     title: str
 
 
-_RESERVE = text(
+# One round trip: reserve k numbers (the UPDATE takes the room row lock until COMMIT), insert
+# the messages numbered from the reserved block and, optionally, the outbox row for them.
+# Fewer round trips under the lock also means a shorter wait for the room's next transaction,
+# which may come from another server process. A data-modifying CTE runs even when nothing
+# reads it, so the inserts are tied to the reservation: no room row, nothing inserted. The
+# caller rolls back when the room is unknown or archived, which also undoes the reservation.
+_RESERVE_AND_INSERT = text(
     """
-    UPDATE incident_rooms
-    SET last_seq = last_seq + :k,
-        last_message_at = CASE WHEN :chat THEN clock_timestamp() ELSE last_message_at END
-    WHERE room_id = :r
-    RETURNING last_seq, status, title
-    """
-)
-
-_INSERT = text(
-    """
-    INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content, data,
-                          mentions, file_id, file_url, client_id, created_at, updated_at)
-    SELECT x.id, :r, :first + x.ord - 1, x.sender, x.mtype, x.content, CAST(x.data AS jsonb),
-           ARRAY(SELECT jsonb_array_elements_text(CAST(x.mentions AS jsonb))),
-           x.file_id, x.file_url, x.client_id,
-           date_trunc('milliseconds', clock_timestamp()), clock_timestamp()
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:senders AS text[]), CAST(:mtypes AS text[]),
-                CAST(:contents AS text[]), CAST(:datas AS text[]), CAST(:mentions AS text[]),
-                CAST(:file_ids AS uuid[]), CAST(:file_urls AS text[]), CAST(:client_ids AS text[]))
-         WITH ORDINALITY AS x(id, sender, mtype, content, data, mentions, file_id, file_url, client_id, ord)
-    ORDER BY x.ord
-    RETURNING message_id, sequence_number, created_at
+    WITH reserved AS (
+        UPDATE incident_rooms
+        SET last_seq = last_seq + :k,
+            last_message_at = CASE WHEN :chat THEN clock_timestamp() ELSE last_message_at END
+        WHERE room_id = :r
+        RETURNING last_seq, status, title
+    ), inserted AS (
+        INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content, data,
+                              mentions, file_id, file_url, client_id, created_at, updated_at)
+        SELECT x.id, :r, reserved.last_seq - :k + x.ord, x.sender, x.mtype, x.content, CAST(x.data AS jsonb),
+               ARRAY(SELECT jsonb_array_elements_text(CAST(x.mentions AS jsonb))),
+               x.file_id, x.file_url, x.client_id,
+               date_trunc('milliseconds', clock_timestamp()), clock_timestamp()
+        FROM reserved,
+             unnest(CAST(:ids AS uuid[]), CAST(:senders AS text[]), CAST(:mtypes AS text[]),
+                    CAST(:contents AS text[]), CAST(:datas AS text[]), CAST(:mentions AS text[]),
+                    CAST(:file_ids AS uuid[]), CAST(:file_urls AS text[]), CAST(:client_ids AS text[]))
+             WITH ORDINALITY AS x(id, sender, mtype, content, data, mentions, file_id, file_url, client_id, ord)
+        WHERE reserved.status <> 'archived' OR :allow_archived
+        ORDER BY x.ord
+        RETURNING message_id, sequence_number, created_at
+    ), queued AS (
+        INSERT INTO outbox (kind, payload)
+        SELECT CAST(:outbox_kind AS text), CAST(:outbox_payload AS jsonb)
+        FROM reserved
+        WHERE :outbox_kind IS NOT NULL AND (reserved.status <> 'archived' OR :allow_archived)
+    )
+    SELECT reserved.last_seq, reserved.status, reserved.title,
+           inserted.message_id, inserted.sequence_number, inserted.created_at
+    FROM reserved LEFT JOIN inserted ON true
     """
 )
 
@@ -77,25 +91,25 @@ _enc = msgspec.json.Encoder()
 
 
 async def insert_sequenced(
-    conn: AsyncConnection, room_id: uuid.UUID, new: list[NewMessage], *, allow_archived: bool = False
+    conn: AsyncConnection,
+    room_id: uuid.UUID,
+    new: list[NewMessage],
+    *,
+    allow_archived: bool = False,
+    outbox_row: tuple[str, dict[str, Any]] | None = None,
 ) -> tuple[Reserved, list[tuple[NewMessage, int, datetime]]]:
     """Reserve len(new) numbers and insert the messages in order; returns (seq, created_at) each.
 
+    `outbox_row` (kind, payload) is written in the same statement (see `api.domain.outbox`).
     Raises NotFound for an unknown room and Forbidden for an archived one (unless allowed);
     the caller's transaction must then roll back.
     """
     k = len(new)
-    chat = any(n.message_type != "system" for n in new)
-    row = (await conn.execute(_RESERVE, {"k": k, "r": room_id, "chat": chat})).first()
-    if row is None:
-        raise NotFound("no such room")
-    if row.status == "archived" and not allow_archived:
-        raise Forbidden("the room is archived (read-only)")
-    first = int(row.last_seq) - k + 1
-    reserved = Reserved(first, int(row.last_seq), row.status, row.title)
     params = {
+        "k": k,
         "r": room_id,
-        "first": first,
+        "chat": any(n.message_type != "system" for n in new),
+        "allow_archived": allow_archived,
         "ids": [n.message_id for n in new],
         "senders": [n.sender_id for n in new],
         "mtypes": [n.message_type for n in new],
@@ -105,7 +119,17 @@ async def insert_sequenced(
         "file_ids": [n.file_id for n in new],
         "file_urls": [n.file_url for n in new],
         "client_ids": [n.client_id for n in new],
+        "outbox_kind": outbox_row[0] if outbox_row else None,
+        "outbox_payload": _enc.encode(outbox_row[1]).decode() if outbox_row else None,
     }
-    rows = (await conn.execute(_INSERT, params)).all()
+    rows = (await conn.execute(_RESERVE_AND_INSERT, params)).all()
+    if not rows:
+        raise NotFound("no such room")
+    head = rows[0]
+    if head.status == "archived" and not allow_archived:
+        raise Forbidden("the room is archived (read-only)")
+    reserved = Reserved(int(head.last_seq) - k + 1, int(head.last_seq), head.status, head.title)
     by_id = {r.message_id: (int(r.sequence_number), r.created_at) for r in rows}
+    if len(by_id) != k:
+        raise RuntimeError(f"stored {len(by_id)} of {k} messages")
     return reserved, [(n, *by_id[n.message_id]) for n in new]
