@@ -167,6 +167,27 @@ class Database:
         await uow.run_after_commit()
 
     @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection in autocommit mode: each statement is its own transaction.
+
+        No BEGIN and no COMMIT round trip: a single statement (for example the message batch's
+        reserve-and-insert, `api.domain.sequencing`) commits as it completes, atomically. Under
+        READ COMMITTED, statements of one transaction see fresh snapshots anyway, so reads
+        before such a write lose no consistency by running on their own.
+        """
+        try:
+            conn_cm = self.engine.connect()
+            conn = await conn_cm.__aenter__()
+        except sa_exc.TimeoutError as exc:
+            raise PoolExhausted(str(exc)) from exc
+        try:
+            # A driver-level flag (no round trip); the pool restores the default on release.
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+        finally:
+            await conn_cm.__aexit__(None, None, None)
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only connection (autocommit-free; the transaction is rolled back)."""
         try:

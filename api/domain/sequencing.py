@@ -46,19 +46,20 @@ class Reserved:
     title: str
 
 
-# One round trip: reserve k numbers (the UPDATE takes the room row lock until COMMIT), insert
-# the messages numbered from the reserved block and, optionally, the outbox row for them.
-# Fewer round trips under the lock also means a shorter wait for the room's next transaction,
-# which may come from another server process. A data-modifying CTE runs even when nothing
-# reads it, so the inserts are tied to the reservation: no room row, nothing inserted. The
-# caller rolls back when the room is unknown or archived, which also undoes the reservation.
+# One statement: reserve k numbers (the UPDATE takes the room row lock), insert the messages
+# numbered from the reserved block and, optionally, the outbox row for them. Being one
+# statement, it is atomic on its own: run in autocommit mode (`Database.autocommit`) it holds
+# the room lock only while PostgreSQL executes and commits it, no client round trip, which is
+# what the room's next writer, perhaps in another server process, waits for. A data-modifying
+# CTE runs even when nothing reads it, so the inserts draw their rows from the reservation: an
+# unknown or archived room reserves nothing and inserts nothing.
 _RESERVE_AND_INSERT = text(
     """
     WITH reserved AS (
         UPDATE incident_rooms
         SET last_seq = last_seq + :k,
             last_message_at = CASE WHEN :chat THEN clock_timestamp() ELSE last_message_at END
-        WHERE room_id = :r
+        WHERE room_id = :r AND (status <> 'archived' OR :allow_archived)
         RETURNING last_seq, status, title
     ), inserted AS (
         INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content, data,
@@ -72,20 +73,20 @@ _RESERVE_AND_INSERT = text(
                     CAST(:contents AS text[]), CAST(:datas AS text[]), CAST(:mentions AS text[]),
                     CAST(:file_ids AS uuid[]), CAST(:file_urls AS text[]), CAST(:client_ids AS text[]))
              WITH ORDINALITY AS x(id, sender, mtype, content, data, mentions, file_id, file_url, client_id, ord)
-        WHERE reserved.status <> 'archived' OR :allow_archived
         ORDER BY x.ord
         RETURNING message_id, sequence_number, created_at
     ), queued AS (
         INSERT INTO outbox (kind, payload)
         SELECT CAST(:outbox_kind AS text), CAST(:outbox_payload AS jsonb)
         FROM reserved
-        WHERE :outbox_kind IS NOT NULL AND (reserved.status <> 'archived' OR :allow_archived)
+        WHERE :outbox_kind IS NOT NULL
     )
     SELECT reserved.last_seq, reserved.status, reserved.title,
            inserted.message_id, inserted.sequence_number, inserted.created_at
-    FROM reserved LEFT JOIN inserted ON true
+    FROM reserved JOIN inserted ON true
     """
 )
+_STATUS = text("SELECT status FROM incident_rooms WHERE room_id = :r")
 
 _enc = msgspec.json.Encoder()
 
@@ -101,8 +102,8 @@ async def insert_sequenced(
     """Reserve len(new) numbers and insert the messages in order; returns (seq, created_at) each.
 
     `outbox_row` (kind, payload) is written in the same statement (see `api.domain.outbox`).
-    Raises NotFound for an unknown room and Forbidden for an archived one (unless allowed);
-    the caller's transaction must then roll back.
+    Raises NotFound for an unknown room and Forbidden for an archived one (unless allowed),
+    having written nothing. Safe in autocommit mode: the one write statement is all or nothing.
     """
     k = len(new)
     params = {
@@ -124,10 +125,10 @@ async def insert_sequenced(
     }
     rows = (await conn.execute(_RESERVE_AND_INSERT, params)).all()
     if not rows:
-        raise NotFound("no such room")
-    head = rows[0]
-    if head.status == "archived" and not allow_archived:
+        if (await conn.execute(_STATUS, {"r": room_id})).first() is None:
+            raise NotFound("no such room")
         raise Forbidden("the room is archived (read-only)")
+    head = rows[0]
     reserved = Reserved(int(head.last_seq) - k + 1, int(head.last_seq), head.status, head.title)
     by_id = {r.message_id: (int(r.sequence_number), r.created_at) for r in rows}
     if len(by_id) != k:

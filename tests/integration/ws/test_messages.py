@@ -46,6 +46,11 @@ async def test_viewer_cannot_send_and_archived_room_refuses(api: Api) -> None:
     err = await a.next("error")
     assert err["code"] == "forbidden"
     assert [m["sequence_number"] for m in (await api.history(owner, room_id))["messages"]] == [2, 1]
+    # The refused batch reserved no number: reopened, the room goes on without a gap.
+    await api.http.patch(f"/api/rooms/{room_id}", json={"status": "active"}, headers=owner.headers)
+    ack = await a.send_message("back on line", client_id="late")
+    assert ack["sequence_number"] == 4
+    assert [m["sequence_number"] for m in (await api.history(owner, room_id))["messages"]] == [4, 3, 2, 1]
 
 
 async def test_bad_frames_get_error_frames_and_the_socket_stays_open(api: Api) -> None:
