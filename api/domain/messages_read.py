@@ -31,6 +31,18 @@ SELECT_MESSAGE = """
     LEFT JOIN tr_users u ON u.user_id = m.sender_id
 """
 
+# For one reader (REST history): also the emoji this reader has put on each message, so a
+# client on any device knows whether a click on a reaction adds it or takes it back.
+SELECT_MESSAGE_FOR_VIEWER = SELECT_MESSAGE.replace(
+    "\n    FROM messages m\n",
+    """,
+           ARRAY(SELECT r.emoji FROM message_reactions r
+                 WHERE r.message_id = m.message_id AND r.user_id = :viewer
+                 ORDER BY r.created_at, r.emoji) AS my_reactions
+    FROM messages m
+""",
+)
+
 
 def _json(value: Any) -> Any:
     if isinstance(value, str | bytes):
@@ -50,7 +62,7 @@ def message_object(row: Any) -> dict[str, Any]:
     else:
         content = r["content"]
     reactions = _json(r["reactions"]) if r["reactions"] is not None else {}
-    return {
+    obj = {
         "message_id": str(r["message_id"]),
         "room_id": str(r["room_id"]),
         "sender_id": r["sender_id"],
@@ -67,6 +79,9 @@ def message_object(row: Any) -> dict[str, Any]:
         "sequence_number": int(r["sequence_number"]),
         "reactions": reactions or {},
     }
+    if "my_reactions" in r:
+        obj["my_reactions"] = list(r["my_reactions"] or [])
+    return obj
 
 
 def clamp_limit(limit: int | None, default: int = 50, maximum: int = MAX_PAGE) -> int:
@@ -86,13 +101,21 @@ async def history_page(
     before: datetime | None = None,
     before_sequence: int | None = None,
     after_sequence: int | None = None,
+    viewer: str | None = None,
 ) -> dict[str, Any]:
-    """A page of history: newest first (before / before_sequence), or oldest first (after_sequence)."""
+    """A page of history: newest first (before / before_sequence), or oldest first (after_sequence).
+
+    With `viewer`, each message also carries `my_reactions`: the emoji that user has put on it.
+    """
     params: dict[str, Any] = {"r": room_id, "n": limit + 1}
+    select = SELECT_MESSAGE
+    if viewer is not None:
+        select = SELECT_MESSAGE_FOR_VIEWER
+        params["viewer"] = viewer
     if after_sequence is not None:
         params["after"] = after_sequence
         sql = (
-            SELECT_MESSAGE
+            select
             + " WHERE m.room_id = :r AND m.sequence_number > :after ORDER BY m.sequence_number ASC LIMIT :n"
         )
     else:
@@ -103,7 +126,7 @@ async def history_page(
         if before is not None:
             conds.append("m.created_at < :bt")
             params["bt"] = before
-        sql = SELECT_MESSAGE + " WHERE " + " AND ".join(conds) + " ORDER BY m.sequence_number DESC LIMIT :n"
+        sql = select + " WHERE " + " AND ".join(conds) + " ORDER BY m.sequence_number DESC LIMIT :n"
     rows = (await conn.execute(text(sql), params)).all()
     has_more = len(rows) > limit
     page = [message_object(r) for r in rows[:limit]]

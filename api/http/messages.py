@@ -43,7 +43,13 @@ async def history(
     async with services.db.read() as conn:
         access = await access_room(conn, room_id, user)
         return await history_page(
-            conn, access.room["room_id"], limit=n, before=before_ts, before_sequence=bs, after_sequence=after
+            conn,
+            access.room["room_id"],
+            limit=n,
+            before=before_ts,
+            before_sequence=bs,
+            after_sequence=after,
+            viewer=user.user_id,
         )
 
 

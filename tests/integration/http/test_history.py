@@ -120,3 +120,31 @@ async def test_display_name_falls_back_to_sender_id(api: Api, database_url: str)
         "sequence_number",
         "reactions",
     }
+
+
+async def test_history_tells_each_reader_which_reactions_are_theirs(api: Api) -> None:
+    owner, editor = await api.user("owner"), await api.user("ed")
+    room_id = await api.room_with(owner, (editor, "EDITOR"))
+    a = await api.connect(owner, room_id)
+    b = await api.connect(editor, room_id)
+    first = await a.send_message("pressure 4.2 bar")
+    second = await a.send_message("valve closed")
+    for ws, emoji in ((a, "👍"), (b, "👍"), (b, "🔥")):
+        await ws.send({"type": "add_reaction", "message_id": first["message_id"], "emoji": emoji})
+        await ws.next("reaction_added")
+    await b.send({"type": "remove_reaction", "message_id": first["message_id"], "emoji": "👍"})
+    await b.next("reaction_removed")
+
+    def mine(page: dict, message_id: str) -> list[str]:
+        (m,) = [m for m in page["messages"] if m["message_id"] == message_id]
+        return m["my_reactions"]
+
+    for params in ({}, {"after_sequence": 0}):
+        owners = await api.history(owner, room_id, **params)
+        editors = await api.history(editor, room_id, **params)
+        assert mine(owners, first["message_id"]) == ["👍"]
+        assert mine(editors, first["message_id"]) == ["🔥"]
+        assert mine(owners, second["message_id"]) == [] == mine(editors, second["message_id"])
+        # The counts are everyone's, as before.
+        (m,) = [m for m in owners["messages"] if m["message_id"] == first["message_id"]]
+        assert m["reactions"] == {"👍": 1, "🔥": 1}

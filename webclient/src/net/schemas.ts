@@ -15,6 +15,7 @@ import {
   num,
   object,
   oneOf,
+  optional,
   record,
   str,
   withDefault,
@@ -63,6 +64,8 @@ export interface ChatMessage {
   deleted_at: string | null;
   sequence_number: number;
   reactions: Record<string, number>;
+  /** REST history only: the emoji the signed-in user has put on this message. */
+  my_reactions?: string[] | undefined;
 }
 
 const messageFields = {
@@ -81,6 +84,7 @@ const messageFields = {
   deleted_at: nullable(str),
   sequence_number: int,
   reactions: withDefault(record(int), () => ({}) as Record<string, number>),
+  my_reactions: optional(array(str)),
 };
 
 export const chatMessage: Decoder<ChatMessage> = map(object(messageFields), (m) => ({

@@ -307,6 +307,18 @@ describe("RoomSession live state", () => {
     expect(s.message("m-1")!.reactions).toEqual({ "👍": 1 });
   });
 
+  it("knows my reactions from history, so a click on one added elsewhere removes it", async () => {
+    world.api.history = [msg(1, { reactions: { "👍": 2 }, my_reactions: ["👍"] })];
+    const s = newSession();
+    await s.start();
+    await flush();
+    await goLive(world.server.last, 1);
+    s.toggleReaction("m-1", "👍");
+    expect(world.server.last.sent.filter((f) => (f as { type: string }).type.endsWith("_reaction"))).toEqual([
+      { type: "remove_reaction", message_id: "m-1", emoji: "👍" },
+    ]);
+  });
+
   it("sends typing while the draft changes, throttled", async () => {
     const s = newSession();
     await s.start();

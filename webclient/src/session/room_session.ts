@@ -27,6 +27,7 @@ import {
   hasMyReaction,
   reconcileCounts,
   withReaction,
+  withServerReactions,
   type MyReactions,
 } from "../state/my_reactions";
 import { emptyPresence, nextTypingExpiry, presenceReducer, type PresenceAction, type PresenceState } from "../state/presence";
@@ -275,6 +276,7 @@ export class RoomSession {
         beforeSequence: oldest,
       });
       this.dispatch({ type: "history_page", messages: page.messages, hasMore: page.has_more, older: true });
+      this.setMyReactions(withServerReactions(this.myReactions.value, page.messages));
       this.historyError.value = null;
     } catch (err) {
       this.historyError.value = `Could not load older messages: ${errorText(err)}`;
@@ -337,6 +339,7 @@ export class RoomSession {
     try {
       const page = await this.deps.api.messages(this.deps.roomId, { limit: HISTORY_PAGE_SIZE });
       this.dispatch({ type: "history_page", messages: page.messages, hasMore: page.has_more, older: false });
+      this.setMyReactions(withServerReactions(this.myReactions.value, page.messages));
       this.historyError.value = null;
       // Queued messages the server already stored (the ack was lost before a reload) leave the queue.
       for (const m of page.messages) {

@@ -1,7 +1,8 @@
 /**
- * Which reactions are mine. Messages carry only counts per emoji, so the client
- * remembers the reactions it has seen this user add (from its own actions and from
- * reaction frames naming this user) to decide whether a click adds or removes.
+ * Which reactions are mine, to decide whether a click adds or removes. History pages say it
+ * exactly (`my_reactions` on each message, whatever device added them); live messages carry
+ * only counts, so the client also remembers what it has seen this user add or remove (its own
+ * actions and reaction frames naming this user).
  */
 
 export type MyReactions = Record<string, string[]>;
@@ -18,6 +19,27 @@ export function withReaction(state: MyReactions, messageId: string, emoji: strin
   if (nextList.length > 0) next[messageId] = nextList;
   const keys = Object.keys(next);
   // Oldest entries go first once the cap is passed (insertion order is kept by objects).
+  for (let i = 0; i < keys.length - MAX_TRACKED_MESSAGES; i++) delete next[keys[i]!];
+  return next;
+}
+
+/** A history page's word on these messages replaces what was remembered for them. */
+export function withServerReactions(
+  state: MyReactions,
+  messages: readonly { message_id: string; my_reactions?: string[] | undefined }[],
+): MyReactions {
+  let next: MyReactions | null = null;
+  for (const m of messages) {
+    if (m.my_reactions === undefined) continue;
+    const current = (next ?? state)[m.message_id] ?? [];
+    const same = current.length === m.my_reactions.length && current.every((e) => m.my_reactions!.includes(e));
+    if (same) continue;
+    next ??= { ...state };
+    delete next[m.message_id];
+    if (m.my_reactions.length > 0) next[m.message_id] = [...m.my_reactions];
+  }
+  if (next === null) return state;
+  const keys = Object.keys(next);
   for (let i = 0; i < keys.length - MAX_TRACKED_MESSAGES; i++) delete next[keys[i]!];
   return next;
 }

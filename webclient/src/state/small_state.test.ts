@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { chartGeometry } from "./chart";
-import { decodeMyReactions, hasMyReaction, MAX_TRACKED_MESSAGES, reconcileCounts, withReaction } from "./my_reactions";
+import {
+  decodeMyReactions,
+  hasMyReaction,
+  MAX_TRACKED_MESSAGES,
+  reconcileCounts,
+  withReaction,
+  withServerReactions,
+} from "./my_reactions";
 import { DEFAULT_SETTINGS, loadSettings, MemoryStore, saveSettings } from "./settings";
 import { describeSystemEvent } from "./system_text";
 
@@ -21,6 +28,18 @@ describe("my reactions", () => {
     expect(Object.keys(s)).toHaveLength(MAX_TRACKED_MESSAGES);
     expect(hasMyReaction(s, "m0", "👍")).toBe(false);
     expect(hasMyReaction(s, `m${MAX_TRACKED_MESSAGES + 9}`, "👍")).toBe(true);
+  });
+
+  it("takes a history page's my_reactions as the truth for its messages", () => {
+    let s = withReaction({}, "m1", "👍", true); // remembered, but removed on another device
+    s = withReaction(s, "m3", "🔥", true); // not on this page: kept
+    const next = withServerReactions(s, [
+      { message_id: "m1", my_reactions: [] },
+      { message_id: "m2", my_reactions: ["✅", "👀"] }, // added on another device
+      { message_id: "m4" }, // a live frame: says nothing
+    ]);
+    expect(next).toEqual({ m3: ["🔥"], m2: ["✅", "👀"] });
+    expect(withServerReactions(next, [{ message_id: "m2", my_reactions: ["👀", "✅"] }])).toBe(next);
   });
 
   it("survives garbage in storage", () => {
