@@ -107,7 +107,9 @@ def database_url() -> Iterator[str]:
     asyncio.run(create())
     base, _, query = admin_url().partition("?")
     base = base.rsplit("/", 1)[0]
-    url = (f"{base}/{name}" + (f"?{query}" if query else "")).replace("postgresql://", "postgresql+asyncpg://")
+    url = (f"{base}/{name}" + (f"?{query}" if query else "")).replace(
+        "postgresql://", "postgresql+asyncpg://"
+    )
     migrate(url)
     try:
         yield url

@@ -93,7 +93,9 @@ async def test_admin_connects_to_any_room_as_owner(api: Api) -> None:
     await ws.close()
 
 
-async def test_busy_database_at_connect_closes_with_1011_not_4500(api: Api, server_factory, database_url: str) -> None:
+async def test_busy_database_at_connect_closes_with_1011_not_4500(
+    api: Api, server_factory, database_url: str
+) -> None:
     import asyncio
 
     import asyncpg
@@ -107,7 +109,9 @@ async def test_busy_database_at_connect_closes_with_1011_not_4500(api: Api, serv
         await tx.start()
         await blocker.execute("LOCK TABLE auth_tokens IN ACCESS EXCLUSIVE MODE")
         # The first socket takes the only pooled connection and waits on the lock...
-        first = asyncio.create_task(_close_code(f"ws://127.0.0.1:{srv.port}/ws/{room_id}?token={owner.token}"))
+        first = asyncio.create_task(
+            _close_code(f"ws://127.0.0.1:{srv.port}/ws/{room_id}?token={owner.token}")
+        )
         async with asyncio.timeout(10):
             while not await blocker.fetchval(
                 "SELECT count(*) FROM pg_locks WHERE relation = 'auth_tokens'::regclass AND NOT granted"
