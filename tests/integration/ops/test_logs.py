@@ -61,8 +61,16 @@ async def test_log_is_json_with_request_and_connection_ids_and_never_a_secret(
         )
         assert history.status_code == 200 and content in history.text
 
+        # Each access line is written once its response has gone out, so possibly after the
+        # client has read it: wait for the last request's line too.
         text = await wait_for_log(
-            server, lambda t: "refused 4401" in t and "websocket closed" in t and mine in t
+            server,
+            lambda t: (
+                "refused 4401" in t
+                and "websocket closed" in t
+                and mine in t
+                and f"/api/rooms/{room_id}/messages" in t
+            ),
         )
         records = log_records(text)
         for line in text.splitlines():
