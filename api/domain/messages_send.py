@@ -1,10 +1,11 @@
 """Sending a message: validation, then group commit per room.
 
 One writer task per room per process drains the room's pending sends into a single
-transaction: it reserves k sequence numbers at once under the room row lock and inserts k
-rows, so a hot room does far more than one commit per message allows. After COMMIT it
-queues each sender's `ack` and then publishes the encoded frames to Redis, so a sender sees
-its ack before its own message comes back.
+autocommitted statement (`api.domain.sequencing`): it reserves k sequence numbers at once
+under the room row lock and inserts k rows and their outbox row, so a hot room does far more
+than one commit per message allows. Once it has committed, the writer queues each sender's
+`ack`, hands the frames to this process's sockets and then publishes them to Redis, so a
+sender sees its ack before its own message comes back.
 """
 
 from __future__ import annotations
