@@ -1115,7 +1115,8 @@ class LeanWebSocket(asyncio.Protocol):
 
         return ConnectionClosed(self.proto.close_rcvd, self.proto.close_sent)
 
-    async def recv(self, decode: bool = False) -> bytes:
+    async def _wait_for_frames(self) -> None:
+        """Return once a frame is queued; raise ConnectionClosed once none can come."""
         while self.head >= len(self.frames):
             if self.lost.done():
                 raise self._closed_error()
@@ -1126,22 +1127,16 @@ class LeanWebSocket(asyncio.Protocol):
                 await self.waiter
             finally:
                 self.waiter = None
+
+    async def recv(self, decode: bool = False) -> bytes:
+        await self._wait_for_frames()
         frame = self.frames[self.head]
         self.head += 1
         return frame
 
     async def recv_many(self) -> list[bytes]:
         """Every frame received so far and not yet returned (at least one); waits for one."""
-        while self.head >= len(self.frames):
-            if self.lost.done():
-                raise self._closed_error()
-            self.frames.clear()
-            self.head = 0
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
+        await self._wait_for_frames()
         taken = self.frames[self.head :] if self.head else self.frames
         self.frames = []
         self.head = 0

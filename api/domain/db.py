@@ -144,14 +144,17 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
+    async def _checkout(self) -> AsyncConnection:
+        """A pooled connection (released with `__aexit__`); an exhausted pool is PoolExhausted."""
+        try:
+            return await self.engine.connect().__aenter__()
+        except sa_exc.TimeoutError as exc:
+            raise PoolExhausted(str(exc)) from exc
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
         """A unit of work: commit on success, roll back on error, then after-commit hooks."""
-        try:
-            conn_cm = self.engine.connect()
-            conn = await conn_cm.__aenter__()
-        except sa_exc.TimeoutError as exc:
-            raise PoolExhausted(str(exc)) from exc
+        conn = await self._checkout()
         uow = UnitOfWork(conn)
         try:
             await conn.begin()
@@ -161,9 +164,9 @@ class Database:
             try:
                 await conn.rollback()
             finally:
-                await conn_cm.__aexit__(None, None, None)
+                await conn.__aexit__(None, None, None)
             raise
-        await conn_cm.__aexit__(None, None, None)
+        await conn.__aexit__(None, None, None)
         await uow.run_after_commit()
 
     @asynccontextmanager
@@ -175,33 +178,25 @@ class Database:
         READ COMMITTED, statements of one transaction see fresh snapshots anyway, so reads
         before such a write lose no consistency by running on their own.
         """
-        try:
-            conn_cm = self.engine.connect()
-            conn = await conn_cm.__aenter__()
-        except sa_exc.TimeoutError as exc:
-            raise PoolExhausted(str(exc)) from exc
+        conn = await self._checkout()
         try:
             # A driver-level flag (no round trip); the pool restores the default on release.
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
         finally:
-            await conn_cm.__aexit__(None, None, None)
+            await conn.__aexit__(None, None, None)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only connection (autocommit-free; the transaction is rolled back)."""
-        try:
-            conn_cm = self.engine.connect()
-            conn = await conn_cm.__aenter__()
-        except sa_exc.TimeoutError as exc:
-            raise PoolExhausted(str(exc)) from exc
+        conn = await self._checkout()
         try:
             yield conn
         finally:
             try:
                 await conn.rollback()
             finally:
-                await conn_cm.__aexit__(None, None, None)
+                await conn.__aexit__(None, None, None)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
