@@ -33,6 +33,7 @@ from api.http import auth, files, health, messages, metrics, push, queries, room
 from api.http.access_log import AccessLogMiddleware
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
+from api.ws.user_gateway import user_socket
 from search.base import SearchBackend
 from search.postgres import PostgresSearchBackend
 
@@ -232,6 +233,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             push.get_notifications,
             push.put_notifications,
             room_socket,
+            user_socket,
             web_client,
         ],
         lifespan=[lifespan],

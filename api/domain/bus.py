@@ -76,9 +76,24 @@ class Bus:
             header["c"] = control
         await self.redis.publish(self.room_channel(room_id), self.envelope(header, [frame]))
 
-    async def publish_user(self, user_id: str, frame: bytes) -> None:
-        """A frame for every open connection of one user, whatever room it is in."""
-        await self.redis.publish(self.user_channel(user_id), self.envelope({"t": "user"}, [frame]))
+    async def publish_user(self, user_id: str, frame: bytes, *, room_id: str | None = None) -> None:
+        """A frame for every open connection of one user, whatever room it is in.
+
+        `room_id` names the room the frame is about: user streams pass it on only while the
+        user is a member there.
+        """
+        header: dict[str, Any] = {"t": "user"}
+        if room_id is not None:
+            header["r"] = room_id
+        await self.redis.publish(self.user_channel(user_id), self.envelope(header, [frame]))
+
+    async def publish_user_event(self, user_id: str, kind: str, room_id: str) -> None:
+        """Tell the user's streams that something of theirs changed in a room.
+
+        `kind` is `read` (the read marker moved) or `rooms` (the user gained membership).
+        The envelope carries no frame: each process re-reads what it needs.
+        """
+        await self.redis.publish(self.user_channel(user_id), self.envelope({"t": kind, "r": room_id}, []))
 
     async def publish_control(self, control: dict[str, Any]) -> None:
         """Process-wide control (token revocation); every server process acts on it."""

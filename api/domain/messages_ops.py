@@ -96,12 +96,17 @@ async def _lock(uow: UnitOfWork, room_id: uuid.UUID, message_id: object, window:
 
 
 def _broadcast_after_commit(
-    uow: UnitOfWork, services: Services, room_id: str, frame: bytes, seq: int
+    uow: UnitOfWork, services: Services, room_id: str, frame: bytes, seq: int, *, changed: bool = False
 ) -> None:
-    """Publish an unsequenced frame once committed; receivers hold it until `seq` is delivered."""
+    """Publish an unsequenced frame once committed; receivers hold it until `seq` is delivered.
+
+    `changed`: the message's content changed (edit, delete), so room lists re-read their preview.
+    """
 
     async def publish() -> None:
-        await services.bus.publish_ephemeral(room_id, frame, after_seq=seq)
+        await services.bus.publish_ephemeral(
+            room_id, frame, after_seq=seq, control={"changed": 1} if changed else None
+        )
 
     uow.after_commit(publish)
 
@@ -174,7 +179,12 @@ async def do_edit_message(
         message = await load_message(uow.conn, rid, row.message_id)
         assert message is not None
         _broadcast_after_commit(
-            uow, services, room_id, encode({"type": "message_edited", **message}), int(row.sequence_number)
+            uow,
+            services,
+            room_id,
+            encode({"type": "message_edited", **message}),
+            int(row.sequence_number),
+            changed=True,
         )
     return message
 
@@ -221,7 +231,7 @@ async def do_delete_message(
             "deleted_at": iso(done.deleted_at),
             "deleted_by": user.user_id,
         }
-        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number))
+        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number), changed=True)
     return event
 
 

@@ -16,8 +16,8 @@ from api.domain.timefmt import iso
 MAX_PAGE = 200
 
 # One select list for every reader, so REST, WebSocket replay and gap filling agree.
-SELECT_MESSAGE = """
-    SELECT m.message_id, m.room_id, m.sender_id,
+_MESSAGE_COLUMNS = """
+           m.message_id, m.room_id, m.sender_id,
            COALESCE(u.display_name, m.sender_id) AS sender_display_name,
            m.content, m.data, m.message_type, m.mentions, m.file_id, m.file_url, m.client_id,
            m.created_at, m.edited_at, m.deleted_at, m.deleted_by, m.sequence_number, m.updated_at, m.reactions_at,
@@ -26,21 +26,29 @@ SELECT_MESSAGE = """
                FROM (SELECT r.emoji, count(*) AS n, min(r.created_at) AS first_at
                      FROM message_reactions r WHERE r.message_id = m.message_id
                      GROUP BY r.emoji) x
-           ), '{}'::jsonb)::text AS reactions
-    FROM messages m
-    LEFT JOIN tr_users u ON u.user_id = m.sender_id
-"""
+           ), '{}'::jsonb)::text AS reactions"""
+
+
+def select_messages(extra_columns: str = "", extra_joins: str = "") -> str:
+    """`SELECT … FROM messages m` with the message object's columns, plus a reader's own.
+
+    `extra_columns` starts with a comma; `extra_joins` may use `m` (messages) and `u` (sender).
+    """
+    return (
+        f"SELECT {_MESSAGE_COLUMNS}{extra_columns}\n    FROM messages m\n"
+        f"    LEFT JOIN tr_users u ON u.user_id = m.sender_id\n{extra_joins}"
+    )
+
+
+SELECT_MESSAGE = select_messages()
 
 # For one reader (REST history): also the emoji this reader has put on each message, so a
 # client on any device knows whether a click on a reaction adds it or takes it back.
-SELECT_MESSAGE_FOR_VIEWER = SELECT_MESSAGE.replace(
-    "\n    FROM messages m\n",
+SELECT_MESSAGE_FOR_VIEWER = select_messages(
     """,
            ARRAY(SELECT r.emoji FROM message_reactions r
                  WHERE r.message_id = m.message_id AND r.user_id = :viewer
-                 ORDER BY r.created_at, r.emoji) AS my_reactions
-    FROM messages m
-""",
+                 ORDER BY r.created_at, r.emoji) AS my_reactions"""
 )
 
 
@@ -138,6 +146,32 @@ async def history_page(
         result["next_before"] = last["created_at"] if last and has_more else None
         result["next_before_sequence"] = last["sequence_number"] if last and has_more else None
     return result
+
+
+async def history_around(
+    conn: AsyncConnection, room_id: uuid.UUID, sequence: int, *, limit: int, viewer: str | None = None
+) -> dict[str, Any]:
+    """Message `sequence` with up to half of `limit` before it and the rest after it, oldest first.
+
+    For opening a room at a message (a mention, a search hit): page on from either end with
+    `before_sequence` / `after_sequence`.
+    """
+    before_n = max(0, (limit - 1) // 2)
+    older = await history_page(conn, room_id, limit=before_n, before_sequence=sequence, viewer=viewer) if before_n else None
+    newer = await history_page(
+        conn, room_id, limit=limit - before_n, after_sequence=sequence - 1, viewer=viewer
+    )
+    before_msgs = list(reversed(older["messages"])) if older else []
+    messages = before_msgs + newer["messages"]
+    has_before = bool(older["has_more"]) if older else sequence > 1
+    return {
+        "messages": messages,
+        "has_more_before": has_before,
+        "has_more_after": newer["has_more"],
+        "has_more": has_before or newer["has_more"],
+        "next_before_sequence": messages[0]["sequence_number"] if messages and has_before else None,
+        "next_after_sequence": messages[-1]["sequence_number"] if messages else sequence - 1,
+    }
 
 
 async def messages_in_range(

@@ -571,6 +571,6 @@ class MessageWriter:
                     }
                 )
                 try:
-                    await self.services.bus.publish_user(user_id, frame)
+                    await self.services.bus.publish_user(user_id, frame, room_id=msg["room_id"])
                 except Exception:
                     log.warning("mention frame publish failed")

@@ -12,33 +12,59 @@ from sqlalchemy import text
 from api.domain.auth import AuthUser
 from api.domain.context import Services
 from api.domain.errors import Invalid
-from api.domain.messages_read import SELECT_MESSAGE, message_object
+from api.domain.messages_read import message_object, select_messages
 from api.domain.timefmt import iso
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,4}$")
 MAX_POINTS = 10_000
 
 
+_SELECT_MENTIONS = select_messages(
+    """,
+           ir.title AS room_title,
+           m.sequence_number > COALESCE(rm.last_read_seq, 0) AS unread""",
+    """    JOIN incident_rooms ir ON ir.room_id = m.room_id
+    LEFT JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = :u
+""",
+)
+_UNREAD_MENTIONS = text(
+    "SELECT count(*) AS n FROM room_members rm JOIN messages m ON m.room_id = rm.room_id "
+    "AND m.sequence_number > rm.last_read_seq WHERE rm.user_id = :u "
+    "AND m.mentions @> CAST(:uid AS varchar[]) AND m.deleted_at IS NULL AND m.sender_id <> :u"
+)
+
+
 async def mentions_of(
     services: Services, user: AuthUser, limit: int, before: datetime | None
 ) -> dict[str, Any]:
-    """Messages mentioning the caller in rooms they can read now, newest first (GIN on `mentions`)."""
+    """Messages mentioning the caller in rooms they can read now, newest first (GIN on `mentions`).
+
+    Each carries `room_title` and `unread` (after the caller's read marker); `unread_total`
+    counts the unread ones over all the caller's rooms.
+    """
     params: dict[str, Any] = {"u": user.user_id, "n": limit + 1, "uid": [user.user_id]}
     cond = "m.mentions @> CAST(:uid AS varchar[]) AND m.deleted_at IS NULL"
     if not user.is_admin:
-        cond += " AND EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = m.room_id AND rm.user_id = :u)"
+        cond += " AND rm.user_id IS NOT NULL"
     if before is not None:
         cond += " AND m.created_at < :b"
         params["b"] = before
-    sql = SELECT_MESSAGE + f" WHERE {cond} ORDER BY m.created_at DESC, m.message_id DESC LIMIT :n"
+    sql = _SELECT_MENTIONS + f" WHERE {cond} ORDER BY m.created_at DESC, m.message_id DESC LIMIT :n"
     async with services.db.read() as conn:
         rows = (await conn.execute(text(sql), params)).all()
+        total = (await conn.execute(_UNREAD_MENTIONS, params)).scalar_one()
     has_more = len(rows) > limit
-    page = [message_object(r) for r in rows[:limit]]
+    page = []
+    for row in rows[:limit]:
+        message = message_object(row)
+        message["room_title"] = row.room_title
+        message["unread"] = bool(row.unread) and row.sender_id != user.user_id
+        page.append(message)
     return {
         "messages": page,
         "has_more": has_more,
         "next_before": page[-1]["created_at"] if page and has_more else None,
+        "unread_total": int(total),
     }
 
 

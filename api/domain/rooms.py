@@ -14,6 +14,7 @@ from api.domain.db import UnitOfWork
 from api.domain.errors import Conflict, Invalid, NotFound
 from api.domain.events import encode, system_frame
 from api.domain.models import ROLES, ROOM_STATUSES
+from api.domain.room_summaries import COUNT_COLUMNS, PREVIEW_COLUMNS, PREVIEW_JOIN, preview_from_row
 from api.domain.security import normalise_email
 from api.domain.sequencing import NewMessage, insert_sequenced
 from api.domain.timefmt import iso
@@ -104,25 +105,41 @@ async def post_system(
     return message
 
 
+def _tell_user_after_commit(
+    uow: UnitOfWork, services: Services, user_id: str, kind: str, room_id: uuid.UUID
+) -> None:
+    """After commit, tell the user's streams (`/ws`) to re-read a room (`rooms`: joined; `read`: marker moved)."""
+
+    async def publish() -> None:
+        await services.bus.publish_user_event(user_id, kind, str(room_id))
+
+    uow.after_commit(publish)
+
+
 _LIST = text(
-    """
+    f"""
     SELECT r.room_id, r.title, r.description, r.status, r.created_by, r.created_at, r.last_seq,
-           r.last_message_at, m.role,
-           (SELECT count(*) FROM messages x
-             WHERE x.room_id = r.room_id AND x.sequence_number > m.last_read_seq
-               AND x.deleted_at IS NULL AND (x.sender_id <> :u OR x.message_type = 'system')) AS unread
+           r.last_message_at, m.role, {COUNT_COLUMNS}, {PREVIEW_COLUMNS}
     FROM room_members m JOIN incident_rooms r ON r.room_id = m.room_id
+    CROSS JOIN LATERAL (SELECT r.last_seq AS upto) p
+    {PREVIEW_JOIN}
     WHERE m.user_id = :u
-    ORDER BY COALESCE(r.last_message_at, r.created_at) DESC
+    ORDER BY COALESCE(pv.created_at, r.last_message_at, r.created_at) DESC
     """
 )
 
 
 async def list_rooms(services: Services, user: AuthUser) -> list[dict[str, Any]]:
-    """The caller's rooms with role and unread count, most recently active first."""
+    """The caller's rooms with role, unread counts and newest message, most recently active first."""
     async with services.db.read() as conn:
         rows = (await conn.execute(_LIST, {"u": user.user_id})).all()
-    return [room_object(r, "OWNER" if user.is_admin else r.role, int(r.unread)) for r in rows]
+    out = []
+    for r in rows:
+        room = room_object(r, "OWNER" if user.is_admin else r.role, int(r.unread))
+        room["unread_mentions"] = int(r.unread_mentions)
+        room["preview"] = preview_from_row(r)
+        out.append(room)
+    return out
 
 
 async def _unread(services: Services, access: RoomAccess, user: AuthUser) -> int:
@@ -167,6 +184,7 @@ async def do_create_room(
             text("INSERT INTO room_members (room_id, user_id, role) VALUES (:r, :u, 'OWNER')"),
             {"r": room_id, "u": user.user_id},
         )
+        _tell_user_after_commit(uow, services, user.user_id, "rooms", room_id)
     return room_object(row, "OWNER")
 
 
@@ -300,6 +318,7 @@ async def do_add_member(
         ).first()
         if inserted is None:
             raise Conflict("already a member of this room")
+        _tell_user_after_commit(uow, services, target, "rooms", rid)
         await post_system(
             uow,
             services,
@@ -387,3 +406,4 @@ async def do_mark_read(services: Services, user: AuthUser, room_id: object, sequ
             ),
             {"r": rid, "u": user.user_id, "s": sequence_number},
         )
+        _tell_user_after_commit(uow, services, user.user_id, "read", rid)

@@ -84,4 +84,6 @@ def int_param(value: str | None, name: str, minimum: int | None = None) -> int |
         raise Invalid(f"{name} must be an integer", code="unprocessable") from exc
     if minimum is not None and number < minimum:
         raise Invalid(f"{name} must be at least {minimum}", code="unprocessable")
+    if not -(2**63) <= number < 2**63:
+        raise Invalid(f"{name} is out of range", code="unprocessable")
     return number

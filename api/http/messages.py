@@ -11,7 +11,7 @@ from api.domain.access import access_room
 from api.domain.auth import AuthUser
 from api.domain.errors import Invalid
 from api.domain.messages_ops import message_history
-from api.domain.messages_read import clamp_limit, history_page
+from api.domain.messages_read import clamp_limit, history_around, history_page
 from api.http.deps import current_user, int_param, services_of, ts_param
 
 AUTH = {"user": Provide(current_user)}
@@ -20,7 +20,7 @@ AUTH = {"user": Provide(current_user)}
 @get(
     "/api/rooms/{room_id:str}/messages",
     dependencies=AUTH,
-    summary="History: newest first, or after a sequence",
+    summary="History: newest first, after a sequence, or around one",
 )
 async def history(
     request: Request[Any, Any, Any],
@@ -30,18 +30,27 @@ async def history(
     before: str | None = None,
     before_sequence: str | None = None,
     after_sequence: str | None = None,
+    around_sequence: str | None = None,
 ) -> dict[str, Any]:
     n = clamp_limit(int_param(limit, "limit"))
     bs = int_param(before_sequence, "before_sequence")
     after = int_param(after_sequence, "after_sequence", 0)
+    around = int_param(around_sequence, "around_sequence", 0)
     before_ts = ts_param(before, "before")
     if after is not None and (bs is not None or before_ts is not None):
         raise Invalid(
             "after_sequence cannot be combined with before or before_sequence", code="unprocessable"
         )
+    if around is not None and (after is not None or bs is not None or before_ts is not None):
+        raise Invalid(
+            "around_sequence cannot be combined with before, before_sequence or after_sequence",
+            code="unprocessable",
+        )
     services = services_of(request)
     async with services.db.read() as conn:
         access = await access_room(conn, room_id, user)
+        if around is not None:
+            return await history_around(conn, access.room["room_id"], around, limit=n, viewer=user.user_id)
         return await history_page(
             conn,
             access.room["room_id"],

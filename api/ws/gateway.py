@@ -22,16 +22,13 @@ from api.domain.jsonsafe import loads
 from api.domain.messages_send import SendRequest, check_draft
 from api.domain.timefmt import iso, parse_iso, utcnow
 from api.logs import conn_id_var
+from api.ws.admission import CONTRACT_ERROR_CODES, accept_and_check, error_frame, pong_frame
 from api.ws.connection import Connection, Direct, Send
 from api.ws.hub import Hub
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "andon_session"
 MAX_IN_FLIGHT = 256
-CONTRACT_ERROR_CODES = frozenset(
-    {"invalid", "forbidden", "not_found", "edit_window_expired", "rate_limited", "too_large"}
-)
 CLIENT_TYPES = frozenset(
     {
         "message",
@@ -42,36 +39,9 @@ CLIENT_TYPES = frozenset(
         "typing",
         "sync",
         "focus",
+        "ping",
     }
 )
-
-
-def _error(code: str, message: str, **extra: Any) -> bytes:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    frame.update({k: v for k, v in extra.items() if v is not None})
-    return encode(frame)
-
-
-def _header(socket: WebSocket[Any, Any, Any], name: bytes) -> str | None:
-    """One request header, read from the raw scope (Litestar's header map costs ~3 KiB per socket)."""
-    for key, value in socket.scope["headers"]:
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def _credential(socket: WebSocket[Any, Any, Any]) -> tuple[str | None, str]:
-    header = _header(socket, b"authorization")
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        return (value.strip() if scheme.lower() == "bearer" and value.strip() else ""), "bearer"
-    token = socket.query_params.get("token")
-    if token is not None:
-        return token, "query"
-    cookie = socket.cookies.get(SESSION_COOKIE)
-    if cookie:
-        return cookie, "cookie"
-    return None, "none"
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -91,25 +61,11 @@ async def _admit(
     A function of its own so that its locals (the database connection, the room row) are
     not kept alive by the socket's long-lived frame.
     """
-    services = hub.services
-    settings = services.settings
-    await socket.accept()
-    if not hub.accepting:
-        await socket.close(1012, "server restart")
-        return None
-    token, source = _credential(socket)
-    if not token:
-        await socket.close(4401, "unauthorized")
-        return None
-    origin = _header(socket, b"origin")
-    if origin is not None and not settings.origin_allowed(origin, _header(socket, b"host")):
-        await socket.close(4403, "origin not allowed")
-        return None
-    if source == "cookie" and origin is None:
-        await socket.close(4403, "cookie sign-in needs an allowed Origin")
+    token = await accept_and_check(socket, hub)
+    if token is None:
         return None
     try:
-        async with services.db.read() as db:
+        async with hub.services.db.read() as db:
             user = await access_token(db, token)
             access = await access_room(db, room_id, user)
     except Unauthorized:
@@ -281,15 +237,15 @@ class _Session:
                 continue
             raw = cast("str | None", event.get("text"))
             if raw is None:
-                conn.push(_error("invalid", "frames must be JSON text"))
+                conn.push(error_frame("invalid", "frames must be JSON text"))
                 continue
             try:
                 frame = loads(raw)
             except DomainError as err:
-                conn.push(_error(err.code, err.message))
+                conn.push(error_frame(err.code, err.message))
                 continue
             if not isinstance(frame, dict):
-                conn.push(_error("invalid", "a frame must be a JSON object"))
+                conn.push(error_frame("invalid", "a frame must be a JSON object"))
                 continue
             try:
                 await self.handle(frame)
@@ -300,7 +256,7 @@ class _Session:
                     conn.close(1011, "server busy; resume and resend")
                     continue
                 conn.push(
-                    _error(
+                    error_frame(
                         err.code,
                         err.message,
                         client_id=frame.get("client_id") if isinstance(frame.get("client_id"), str) else None,
@@ -325,6 +281,8 @@ class _Session:
             await self.on_sync(frame)
         elif kind == "focus":
             await self.on_focus(frame)
+        elif kind == "ping":
+            self.conn.push(pong_frame(frame))
         elif kind == "edit_message":
             await messages_ops.do_edit_message(
                 self.hub.services, self.user, self.conn.room_id, frame.get("message_id"), frame.get("content")
@@ -384,7 +342,7 @@ class _Session:
                 metrics.ACK_LATENCY.observe(time.perf_counter() - received_at)
                 return
             if isinstance(err, DomainError) and err.code in CONTRACT_ERROR_CODES:
-                conn.push(_error(err.code, err.message, client_id=client_id))
+                conn.push(error_frame(err.code, err.message, client_id=client_id))
             else:
                 # Not stored (database busy or failing). No contract error code fits: close so
                 # the client resumes with `since` and resends with the same client_id (deduped).

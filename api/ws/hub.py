@@ -34,6 +34,7 @@ from api.domain.rate_limit import RateLimiter
 from api.domain.timefmt import iso, utcnow
 from api.ws.connection import Connection, Flusher
 from api.ws.protocol import text_frame
+from api.ws.user_streams import UserStreams, Watch
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class RoomState:
 
     room_id: str
     conns: set[Connection] = field(default_factory=set)
+    # User streams (`/ws`) of this process that follow this room's stream.
+    watchers: set[Watch] = field(default_factory=set)
     next_expected: int | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -107,12 +110,14 @@ class Hub:
         self.user_conns: dict[str, set[Connection]] = {}
         self._pubsub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._sub_lock = asyncio.Lock()
         self._prefix = services.bus.prefix
         self.accepting = True
         self._emptied: asyncio.Event | None = None
         self.delivered = 0
         self.rate_limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
+        self.streams = UserStreams(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -151,7 +156,7 @@ class Hub:
     async def stop(self, close_code: int = 1012) -> None:
         """Stop accepting, close every socket (1012: clients reconnect elsewhere), clean up."""
         self.accepting = False
-        conns = [c for room in self.rooms.values() for c in room.conns]
+        conns = list(self.all_connections())
         await asyncio.gather(
             *(c.close_after_flush(close_code, "server restart") for c in conns), return_exceptions=True
         )
@@ -170,27 +175,19 @@ class Hub:
 
     @property
     def connection_count(self) -> int:
-        return sum(len(r.conns) for r in self.rooms.values())
+        return sum(len(r.conns) for r in self.rooms.values()) + self.streams.count
 
     # ------------------------------------------------------------------ rooms
 
     async def attach(self, conn: Connection) -> int:
         """Register a (syncing) connection; returns the last sequence number delivered here."""
-        room = self.rooms.get(conn.room_id)
-        if room is None:
-            room = RoomState(conn.room_id)
-            self.rooms[conn.room_id] = room
-            task = asyncio.create_task(self._init_room(room))
-            task.add_done_callback(lambda _t: None)
+        missing: list[RoomState] = []
+        room = self._room_for(conn.room_id, missing)
+        if missing:
+            self.spawn(self._init_rooms(missing), "room init")
         room.conns.add(conn)
         room.idle_since = None
-        users = self.user_conns.setdefault(conn.user_id, set())
-        first_for_user = not users
-        users.add(conn)
-        if first_for_user:
-            with contextlib.suppress(Exception):
-                async with self._sub_lock:
-                    await self._pubsub.subscribe(self.services.bus.user_channel(conn.user_id))
+        await self.add_user_conn(conn)
         try:
             async with asyncio.timeout(10):
                 await room.ready.wait()
@@ -203,21 +200,77 @@ class Hub:
         assert room.next_expected is not None
         return room.next_expected - 1
 
-    def detach(self, conn: Connection) -> None:
-        room = self.rooms.get(conn.room_id)
-        if room is not None:
-            room.conns.discard(conn)
-            if not room.conns:
-                room.idle_since = time.monotonic()
-                if self._emptied is not None and not self.connection_count:
-                    self._emptied.set()
+    def _room_for(self, room_id: str, missing: list[RoomState]) -> RoomState:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = RoomState(room_id)
+            missing.append(room)
+        return room
+
+    async def ensure_rooms(self, room_ids: Iterable[str]) -> dict[str, RoomState]:
+        """The ordered stream state of each room, subscribing (in one command) to those not yet followed.
+
+        Rooms that could not be set up are left out of the answer.
+        """
+        missing: list[RoomState] = []
+        rooms = {room_id: self._room_for(room_id, missing) for room_id in room_ids}
+        if missing:
+            await self._init_rooms(missing)
+        for room in rooms.values():
+            if not room.ready.is_set():
+                async with asyncio.timeout(10):
+                    await room.ready.wait()
+        return {rid: r for rid, r in rooms.items() if r.init_error is None and r.next_expected is not None}
+
+    async def add_user_conn(self, conn: Connection) -> None:
+        """Count a socket of its user; the first one subscribes to the user's channel (mentions, reads)."""
+        users = self.user_conns.setdefault(conn.user_id, set())
+        first_for_user = not users
+        users.add(conn)
+        if first_for_user:
+            try:
+                async with self._sub_lock:
+                    await self._pubsub.subscribe(self.services.bus.user_channel(conn.user_id))
+            except Exception:
+                # The reader's reconnect re-subscribes every channel; until then this
+                # user's mention frames are missed, which the user stream's backstop repairs.
+                log.warning("could not subscribe to a user channel", exc_info=True)
+
+    def remove_user_conn(self, conn: Connection) -> None:
         users = self.user_conns.get(conn.user_id)
         if users is not None:
             users.discard(conn)
             if not users:
                 del self.user_conns[conn.user_id]
-                task = asyncio.create_task(self._unsubscribe_user(conn.user_id))
-                task.add_done_callback(lambda _t: None)
+                self.spawn(self._unsubscribe_user(conn.user_id), "user channel unsubscribe")
+
+    def spawn(self, coro: Any, what: str) -> None:
+        """Run a background step, keeping a reference and logging its failure."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("%s failed: %s", what, type(t.exception()).__name__)
+
+        task.add_done_callback(done)
+
+    def detach(self, conn: Connection) -> None:
+        room = self.rooms.get(conn.room_id)
+        if room is not None:
+            room.conns.discard(conn)
+            self.room_maybe_idle(room)
+        self.remove_user_conn(conn)
+        self.maybe_emptied()
+
+    def room_maybe_idle(self, room: RoomState) -> None:
+        if not room.conns and not room.watchers:
+            room.idle_since = time.monotonic()
+
+    def maybe_emptied(self) -> None:
+        if self._emptied is not None and not self.connection_count:
+            self._emptied.set()
 
     async def _unsubscribe_user(self, user_id: str) -> None:
         async with self._sub_lock:
@@ -225,29 +278,43 @@ class Hub:
                 with contextlib.suppress(Exception):
                     await self._pubsub.unsubscribe(self.services.bus.user_channel(user_id))
 
-    async def _init_room(self, room: RoomState) -> None:
+    async def _init_rooms(self, rooms: list[RoomState]) -> None:
+        """Subscribe to the rooms' channels (one command), then read where each stream stands (one query).
+
+        Subscribing first means nothing committed after the read can be missed.
+        """
         try:
             async with self._sub_lock:
-                await self._pubsub.subscribe(self.services.bus.room_channel(room.room_id))
+                await self._pubsub.subscribe(*(self.services.bus.room_channel(r.room_id) for r in rooms))
             async with asyncio.timeout(10):
-                await room.subscribed.wait()
+                for room in rooms:
+                    await room.subscribed.wait()
             async with self.services.db.read() as conn:
-                row = (
+                rows = (
                     await conn.execute(
-                        text("SELECT last_seq FROM incident_rooms WHERE room_id = :r"), {"r": room.uuid}
+                        text(
+                            "SELECT room_id, last_seq FROM incident_rooms "
+                            "WHERE room_id = ANY(CAST(:ids AS uuid[]))"
+                        ),
+                        {"ids": [r.uuid for r in rooms]},
                     )
-                ).first()
-            last = int(row.last_seq) if row else 0
-            room.next_expected = last + 1
-            early, room.pre_init = room.pre_init, []
-            for seq, frame, control in sorted(early, key=lambda x: x[0]):
-                self._on_sequenced(room, seq, frame, control)
+                ).all()
+            last = {str(row.room_id): int(row.last_seq) for row in rows}
+            for room in rooms:
+                room.next_expected = last.get(room.room_id, 0) + 1
+                early, room.pre_init = room.pre_init, []
+                for seq, frame, control in sorted(early, key=lambda x: x[0]):
+                    self._on_sequenced(room, seq, frame, control)
         except BaseException as exc:
-            room.init_error = exc if isinstance(exc, Exception) else RuntimeError("room init cancelled")
-            self.rooms.pop(room.room_id, None)
-            log.warning("could not subscribe to a room: %s", type(exc).__name__)
+            error = exc if isinstance(exc, Exception) else RuntimeError("room init cancelled")
+            for room in rooms:
+                room.init_error = error
+                if self.rooms.get(room.room_id) is room:
+                    del self.rooms[room.room_id]
+            log.warning("could not subscribe to %d room(s): %s", len(rooms), type(exc).__name__)
         finally:
-            room.ready.set()
+            for room in rooms:
+                room.ready.set()
 
     # ------------------------------------------------------------------ Redis reader
 
@@ -316,8 +383,12 @@ class Hub:
             else:
                 self._on_ephemeral(room, int(header.get("a", 0)), body, header)
         elif channel.startswith(self._prefix + ":user:"):
-            for conn in list(self.user_conns.get(channel[len(self._prefix) + 6 :], ())):
-                conn.push(body)
+            user_id = channel[len(self._prefix) + 6 :]
+            if header.get("t") == "user":
+                for conn in list(self.user_conns.get(user_id, ())):
+                    if conn.room_id:  # a room socket; user streams filter by room below
+                        conn.push(body)
+            self.streams.on_user_envelope(user_id, header, body)
 
     def deliver_local(self, room_id: str, first: int, frames: list[bytes], committed_at: float) -> None:
         """A batch this process just committed, straight to its own sockets in the room.
@@ -386,6 +457,8 @@ class Hub:
         wires = [text_frame(f) for f in frames]
         for conn in room.conns:
             conn.push_run(first, frames, wires)
+        if room.watchers:
+            self.streams.on_sequenced(room, frames)
         self._release_ephemeral(room)
         return True
 
@@ -411,6 +484,8 @@ class Hub:
         wire = text_frame(frame)
         for conn in room.conns:
             conn.push_sequenced(seq, frame, wire)
+        if room.watchers:
+            self.streams.on_sequenced(room, [frame])
 
     def _schedule_gap_fill(self, room: RoomState) -> None:
         if room.gap_task is None or room.gap_task.done():
@@ -501,6 +576,8 @@ class Hub:
             for conn in room.conns:
                 if conn.user_id != exclude:
                     conn.push(frame)
+        if control.get("changed") and room.watchers:
+            self.streams.on_changed(room)
         if control.get("presence"):
             self.schedule_presence(room)
 
@@ -552,10 +629,15 @@ class Hub:
     async def _reap_idle_rooms(self) -> None:
         now = time.monotonic()
         for room_id, room in list(self.rooms.items()):
-            if room.conns or room.idle_since is None or now - room.idle_since < ROOM_IDLE_SECONDS:
+            if (
+                room.conns
+                or room.watchers
+                or room.idle_since is None
+                or now - room.idle_since < ROOM_IDLE_SECONDS
+            ):
                 continue
             async with self._sub_lock:
-                if self.rooms.get(room_id) is room and not room.conns:
+                if self.rooms.get(room_id) is room and not room.conns and not room.watchers:
                     del self.rooms[room_id]
                     with contextlib.suppress(Exception):
                         await self._pubsub.unsubscribe(self.services.bus.room_channel(room_id))
@@ -708,15 +790,24 @@ class Hub:
         """Backstop for lost control messages: revoked/expired tokens and removed members."""
         while True:
             await asyncio.sleep(self.settings.ws_ping_interval)
-            with contextlib.suppress(Exception):
+            try:
                 await self.validate_now()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A security path: say so, and try again at the next interval.
+                log.warning("socket validation failed; retrying next interval", exc_info=True)
 
     async def validate_now(self) -> None:
-        conns = [c for r in self.rooms.values() for c in r.conns if not c.closed]
+        await self._validate_room_sockets()
+        await self.streams.validate()
+
+    async def _validate_room_sockets(self) -> None:
+        conns = [c for c in self.all_connections() if not c.closed]
         if not conns:
             return
         digests = list({c.user.token_hash for c in conns})
-        pairs = list({(uuid.UUID(c.room_id), c.user_id) for c in conns if not c.user.is_admin})
+        pairs = list({(uuid.UUID(c.room_id), c.user_id) for c in conns if c.room_id and not c.user.is_admin})
         async with self.services.db.read() as db:
             valid = {
                 bytes(r.token_hash)
@@ -745,6 +836,8 @@ class Hub:
         for conn in conns:
             if conn.user.token_hash not in valid:
                 conn.close(4401, "unauthorized")
+            elif not conn.room_id:
+                continue  # a user stream: its rooms are checked by `streams.validate`
             elif not conn.user.is_admin:
                 role = members.get((conn.room_id, conn.user_id))
                 if role is None:
@@ -755,3 +848,4 @@ class Hub:
     def all_connections(self) -> Iterable[Connection]:
         for room in self.rooms.values():
             yield from room.conns
+        yield from self.streams.connections()

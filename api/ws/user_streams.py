@@ -1,0 +1,444 @@
+"""User streams (`/ws`): one socket per signed-in user that keeps the room list live.
+
+How it scales (see docs/user-stream.md): nothing is published per member. Each server process
+follows every room that one of its sockets needs, room sockets and user streams alike,
+through one shared Redis subscription and the same ordered room stream (`Hub`); a committed
+message is published once, and each process turns it into one `room_activity` frame per
+local member stream. A burst delivered in one event-loop turn becomes one frame per stream.
+
+Counts are exact: a stream's count for a room is read from PostgreSQL up to the position the
+ordered room stream had reached when the read began, and every message the room stream
+delivers after that position is added to it (`Watch.counting`). Membership follows the same
+stream, so after `member_removed` nothing more about the room reaches the removed user; a
+periodic check against PostgreSQL repairs anything a lost pub/sub message left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from api.domain.auth import AuthUser
+from api.domain.events import encode
+from api.domain.room_summaries import member_counts, memberships, memberships_of, preview_of, room_entries
+from api.domain.timefmt import iso, utcnow
+from api.ws.connection import Connection
+
+if TYPE_CHECKING:
+    from api.ws.hub import Hub, RoomState
+
+log = logging.getLogger(__name__)
+
+_dec = msgspec.json.Decoder()
+
+
+class Watch:
+    """One user stream's view of one room."""
+
+    __slots__ = (
+        "attached_at",
+        "counting",
+        "gen",
+        "last_at",
+        "mentions",
+        "preview",
+        "preview_seq",
+        "role",
+        "room_id",
+        "seq",
+        "status",
+        "stream",
+        "title",
+        "unread",
+    )
+
+    def __init__(self, stream: UserStream, room_id: str, seq: int) -> None:
+        self.stream = stream
+        self.room_id = room_id
+        self.role = ""
+        self.title = ""
+        self.status = ""
+        # The room stream's position this view has reached.
+        self.seq = seq
+        self.unread = 0
+        self.mentions = 0
+        self.preview: msgspec.Raw | None = None
+        self.preview_seq = 0
+        self.last_at: str | None = None
+        # While a read from PostgreSQL is under way, `unread`/`mentions` count only what the
+        # room stream delivered after the read's bound; the read's result is added on arrival.
+        self.counting = True
+        self.gen = 0
+        self.attached_at = time.monotonic()
+
+    def entry(self) -> dict[str, Any]:
+        return {
+            "room_id": self.room_id,
+            "title": self.title,
+            "status": self.status,
+            "role": self.role,
+            "last_sequence_number": self.seq,
+            "unread_count": self.unread,
+            "unread_mentions": self.mentions,
+            "last_message_at": self.last_at,
+            "preview": self.preview,
+        }
+
+    def activity(self) -> bytes:
+        return encode(
+            {
+                "type": "room_activity",
+                "room_id": self.room_id,
+                "last_sequence_number": self.seq,
+                "unread_count": self.unread,
+                "unread_mentions": self.mentions,
+                "last_message_at": self.last_at,
+                "preview": self.preview,
+            }
+        )
+
+    def begin_count(self, seq: int) -> int:
+        """Start a re-read bounded at `seq`; returns its generation (a newer one supersedes it)."""
+        self.gen += 1
+        self.counting = True
+        self.unread = 0
+        self.mentions = 0
+        self.seq = max(self.seq, seq)
+        return self.gen
+
+
+class UserStream:
+    """One `/ws` socket: its user and its rooms."""
+
+    __slots__ = ("conn", "ready", "user", "watches")
+
+    def __init__(self, conn: Connection, user: AuthUser) -> None:
+        self.conn = conn
+        self.user = user
+        self.watches: dict[str, Watch] = {}
+        # Set once the `connected` frame is queued; nothing else is sent before it.
+        self.ready = False
+
+    def send(self, frame: dict[str, Any]) -> None:
+        if self.ready:
+            self.conn.push(encode(frame))
+
+
+class _Run:
+    """What one room's messages of one flush add to its members' counts."""
+
+    __slots__ = ("count", "last", "last_at", "last_seq", "mentioned", "own")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.own: dict[str, int] = {}
+        self.mentioned: dict[str, int] = {}
+        self.last: msgspec.Raw | None = None
+        self.last_seq = 0
+        self.last_at: str | None = None
+
+    def add(self, frame: dict[str, Any]) -> None:
+        self.count += 1
+        seq = int(frame["sequence_number"])
+        if frame.get("type") == "system":
+            message = {
+                "message_id": frame["message_id"],
+                "sender_id": frame.get("actor_id") or "",
+                "sender_display_name": frame.get("actor_id") or "",
+                "message_type": "system",
+                "content": frame,
+                "created_at": frame.get("timestamp"),
+            }
+        else:
+            message = frame
+            sender = frame["sender_id"]
+            self.own[sender] = self.own.get(sender, 0) + 1
+            for user_id in frame.get("mentions") or ():
+                if user_id != sender:
+                    self.mentioned[user_id] = self.mentioned.get(user_id, 0) + 1
+            self.last_at = frame.get("created_at")
+        self.last = msgspec.Raw(encode(preview_of(message)))
+        self.last_seq = seq
+
+    def apply(self, watch: Watch) -> None:
+        user_id = watch.stream.user.user_id
+        watch.unread += self.count - self.own.get(user_id, 0)
+        watch.mentions += self.mentioned.get(user_id, 0)
+        if self.last_seq > watch.preview_seq:
+            watch.preview = self.last
+            watch.preview_seq = self.last_seq
+        if self.last_at is not None:
+            watch.last_at = self.last_at
+        watch.seq = max(watch.seq, self.last_seq)
+
+
+class UserStreams:
+    """This process's user streams, fed by the hub's ordered room streams and user channels."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.by_user: dict[str, set[UserStream]] = {}
+        # Rooms with frames delivered during this event-loop turn, flushed at its end.
+        self._pending: dict[str, tuple[RoomState, list[bytes]]] = {}
+        self._scheduled = False
+
+    @property
+    def count(self) -> int:
+        return sum(len(s) for s in self.by_user.values())
+
+    def connections(self) -> Iterator[Connection]:
+        for streams in self.by_user.values():
+            for stream in streams:
+                yield stream.conn
+
+    # ------------------------------------------------------------------ open / close
+
+    async def open(self, stream: UserStream) -> None:
+        """Follow the user's rooms and queue the `connected` snapshot."""
+        user = stream.user
+        self.by_user.setdefault(user.user_id, set()).add(stream)
+        await self.hub.add_user_conn(stream.conn)
+        async with self.hub.services.db.read() as conn:
+            roles = await memberships(conn, user.user_id)
+        watches = await self._attach(stream, roles)
+        stream.conn.open(
+            encode(
+                {
+                    "type": "connected",
+                    "user_id": user.user_id,
+                    "server_time": iso(utcnow()),
+                    "rooms": [w.entry() for w in watches],
+                }
+            )
+        )
+        stream.ready = True
+
+    def close(self, stream: UserStream) -> None:
+        streams = self.by_user.get(stream.user.user_id)
+        if streams is not None:
+            streams.discard(stream)
+            if not streams:
+                del self.by_user[stream.user.user_id]
+        for watch in list(stream.watches.values()):
+            self._drop(watch, notify=False)
+        self.hub.remove_user_conn(stream.conn)
+        self.hub.maybe_emptied()
+
+    async def _attach(self, stream: UserStream, room_ids: Iterable[str]) -> list[Watch]:
+        """Follow rooms and read their entries; returns the new watches, most recently active first."""
+        rooms = await self.hub.ensure_rooms(room_ids)
+        upto: dict[str, int] = {}
+        fresh: list[Watch] = []
+        for room_id, room in rooms.items():
+            if room_id in stream.watches or stream.conn.closed or room.next_expected is None:
+                continue
+            watch = Watch(stream, room_id, room.next_expected - 1)
+            watch.gen = 1
+            stream.watches[room_id] = watch
+            room.watchers.add(watch)
+            room.idle_since = None
+            upto[room_id] = watch.seq
+            fresh.append(watch)
+        if not upto:
+            return []
+        try:
+            async with self.hub.services.db.read() as conn:
+                entries = await room_entries(conn, stream.user.user_id, upto, admin=stream.user.is_admin)
+        except BaseException:
+            for watch in fresh:
+                self._drop(watch, notify=False)
+            raise
+        out: list[Watch] = []
+        for entry in entries:
+            found = stream.watches.get(entry["room_id"])
+            if found is None or found.gen != 1:
+                continue
+            watch = found
+            watch.role, watch.title, watch.status = entry["role"], entry["title"], entry["status"]
+            self._merge(watch, entry["unread_count"], entry["unread_mentions"], entry["preview"], upto[watch.room_id])
+            if watch.last_at is None:
+                watch.last_at = entry["last_message_at"]
+            out.append(watch)
+        listed = {e["room_id"] for e in entries}
+        for watch in fresh:
+            if watch.room_id not in listed:
+                self._drop(watch, notify=False)  # no longer a member
+        return out
+
+    @staticmethod
+    def _merge(watch: Watch, unread: int, mentions: int, preview: Any, bound: int) -> None:
+        watch.unread += unread
+        watch.mentions += mentions
+        if watch.preview_seq <= bound:
+            watch.preview = msgspec.Raw(encode(preview)) if preview is not None else None
+            watch.preview_seq = bound
+        watch.counting = False
+
+    def _drop(self, watch: Watch, *, notify: bool) -> None:
+        stream = watch.stream
+        if stream.watches.get(watch.room_id) is watch:
+            del stream.watches[watch.room_id]
+        room = self.hub.rooms.get(watch.room_id)
+        if room is not None:
+            room.watchers.discard(watch)
+            self.hub.room_maybe_idle(room)
+        if notify:
+            stream.send({"type": "room_removed", "room_id": watch.room_id})
+
+    # ------------------------------------------------------------------ the ordered room streams
+
+    def on_sequenced(self, room: RoomState, frames: list[bytes]) -> None:
+        """Frames the hub just delivered in order; turned into activity at the end of this loop turn."""
+        pending = self._pending.get(room.room_id)
+        if pending is None or pending[0] is not room:
+            self._pending[room.room_id] = (room, list(frames))
+        else:
+            pending[1].extend(frames)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, {}
+        for room, frames in pending.values():
+            try:
+                self._apply(room, frames)
+            except Exception:
+                log.exception("user-stream activity failed; the periodic check repairs the counts")
+
+    def _apply(self, room: RoomState, frames: list[bytes]) -> None:
+        touched: set[Watch] = set()
+        run = _Run()
+        for raw in frames:
+            frame = _dec.decode(raw)
+            run.add(frame)
+            event = frame.get("event") if frame.get("type") == "system" else None
+            if event in ("member_removed", "member_role_changed", "room_status_changed"):
+                # Counts up to and including this event, then its effect on the watches.
+                self._settle(room, run, touched)
+                run = _Run()
+                self._on_event(room, event, frame)
+        self._settle(room, run, touched)
+        for watch in touched:
+            if watch.stream.ready and not watch.counting and watch in room.watchers:
+                watch.stream.conn.push(watch.activity())
+
+    @staticmethod
+    def _settle(room: RoomState, run: _Run, touched: set[Watch]) -> None:
+        if not run.count:
+            return
+        for watch in room.watchers:
+            run.apply(watch)
+            touched.add(watch)
+
+    def _on_event(self, room: RoomState, event: str, frame: dict[str, Any]) -> None:
+        user_id = frame.get("user_id")
+        if event == "member_removed":
+            for watch in [w for w in room.watchers if w.stream.user.user_id == user_id]:
+                self._drop(watch, notify=True)
+        elif event == "member_role_changed":
+            for watch in room.watchers:
+                if watch.stream.user.user_id == user_id and not watch.stream.user.is_admin:
+                    watch.role = str(frame.get("role"))
+                    watch.stream.send({"type": "role_changed", "room_id": room.room_id, "role": watch.role})
+        else:
+            status = str(frame.get("new_status"))
+            for watch in room.watchers:
+                watch.status = status
+                watch.stream.send({"type": "room_status_changed", "room_id": room.room_id, "status": status})
+
+    def on_changed(self, room: RoomState) -> None:
+        """A message of the room was edited or deleted: re-read counts and preview of its watchers."""
+        self._recount(room.room_id, list(room.watchers))
+
+    # ------------------------------------------------------------------ user channels
+
+    def on_user_envelope(self, user_id: str, header: dict[str, Any], body: bytes) -> None:
+        streams = self.by_user.get(user_id)
+        if not streams:
+            return
+        kind = header.get("t")
+        room_id = header.get("r")
+        if kind == "user":
+            # A mention (or another per-user frame): only about rooms the stream follows.
+            for stream in streams:
+                if stream.ready and (room_id is None or room_id in stream.watches):
+                    stream.conn.push(body)
+        elif kind == "read" and isinstance(room_id, str):
+            watches = [s.watches[room_id] for s in streams if room_id in s.watches]
+            if watches:
+                self._recount(room_id, watches)
+        elif kind == "rooms" and isinstance(room_id, str):
+            for stream in streams:
+                if room_id not in stream.watches:
+                    self.hub.spawn(self._added(stream, [room_id]), "room_added")
+
+    async def _added(self, stream: UserStream, room_ids: list[str]) -> None:
+        for watch in await self._attach(stream, room_ids):
+            stream.send({"type": "room_added", **watch.entry()})
+            if watch.unread:
+                stream.conn.push(watch.activity())
+
+    def _recount(self, room_id: str, watches: list[Watch]) -> None:
+        room = self.hub.rooms.get(room_id)
+        if room is None or room.next_expected is None or not watches:
+            return
+        bound = room.next_expected - 1
+        gens = [(w, w.begin_count(bound)) for w in watches]
+        self.hub.spawn(self._read_counts(room_id, bound, gens), "user-stream recount")
+
+    async def _read_counts(self, room_id: str, bound: int, gens: list[tuple[Watch, int]]) -> None:
+        users = sorted({w.stream.user.user_id for w, _ in gens})
+        try:
+            async with self.hub.services.db.read() as conn:
+                counts, preview = await member_counts(conn, room_id, users, bound)
+        except Exception:
+            for watch, gen in gens:
+                if watch.gen == gen:
+                    # Counts lost their base: the periodic check reads them again.
+                    watch.counting = False
+            raise
+        for watch, gen in gens:
+            if watch.gen != gen or watch.stream.watches.get(room_id) is not watch:
+                continue
+            found = counts.get(watch.stream.user.user_id)
+            if found is None and not watch.stream.user.is_admin:
+                self._drop(watch, notify=True)
+                continue
+            unread, mentions = found or (0, 0)
+            self._merge(watch, unread, mentions, preview, bound)
+            if watch.stream.ready:
+                watch.stream.conn.push(watch.activity())
+
+    # ------------------------------------------------------------------ backstop
+
+    async def validate(self) -> None:
+        """Compare every stream's rooms with PostgreSQL (a lost pub/sub message must not stick)."""
+        if not self.by_user:
+            return
+        started = time.monotonic()
+        async with self.hub.services.db.read() as conn:
+            rooms_of = await memberships_of(conn, list(self.by_user))
+        for user_id, streams in list(self.by_user.items()):
+            want = rooms_of.get(user_id, {})
+            for stream in list(streams):
+                if not stream.ready or stream.conn.closed:
+                    continue
+                for room_id, watch in list(stream.watches.items()):
+                    if watch.attached_at >= started:
+                        continue
+                    role = want.get(room_id)
+                    if role is None:
+                        self._drop(watch, notify=True)
+                    elif role != watch.role and not stream.user.is_admin:
+                        watch.role = role
+                        stream.send({"type": "role_changed", "room_id": room_id, "role": role})
+                missing = [r for r in want if r not in stream.watches]
+                if missing:
+                    self.hub.spawn(self._added(stream, missing), "room_added")
