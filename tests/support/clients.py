@@ -99,6 +99,10 @@ class Api:
     async def connect(self, user: User, room_id: str, **query: Any) -> WsClient:
         return await WsClient.open(self.ws_base, user, room_id, **query)
 
+    async def stream(self, user: User, **query: Any) -> WsClient:
+        """The user's stream (`/ws`), after its `connected` snapshot."""
+        return await WsClient.open(self.ws_base, user, "", **query)
+
 
 class WsClient:
     """A WebSocket client that reads JSON frames with timeouts."""
@@ -113,7 +117,8 @@ class WsClient:
         cls, base: str, user: User, room_id: str, *, expect_connected: bool = True, **query: Any
     ) -> WsClient:
         qs = "&".join(f"{k}={v}" for k, v in query.items())
-        url = f"{base}/ws/{room_id}" + (f"?{qs}" if qs else "")
+        # An empty room id is the user stream, `/ws`.
+        url = (f"{base}/ws/{room_id}" if room_id else f"{base}/ws") + (f"?{qs}" if qs else "")
         ws = await websockets.connect(url, additional_headers=user.headers, max_size=2**22, open_timeout=10)
         client = cls(ws)
         if expect_connected:
