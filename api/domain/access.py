@@ -81,3 +81,20 @@ def require_owner(access: RoomAccess) -> None:
 def require_writer(access: RoomAccess) -> None:
     if not access.can_write:
         raise Forbidden("your role in this room is read-only")
+
+
+async def member_roles(conn: AsyncConnection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The role of each (room id, user id) pair that is a membership now; absent pairs are not members."""
+    if not pairs:
+        return {}
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT m.room_id, m.user_id, m.role FROM room_members m "
+                "JOIN unnest(CAST(:rooms AS uuid[]), CAST(:users AS text[])) AS p(room_id, user_id) "
+                "ON p.room_id = m.room_id AND p.user_id = m.user_id"
+            ),
+            {"rooms": [uuid.UUID(r) for r, _ in pairs], "users": [u for _, u in pairs]},
+        )
+    ).all()
+    return {(str(r.room_id), r.user_id): r.role for r in rows}

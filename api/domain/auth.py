@@ -72,16 +72,18 @@ async def access_token(conn: AsyncConnection, token: str) -> AuthUser:
     return AuthUser(row.user_id, row.display_name, bool(row.is_admin), digest, row.expires_at)
 
 
-async def token_still_valid(conn: AsyncConnection, digest: bytes) -> bool:
-    row = (
+async def valid_tokens(conn: AsyncConnection, digests: list[bytes]) -> set[bytes]:
+    """Which of these token digests are still valid (not revoked, not expired): open sockets' check."""
+    rows = (
         await conn.execute(
             text(
-                "SELECT 1 FROM auth_tokens WHERE token_hash = :h AND revoked_at IS NULL AND expires_at > now()"
+                "SELECT token_hash FROM auth_tokens WHERE token_hash = ANY(:hs) "
+                "AND revoked_at IS NULL AND expires_at > now()"
             ),
-            {"h": digest},
+            {"hs": digests},
         )
-    ).first()
-    return row is not None
+    ).all()
+    return {bytes(r.token_hash) for r in rows}
 
 
 async def do_logout(conn: AsyncConnection, user: AuthUser, everywhere: bool) -> list[bytes]:

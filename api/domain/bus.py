@@ -16,6 +16,51 @@ import msgspec
 from redis.asyncio import Redis
 
 _enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder()
+
+
+class Sequenced(msgspec.Struct, frozen=True):
+    """Stored frames of one room with consecutive sequence numbers from `first`."""
+
+    room_id: str
+    first: int
+    frames: list[bytes]
+    # Socket-level effect of the last frame (a removal, a role change), if any.
+    control: dict[str, Any] | None
+    # Commit time (wall clock) for the fan-out latency metric.
+    committed_at: float | None
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.frames) - 1
+
+
+class Ephemeral(msgspec.Struct, frozen=True):
+    """An unsequenced frame of one room, held back until `after` has been delivered."""
+
+    room_id: str
+    after: int
+    frame: bytes
+    exclude_user: str | None
+    control: dict[str, Any]
+
+
+class ForUser(msgspec.Struct, frozen=True):
+    """Something for one user's sockets: a frame (`kind` "user") or a re-read cue ("read", "rooms")."""
+
+    user_id: str
+    kind: str
+    room_id: str | None
+    frame: bytes
+
+
+class Control(msgspec.Struct, frozen=True):
+    """Process-wide control: token hashes (hex) whose sockets must close."""
+
+    revoked: list[str]
+
+
+Envelope = Sequenced | Ephemeral | ForUser | Control
 
 
 class Bus:
@@ -34,6 +79,29 @@ class Bus:
     @property
     def control_channel(self) -> str:
         return f"{self.prefix}:control"
+
+    def room_of(self, channel: str) -> str | None:
+        """The room id of a room channel's name (None for any other channel)."""
+        head = f"{self.prefix}:room:"
+        return channel[len(head) :] if channel.startswith(head) else None
+
+    def decode(self, channel: str, data: bytes) -> Envelope | None:
+        """What a message received on `channel` says (None for a channel that is not ours)."""
+        if channel == self.control_channel:
+            return Control(revoked=list(_dec.decode(data).get("revoked") or []))
+        head, _, body = data.partition(b"\n")
+        header: dict[str, Any] = _dec.decode(head)
+        room_id = self.room_of(channel)
+        if room_id is not None:
+            if header.get("t") == "seq":
+                return Sequenced(
+                    room_id, int(header["s"]), body.split(b"\n"), header.get("c"), header.get("ts")
+                )
+            return Ephemeral(room_id, int(header.get("a", 0)), body, header.get("x"), header.get("c") or {})
+        user_head = f"{self.prefix}:user:"
+        if channel.startswith(user_head):
+            return ForUser(channel[len(user_head) :], str(header.get("t")), header.get("r"), body)
+        return None
 
     @staticmethod
     def envelope(header: dict[str, Any], frames: list[bytes]) -> bytes:

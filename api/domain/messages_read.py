@@ -217,3 +217,19 @@ async def load_message(
         )
     ).first()
     return message_object(row) if row else None
+
+
+async def latest_reactions(conn: AsyncConnection, message_ids: list[str]) -> dict[str, Any]:
+    """Per message, its most recent remaining reaction (a row with `emoji` and `user_id`)."""
+    if not message_ids:
+        return {}
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT DISTINCT ON (message_id) message_id, user_id, emoji FROM message_reactions "
+                "WHERE message_id = ANY(CAST(:ids AS uuid[])) ORDER BY message_id, created_at DESC"
+            ),
+            {"ids": message_ids},
+        )
+    ).all()
+    return {str(r.message_id): r for r in rows}

@@ -134,3 +134,14 @@ async def insert_sequenced(
     if len(by_id) != k:
         raise RuntimeError(f"stored {len(by_id)} of {k} messages")
     return reserved, [(n, *by_id[n.message_id]) for n in new]
+
+
+async def room_positions(conn: AsyncConnection, room_ids: list[str]) -> dict[str, int]:
+    """Each room's last sequence number (rooms that do not exist are left out)."""
+    rows = (
+        await conn.execute(
+            text("SELECT room_id, last_seq FROM incident_rooms WHERE room_id = ANY(CAST(:ids AS uuid[]))"),
+            {"ids": [uuid.UUID(r) for r in room_ids]},
+        )
+    ).all()
+    return {str(r.room_id): int(r.last_seq) for r in rows}

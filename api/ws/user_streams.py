@@ -19,18 +19,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from api.domain.auth import AuthUser
+from api.domain.bus import ForUser
 from api.domain.events import encode
 from api.domain.room_summaries import member_counts, memberships, memberships_of, preview_of, room_entries
 from api.domain.timefmt import iso, utcnow
 from api.ws.connection import Connection
-
-if TYPE_CHECKING:
-    from api.ws.hub import Hub, RoomState
+from api.ws.registry import Registry
+from api.ws.room_stream import RoomState
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,8 @@ class _Run:
 class UserStreams:
     """This process's user streams, fed by the hub's ordered room streams and user channels."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
         self.by_user: dict[str, set[UserStream]] = {}
         # Rooms with frames delivered during this event-loop turn, flushed at its end.
         self._pending: dict[str, tuple[RoomState, list[bytes]]] = {}
@@ -202,8 +202,8 @@ class UserStreams:
         """Follow the user's rooms and queue the `connected` snapshot."""
         user = stream.user
         self.by_user.setdefault(user.user_id, set()).add(stream)
-        await self.hub.add_user_conn(stream.conn)
-        async with self.hub.services.db.read() as conn:
+        await self.registry.add_user_conn(stream.conn)
+        async with self.registry.services.db.read() as conn:
             roles = await memberships(conn, user.user_id)
         watches = await self._attach(stream, roles)
         stream.conn.open(
@@ -226,12 +226,12 @@ class UserStreams:
                 del self.by_user[stream.user.user_id]
         for watch in list(stream.watches.values()):
             self._drop(watch, notify=False)
-        self.hub.remove_user_conn(stream.conn)
-        self.hub.maybe_emptied()
+        self.registry.remove_user_conn(stream.conn)
+        self.registry.maybe_emptied()
 
     async def _attach(self, stream: UserStream, room_ids: Iterable[str]) -> list[Watch]:
         """Follow rooms and read their entries; returns the new watches, most recently active first."""
-        rooms = await self.hub.ensure_rooms(room_ids)
+        rooms = await self.registry.ensure_rooms(room_ids)
         upto: dict[str, int] = {}
         fresh: list[Watch] = []
         for room_id, room in rooms.items():
@@ -247,7 +247,7 @@ class UserStreams:
         if not upto:
             return []
         try:
-            async with self.hub.services.db.read() as conn:
+            async with self.registry.services.db.read() as conn:
                 entries = await room_entries(conn, stream.user.user_id, upto, admin=stream.user.is_admin)
         except BaseException:
             for watch in fresh:
@@ -283,10 +283,10 @@ class UserStreams:
         stream = watch.stream
         if stream.watches.get(watch.room_id) is watch:
             del stream.watches[watch.room_id]
-        room = self.hub.rooms.get(watch.room_id)
+        room = self.registry.rooms.get(watch.room_id)
         if room is not None:
             room.watchers.discard(watch)
-            self.hub.room_maybe_idle(room)
+            self.registry.room_maybe_idle(room)
         if notify:
             stream.send({"type": "room_removed", "room_id": watch.room_id})
 
@@ -359,25 +359,24 @@ class UserStreams:
 
     # ------------------------------------------------------------------ user channels
 
-    def on_user_envelope(self, user_id: str, header: dict[str, Any], body: bytes) -> None:
-        streams = self.by_user.get(user_id)
+    def on_user_envelope(self, env: ForUser) -> None:
+        streams = self.by_user.get(env.user_id)
         if not streams:
             return
-        kind = header.get("t")
-        room_id = header.get("r")
-        if kind == "user":
+        room_id = env.room_id
+        if env.kind == "user":
             # A mention (or another per-user frame): only about rooms the stream follows.
             for stream in streams:
                 if stream.ready and (room_id is None or room_id in stream.watches):
-                    stream.conn.push(body)
-        elif kind == "read" and isinstance(room_id, str):
+                    stream.conn.push(env.frame)
+        elif env.kind == "read" and room_id is not None:
             watches = [s.watches[room_id] for s in streams if room_id in s.watches]
             if watches:
                 self._recount(room_id, watches)
-        elif kind == "rooms" and isinstance(room_id, str):
+        elif env.kind == "rooms" and room_id is not None:
             for stream in streams:
                 if room_id not in stream.watches:
-                    self.hub.spawn(self._added(stream, [room_id]), "room_added")
+                    self.registry.spawn(self._added(stream, [room_id]), "room_added")
 
     async def _added(self, stream: UserStream, room_ids: list[str]) -> None:
         for watch in await self._attach(stream, room_ids):
@@ -386,17 +385,17 @@ class UserStreams:
                 stream.conn.push(watch.activity())
 
     def _recount(self, room_id: str, watches: list[Watch]) -> None:
-        room = self.hub.rooms.get(room_id)
+        room = self.registry.rooms.get(room_id)
         if room is None or room.next_expected is None or not watches:
             return
         bound = room.next_expected - 1
         gens = [(w, w.begin_count(bound)) for w in watches]
-        self.hub.spawn(self._read_counts(room_id, bound, gens), "user-stream recount")
+        self.registry.spawn(self._read_counts(room_id, bound, gens), "user-stream recount")
 
     async def _read_counts(self, room_id: str, bound: int, gens: list[tuple[Watch, int]]) -> None:
         users = sorted({w.stream.user.user_id for w, _ in gens})
         try:
-            async with self.hub.services.db.read() as conn:
+            async with self.registry.services.db.read() as conn:
                 counts, preview = await member_counts(conn, room_id, users, bound)
         except Exception:
             for watch, gen in gens:
@@ -423,7 +422,7 @@ class UserStreams:
         if not self.by_user:
             return
         started = time.monotonic()
-        async with self.hub.services.db.read() as conn:
+        async with self.registry.services.db.read() as conn:
             rooms_of = await memberships_of(conn, list(self.by_user))
         for user_id, streams in list(self.by_user.items()):
             want = rooms_of.get(user_id, {})
@@ -441,4 +440,4 @@ class UserStreams:
                         stream.send({"type": "role_changed", "room_id": room_id, "role": role})
                 missing = [r for r in want if r not in stream.watches]
                 if missing:
-                    self.hub.spawn(self._added(stream, missing), "room_added")
+                    self.registry.spawn(self._added(stream, missing), "room_added")

@@ -1,0 +1,102 @@
+"""Resume without a gap or a duplicate (CONTRACT §3: `since` on connect, and the `sync` frame).
+
+The socket is registered with its room first, so live frames start buffering in it
+(`Connection.syncing`); then the stored messages after `since` are replayed from PostgreSQL in
+pages (with back-pressure), then the buffer is flushed skipping every number already sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from api.domain.context import Services
+from api.domain.events import encode, message_frame
+from api.domain.messages_read import changed_since, latest_reactions, messages_in_range
+from api.domain.sequencing import room_positions
+from api.domain.timefmt import iso, utcnow
+from api.ws.connection import Connection
+from api.ws.room_stream import REPLAY_PAGE
+
+
+def begin_sync(conn: Connection) -> None:
+    """A `sync` frame on an open socket: buffer live frames until the replay is done."""
+    conn.syncing = True
+    conn.sync_buffer = []
+
+
+async def resume(
+    services: Services, conn: Connection, since: int | None, since_time: datetime | None, attached_at: int
+) -> None:
+    """Replay after `since` (or start live at `attached_at`), then flush what arrived meanwhile."""
+    if since is None:
+        _go_live(conn, attached_at)
+        return
+    room_uuid = uuid.UUID(conn.room_id)
+    async with services.db.read() as db:
+        last = (await room_positions(db, [conn.room_id])).get(conn.room_id, 0)
+    cursor = max(0, min(since, last))
+    since_point = cursor
+    while not conn.closed:
+        async with services.db.read() as db:
+            rows = await messages_in_range(db, room_uuid, cursor, None, limit=REPLAY_PAGE)
+        for msg in rows:
+            conn.push(encode(message_frame(msg)))
+            cursor = msg["sequence_number"]
+        if len(rows) < REPLAY_PAGE:
+            break
+        await conn.wait_room()
+    if since_time is not None and not conn.closed:
+        await _replay_changes(services, conn, room_uuid, since_time, since_point)
+    conn.push(encode({"type": "sync_complete", "last_sequence_number": cursor, "server_time": iso(utcnow())}))
+    _go_live(conn, cursor)
+
+
+async def _replay_changes(
+    services: Services, conn: Connection, room_uuid: uuid.UUID, since_time: datetime, up_to: int
+) -> None:
+    """Edits, deletions and reaction changes made after `since_time` to messages up to `up_to`."""
+    async with services.db.read() as db:
+        changed = await changed_since(db, room_uuid, since_time, up_to)
+        latest = await latest_reactions(db, [msg["message_id"] for msg, _row in changed])
+    for msg, row in changed:
+        if row["deleted_at"] is not None:
+            if row["deleted_at"] > since_time:
+                conn.push(
+                    encode(
+                        {
+                            "type": "message_deleted",
+                            "message_id": msg["message_id"],
+                            "room_id": msg["room_id"],
+                            "sequence_number": msg["sequence_number"],
+                            "deleted_at": msg["deleted_at"],
+                            "deleted_by": row["deleted_by"],
+                        }
+                    )
+                )
+            continue
+        if row["edited_at"] is not None and row["edited_at"] > since_time:
+            conn.push(encode({"type": "message_edited", **msg}))
+        if row["reactions_at"] is not None and row["reactions_at"] > since_time:
+            last = latest.get(msg["message_id"])
+            # The aggregated counts are the state; emoji/user name the latest remaining reaction.
+            conn.push(
+                encode(
+                    {
+                        "type": "reaction_added" if msg["reactions"] else "reaction_removed",
+                        "message_id": msg["message_id"],
+                        "emoji": last.emoji if last else None,
+                        "user_id": last.user_id if last else None,
+                        "reactions": msg["reactions"],
+                    }
+                )
+            )
+
+
+def _go_live(conn: Connection, last_sent: int) -> None:
+    buffered = sorted(conn.sync_buffer, key=lambda x: x[0])
+    conn.sync_buffer = []
+    conn.last_seq_sent = last_sent
+    conn.syncing = False
+    for seq, frame, wire in buffered:
+        conn.push_sequenced(seq, frame, wire)
