@@ -54,7 +54,7 @@ COUNT_COLUMNS = f"""
 
 _ENTRIES = text(
     f"""
-    SELECT m.room_id, r.title, r.status, m.role, r.last_message_at, p.upto,
+    SELECT m.room_id, r.title, r.description, r.status, r.created_at, m.role, r.last_message_at, p.upto,
            {COUNT_COLUMNS}, {PREVIEW_COLUMNS}
     FROM unnest(CAST(:rooms AS uuid[]), CAST(:upto AS bigint[])) AS p(room_id, upto)
     JOIN room_members m ON m.room_id = p.room_id AND m.user_id = :u
@@ -175,7 +175,9 @@ async def room_entries(
         {
             "room_id": str(r.room_id),
             "title": r.title,
+            "description": r.description,
             "status": r.status,
+            "created_at": iso(r.created_at),
             "role": "OWNER" if admin else r.role,
             "last_sequence_number": int(r.upto),
             "unread_count": int(r.unread),

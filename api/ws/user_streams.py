@@ -43,6 +43,8 @@ class Watch:
     __slots__ = (
         "attached_at",
         "counting",
+        "created_at",
+        "description",
         "gen",
         "last_at",
         "mentions",
@@ -62,6 +64,8 @@ class Watch:
         self.room_id = room_id
         self.role = ""
         self.title = ""
+        self.description = ""
+        self.created_at: str | None = None
         self.status = ""
         # The room stream's position this view has reached.
         self.seq = seq
@@ -80,7 +84,9 @@ class Watch:
         return {
             "room_id": self.room_id,
             "title": self.title,
+            "description": self.description,
             "status": self.status,
+            "created_at": self.created_at,
             "role": self.role,
             "last_sequence_number": self.seq,
             "unread_count": self.unread,
@@ -260,6 +266,7 @@ class UserStreams:
                 continue
             watch = found
             watch.role, watch.title, watch.status = entry["role"], entry["title"], entry["status"]
+            watch.description, watch.created_at = entry["description"], entry["created_at"]
             self._merge(watch, entry["unread_count"], entry["unread_mentions"], entry["preview"], upto[watch.room_id])
             if watch.last_at is None:
                 watch.last_at = entry["last_message_at"]

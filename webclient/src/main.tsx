@@ -5,7 +5,9 @@ import { ApiClient } from "./net/http";
 import { MemoryOutbox, type OutboxStore } from "./net/memory_outbox";
 import { Outbox } from "./net/outbox";
 import { roomSocketUrl, type SocketLike } from "./net/socket";
+import { userSocketUrl } from "./net/user_socket";
 import { Alerts } from "./platform/alerts";
+import { browserConnectivity } from "./platform/connectivity";
 import { isPageFocused, watchPageFocus } from "./platform/page_focus";
 import { dropPushSubscription, registerServiceWorker } from "./platform/push";
 import { SoundPlayer } from "./platform/sound";
@@ -34,6 +36,9 @@ function start(): void {
     },
     socketFactory: (url) => new WebSocket(url) as unknown as SocketLike,
     socketUrl: (roomId, since) => roomSocketUrl(window.location, roomId, since),
+    userSocketUrl: () => userSocketUrl(window.location),
+    // online/offline and the page becoming visible reach the sockets through the session.
+    connectivity: browserConnectivity(window, document),
     clock: systemClock,
     random: systemRandom,
     newClientId: () => crypto.randomUUID(),
@@ -44,10 +49,6 @@ function start(): void {
   const router = new Router(window);
 
   watchPageFocus((focused) => session.focusChanged(focused));
-  window.addEventListener("online", () => {
-    session.room.value?.retryNow();
-    void session.backOnline();
-  });
   // A notification clicked while this tab was open: route without reloading.
   window.addEventListener("andon:navigate", (e) => router.goUrl(String((e as CustomEvent).detail)));
   if ("serviceWorker" in navigator) {

@@ -26,3 +26,19 @@ describe("backoffDelay", () => {
     expect(delays.size).toBe(5);
   });
 });
+
+describe("DEFAULT_BACKOFF", () => {
+  it("starts between 300 and 500 ms", () => {
+    expect(DEFAULT_BACKOFF.baseMs).toBeGreaterThanOrEqual(300);
+    expect(DEFAULT_BACKOFF.baseMs).toBeLessThanOrEqual(500);
+  });
+
+  it("never waits more than 2.5 s, so a client is back within 3 s of the server", () => {
+    for (const attempt of [0, 1, 2, 3, 5, 10, 100]) {
+      for (const r of [0, 0.5, 0.999999]) {
+        expect(backoffDelay(attempt, DEFAULT_BACKOFF, () => r)).toBeLessThanOrEqual(2_500);
+      }
+    }
+    expect(backoffDelay(50, DEFAULT_BACKOFF, () => 0)).toBe(1_250);
+  });
+});

@@ -9,7 +9,12 @@ export interface BackoffPolicy {
   maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, factor: 2, maxMs: 30_000 };
+/**
+ * Small on purpose: a client must be back within 3 s of the server being ready again, so
+ * no wait exceeds 2.5 s. The jitter still spreads a crowd of clients over that window,
+ * and while the browser reports itself offline no attempts are made at all (see socket.ts).
+ */
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 400, factor: 2, maxMs: 2_500 };
 
 /**
  * Exponential backoff with "equal jitter": half of the capped exponential delay is

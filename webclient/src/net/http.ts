@@ -6,11 +6,13 @@
 import { DecodeError, decode, type Decoder } from "./decode";
 import {
   DEFAULT_CONFIG,
+  aroundPage,
   clientConfig,
   errorBody,
   incidentPoints,
   loginResponse,
   memberList,
+  mentionsPage,
   messagePage,
   notificationPrefs,
   room,
@@ -19,9 +21,11 @@ import {
   uploadedFile,
   user,
   vapidKey,
+  type AroundPage,
   type ClientConfig,
   type IncidentPoint,
   type Member,
+  type MentionsPage,
   type MessagePage,
   type NotificationPrefs,
   type Role,
@@ -143,6 +147,19 @@ export class ApiClient {
     const q = new URLSearchParams({ limit: String(opts.limit) });
     if (opts.beforeSequence !== undefined) q.set("before_sequence", String(opts.beforeSequence));
     return this.get(`/api/rooms/${enc(roomId)}/messages?${q}`, messagePage);
+  }
+
+  /** The message `sequence` with up to limit/2 messages either side, oldest first. */
+  async messagesAround(roomId: string, sequence: number, limit: number): Promise<AroundPage> {
+    const q = new URLSearchParams({ around_sequence: String(sequence), limit: String(limit) });
+    return this.get(`/api/rooms/${enc(roomId)}/messages?${q}`, aroundPage);
+  }
+
+  /** Messages that mention the caller, in every room, newest first; `before` is the previous page's `next_before`. */
+  async mentions(opts: { limit: number; before?: string | null }): Promise<MentionsPage> {
+    const q = new URLSearchParams({ limit: String(opts.limit) });
+    if (opts.before) q.set("before", opts.before);
+    return this.get(`/api/mentions?${q}`, mentionsPage);
   }
 
   async markRead(roomId: string, sequenceNumber: number): Promise<void> {

@@ -185,6 +185,11 @@ export interface SyncCompleteFrame {
   last_sequence_number: number;
   server_time: string;
 }
+export interface PongFrame {
+  type: "pong";
+  id: string | null;
+  server_time: string | null;
+}
 export interface ErrorFrame {
   type: "error";
   code: string;
@@ -206,6 +211,7 @@ export type ServerFrame =
   | PresenceFrame
   | MentionFrame
   | SyncCompleteFrame
+  | PongFrame
   | ErrorFrame;
 
 const connectedFrame: Decoder<ConnectedFrame> = map(
@@ -327,6 +333,11 @@ const errorFrame: Decoder<ErrorFrame> = map(
   (f) => ({ type: "error", ...f }),
 );
 
+const pongFrame: Decoder<PongFrame> = map(object({ id: nullable(str), server_time: nullable(str) }), (f) => ({
+  type: "pong",
+  ...f,
+}));
+
 const frameDecoders: Record<string, Decoder<ServerFrame>> = {
   connected: connectedFrame,
   ack: ackFrame,
@@ -340,15 +351,18 @@ const frameDecoders: Record<string, Decoder<ServerFrame>> = {
   presence: presenceFrame,
   mention: mentionFrame,
   sync_complete: syncCompleteFrame,
+  pong: pongFrame,
   error: errorFrame,
 };
 
-export type FrameParseResult =
-  | { ok: true; frame: ServerFrame }
+export type ParseResult<F> =
+  | { ok: true; frame: F }
   | { ok: false; reason: "invalid_json" | "unknown_type" | "invalid_frame"; detail: string };
 
-/** Parses one WebSocket text frame. Never throws: a bad frame is reported, not dispatched. */
-export function parseServerFrame(text: string): FrameParseResult {
+export type FrameParseResult = ParseResult<ServerFrame>;
+
+/** Parses one text frame with the decoder for its `type`. Never throws: a bad frame is reported, not dispatched. */
+function parseWith<F>(text: string, decoders: Record<string, Decoder<F>>): ParseResult<F> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -358,7 +372,7 @@ export function parseServerFrame(text: string): FrameParseResult {
   if (!isPlainObject(raw) || typeof raw.type !== "string") {
     return { ok: false, reason: "invalid_frame", detail: "missing type" };
   }
-  const decoder = frameDecoders[raw.type];
+  const decoder = Object.prototype.hasOwnProperty.call(decoders, raw.type) ? decoders[raw.type] : undefined;
   if (!decoder) return { ok: false, reason: "unknown_type", detail: raw.type };
   try {
     return { ok: true, frame: decoder(raw, raw.type) };
@@ -366,6 +380,11 @@ export function parseServerFrame(text: string): FrameParseResult {
     if (err instanceof DecodeError) return { ok: false, reason: "invalid_frame", detail: err.message };
     throw err;
   }
+}
+
+/** Parses one frame of a room's socket (`/ws/{room_id}`). */
+export function parseServerFrame(text: string): FrameParseResult {
+  return parseWith(text, frameDecoders);
 }
 
 /** The sequence number that advances the room's stream, or null for frames outside it. */
@@ -393,7 +412,14 @@ export type ClientFrame =
   | { type: "add_reaction" | "remove_reaction"; message_id: string; emoji: string }
   | { type: "typing"; is_typing: boolean }
   | { type: "sync"; since: number; since_time?: string }
-  | { type: "focus"; focused: boolean };
+  | { type: "focus"; focused: boolean }
+  | PingFrame;
+
+/** The application-level heartbeat, accepted on `/ws` and `/ws/{room_id}`; answered by `pong`. */
+export interface PingFrame {
+  type: "ping";
+  id?: string;
+}
 
 // ---------------------------------------------------------------- REST bodies
 
@@ -409,6 +435,28 @@ export const user: Decoder<User> = object({
 });
 export const loginResponse = object({ user });
 
+/** A room's newest undeleted message, as the room list shows it (user stream and `GET /api/rooms`). */
+export interface RoomPreview {
+  message_id: string;
+  sender_id: string;
+  sender_display_name: string;
+  message_type: MessageType;
+  /** The text cut to 140 characters, or a short label for other types. */
+  content: string;
+  created_at: string;
+}
+export const roomPreview: Decoder<RoomPreview> = map(
+  object({
+    message_id: str,
+    sender_id: withDefault(str, () => ""),
+    sender_display_name: nullable(str),
+    message_type: withDefault(oneOf(...MESSAGE_TYPES), () => "text" as MessageType),
+    content: withDefault(str, () => ""),
+    created_at: str,
+  }),
+  (p) => ({ ...p, sender_display_name: p.sender_display_name ?? p.sender_id }),
+);
+
 export interface Room {
   room_id: string;
   title: string;
@@ -418,6 +466,11 @@ export interface Room {
   created_at: string;
   last_message_at: string | null;
   unread_count: number;
+  /** Unread messages among `unread_count` that mention the user. */
+  unread_mentions: number;
+  preview: RoomPreview | null;
+  /** The room's newest sequence number (REST and the user stream both send it; older servers may not). */
+  last_sequence_number: number | null;
 }
 export const room: Decoder<Room> = object({
   room_id: str,
@@ -428,6 +481,9 @@ export const room: Decoder<Room> = object({
   created_at: str,
   last_message_at: nullable(str),
   unread_count: withDefault(int, () => 0),
+  unread_mentions: withDefault(int, () => 0),
+  preview: nullable(roomPreview),
+  last_sequence_number: nullable(int),
 });
 export const roomList = object({ rooms: array(room) });
 
@@ -454,6 +510,47 @@ export const messagePage: Decoder<MessagePage> = object({
   messages: array(chatMessage),
   has_more: withDefault(bool, () => false),
   next_before_sequence: nullable(int),
+});
+
+/** `GET /api/rooms/{id}/messages?around_sequence=N`: a window around N, oldest first. */
+export interface AroundPage {
+  messages: ChatMessage[];
+  has_more_before: boolean;
+  has_more_after: boolean;
+  next_before_sequence: number | null;
+  next_after_sequence: number | null;
+}
+export const aroundPage: Decoder<AroundPage> = object({
+  messages: array(chatMessage),
+  has_more_before: withDefault(bool, () => false),
+  has_more_after: withDefault(bool, () => false),
+  next_before_sequence: nullable(int),
+  next_after_sequence: nullable(int),
+});
+
+/** A message that mentions the caller, from `GET /api/mentions`. */
+export interface MentionItem extends ChatMessage {
+  room_title: string;
+  /** After the caller's read marker in that room. */
+  unread: boolean;
+}
+const mentionItem: Decoder<MentionItem> = (v, path) => {
+  const message = chatMessage(v, path);
+  const extra = object({ room_title: withDefault(str, () => ""), unread: withDefault(bool, () => false) })(v, path);
+  return { ...message, ...extra };
+};
+
+export interface MentionsPage {
+  messages: MentionItem[];
+  has_more: boolean;
+  next_before: string | null;
+  unread_total: number | null;
+}
+export const mentionsPage: Decoder<MentionsPage> = object({
+  messages: array(mentionItem),
+  has_more: withDefault(bool, () => false),
+  next_before: nullable(str),
+  unread_total: nullable(int),
 });
 
 export interface ClientConfig {
@@ -524,6 +621,111 @@ export const notificationPrefs: Decoder<NotificationPrefs> = object({
   push: withDefault(oneOf(...PUSH_LEVELS), () => "mentions" as PushLevel),
   rooms: withDefault(record(oneOf(...PUSH_LEVELS)), () => ({}) as Record<string, PushLevel>),
 });
+
+// ---------------------------------------------------------------- the user stream (`/ws`)
+
+/** A room as the user stream describes it (in `connected` and `room_added`). */
+export interface RoomEntry {
+  room_id: string;
+  title: string;
+  status: RoomStatus;
+  role: Role | null;
+  last_sequence_number: number;
+  unread_count: number;
+  unread_mentions: number;
+  last_message_at: string | null;
+  preview: RoomPreview | null;
+}
+const roomEntryFields = {
+  room_id: str,
+  title: withDefault(str, () => ""),
+  status: withDefault(roomStatus, () => "active" as RoomStatus),
+  role: nullable(role),
+  last_sequence_number: withDefault(int, () => 0),
+  unread_count: withDefault(int, () => 0),
+  unread_mentions: withDefault(int, () => 0),
+  last_message_at: nullable(str),
+  preview: nullable(roomPreview),
+};
+export const roomEntry: Decoder<RoomEntry> = object(roomEntryFields);
+
+export interface UserConnectedFrame {
+  type: "connected";
+  user_id: string;
+  server_time: string;
+  rooms: RoomEntry[];
+}
+export interface RoomActivityFrame {
+  type: "room_activity";
+  room_id: string;
+  last_sequence_number: number;
+  unread_count: number;
+  unread_mentions: number;
+  last_message_at: string | null;
+  preview: RoomPreview | null;
+}
+export interface RoomAddedFrame {
+  type: "room_added";
+  room: RoomEntry;
+}
+export interface RoomRemovedFrame {
+  type: "room_removed";
+  room_id: string;
+}
+export interface RoomStatusChangedFrame {
+  type: "room_status_changed";
+  room_id: string;
+  status: RoomStatus;
+}
+export interface RoleChangedFrame {
+  type: "role_changed";
+  room_id: string;
+  role: Role;
+}
+
+export type UserServerFrame =
+  | UserConnectedFrame
+  | RoomActivityFrame
+  | MentionFrame
+  | RoomAddedFrame
+  | RoomRemovedFrame
+  | RoomStatusChangedFrame
+  | RoleChangedFrame
+  | PongFrame
+  | ErrorFrame;
+
+const userFrameDecoders: Record<string, Decoder<UserServerFrame>> = {
+  connected: map(object({ user_id: str, server_time: str, rooms: array(roomEntry) }), (f) => ({
+    type: "connected" as const,
+    ...f,
+  })),
+  room_activity: map(
+    object({
+      room_id: str,
+      last_sequence_number: int,
+      unread_count: withDefault(int, () => 0),
+      unread_mentions: withDefault(int, () => 0),
+      last_message_at: nullable(str),
+      preview: nullable(roomPreview),
+    }),
+    (f) => ({ type: "room_activity" as const, ...f }),
+  ),
+  mention: mentionFrame,
+  room_added: map(roomEntry, (room) => ({ type: "room_added" as const, room })),
+  room_removed: map(object({ room_id: str }), (f) => ({ type: "room_removed" as const, ...f })),
+  room_status_changed: map(object({ room_id: str, status: roomStatus }), (f) => ({
+    type: "room_status_changed" as const,
+    ...f,
+  })),
+  role_changed: map(object({ room_id: str, role }), (f) => ({ type: "role_changed" as const, ...f })),
+  pong: pongFrame,
+  error: errorFrame,
+};
+
+/** Parses one frame of the user stream (`/ws`). */
+export function parseUserFrame(text: string): ParseResult<UserServerFrame> {
+  return parseWith(text, userFrameDecoders);
+}
 
 export const errorBody = object({ detail: withDefault(json, () => null) });
 

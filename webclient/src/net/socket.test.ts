@@ -15,7 +15,7 @@ interface Harness {
   prepareResult: () => Promise<number>;
 }
 
-function harness(opts: { baseline?: number; random?: () => number } = {}): Harness {
+function harness(opts: { baseline?: number; random?: () => number; autoPong?: boolean; online?: { value: boolean } } = {}): Harness {
   const h = {
     clock: new FakeClock(),
     server: new FakeSocketServer(),
@@ -36,7 +36,9 @@ function harness(opts: { baseline?: number; random?: () => number } = {}): Harne
     },
     onFrame: (frame, ctx) => h.frames.push({ frame, replay: ctx.replay }),
     onStatus: (s) => h.statuses.push(s),
+    ...(opts.online ? { isOnline: () => opts.online!.value } : {}),
   });
+  h.server.autoPong = opts.autoPong ?? true;
   return h;
 }
 
@@ -212,11 +214,11 @@ describe("RoomSocket reconnecting", () => {
       await flush();
       h.server.last.open();
     }
-    expect(delays).toEqual([375, 750, 1500, 3000, 6000]);
+    expect(delays).toEqual([300, 600, 1200, 1875, 1875]);
     h.server.last.receive(connectedFrame(0));
     h.server.last.receive(syncComplete(0));
     h.server.last.serverClose(1006);
-    expect(h.clock.pendingDelays()[0]).toBe(375);
+    expect(h.clock.pendingDelays()[0]).toBe(300);
   });
 
   it("after a reconnect asks for edits made while away with since_time", async () => {
@@ -275,6 +277,69 @@ describe("RoomSocket reconnecting", () => {
     h.socket.stop();
     expect(s.closedWith?.code).toBe(1000);
     expect(h.socket.status.state).toBe("closed");
+    expect(h.clock.pendingDelays()).toEqual([]);
+  });
+});
+
+describe("RoomSocket liveness", () => {
+  it("answers nothing to onFrame for pongs, and stays live while they come back", async () => {
+    const h = harness({ baseline: 0 });
+    await connectLive(h, 0);
+    h.clock.advance(60_000);
+    expect(h.server.sockets).toHaveLength(1);
+    expect(h.server.last.sentOfType("ping").length).toBeGreaterThanOrEqual(10);
+    expect(h.frames.map((f) => f.frame.type)).not.toContain("pong");
+    expect(h.socket.status.state).toBe("live");
+  });
+
+  it("closes a connection whose ping goes unanswered for 3 s and resumes from the last number", async () => {
+    const h = harness({ baseline: 0, autoPong: false });
+    await connectLive(h, 0);
+    h.server.last.receive(messageFrame(1));
+    h.clock.advance(8_000);
+    expect(h.server.sockets[0]!.closedWith?.code).toBe(4000);
+    expect(h.socket.status.state).toBe("waiting");
+    h.clock.advance(h.clock.pendingDelays()[0]!);
+    await flush();
+    expect(h.server.last.url).toContain("since=1");
+  });
+
+  it("shows offline at once when the browser goes offline, without retrying, and reconnects when it is back", async () => {
+    const online = { value: true };
+    const h = harness({ baseline: 2, online });
+    await connectLive(h, 2);
+    online.value = false;
+    h.socket.networkChanged(false);
+    expect(h.socket.status.state).toBe("offline");
+    expect(h.server.sockets[0]!.closedWith?.code).toBe(4000);
+    h.clock.advance(60_000);
+    expect(h.server.sockets).toHaveLength(1);
+    online.value = true;
+    h.socket.networkChanged(true);
+    await flush();
+    expect(h.server.sockets).toHaveLength(2);
+    expect(h.server.last.url).toContain("since=2");
+  });
+
+  it("waits for the network before loading the first history page", async () => {
+    const online = { value: false };
+    const h = harness({ baseline: 0, online });
+    h.socket.start();
+    await flush();
+    expect(h.prepareCalls).toBe(0);
+    expect(h.socket.status.state).toBe("offline");
+    online.value = true;
+    h.socket.networkChanged(true);
+    await flush();
+    expect(h.prepareCalls).toBe(1);
+    expect(h.server.sockets).toHaveLength(1);
+  });
+
+  it("forbid() gives up for good (the user stream said we were removed)", async () => {
+    const h = harness({ baseline: 0 });
+    await connectLive(h, 0);
+    h.socket.forbid();
+    expect(h.socket.status).toMatchObject({ state: "closed", closeReason: "forbidden" });
     expect(h.clock.pendingDelays()).toEqual([]);
   });
 });

@@ -7,9 +7,14 @@
  * `onFrame` exactly once and in order 1, 2, 3, … A duplicate is dropped; a gap
  * (a number that is not last + 1) drops the frame and asks the server to replay
  * from the last contiguous number (`sync`), which re-sends everything after it.
+ *
+ * Liveness: a heartbeat (heartbeat.ts) closes a connection that stopped answering, a
+ * connection that never greets us is recycled, and while the browser says it is offline
+ * no attempt is made at all (state "offline"); `networkChanged(true)` retries at once.
  */
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from "./backoff";
 import type { Clock, RandomSource, TimerHandle } from "./clock";
+import { DEFAULT_HEARTBEAT, Heartbeat, type HeartbeatPolicy } from "./heartbeat";
 import { parseServerFrame, streamSequence, type ClientFrame, type ServerFrame } from "./schemas";
 
 /** The subset of the browser WebSocket this module uses (a fake implements it in tests). */
@@ -36,6 +41,8 @@ export type ConnectionState =
   | "live"
   /** Disconnected; the next attempt is scheduled at `retryAt`. */
   | "waiting"
+  /** The browser reports no network: nothing is attempted until it is back (or the user asks). */
+  | "offline"
   /** Given up for good (signed out, no access, room gone) or stopped. */
   | "closed";
 
@@ -48,14 +55,29 @@ export interface ConnectionStatus {
   retryAt: number | null;
   closeReason: CloseReason | null;
   lastCloseCode: number | null;
+  /** The connection was up at least once (so connecting again is a reconnect). */
+  hasBeenLive: boolean;
 }
+
+/** What the sockets share about the network and liveness; every field has a default. */
+export interface LivenessOptions {
+  backoff?: BackoffPolicy;
+  /** Application-level ping/pong; `null` turns it off. */
+  heartbeat?: HeartbeatPolicy | null;
+  /** A socket that has not sent its `connected` frame this long after creation is recycled. */
+  connectTimeoutMs?: number;
+  /** Whether the browser believes it has a network (navigator.onLine). */
+  isOnline?: () => boolean;
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface FrameContext {
   /** True while the server replays stored messages after a connect or a sync. */
   replay: boolean;
 }
 
-export interface RoomSocketOptions {
+export interface RoomSocketOptions extends LivenessOptions {
   roomId: string;
   factory: SocketFactory;
   clock: Clock;
@@ -71,7 +93,6 @@ export interface RoomSocketOptions {
   onFrame: (frame: ServerFrame, ctx: FrameContext) => void;
   onStatus: (status: ConnectionStatus) => void;
   onInvalidFrame?: (detail: string) => void;
-  backoff?: BackoffPolicy;
   /** Without a `sync_complete` this long after asking, the socket is recycled. */
   syncTimeoutMs?: number;
 }
@@ -146,11 +167,17 @@ export class RoomSocket {
   private lastServerTime: string | null = null;
   private hasBeenLive = false;
   private generation = 0;
+  private readonly heartbeat: Heartbeat | null;
+  private connectTimer: TimerHandle | null = null;
 
   constructor(private readonly opts: RoomSocketOptions) {
     this.reconnector = new Reconnector(opts.clock, opts.random, opts.backoff ?? DEFAULT_BACKOFF, () =>
       this.connect(),
     );
+    const hb = opts.heartbeat === undefined ? DEFAULT_HEARTBEAT : opts.heartbeat;
+    this.heartbeat = hb
+      ? new Heartbeat(opts.clock, hb, (frame) => this.send(frame), () => this.connectionDead("heartbeat timeout"))
+      : null;
   }
 
   /** The last sequence number delivered without a gap. */
@@ -165,6 +192,7 @@ export class RoomSocket {
       retryAt: this.reconnector.retryAt,
       closeReason: this.closeReason,
       lastCloseCode: this.lastCloseCode,
+      hasBeenLive: this.hasBeenLive,
     };
   }
 
@@ -176,6 +204,37 @@ export class RoomSocket {
     this.connect();
   }
 
+  /**
+   * The browser's `offline` / `online` events. Offline: the connection is given up at
+   * once (it cannot work, and waiting for TCP to notice takes minutes) and no retries
+   * run. Online: connect now.
+   */
+  networkChanged(online: boolean): void {
+    if (this.stopped || this.state === "closed") return;
+    if (!online) {
+      this.rememberResumePoint();
+      this.reconnector.cancel();
+      this.stopTimers();
+      this.dropSocket(4000, "offline");
+      this.replaying = false;
+      this.syncRequested = false;
+      this.setState("offline");
+      return;
+    }
+    if (this.state === "offline" || this.state === "waiting") {
+      this.reconnector.cancel();
+      this.connect(true);
+    }
+  }
+
+  /** Gives up for good as if the server had refused us (the user stream said we were removed). */
+  forbid(): void {
+    if (this.stopped || this.state === "closed") return;
+    this.stopTimers();
+    this.dropSocket(1000, "removed from room");
+    this.giveUp("forbidden");
+  }
+
   /** Sends when the socket is open and the server has greeted us; false otherwise. */
   send(frame: ClientFrame): boolean {
     if (!this.socket || this.socket.readyState !== OPEN) return false;
@@ -184,22 +243,31 @@ export class RoomSocket {
     return true;
   }
 
-  /** Skips the backoff wait (e.g. the browser reports it is online again). */
+  /** Skips the backoff wait (the user asked, the page became visible); also tries while "offline". */
   retryNow(): void {
-    if (this.state === "waiting") this.reconnector.retryNow();
+    if (this.state === "waiting") {
+      this.reconnector.cancel();
+      this.connect(true);
+    } else if (this.state === "offline") {
+      this.connect(true);
+    }
   }
 
   stop(): void {
     this.stopped = true;
     this.reconnector.cancel();
-    this.clearSyncTimer();
+    this.stopTimers();
     this.closeReason = "stopped";
     this.dropSocket(1000, "leaving room");
     this.setState("closed");
   }
 
-  private connect(): void {
+  private connect(force = false): void {
     if (this.stopped) return;
+    if (!force && !this.online()) {
+      this.setState("offline");
+      return;
+    }
     const generation = ++this.generation;
     this.setState("connecting");
     if (this.baseline === null) {
@@ -231,8 +299,14 @@ export class RoomSocket {
     this.socket = socket;
     this.replaying = false;
     this.syncRequested = false;
+    this.clearConnectTimer();
+    this.connectTimer = this.opts.clock.setTimeout(() => {
+      this.connectTimer = null;
+      this.connectionDead("connect timeout");
+    }, this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     socket.onmessage = (ev) => {
       if (generation !== this.generation || typeof ev.data !== "string") return;
+      this.heartbeat?.traffic();
       this.handleText(ev.data);
     };
     socket.onclose = (ev) => {
@@ -253,7 +327,12 @@ export class RoomSocket {
     }
     const frame = parsed.frame;
     switch (frame.type) {
+      case "pong":
+        this.heartbeat?.pong(frame.id);
+        return;
       case "connected":
+        this.clearConnectTimer();
+        this.heartbeat?.start();
         this.noteServerTime(frame.server_time);
         // Messages with a number above ours follow, then sync_complete.
         this.replaying = true;
@@ -321,13 +400,12 @@ export class RoomSocket {
     this.syncTimer = this.opts.clock.setTimeout(() => {
       this.syncTimer = null;
       // The server never finished the replay: start over on a fresh connection.
-      this.dropSocket(4000, "sync timeout");
-      this.fail(null);
+      this.connectionDead("sync timeout");
     }, this.opts.syncTimeoutMs ?? 15_000);
   }
 
   private handleClose(code: number): void {
-    this.clearSyncTimer();
+    this.stopTimers();
     this.lastCloseCode = code;
     if (this.stopped) return;
     if (code === 4401) return this.giveUp("unauthorized");
@@ -344,13 +422,45 @@ export class RoomSocket {
 
   private fail(code: number | null): void {
     if (code !== null) this.lastCloseCode = code;
+    this.rememberResumePoint();
+    this.stopTimers();
+    this.replaying = false;
+    this.syncRequested = false;
+    if (!this.online()) {
+      // No network: retrying would only spin. The `online` event brings us back.
+      this.setState("offline");
+      return;
+    }
+    this.reconnector.scheduleRetry();
+    this.setState("waiting");
+  }
+
+  /** The connection is up but useless (no greeting, no answer to pings): start over. */
+  private connectionDead(reason: string): void {
+    if (this.stopped) return;
+    this.dropSocket(4000, reason);
+    this.fail(null);
+  }
+
+  private rememberResumePoint(): void {
     if (this.hasBeenLive && this.lastServerTimeBeforeConnect === null) {
       this.lastServerTimeBeforeConnect = this.lastServerTime;
     }
-    this.replaying = false;
-    this.syncRequested = false;
-    this.reconnector.scheduleRetry();
-    this.setState("waiting");
+  }
+
+  private online(): boolean {
+    return this.opts.isOnline ? this.opts.isOnline() : true;
+  }
+
+  private stopTimers(): void {
+    this.clearSyncTimer();
+    this.clearConnectTimer();
+    this.heartbeat?.stop();
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer !== null) this.opts.clock.clearTimeout(this.connectTimer);
+    this.connectTimer = null;
   }
 
   private dropSocket(code: number, reason: string): void {

@@ -2,7 +2,7 @@
  * How a new message or a mention reaches the user outside the message list: a
  * sound, a vibration and, while the page is not being looked at, a notification.
  */
-import type { ChatMessage, MentionFrame } from "../net/schemas";
+import type { ChatMessage, MentionFrame, RoomPreview } from "../net/schemas";
 import type { LocalSettings } from "../state/settings";
 import { notificationFor, roomTag } from "../sw/push_payload";
 import { showPageNotification } from "./push";
@@ -52,6 +52,14 @@ export class Alerts {
         ),
       ).catch(() => undefined);
     }
+  }
+
+  /**
+   * A new message in a room that is not open, from the user stream. Sound and vibration
+   * only: notifications for rooms not open come from Web Push, as before.
+   */
+  activity(_roomId: string, _preview: RoomPreview, _roomTitle: string, ctx: AlertContext): void {
+    this.ring("message", ctx.settings);
   }
 
   /** The user opened the room: its notifications are stale. */

@@ -4,7 +4,8 @@ import { MemoryOutbox } from "../net/memory_outbox";
 import type { ChatMessage, MentionFrame } from "../net/schemas";
 import { MemoryStore } from "../state/settings";
 import { FakeClock } from "../testing/fake_clock";
-import { FakeSocketServer } from "../testing/fake_socket";
+import { FakeConnectivity } from "../testing/fake_connectivity";
+import { FakeSocketServer, type FakeSocket } from "../testing/fake_socket";
 import { connectedFrame, flush, ME, messageFrame, ROOM, syncComplete } from "../testing/fixtures";
 import { AppSession, type AlertSink } from "./app_session";
 
@@ -24,6 +25,53 @@ const ROOM_OBJ = {
   unread_count: 0,
 };
 
+const USER_URL = "ws://test/ws";
+
+function entry(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    room_id: ROOM,
+    title: "Line 3",
+    status: "active",
+    role: "EDITOR",
+    last_sequence_number: 0,
+    unread_count: 0,
+    unread_mentions: 0,
+    last_message_at: null,
+    preview: null,
+    ...over,
+  };
+}
+
+function activity(seq: number, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: "room_activity",
+    room_id: ROOM,
+    last_sequence_number: seq,
+    unread_count: 1,
+    unread_mentions: 0,
+    last_message_at: `2025-11-17T10:00:0${seq}.000Z`,
+    preview: {
+      message_id: `m-${seq}`,
+      sender_id: "op@plant.example",
+      sender_display_name: "Operator",
+      message_type: "text",
+      content: `message ${seq}`,
+      created_at: `2025-11-17T10:00:0${seq}.000Z`,
+    },
+    ...over,
+  };
+}
+
+const mentionFrame = (seq: number) => ({
+  type: "mention",
+  room_id: ROOM,
+  room_title: "Line 3",
+  message_id: `m-${seq}`,
+  sequence_number: seq,
+  sender_display_name: "Operator",
+  preview: "@Me look",
+});
+
 function world(routes: Record<string, Handler>, storage = new MemoryStore()) {
   const calls: string[] = [];
   const fetchImpl = async (input: string, init?: RequestInit) => {
@@ -32,27 +80,45 @@ function world(routes: Record<string, Handler>, storage = new MemoryStore()) {
     const handler = routes[`${init?.method ?? "GET"} ${path}`];
     return handler ? handler(init) : json({ status_code: 404, detail: "Not Found" }, 404);
   };
-  const alerts = { messages: [] as ChatMessage[], mentions: [] as MentionFrame[] };
+  const alerts = { messages: [] as ChatMessage[], mentions: [] as MentionFrame[], activity: [] as string[] };
   const sink: AlertSink = {
     newMessage: (m) => alerts.messages.push(m),
     mention: (f) => alerts.mentions.push(f),
+    activity: (_room, p) => alerts.activity.push(p.message_id),
     clearRoom: async () => undefined,
   };
   const clock = new FakeClock();
   const server = new FakeSocketServer();
+  const connectivity = new FakeConnectivity();
+  const focus = { focused: false };
   const app = new AppSession({
     api: new ApiClient(fetchImpl),
     storage,
     openOutbox: async () => new MemoryOutbox(),
     socketFactory: server.factory,
     socketUrl: (r, since) => `ws://test/ws/${r}?since=${since}`,
+    userSocketUrl: () => USER_URL,
+    connectivity,
     clock,
     random: () => 0.5,
-    newClientId: () => "c-1",
-    isFocused: () => false,
+    newClientId: () => `c-${calls.length}`,
+    isFocused: () => focus.focused,
     alerts: sink,
   });
-  return { app, calls, alerts, clock, server, storage };
+  const roomSocket = (): FakeSocket => server.lastMatching("/ws/room-1");
+  const userSocket = (): FakeSocket => {
+    const s = server.sockets.filter((x) => x.url === USER_URL).at(-1);
+    if (!s) throw new Error("no user stream socket");
+    return s;
+  };
+  const userSockets = () => server.sockets.filter((x) => x.url === USER_URL);
+  return { app, calls, alerts, clock, server, storage, connectivity, focus, roomSocket, userSocket, userSockets };
+}
+
+/** Opens the user stream with a snapshot of these rooms. */
+function streamUp(w: ReturnType<typeof world>, rooms: Record<string, unknown>[] = [entry()]) {
+  w.userSocket().open();
+  w.userSocket().receive({ type: "connected", user_id: ME, server_time: "2025-11-17T10:00:00.000Z", rooms });
 }
 
 const signedInRoutes: Record<string, Handler> = {
@@ -113,8 +179,8 @@ describe("AppSession start-up", () => {
     w.clock.advance(30_000);
     await flush();
     expect(w.app.offline.value).toBe(true);
-    w.server.last.open();
-    w.server.last.receive(connectedFrame(0));
+    w.roomSocket().open();
+    w.roomSocket().receive(connectedFrame(0));
     await flush();
     expect(w.app.offline.value).toBe(false);
     expect(w.app.config.value.display_timezone).toBe("Asia/Tokyo");
@@ -137,17 +203,17 @@ describe("AppSession alerts", () => {
     await w.app.init();
     w.app.openRoom(ROOM);
     await flush();
-    w.server.last.open();
-    w.server.last.receive(connectedFrame(0));
-    w.server.last.receive(syncComplete(0));
+    w.roomSocket().open();
+    w.roomSocket().receive(connectedFrame(0));
+    w.roomSocket().receive(syncComplete(0));
     await flush();
     return w;
   }
 
   it("alerts once for a mention: through the mention frame, with a toast that goes away", async () => {
     const w = await openLive();
-    w.server.last.receive(messageFrame(1, { mentions: [ME], content: "@Me look" }));
-    w.server.last.receive({
+    w.roomSocket().receive(messageFrame(1, { mentions: [ME], content: "@Me look" }));
+    w.roomSocket().receive({
       type: "mention",
       room_id: ROOM,
       room_title: "Line 3",
@@ -166,8 +232,8 @@ describe("AppSession alerts", () => {
 
   it("alerts for other people's messages, announces them, and counts them unread while unfocused", async () => {
     const w = await openLive();
-    w.server.last.receive(messageFrame(1, { content: "oven at 90" }));
-    w.server.last.receive(messageFrame(2, { sender_id: ME, content: "mine" }));
+    w.roomSocket().receive(messageFrame(1, { content: "oven at 90" }));
+    w.roomSocket().receive(messageFrame(2, { sender_id: ME, content: "mine" }));
     expect(w.alerts.messages.map((m) => m.sequence_number)).toEqual([1]);
     expect(w.app.announcement.value).toBe("Operator: oven at 90");
     expect(w.app.unreadTotal.value).toBe(1);
@@ -175,8 +241,221 @@ describe("AppSession alerts", () => {
 
   it("signs out when the socket is closed as unauthorized", async () => {
     const w = await openLive();
-    w.server.last.serverClose(4401);
+    w.roomSocket().serverClose(4401);
     expect(w.app.auth.value).toBe("signed_out");
     expect(w.app.room.value).toBeNull();
+  });
+});
+
+describe("AppSession user stream", () => {
+  it("opens the stream once signed in; its snapshot replaces the room list", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    expect(w.userSockets()).toHaveLength(1);
+    expect(w.app.userStream.value.state).toBe("connecting");
+    streamUp(w, [
+      entry({ unread_count: 2, unread_mentions: 1, last_sequence_number: 5, last_message_at: "2025-11-17T10:00:05.000Z" }),
+      entry({ room_id: "room-2", title: "Line 4" }),
+    ]);
+    expect(w.app.userStream.value.state).toBe("live");
+    expect(w.app.rooms.value.rooms.map((r) => r.title).sort()).toEqual(["Line 3", "Line 4"]);
+    expect(w.app.unreadTotal.value).toBe(2);
+    expect(w.app.unreadMentions.value).toBe(1);
+    expect(w.alerts.activity).toEqual([]); // a snapshot never alerts
+  });
+
+  it("keeps the list live: activity, added, removed, status and role", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    const s = w.userSocket();
+    s.receive(activity(1, { unread_mentions: 1 }));
+    expect(w.app.findRoom(ROOM)).toMatchObject({ unread_count: 1, unread_mentions: 1, last_sequence_number: 1 });
+    expect(w.app.findRoom(ROOM)!.preview!.content).toBe("message 1");
+    s.receive({ type: "room_added", ...entry({ room_id: "room-9", title: "Press 9" }) });
+    expect(w.app.findRoom("room-9")!.title).toBe("Press 9");
+    s.receive({ type: "room_status_changed", room_id: ROOM, status: "resolved" });
+    expect(w.app.findRoom(ROOM)!.status).toBe("resolved");
+    s.receive({ type: "role_changed", room_id: ROOM, role: "VIEWER" });
+    expect(w.app.findRoom(ROOM)!.role).toBe("VIEWER");
+    s.receive({ type: "room_removed", room_id: "room-9" });
+    expect(w.app.findRoom("room-9")).toBeNull();
+  });
+
+  it("does not let an older REST list overwrite a newer snapshot", async () => {
+    let release: (r: Response) => void = () => undefined;
+    const routes: Record<string, Handler> = {
+      ...signedInRoutes,
+      "GET /api/rooms": () => new Promise<Response>((resolve) => (release = resolve)),
+    };
+    const w = world(routes);
+    const init = w.app.init();
+    await flush();
+    streamUp(w, [entry({ unread_count: 4 })]);
+    release(json({ rooms: [ROOM_OBJ] }));
+    await init;
+    expect(w.app.findRoom(ROOM)!.unread_count).toBe(4);
+  });
+
+  it("stops the stream on sign-out", async () => {
+    const w = world({ ...signedInRoutes, "POST /api/auth/logout": () => new Response(null, { status: 204 }) });
+    await w.app.init();
+    streamUp(w);
+    const s = w.userSocket();
+    await w.app.signOut();
+    expect(s.closedWith?.code).toBe(1000);
+    w.clock.advance(60_000);
+    expect(w.userSockets()).toHaveLength(1);
+    expect(w.connectivity.listenerCount).toBe(0);
+  });
+
+  it("signs out when the stream is refused as unauthorized", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    w.userSocket().serverClose(4401);
+    expect(w.app.auth.value).toBe("signed_out");
+  });
+});
+
+describe("AppSession mentions and alerts from the user stream", () => {
+  it("alerts a mention in a room that is not open, with a toast", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    w.userSocket().receive(mentionFrame(3));
+    expect(w.alerts.mentions.map((m) => m.message_id)).toEqual(["m-3"]);
+    expect(w.app.toasts.value).toMatchObject([{ kind: "mention", room_id: ROOM, sequence_number: 3, preview: "@Me look" }]);
+  });
+
+  it("alerts a mention once although the room socket and the user stream both carry it", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    w.app.openRoom(ROOM);
+    await flush();
+    w.roomSocket().open();
+    w.roomSocket().receive(connectedFrame(0));
+    w.roomSocket().receive(syncComplete(0));
+    await flush();
+    w.roomSocket().receive(messageFrame(1, { mentions: [ME], content: "@Me look" }));
+    w.roomSocket().receive(mentionFrame(1));
+    w.userSocket().receive(activity(1, { unread_mentions: 1 }));
+    w.userSocket().receive(mentionFrame(1));
+    expect(w.alerts.mentions).toHaveLength(1);
+    expect(w.alerts.messages).toEqual([]);
+    expect(w.alerts.activity).toEqual([]);
+    expect(w.app.toasts.value).toHaveLength(1);
+  });
+
+  it("alerts someone else's new message in another room when alerts are on for every message", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    w.userSocket().receive(activity(1));
+    expect(w.alerts.activity).toEqual(["m-1"]);
+    expect(w.app.toasts.value).toMatchObject([{ kind: "message", sender_display_name: "Operator", preview: "message 1" }]);
+    // The same preview again (read elsewhere, an edit): no second alert.
+    w.userSocket().receive(activity(1, { unread_count: 0 }));
+    // My own message: none.
+    w.userSocket().receive(
+      activity(2, { preview: { message_id: "m-2", sender_id: ME, sender_display_name: "Me", message_type: "text", content: "mine", created_at: "2025-11-17T10:00:02.000Z" } }),
+    );
+    expect(w.alerts.activity).toEqual(["m-1"]);
+  });
+
+  it("only alerts mentions when the user chose mentions only", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    w.app.updateSettings({ alertFor: "mentions" });
+    streamUp(w);
+    w.userSocket().receive(activity(1));
+    expect(w.alerts.activity).toEqual([]);
+    expect(w.app.toasts.value).toEqual([]);
+    w.userSocket().receive(mentionFrame(2));
+    expect(w.alerts.mentions).toHaveLength(1);
+  });
+
+  it("leaves the open room's messages to its own socket, and shows it read while it is being read", async () => {
+    const w = world(signedInRoutes);
+    w.focus.focused = true;
+    await w.app.init();
+    streamUp(w);
+    w.app.openRoom(ROOM);
+    await flush();
+    w.roomSocket().open();
+    w.roomSocket().receive(connectedFrame(0));
+    w.roomSocket().receive(syncComplete(0));
+    await flush();
+    w.userSocket().receive(activity(1)); // may arrive before the room socket's copy
+    w.roomSocket().receive(messageFrame(1));
+    expect(w.alerts.activity).toEqual([]);
+    expect(w.alerts.messages.map((m) => m.message_id)).toEqual(["m-1"]);
+    expect(w.app.findRoom(ROOM)!.unread_count).toBe(0);
+    w.userSocket().receive(activity(1, { unread_count: 1 })); // a late frame from before the read marker moved
+    expect(w.app.findRoom(ROOM)!.unread_count).toBe(0);
+  });
+
+  it("disables the open room at once when the stream says the user was removed", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    const room = w.app.openRoom(ROOM)!;
+    await flush();
+    w.roomSocket().open();
+    w.roomSocket().receive(connectedFrame(0));
+    w.roomSocket().receive(syncComplete(0));
+    await flush();
+    w.userSocket().receive({ type: "room_removed", room_id: ROOM });
+    expect(room.blockedReason.value).toBe("You were removed from this room");
+    expect(w.app.findRoom(ROOM)).toBeNull();
+  });
+});
+
+describe("AppSession connectivity", () => {
+  it("shows both connections offline at once, tries nothing while offline, and reconnects both when back", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    w.app.openRoom(ROOM);
+    await flush();
+    w.roomSocket().open();
+    w.roomSocket().receive(connectedFrame(0));
+    w.roomSocket().receive(syncComplete(0));
+    await flush();
+    const sockets = w.server.sockets.length;
+
+    w.connectivity.fire("offline");
+    expect(w.app.userStream.value.state).toBe("offline");
+    expect(w.app.room.value!.connection.value.state).toBe("offline");
+    w.clock.advance(120_000);
+    await flush();
+    expect(w.server.sockets).toHaveLength(sockets);
+
+    w.connectivity.fire("online");
+    await flush();
+    expect(w.server.sockets).toHaveLength(sockets + 2);
+    expect(w.app.userStream.value.state).toBe("connecting");
+    expect(w.app.room.value!.connection.value.state).toBe("connecting");
+  });
+
+  it("retries at once when the page becomes visible", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    w.userSocket().serverClose(1006);
+    expect(w.app.userStream.value.state).toBe("waiting");
+    w.connectivity.fire("visible");
+    expect(w.userSockets()).toHaveLength(2);
+  });
+
+  it("goes offline when the heartbeat gets no answer", async () => {
+    const w = world(signedInRoutes);
+    w.server.autoPong = false;
+    await w.app.init();
+    streamUp(w);
+    w.clock.advance(8_000);
+    expect(w.app.userStream.value.state).toBe("waiting");
+    expect(w.userSocket().closedWith?.code).toBe(4000);
   });
 });

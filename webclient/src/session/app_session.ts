@@ -1,7 +1,9 @@
 /**
  * Application state above a room: who is signed in, display settings, the room
- * list, local preferences, mention toasts and the one open room. No DOM: the
- * browser pieces (storage, sockets, alerts, focus) are injected by main.tsx.
+ * list, local preferences, toasts and the one open room. While signed in it keeps the
+ * user stream (`/ws`) open: its `connected` snapshot replaces the room list and its
+ * frames keep it live, and its mentions alert on every page. No DOM: the browser pieces
+ * (storage, sockets, alerts, focus, connectivity) are injected by main.tsx.
  */
 import { batch, computed, signal, type ReadonlySignal, type Signal } from "@preact/signals";
 import type { Clock, RandomSource } from "../net/clock";
@@ -13,10 +15,22 @@ import {
   type ClientConfig,
   type MentionFrame,
   type Room,
+  type RoomActivityFrame,
+  type RoomPreview,
   type User,
+  type UserServerFrame,
 } from "../net/schemas";
-import type { SocketFactory } from "../net/socket";
-import { emptyRooms, roomsReducer, totalUnread, type RoomsAction, type RoomsState } from "../state/rooms";
+import type { ConnectionStatus, LivenessOptions, SocketFactory } from "../net/socket";
+import { UserSocket } from "../net/user_socket";
+import type { Connectivity, ConnectivityEvent } from "../platform/connectivity";
+import {
+  emptyRooms,
+  roomsReducer,
+  totalUnread,
+  totalUnreadMentions,
+  type RoomsAction,
+  type RoomsState,
+} from "../state/rooms";
 import { loadSettings, saveSettings, type KeyValueStore, type LocalSettings } from "../state/settings";
 import { isValidTimeZone, ZonedTimeFormatter } from "../state/time_format";
 import { RoomSession } from "./room_session";
@@ -24,6 +38,8 @@ import { RoomSession } from "./room_session";
 export interface AlertSink {
   newMessage(message: ChatMessage, roomTitle: string, ctx: { settings: LocalSettings; focused: boolean }): void;
   mention(frame: MentionFrame, ctx: { settings: LocalSettings; focused: boolean }): void;
+  /** Someone else's new message in a room that is not open (from the user stream): sound and vibration. */
+  activity(roomId: string, preview: RoomPreview, roomTitle: string, ctx: { settings: LocalSettings; focused: boolean }): void;
   clearRoom(roomId: string): Promise<void>;
 }
 
@@ -33,6 +49,12 @@ export interface AppDeps {
   openOutbox: () => Promise<OutboxStore>;
   socketFactory: SocketFactory;
   socketUrl: (roomId: string, since: number) => string;
+  /** The user stream's URL (`ws(s)://host/ws`). */
+  userSocketUrl: () => string;
+  /** The browser's online/offline/visible events; without it the network is assumed up. */
+  connectivity?: Connectivity;
+  /** Liveness settings for both kinds of socket (tests shorten or disable the heartbeat). */
+  socketOptions?: Pick<LivenessOptions, "heartbeat" | "connectTimeoutMs" | "backoff">;
   clock: Clock;
   random: RandomSource;
   newClientId: () => string;
@@ -44,18 +66,35 @@ export interface AppDeps {
 
 export type AuthState = "loading" | "signed_out" | "signed_in";
 
-export interface MentionToast {
+export interface Toast {
   id: string;
+  /** A mention of me (highlighted), or another new message (when alerts are on for every message). */
+  kind: "mention" | "message";
   room_id: string;
   room_title: string;
+  message_id: string;
+  sequence_number: number;
   sender_display_name: string;
   preview: string;
 }
+/** @deprecated the toasts are not only for mentions any more; use Toast. */
+export type MentionToast = Toast;
 
 const USER_CACHE = "andon.last_user.v1";
 const ROOMS_CACHE = "andon.rooms.v1";
 const TOAST_MS = 15_000;
 const MAX_TOASTS = 3;
+/** How many alerted message ids are remembered to alert each message once (mention frames come twice). */
+const ALERTED_MEMORY = 500;
+
+const NOT_STARTED: ConnectionStatus = {
+  state: "connecting",
+  attempt: 0,
+  retryAt: null,
+  closeReason: null,
+  lastCloseCode: null,
+  hasBeenLive: false,
+};
 
 export class AppSession {
   readonly auth: Signal<AuthState> = signal("loading");
@@ -67,14 +106,26 @@ export class AppSession {
   readonly rooms: Signal<RoomsState> = signal(emptyRooms);
   readonly roomsError: Signal<string | null> = signal(null);
   readonly settings: Signal<LocalSettings>;
-  readonly toasts: Signal<MentionToast[]> = signal([]);
+  readonly toasts: Signal<Toast[]> = signal([]);
   readonly room: Signal<RoomSession | null> = signal(null);
   /** The latest text for the polite aria-live region. */
   readonly announcement: Signal<string> = signal("");
   readonly unreadTotal: ReadonlySignal<number>;
+  /** Unread mentions over all rooms (the user stream's `unread_mentions`, summed). */
+  readonly unreadMentions: ReadonlySignal<number>;
+  /** The user stream's connection. */
+  readonly userStream: Signal<ConnectionStatus> = signal(NOT_STARTED);
 
   private outbox: Promise<OutboxStore> | null = null;
   private recovering = false;
+  private userSocket: UserSocket | null = null;
+  private stopConnectivity: (() => void) | null = null;
+  /** Where this client has moved each room's read marker (newer than what the server may have said). */
+  private readonly readMarks = new Map<string, number>();
+  /** Message ids already alerted, oldest first (a mention arrives on the room socket and the user stream). */
+  private readonly alerted = new Set<string>();
+  /** Bumped by every snapshot, so a REST room list that started before one is not applied over it. */
+  private snapshots = 0;
 
   constructor(private readonly deps: AppDeps) {
     this.settings = signal(loadSettings(deps.storage));
@@ -83,6 +134,7 @@ export class AppSession {
       return new ZonedTimeFormatter(isValidTimeZone(zone) ? zone : DEFAULT_CONFIG.display_timezone);
     });
     this.unreadTotal = computed(() => totalUnread(this.rooms.value));
+    this.unreadMentions = computed(() => totalUnreadMentions(this.rooms.value));
   }
 
   get api(): ApiClient {
@@ -140,6 +192,9 @@ export class AppSession {
   /** The server said 401 somewhere: forget the user. */
   signedOut(): void {
     this.closeRoom();
+    this.stopUserStream();
+    this.readMarks.clear();
+    this.alerted.clear();
     batch(() => {
       this.user.value = null;
       this.auth.value = "signed_out";
@@ -176,8 +231,17 @@ export class AppSession {
   }
 
   async loadRooms(): Promise<void> {
+    const snapshotsBefore = this.snapshots;
     try {
       const rooms = await this.deps.api.rooms();
+      // The user stream's snapshot is newer than a list requested before it: keep it.
+      if (this.snapshots !== snapshotsBefore) {
+        batch(() => {
+          this.offline.value = false;
+          this.roomsError.value = null;
+        });
+        return;
+      }
       batch(() => {
         this.offline.value = false;
         this.roomsError.value = null;
@@ -189,6 +253,12 @@ export class AppSession {
       if (err instanceof NetworkError) this.offline.value = true;
       this.roomsError.value = `Could not load rooms: ${err instanceof Error ? err.message : String(err)}`;
     }
+  }
+
+  /** The room list page opened: with the user stream live the list is current already. */
+  async refreshRooms(): Promise<void> {
+    if (this.userStream.value.state === "live") return;
+    await this.loadRooms();
   }
 
   async createRoom(title: string, description: string): Promise<Room> {
@@ -207,12 +277,22 @@ export class AppSession {
     return this.rooms.value.rooms.find((r) => r.room_id === roomId) ?? null;
   }
 
-  /** Opens a room (closing the previous one) and returns its session. */
-  openRoom(roomId: string): RoomSession | null {
+  /**
+   * Opens a room (closing the previous one) and returns its session. With `at`, the room
+   * opens at that message (history around it, highlighted); when the open room already
+   * has it loaded, it only scrolls there.
+   */
+  openRoom(roomId: string, opts: { at?: number } = {}): RoomSession | null {
     const user = this.user.value;
     if (!user) return null;
     const current = this.room.value;
-    if (current && current.roomId === roomId) return current;
+    if (current && current.roomId === roomId) {
+      if (opts.at === undefined) return current;
+      if (current.hasSequence(opts.at)) {
+        current.highlightAt(opts.at);
+        return current;
+      }
+    }
     this.closeRoom();
     const session = new RoomSession({
       roomId,
@@ -228,11 +308,18 @@ export class AppSession {
       storage: this.deps.storage,
       isFocused: this.deps.isFocused,
       initialRole: this.findRoom(roomId)?.role ?? null,
+      ...(opts.at !== undefined ? { openAt: opts.at } : {}),
+      ...(this.deps.connectivity ? { isOnline: () => this.deps.connectivity!.isOnline() } : {}),
+      ...(this.deps.socketOptions ? { socketOptions: this.deps.socketOptions } : {}),
       events: {
         onIncoming: (message, info) => this.onIncoming(message, info.replay, info.mentionsMe),
         onMention: (frame) => this.onMention(frame),
-        onActivity: (id, at, unread) => this.dispatchRooms({ type: "activity", room_id: id, at, unread }),
-        onRead: (id) => {
+        onActivity: (id, at, unread) => {
+          // With the user stream up, its room_activity is the truth; counting here too would double.
+          if (!this.userStreamLive) this.dispatchRooms({ type: "activity", room_id: id, at, unread });
+        },
+        onRead: (id, sequence) => {
+          this.readMarks.set(id, Math.max(sequence, this.readMarks.get(id) ?? 0));
           this.dispatchRooms({ type: "read", room_id: id });
           void this.deps.alerts.clearRoom(id).catch(() => undefined);
         },
@@ -271,6 +358,161 @@ export class AppSession {
     this.room.value?.focusChanged(focused);
   }
 
+  /** "Retry now", the page becoming visible: skip every reconnect wait. */
+  retryNow(): void {
+    this.userSocket?.retryNow();
+    this.room.value?.retryNow();
+    void this.backOnline();
+  }
+
+  /** The browser's connectivity events (main.tsx routes them here through `deps.connectivity`). */
+  connectivityChanged(event: ConnectivityEvent): void {
+    if (event === "visible") return this.retryNow();
+    const online = event === "online";
+    this.userSocket?.networkChanged(online);
+    this.room.value?.networkChanged(online);
+    if (online) void this.backOnline();
+  }
+
+  private get userStreamLive(): boolean {
+    return this.userStream.value.state === "live";
+  }
+
+  private startUserStream(): void {
+    if (this.userSocket) return;
+    const connectivity = this.deps.connectivity;
+    const socket = new UserSocket({
+      factory: this.deps.socketFactory,
+      clock: this.deps.clock,
+      random: this.deps.random,
+      url: this.deps.userSocketUrl,
+      onFrame: (frame, ctx) => this.onUserFrame(frame, ctx.snapshot),
+      onStatus: (status) => {
+        this.userStream.value = status;
+        if (status.state === "closed" && status.closeReason === "unauthorized") this.signedOut();
+      },
+      ...(connectivity ? { isOnline: () => connectivity.isOnline() } : {}),
+      ...this.deps.socketOptions,
+    });
+    this.userSocket = socket;
+    if (connectivity && !this.stopConnectivity) {
+      this.stopConnectivity = connectivity.subscribe((event) => this.connectivityChanged(event));
+    }
+    socket.start();
+  }
+
+  private stopUserStream(): void {
+    const socket = this.userSocket;
+    this.userSocket = null;
+    socket?.stop();
+    this.stopConnectivity?.();
+    this.stopConnectivity = null;
+    this.userStream.value = NOT_STARTED;
+  }
+
+  private onUserFrame(frame: UserServerFrame, snapshot: boolean): void {
+    const now = new Date(this.deps.clock.now()).toISOString();
+    switch (frame.type) {
+      case "connected":
+        this.snapshots += 1;
+        batch(() => {
+          this.roomsError.value = null;
+          this.dispatchRooms({ type: "snapshot", rooms: frame.rooms, at: frame.server_time || now });
+        });
+        this.store(ROOMS_CACHE, this.rooms.value.rooms);
+        void this.backOnline();
+        return;
+      case "room_activity": {
+        const before = this.findRoom(frame.room_id);
+        this.dispatchRooms({ type: "room_activity", activity: frame, readUpTo: this.readUpTo(frame.room_id, frame.last_sequence_number) });
+        if (!snapshot) this.maybeAlertActivity(before, frame);
+        return;
+      }
+      case "mention":
+        this.onMention(frame);
+        return;
+      case "room_added":
+        this.dispatchRooms({ type: "room_added", room: frame.room, at: now });
+        return;
+      case "room_removed": {
+        this.dispatchRooms({ type: "removed", room_id: frame.room_id });
+        this.readMarks.delete(frame.room_id);
+        const open = this.room.value;
+        // An admin may read any room without being a member; everyone else has lost it.
+        if (open && open.roomId === frame.room_id && !this.user.value?.is_admin) open.markRemoved();
+        return;
+      }
+      case "room_status_changed":
+        this.dispatchRooms({ type: "status_changed", room_id: frame.room_id, status: frame.status });
+        return;
+      case "role_changed": {
+        this.dispatchRooms({ type: "role_changed", room_id: frame.room_id, role: frame.role });
+        const open = this.room.value;
+        if (open && open.roomId === frame.room_id) open.role.value = frame.role;
+        return;
+      }
+      case "pong":
+      case "error":
+        return;
+    }
+  }
+
+  /**
+   * How far the user has read a room, as this client knows it: the marker it sent, and for
+   * the open room being looked at, everything (its session marks each message read as it
+   * arrives, and the server's next room_activity will say unread 0).
+   */
+  private readUpTo(roomId: string, last: number): number | null {
+    let mark = this.readMarks.get(roomId) ?? null;
+    const open = this.room.value;
+    if (open && open.roomId === roomId && open.connection.value.state === "live" && this.deps.isFocused()) {
+      mark = Math.max(mark ?? 0, last);
+    }
+    return mark;
+  }
+
+  /**
+   * A live room_activity about someone else's new message, in a room whose own socket is not
+   * alerting for it (not the open one), alerts when the user wants every message. Mentions
+   * alert through their own frame; edits, deletions and read-marker moves change no preview id.
+   */
+  private maybeAlertActivity(before: Room | null, frame: RoomActivityFrame): void {
+    const p = frame.preview;
+    const me = this.user.value?.user_id;
+    if (!before || !p || !me || this.settings.value.alertFor !== "all") return;
+    if (p.sender_id === me || p.message_type === "system") return;
+    if (before.preview?.message_id === p.message_id) return;
+    if (frame.last_sequence_number <= (before.last_sequence_number ?? 0)) return;
+    if (frame.unread_count === 0 || frame.unread_mentions > before.unread_mentions) return;
+    const open = this.room.value;
+    if (open && open.roomId === frame.room_id && open.connection.value.state === "live") return;
+    if (!this.firstAlert(p.message_id)) return;
+    const title = before.title;
+    this.showToast({
+      id: `${frame.room_id}:${p.message_id}`,
+      kind: "message",
+      room_id: frame.room_id,
+      room_title: title,
+      message_id: p.message_id,
+      sequence_number: frame.last_sequence_number,
+      sender_display_name: p.sender_display_name,
+      preview: p.content,
+    });
+    this.announcement.value = `${p.sender_display_name} in ${title}: ${p.content}`;
+    this.deps.alerts.activity(frame.room_id, p, title, { settings: this.settings.value, focused: this.deps.isFocused() });
+  }
+
+  /** True the first time a message id is seen here; remembers a bounded number of them. */
+  private firstAlert(messageId: string): boolean {
+    if (this.alerted.has(messageId)) return false;
+    this.alerted.add(messageId);
+    if (this.alerted.size > ALERTED_MEMORY) {
+      const oldest = this.alerted.values().next().value;
+      if (oldest !== undefined) this.alerted.delete(oldest);
+    }
+    return true;
+  }
+
   private onIncoming(message: ChatMessage, replay: boolean, mentionsMe: boolean): void {
     const title = this.findRoom(message.room_id)?.title ?? "Andon";
     if (!replay) {
@@ -279,26 +521,35 @@ export class AppSession {
     }
     // A mention of me alerts through its own `mention` frame, once.
     if (mentionsMe) return;
+    if (this.settings.value.alertFor !== "all") return;
+    if (!this.firstAlert(message.message_id)) return;
     this.deps.alerts.newMessage(message, title, { settings: this.settings.value, focused: this.deps.isFocused() });
   }
 
+  /** A mention of me, from the open room's socket or the user stream: alerts once per message. */
   private onMention(frame: MentionFrame): void {
-    const toast: MentionToast = {
+    if (!this.firstAlert(frame.message_id)) return;
+    const toast: Toast = {
       id: `${frame.room_id}:${frame.message_id}`,
+      kind: "mention",
       room_id: frame.room_id,
       room_title: frame.room_title || this.findRoom(frame.room_id)?.title || "a room",
+      message_id: frame.message_id,
+      sequence_number: frame.sequence_number,
       sender_display_name: frame.sender_display_name,
       preview: frame.preview,
     };
-    if (this.toasts.value.some((t) => t.id === toast.id)) return;
-    batch(() => {
-      this.toasts.value = [...this.toasts.value, toast].slice(-MAX_TOASTS);
-      this.announcement.value = `${toast.sender_display_name} mentioned you in ${toast.room_title}: ${toast.preview}`;
-    });
-    if (frame.room_id !== this.room.value?.roomId) {
+    this.showToast(toast);
+    this.announcement.value = `${toast.sender_display_name} mentioned you in ${toast.room_title}: ${toast.preview}`;
+    if (frame.room_id !== this.room.value?.roomId && !this.userStreamLive) {
       this.dispatchRooms({ type: "activity", room_id: frame.room_id, at: new Date(this.deps.clock.now()).toISOString(), unread: true });
     }
     this.deps.alerts.mention(frame, { settings: this.settings.value, focused: this.deps.isFocused() });
+  }
+
+  private showToast(toast: Toast): void {
+    if (this.toasts.value.some((t) => t.id === toast.id)) return;
+    this.toasts.value = [...this.toasts.value, toast].slice(-MAX_TOASTS);
     this.deps.clock.setTimeout(() => this.dismissToast(toast.id), TOAST_MS);
   }
 
@@ -308,6 +559,7 @@ export class AppSession {
       this.auth.value = "signed_in";
     });
     this.store(USER_CACHE, user);
+    this.startUserStream();
   }
 
   private dispatchRooms(action: RoomsAction): void {

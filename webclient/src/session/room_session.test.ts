@@ -7,7 +7,7 @@ import { FakeClock } from "../testing/fake_clock";
 import { FakeSocketServer, type FakeSocket } from "../testing/fake_socket";
 import { connectedFrame, flush, ME, messageFrame, msg, OTHER, ROOM, syncComplete } from "../testing/fixtures";
 import { FakeApi } from "../testing/fake_api";
-import { RoomSession } from "./room_session";
+import { NOT_MEMBER_REASON, REMOVED_REASON, RoomSession, type RoomSessionDeps } from "./room_session";
 
 interface World {
   clock: FakeClock;
@@ -42,7 +42,7 @@ afterEach(() => {
   world.outbox.close();
 });
 
-function newSession(): RoomSession {
+function newSession(over: Partial<RoomSessionDeps> = {}): RoomSession {
   const s = new RoomSession({
     roomId: ROOM,
     me: { user_id: ME, display_name: "Me", is_admin: false },
@@ -57,6 +57,7 @@ function newSession(): RoomSession {
     storage: new MemoryStore(),
     isFocused: () => world.focused,
     events: { onIncoming: (m) => world.incoming.push(m) },
+    ...over,
   });
   sessions.push(s);
   return s;
@@ -351,5 +352,132 @@ describe("RoomSession live state", () => {
     await goLive(world.server.last, 0);
     world.server.last.receive(messageFrame(1, { mentions: [ME] }));
     expect(world.incoming.map((m) => m.sequence_number)).toEqual([1]);
+  });
+});
+
+describe("RoomSession opened at a message", () => {
+  it("loads history around the message, highlights it, and still ends up live from the window's end", async () => {
+    world.api.history = Array.from({ length: 200 }, (_, i) => msg(i + 1));
+    const s = newSession({ openAt: 120 });
+    await s.start();
+    await flush();
+    expect(world.api.aroundCalls).toEqual([120]);
+    expect(shown(s)).toEqual(Array.from({ length: 51 }, (_, i) => 95 + i)); // 95..145
+    expect(s.highlight.value).toBe(120);
+    expect(s.timeline.value.hasMoreOlder).toBe(true);
+    // The window's newest number is the stream's starting point: the socket replays the rest.
+    expect(world.server.last.url).toContain("since=145");
+    const replay = Array.from({ length: 55 }, (_, i) => 146 + i);
+    await goLive(world.server.last, 200, replay);
+    expect(shown(s).at(-1)).toBe(200);
+    expect(s.connection.value.state).toBe("live");
+    world.server.last.receive(messageFrame(201));
+    expect(shown(s).at(-1)).toBe(201);
+    // Older pages still load before the window.
+    await s.loadOlder();
+    expect(shown(s)[0]).toBe(45);
+    expect(shown(s)).toEqual(Array.from({ length: 157 }, (_, i) => 45 + i));
+  });
+
+  it("highlights a message already loaded without reloading", async () => {
+    world.api.history = [msg(1), msg(2), msg(3)];
+    const s = newSession();
+    await s.start();
+    await flush();
+    expect(s.hasSequence(2)).toBe(true);
+    expect(s.hasSequence(9)).toBe(false);
+    s.highlightAt(2);
+    expect(s.highlight.value).toBe(2);
+  });
+
+  it("falls back to the newest page when there is nothing around the number", async () => {
+    world.api.history = [];
+    const s = newSession({ openAt: 7 });
+    await s.start();
+    await flush();
+    expect(world.server.last.url).toContain("since=0");
+  });
+});
+
+describe("RoomSession without a network", () => {
+  it("keeps what is written while offline as waiting, and sends it exactly once when back", async () => {
+    const net = { online: true };
+    const s = newSession({ isOnline: () => net.online });
+    await s.start();
+    await flush();
+    await goLive(world.server.last, 0);
+    net.online = false;
+    s.networkChanged(false);
+    expect(s.connection.value.state).toBe("offline");
+    await s.sendText("written offline");
+    expect(s.timeline.value.echoes.map((e) => e.status)).toEqual(["waiting"]);
+    expect(await world.outbox.count()).toBe(1);
+    world.clock.advance(60_000);
+    expect(world.server.sockets).toHaveLength(1); // nothing attempted while offline
+
+    net.online = true;
+    s.networkChanged(true);
+    await flush();
+    const back = world.server.last;
+    expect(world.server.sockets).toHaveLength(2);
+    await goLive(back, 0);
+    expect(sentMessages(back).map((f) => f.content)).toEqual(["written offline"]);
+    expect(s.timeline.value.echoes.map((e) => e.status)).toEqual(["pending"]);
+    back.receive({ type: "ack", client_id: "c-1", message_id: "m-1", sequence_number: 1, created_at: "t" });
+    back.receive(messageFrame(1, { sender_id: ME, client_id: "c-1", content: "written offline" }));
+    await flush();
+    // Another drop and return: nothing is sent again.
+    await reconnect(back);
+    await goLive(world.server.last, 1);
+    expect(sentMessages(world.server.last)).toEqual([]);
+    expect(shown(s)).toEqual([1]);
+    expect(s.timeline.value.echoes).toEqual([]);
+  });
+});
+
+describe("RoomSession when the user is removed", () => {
+  it("on 4403 disables posting with the reason and shows waiting messages as not sent, never retried", async () => {
+    const s = newSession();
+    await s.start();
+    await flush();
+    await goLive(world.server.last, 0);
+    world.server.last.serverClose(1006);
+    await s.sendText("still here?");
+    expect(s.timeline.value.echoes.map((e) => e.status)).toEqual(["waiting"]);
+    world.clock.advance(world.clock.pendingDelays()[0]!);
+    await flush();
+    world.server.last.serverClose(4403);
+    await flush();
+    expect(s.blockedReason.value).toBe(REMOVED_REASON);
+    expect(s.canWrite).toBe(false);
+    expect(s.timeline.value.echoes).toMatchObject([{ status: "failed", error: REMOVED_REASON }]);
+    expect(await world.outbox.count()).toBe(0);
+    expect(s.connection.value).toMatchObject({ state: "closed", closeReason: "forbidden" });
+    const sockets = world.server.sockets.length;
+    world.clock.advance(60_000);
+    expect(world.server.sockets).toHaveLength(sockets);
+    s.retryEcho("c-1"); // nothing to retry into
+    await s.sendText("and again");
+    expect(s.timeline.value.echoes).toHaveLength(1);
+  });
+
+  it("is disabled at once when the user stream says so, closing the room socket", async () => {
+    const s = newSession();
+    await s.start();
+    await flush();
+    await goLive(world.server.last, 0);
+    const socket = world.server.last;
+    s.markRemoved();
+    expect(s.blockedReason.value).toBe(REMOVED_REASON);
+    expect(socket.closedWith).not.toBeNull();
+    expect(s.connection.value.state).toBe("closed");
+  });
+
+  it("says 'not a member' when the room refuses us from the start", async () => {
+    const s = newSession();
+    await s.start();
+    await flush();
+    world.server.last.serverClose(4403);
+    expect(s.blockedReason.value).toBe(NOT_MEMBER_REASON);
   });
 });

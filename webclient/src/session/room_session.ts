@@ -20,7 +20,13 @@ import type {
   ServerFrame,
   User,
 } from "../net/schemas";
-import { RoomSocket, type ConnectionStatus, type FrameContext, type SocketFactory } from "../net/socket";
+import {
+  RoomSocket,
+  type ConnectionStatus,
+  type FrameContext,
+  type RoomSocketOptions,
+  type SocketFactory,
+} from "../net/socket";
 import { resolveMentions } from "../state/mentions";
 import {
   decodeMyReactions,
@@ -35,6 +41,7 @@ import type { KeyValueStore } from "../state/settings";
 import {
   emptyTimeline,
   findMessage,
+  hasSequence,
   lastSequence,
   oldestSequence,
   timelineReducer,
@@ -49,7 +56,10 @@ export const HISTORY_PAGE_SIZE = 50;
 /** Error codes after which resending the same message cannot succeed. */
 const PERMANENT_SEND_ERRORS = new Set(["invalid", "forbidden", "too_large", "not_found"]);
 
-export type RoomApi = Pick<ApiClient, "messages" | "members" | "markRead" | "uploadFile">;
+export type RoomApi = Pick<ApiClient, "messages" | "messagesAround" | "members" | "markRead" | "uploadFile">;
+
+export const REMOVED_REASON = "You were removed from this room";
+export const NOT_MEMBER_REASON = "You are not a member of this room";
 
 export interface IncomingInfo {
   /** Replayed after a reconnect rather than received live. */
@@ -63,7 +73,8 @@ export interface RoomSessionEvents {
   onMention?(frame: MentionFrame): void;
   /** A message landed in this room (ours or not). */
   onActivity?(roomId: string, at: string, unread: boolean): void;
-  onRead?(roomId: string): void;
+  /** The read marker is being moved to `sequence` (the newest message the user can see). */
+  onRead?(roomId: string, sequence: number): void;
   /** The socket reached the server (its `connected` frame): the server is reachable again. */
   onConnected?(): void;
   /** The session is no longer valid: sign in again. */
@@ -88,6 +99,12 @@ export interface RoomSessionDeps {
   events?: RoomSessionEvents;
   /** The role from the room list, until the socket says otherwise. */
   initialRole?: Role | null;
+  /** Open at this message: history is loaded around it and it is highlighted. */
+  openAt?: number;
+  /** Whether the browser believes it is online (navigator.onLine); offline, no connection is attempted. */
+  isOnline?: () => boolean;
+  /** Socket liveness settings (tests turn the heartbeat off or shorten it). */
+  socketOptions?: Pick<RoomSocketOptions, "heartbeat" | "connectTimeoutMs" | "backoff">;
 }
 
 export class RoomSession {
@@ -101,6 +118,10 @@ export class RoomSession {
   readonly notice: Signal<string | null> = signal(null);
   readonly loadingOlder: Signal<boolean> = signal(false);
   readonly historyError: Signal<string | null> = signal(null);
+  /** The sequence number to scroll to and highlight (opened at a message), if any. */
+  readonly highlight: Signal<number | null>;
+  /** Why nothing can be posted here any more (the user was removed), or null. */
+  readonly blockedReason: Signal<string | null> = signal(null);
 
   private readonly socket: RoomSocket;
   private readonly typing: TypingThrottle;
@@ -117,6 +138,7 @@ export class RoomSession {
 
   constructor(private readonly deps: RoomSessionDeps) {
     this.role = signal(deps.initialRole ?? null);
+    this.highlight = signal(deps.openAt ?? null);
     this.reactionsKey = `andon.my_reactions.${deps.me.user_id}`;
     this.myReactions = signal(decodeMyReactions(safeGet(deps.storage, this.reactionsKey)));
     this.socket = new RoomSocket({
@@ -125,9 +147,11 @@ export class RoomSession {
       clock: deps.clock,
       random: deps.random,
       urlFor: deps.socketUrl,
-      prepare: () => this.loadLatest(),
+      prepare: () => (deps.openAt !== undefined ? this.loadAround(deps.openAt) : this.loadLatest()),
       onFrame: (frame, ctx) => this.handleFrame(frame, ctx),
       onStatus: (status) => this.handleStatus(status),
+      ...(deps.isOnline ? { isOnline: deps.isOnline } : {}),
+      ...deps.socketOptions,
     });
     this.connection = signal(this.socket.status);
     this.typing = new TypingThrottle(typingIntervalMs(deps.config.typing_timeout), (isTyping) => {
@@ -166,9 +190,43 @@ export class RoomSession {
     }
   }
 
-  /** Skips the reconnect wait (the browser went back online, the user asked). */
+  /** Skips the reconnect wait (the user asked, the page became visible). */
   retryNow(): void {
     this.socket.retryNow();
+  }
+
+  /** The browser went offline (drop the connection, queue what is written) or online (reconnect now). */
+  networkChanged(online: boolean): void {
+    this.socket.networkChanged(online);
+  }
+
+  /**
+   * The user lost access (the socket closed with 4403, or the user stream said
+   * `room_removed`): posting is disabled with the reason, and what was waiting to be sent
+   * is shown as not sent, with that reason, and leaves the outbox (it can never go out).
+   */
+  markRemoved(reason: string = REMOVED_REASON): void {
+    if (this.blockedReason.value !== null) return;
+    batch(() => {
+      this.blockedReason.value = reason;
+      this.dispatch({ type: "unsent_failed", error: reason });
+    });
+    this.typing.stop();
+    this.socket.forbid();
+    void this.deps.outbox
+      .list(this.deps.roomId, this.deps.me.user_id)
+      .then((items) => Promise.all(items.map((item) => this.deps.outbox.remove(item.client_id))))
+      .catch(() => undefined);
+  }
+
+  /** Whether the message with this sequence number is in the loaded timeline. */
+  hasSequence(sequence: number): boolean {
+    return hasSequence(this.timeline.value, sequence);
+  }
+
+  /** Scrolls to and highlights a loaded message. */
+  highlightAt(sequence: number): void {
+    this.highlight.value = sequence;
   }
 
   // ------------------------------------------------------------ sending
@@ -215,7 +273,7 @@ export class RoomSession {
 
   retryEcho(clientId: string): void {
     const echo = this.timeline.value.echoes.find((e) => e.client_id === clientId);
-    if (!echo) return;
+    if (!echo || this.blockedReason.value !== null) return;
     this.dispatch({ type: "echo_retry", client_id: clientId });
     void this.deps.outbox
       .put({
@@ -291,7 +349,7 @@ export class RoomSession {
     const last = lastSequence(this.timeline.value);
     if (last <= this.lastReadSent) return;
     this.lastReadSent = last;
-    this.deps.events?.onRead?.(this.deps.roomId);
+    this.deps.events?.onRead?.(this.deps.roomId, last);
     this.deps.api.markRead(this.deps.roomId, last).catch(() => {
       // Next time the user looks, another attempt goes out.
       this.lastReadSent = Math.min(this.lastReadSent, last - 1);
@@ -312,6 +370,7 @@ export class RoomSession {
   }
 
   get canWrite(): boolean {
+    if (this.blockedReason.value !== null) return false;
     const role = this.role.value;
     return role === "OWNER" || role === "EDITOR" || (role === null && this.deps.me.is_admin);
   }
@@ -356,7 +415,36 @@ export class RoomSession {
     }
   }
 
+  /**
+   * Opening at a message: the window around it becomes the timeline, and its newest number
+   * the stream's starting point, so the socket's `since=` replay brings everything after it
+   * (the server pages the replay) and the room ends up live as usual. Older pages load with
+   * `before_sequence` as always.
+   */
+  private async loadAround(sequence: number): Promise<number> {
+    let page;
+    try {
+      page = await this.deps.api.messagesAround(this.deps.roomId, sequence, HISTORY_PAGE_SIZE);
+    } catch (err) {
+      this.historyError.value =
+        err instanceof NetworkError
+          ? "Offline: messages load when the connection is back."
+          : `Could not load messages: ${errorText(err)}`;
+      if (isStatus(err, 401)) this.deps.events?.onUnauthorized?.();
+      throw err;
+    }
+    if (page.messages.length === 0) return this.loadLatest(); // nothing there (yet): open as usual
+    this.dispatch({ type: "history_page", messages: page.messages, hasMore: page.has_more_before, older: false });
+    this.setMyReactions(withServerReactions(this.myReactions.value, page.messages));
+    this.historyError.value = null;
+    for (const m of page.messages) {
+      if (m.sender_id === this.deps.me.user_id && m.client_id) void this.deps.outbox.remove(m.client_id);
+    }
+    return page.messages.reduce((max, m) => Math.max(max, m.sequence_number), 0);
+  }
+
   private async enqueue(frame: OutgoingMessageFrame, previewUrl: string | null): Promise<void> {
+    if (this.blockedReason.value !== null) return;
     const queuedAt = this.deps.clock.now();
     this.dispatch({ type: "echo_added", echo: this.echoFor(frame, queuedAt, previewUrl) });
     try {
@@ -409,10 +497,15 @@ export class RoomSession {
   private handleStatus(status: ConnectionStatus): void {
     this.connection.value = status;
     if (status.state === "closed" && status.closeReason === "unauthorized") this.deps.events?.onUnauthorized?.();
-    if (status.state === "waiting" || status.state === "closed") {
+    if (status.state === "closed" && status.closeReason === "forbidden") {
+      this.markRemoved(status.hasBeenLive ? REMOVED_REASON : NOT_MEMBER_REASON);
+    }
+    if (status.state === "waiting" || status.state === "offline" || status.state === "closed") {
       // Without a connection we no longer know who is online or typing; `connected` resends it.
       this.applyPresence({ type: "reset" });
     }
+    if (status.state === "waiting" || status.state === "offline") this.dispatch({ type: "echoes_waiting", waiting: true });
+    if (status.state === "live") this.dispatch({ type: "echoes_waiting", waiting: false });
   }
 
   private handleFrame(frame: ServerFrame, ctx: FrameContext): void {
@@ -589,12 +682,17 @@ export class RoomSession {
       sender_id: this.deps.me.user_id,
       sender_display_name: this.deps.me.display_name,
       queued_at: queuedAt,
-      status: "pending",
+      status: this.connectionDown() ? "waiting" : "pending",
       error: null,
       message_id: null,
       sequence_number: null,
       preview_url: previewUrl,
     };
+  }
+
+  private connectionDown(): boolean {
+    const state = this.connection?.value.state;
+    return state === "waiting" || state === "offline";
   }
 
   /** For tests and views: the message with this id, if loaded. */

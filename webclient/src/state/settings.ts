@@ -8,14 +8,24 @@ export interface KeyValueStore {
 
 export type NotificationChoice = "unasked" | "granted" | "denied" | "dismissed";
 
+/** What rings on this device: every new message from someone else, or only mentions of me. */
+export type AlertFor = "all" | "mentions";
+
 export interface LocalSettings {
   sound: boolean;
   vibrate: boolean;
+  /** Which messages alert (sound, vibration, toast) while the app is open. */
+  alertFor: AlertFor;
   /** What the user answered to the first-visit notification explanation. */
   notificationChoice: NotificationChoice;
 }
 
-export const DEFAULT_SETTINGS: LocalSettings = { sound: true, vibrate: true, notificationChoice: "unasked" };
+export const DEFAULT_SETTINGS: LocalSettings = {
+  sound: true,
+  vibrate: true,
+  alertFor: "all",
+  notificationChoice: "unasked",
+};
 
 const KEY = "andon.settings.v1";
 
@@ -33,6 +43,7 @@ export function loadSettings(store: KeyValueStore): LocalSettings {
     return {
       sound: typeof v.sound === "boolean" ? v.sound : DEFAULT_SETTINGS.sound,
       vibrate: typeof v.vibrate === "boolean" ? v.vibrate : DEFAULT_SETTINGS.vibrate,
+      alertFor: v.alertFor === "all" || v.alertFor === "mentions" ? v.alertFor : DEFAULT_SETTINGS.alertFor,
       notificationChoice:
         choice === "granted" || choice === "denied" || choice === "dismissed" || choice === "unasked"
           ? choice

@@ -52,8 +52,8 @@ describe("settings", () => {
   it("defaults, saves and reloads", () => {
     const store = new MemoryStore();
     expect(loadSettings(store)).toEqual(DEFAULT_SETTINGS);
-    saveSettings(store, { sound: false, vibrate: true, notificationChoice: "denied" });
-    expect(loadSettings(store)).toEqual({ sound: false, vibrate: true, notificationChoice: "denied" });
+    saveSettings(store, { sound: false, vibrate: true, alertFor: "mentions", notificationChoice: "denied" });
+    expect(loadSettings(store)).toEqual({ sound: false, vibrate: true, alertFor: "mentions", notificationChoice: "denied" });
   });
 
   it("ignores malformed values", () => {

@@ -102,6 +102,33 @@ describe("local echo", () => {
     s = timelineReducer(s, { type: "echo_discarded", client_id: "c-1" });
     expect(s.echoes).toEqual([]);
   });
+
+  it("marks unsent echoes waiting while offline and pending again once live, leaving the others alone", () => {
+    let s = run([
+      { type: "echo_added", echo: echo("c-1") },
+      { type: "echo_added", echo: echo("c-2") },
+      { type: "ack", client_id: "c-2", message_id: "m-2", sequence_number: 2 },
+      { type: "echoes_waiting", waiting: true },
+    ]);
+    expect(s.echoes.map((e) => e.status)).toEqual(["waiting", "acked"]);
+    s = timelineReducer(s, { type: "echoes_waiting", waiting: false });
+    expect(s.echoes.map((e) => e.status)).toEqual(["pending", "acked"]);
+  });
+
+  it("fails every unsent echo with one reason when nothing can be sent any more", () => {
+    const s = run([
+      { type: "echo_added", echo: echo("c-1") },
+      { type: "echo_added", echo: { ...echo("c-2"), status: "waiting" } },
+      { type: "echo_added", echo: echo("c-3") },
+      { type: "ack", client_id: "c-3", message_id: "m-3", sequence_number: 3 },
+      { type: "unsent_failed", error: "You were removed from this room" },
+    ]);
+    expect(s.echoes.map((e) => [e.status, e.error])).toEqual([
+      ["failed", "You were removed from this room"],
+      ["failed", "You were removed from this room"],
+      ["acked", null],
+    ]);
+  });
 });
 
 describe("edits, deletes and reactions", () => {

@@ -10,7 +10,12 @@ import type {
   TransientSystemFrame,
 } from "../net/schemas";
 
-export type EchoStatus = "pending" | "acked" | "failed";
+/**
+ * pending: queued and going out over the live connection; waiting: queued while there is
+ * no connection (it goes out once one is back); acked: stored, its copy not yet seen;
+ * failed: refused for good (shown with the reason, with Retry / Discard).
+ */
+export type EchoStatus = "pending" | "waiting" | "acked" | "failed";
 
 export interface Echo {
   client_id: string;
@@ -67,7 +72,11 @@ export type TimelineAction =
   | { type: "ack"; client_id: string; message_id: string; sequence_number: number }
   | { type: "echo_failed"; client_id: string; error: string }
   | { type: "echo_retry"; client_id: string }
-  | { type: "echo_discarded"; client_id: string };
+  | { type: "echo_discarded"; client_id: string }
+  /** The connection went away (true) or is live again (false): unsent echoes wait, or go out. */
+  | { type: "echoes_waiting"; waiting: boolean }
+  /** Nothing unsent can ever go out (the user lost access): every unsent echo fails with the reason. */
+  | { type: "unsent_failed"; error: string };
 
 export function timelineReducer(state: TimelineState, action: TimelineAction): TimelineState {
   switch (action.type) {
@@ -142,6 +151,20 @@ export function timelineReducer(state: TimelineState, action: TimelineAction): T
       return mapEcho(state, action.client_id, (e) => ({ ...e, status: "pending", error: null }));
     case "echo_discarded":
       return { ...state, echoes: state.echoes.filter((e) => e.client_id !== action.client_id) };
+    case "echoes_waiting": {
+      const from: EchoStatus = action.waiting ? "pending" : "waiting";
+      const to: EchoStatus = action.waiting ? "waiting" : "pending";
+      if (!state.echoes.some((e) => e.status === from)) return state;
+      return { ...state, echoes: state.echoes.map((e) => (e.status === from ? { ...e, status: to } : e)) };
+    }
+    case "unsent_failed": {
+      const unsent = (e: Echo) => e.status === "pending" || e.status === "waiting";
+      if (!state.echoes.some(unsent)) return state;
+      return {
+        ...state,
+        echoes: state.echoes.map((e) => (unsent(e) ? { ...e, status: "failed", error: action.error } : e)),
+      };
+    }
   }
 }
 
@@ -171,6 +194,12 @@ export function timelineItems(state: TimelineState): TimelineItem[] {
   }
   for (const echo of state.echoes) items.push({ kind: "echo", key: `e:${echo.client_id}`, echo });
   return items;
+}
+
+export function hasSequence(state: TimelineState, sequence: number): boolean {
+  const first = state.messages[0]?.sequence_number;
+  const last = state.messages[state.messages.length - 1]?.sequence_number;
+  return first !== undefined && last !== undefined && sequence >= first && sequence <= last;
 }
 
 export function lastSequence(state: TimelineState): number {

@@ -1,4 +1,4 @@
-import type { ChatMessage, MessagePage } from "../net/schemas";
+import type { AroundPage, ChatMessage, MessagePage } from "../net/schemas";
 import type { RoomApi } from "../session/room_session";
 import { ME, OTHER } from "./fixtures";
 
@@ -20,6 +20,25 @@ export class FakeApi implements RoomApi {
       messages: older.slice(0, opts.limit),
       has_more: older.length > opts.limit,
       next_before_sequence: null,
+    };
+  };
+  aroundCalls: number[] = [];
+  /** `around_sequence`: up to limit/2 either side of N, oldest first (the server's documented shape). */
+  messagesAround = async (_room: string, sequence: number, limit: number): Promise<AroundPage> => {
+    if (this.failHistory) throw new Error("offline");
+    this.aroundCalls.push(sequence);
+    const half = Math.floor(limit / 2);
+    const sorted = [...this.history].sort((a, b) => a.sequence_number - b.sequence_number);
+    const before = sorted.filter((m) => m.sequence_number < sequence);
+    const after = sorted.filter((m) => m.sequence_number > sequence);
+    const at = sorted.filter((m) => m.sequence_number === sequence);
+    const page = [...before.slice(-half), ...at, ...after.slice(0, half)];
+    return {
+      messages: page,
+      has_more_before: before.length > half,
+      has_more_after: after.length > half,
+      next_before_sequence: page[0]?.sequence_number ?? null,
+      next_after_sequence: page[page.length - 1]?.sequence_number ?? null,
     };
   };
   markRead = async (_room: string, seq: number) => {

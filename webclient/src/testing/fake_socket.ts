@@ -10,11 +10,23 @@ export class FakeSocket implements SocketLike {
   readonly sent: unknown[] = [];
   closedWith: { code?: number; reason?: string } | null = null;
 
-  constructor(readonly url: string) {}
+  /** Answer heartbeat pings at once, like a healthy server (tests of the heartbeat turn it off). */
+  autoPong: boolean;
+
+  constructor(
+    readonly url: string,
+    autoPong = true,
+  ) {
+    this.autoPong = autoPong;
+  }
 
   send(data: string): void {
     if (this.readyState !== 1) throw new Error("send on a socket that is not open");
-    this.sent.push(JSON.parse(data));
+    const frame = JSON.parse(data) as { type?: string; id?: string };
+    this.sent.push(frame);
+    if (this.autoPong && frame.type === "ping") {
+      this.receive({ type: "pong", id: frame.id ?? null, server_time: "2025-11-17T10:00:00.000Z" });
+    }
   }
 
   close(code?: number, reason?: string): void {
@@ -45,9 +57,11 @@ export class FakeSocket implements SocketLike {
 
 export class FakeSocketServer {
   readonly sockets: FakeSocket[] = [];
+  /** Whether sockets created from now on answer pings by themselves. */
+  autoPong = true;
 
   readonly factory: SocketFactory = (url) => {
-    const s = new FakeSocket(url);
+    const s = new FakeSocket(url, this.autoPong);
     this.sockets.push(s);
     return s;
   };
@@ -56,5 +70,13 @@ export class FakeSocketServer {
     const s = this.sockets[this.sockets.length - 1];
     if (!s) throw new Error("no socket was opened");
     return s;
+  }
+
+  /** The newest socket whose URL contains `part` (e.g. "/ws/room-1" or "/ws?"). */
+  lastMatching(part: string): FakeSocket {
+    for (let i = this.sockets.length - 1; i >= 0; i--) {
+      if (this.sockets[i]!.url.includes(part)) return this.sockets[i]!;
+    }
+    throw new Error(`no socket matching ${part} was opened`);
   }
 }

@@ -1,6 +1,8 @@
 import { useEffect } from "preact/hooks";
+import { ConnectionBadge } from "./connection_badge";
 import { useApp } from "./context";
 import { MentionToasts } from "./mention_toasts";
+import { MentionsView } from "./mentions_view";
 import { NotificationPrompt } from "./notification_prompt";
 import { RoomListView } from "./room_list_view";
 import { RoomView } from "./room_view";
@@ -14,6 +16,7 @@ export function App() {
   const user = session.user.value;
   const route = router.route.value;
   const unread = session.unreadTotal.value;
+  const unreadMentions = session.unreadMentions.value;
 
   useEffect(() => {
     document.title = unread > 0 ? `(${unread}) Andon` : "Andon";
@@ -33,10 +36,11 @@ export function App() {
   }
   if (auth === "signed_out" || !user) return <SignInView />;
 
-  const nav = (name: "rooms" | "search" | "settings", label: string) => (
+  const nav = (name: "rooms" | "mentions" | "search" | "settings", label: string) => (
     <a
       href={name === "rooms" ? "/" : `/${name}`}
       class="nav-link"
+      data-testid={`nav-${name}`}
       aria-current={route.name === name || (name === "rooms" && route.name === "room") ? "page" : undefined}
       onClick={(e) => {
         e.preventDefault();
@@ -45,8 +49,13 @@ export function App() {
     >
       {label}
       {name === "rooms" && unread > 0 ? (
-        <span class="badge" aria-label={`${unread} unread`}>
+        <span class="badge" data-testid="nav-rooms-badge" aria-label={`${unread} unread`}>
           {unread}
+        </span>
+      ) : null}
+      {name === "mentions" && unreadMentions > 0 ? (
+        <span class="badge mention-badge" data-testid="nav-mentions-badge" aria-label={`${unreadMentions} unread mentions`}>
+          {unreadMentions > 99 ? "99+" : unreadMentions}
         </span>
       ) : null}
     </a>
@@ -63,9 +72,11 @@ export function App() {
         </span>
         <nav aria-label="Main">
           {nav("rooms", "Rooms")}
+          {nav("mentions", "Mentions")}
           {nav("search", "Search")}
           {nav("settings", "Settings")}
         </nav>
+        <ConnectionBadge status={session.userStream.value} onRetry={() => session.retryNow()} />
         <button
           type="button"
           class="link-button"
@@ -84,7 +95,8 @@ export function App() {
       <MentionToasts />
       <main id="main" class="content" tabIndex={-1}>
         {route.name === "rooms" ? <RoomListView /> : null}
-        {route.name === "room" ? <RoomView key={route.roomId} roomId={route.roomId} /> : null}
+        {route.name === "room" ? <RoomView key={route.roomId} roomId={route.roomId} at={route.at} /> : null}
+        {route.name === "mentions" ? <MentionsView /> : null}
         {route.name === "search" ? <SearchView initialQuery={route.q} /> : null}
         {route.name === "settings" ? <SettingsView /> : null}
       </main>

@@ -109,6 +109,27 @@ export function Composer({ room }: { room: RoomSession }) {
     }
   };
 
+  const blocked = room.blockedReason.value;
+  if (blocked !== null) {
+    // Disabled at once, with the reason; the draft stays visible so it can be copied elsewhere.
+    return (
+      <div class="composer composer-disabled" data-testid="composer" aria-disabled="true">
+        <p class="composer-blocked error" role="alert" data-testid="composer-disabled-reason">
+          {blocked}
+        </p>
+        <div class="composer-row">
+          <label class="visually-hidden" for={`composer-${room.roomId}`}>
+            Message
+          </label>
+          <textarea id={`composer-${room.roomId}`} class="composer-input" rows={1} value={draft} disabled />
+          <button type="button" class="primary" disabled>
+            Send
+          </button>
+        </div>
+      </div>
+    );
+  }
+
   if (!room.canWrite) {
     return (
       <p class="composer-readonly muted" role="note">
@@ -119,7 +140,7 @@ export function Composer({ room }: { room: RoomSession }) {
 
   const listId = `mention-list-${room.roomId}`;
   return (
-    <div class="composer">
+    <div class="composer" data-testid="composer">
       {panel === "incident" ? (
         <IncidentForm
           onCancel={() => setPanel("none")}

@@ -1,24 +1,32 @@
 import { useApp } from "./context";
 
-/** Highlighted notices for `mention` frames, from whichever room they come. */
+/** Toasts for mentions of me (highlighted) and, when alerts are on for every message, other new messages. */
 export function MentionToasts() {
   const { session, router } = useApp();
   const toasts = session.toasts.value;
   if (toasts.length === 0) return null;
   return (
-    <div class="toasts" role="region" aria-label="Mentions">
+    <div class="toasts" role="region" aria-label="Alerts">
       {toasts.map((t) => (
-        <div key={t.id} class="toast mention-toast" role="alert">
+        <div
+          key={t.id}
+          class={`toast ${t.kind === "mention" ? "mention-toast" : "message-toast"}`}
+          role="alert"
+          data-testid={t.kind === "mention" ? "mention-toast" : "message-toast"}
+          data-room-id={t.room_id}
+        >
           <button
             type="button"
             class="toast-body"
             onClick={() => {
               session.dismissToast(t.id);
-              router.go({ name: "room", roomId: t.room_id });
+              router.go({ name: "room", roomId: t.room_id, at: t.sequence_number });
             }}
           >
             <strong>
-              {t.sender_display_name} mentioned you in {t.room_title}
+              {t.kind === "mention"
+                ? `${t.sender_display_name} mentioned you in ${t.room_title}`
+                : `${t.sender_display_name} in ${t.room_title}`}
             </strong>
             <span class="toast-preview">{t.preview}</span>
           </button>

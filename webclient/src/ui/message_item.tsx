@@ -15,7 +15,7 @@ interface Common {
   now: Date;
 }
 
-export function MessageItem({ message, room, fmt, now }: Common & { message: ChatMessage }) {
+export function MessageItem({ message, room, fmt, now, highlighted = false }: Common & { message: ChatMessage; highlighted?: boolean }) {
   const [editing, setEditing] = useState(false);
   const [picker, setPicker] = useState(false);
   const me = room.me.user_id;
@@ -24,7 +24,12 @@ export function MessageItem({ message, room, fmt, now }: Common & { message: Cha
   if (message.message_type === "system") {
     const content = typeof message.content === "object" && message.content !== null ? message.content : { event: "event" };
     return (
-      <li class="system-notice" data-seq={message.sequence_number}>
+      <li
+        class={`system-notice${highlighted ? " highlighted" : ""}`}
+        data-seq={message.sequence_number}
+        data-sequence-number={message.sequence_number}
+        data-testid={highlighted ? "highlighted-message" : undefined}
+      >
         <span>{describeSystemEvent(content, nameOf)}</span>{" "}
         <time dateTime={message.created_at} title={fmt.long(message.created_at)}>
           {fmt.short(message.created_at, now)}
@@ -42,8 +47,11 @@ export function MessageItem({ message, room, fmt, now }: Common & { message: Cha
 
   return (
     <li
-      class={`message${mine ? " mine" : ""}${mentionsMe && !deleted ? " mentions-me" : ""}`}
+      class={`message${mine ? " mine" : ""}${mentionsMe && !deleted ? " mentions-me" : ""}${highlighted ? " highlighted" : ""}`}
       data-seq={message.sequence_number}
+      data-sequence-number={message.sequence_number}
+      data-message-id={message.message_id}
+      data-testid={highlighted ? "highlighted-message" : "message"}
       aria-label={`${message.sender_display_name} at ${fmt.short(message.created_at, now)}`}
     >
       <div class="message-head">
@@ -201,11 +209,19 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
   const f = echo.frame;
   const at = new Date(echo.queued_at).toISOString();
   return (
-    <li class={`message mine echo echo-${echo.status}`} aria-label={`Your message, ${statusText(echo)}`}>
+    <li
+      class={`message mine echo echo-${echo.status}`}
+      aria-label={`Your message, ${statusText(echo)}`}
+      data-testid="echo"
+      data-client-id={echo.client_id}
+      data-status={echo.status}
+    >
       <div class="message-head">
         <span class="sender">{echo.sender_display_name}</span>
         <time dateTime={at}>{fmt.short(at, now)}</time>
-        <span class="echo-state">{statusText(echo)}</span>
+        <span class="echo-state" data-testid="echo-state">
+          {statusText(echo)}
+        </span>
       </div>
       <MessageBody
         type={f.message_type}
@@ -219,10 +235,14 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
       />
       {echo.status === "failed" ? (
         <div class="row">
-          <span class="error">{echo.error}</span>
-          <button type="button" class="link-button" onClick={() => room.retryEcho(echo.client_id)}>
-            Retry
-          </button>
+          <span class="error" data-testid="echo-error">
+            {echo.error}
+          </span>
+          {room.blockedReason.value === null ? (
+            <button type="button" class="link-button" onClick={() => room.retryEcho(echo.client_id)}>
+              Retry
+            </button>
+          ) : null}
           <button type="button" class="link-button danger" onClick={() => room.discardEcho(echo.client_id)}>
             Discard
           </button>
@@ -235,6 +255,7 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
 function statusText(echo: Echo): string {
   if (echo.status === "failed") return "not sent";
   if (echo.status === "acked") return "sent";
+  if (echo.status === "waiting") return "waiting for connection";
   return "sending…";
 }
 

@@ -10,13 +10,17 @@ const NEAR_BOTTOM_PX = 80;
 /**
  * The scrolling message list. Older pages load when the top comes near (and by a
  * button, for keyboards); the view stays put while they are prepended, and follows
- * new messages only when the reader is already at the bottom.
+ * new messages only when the reader is already at the bottom. A room opened at a
+ * message scrolls that message into view and highlights it instead of following.
  */
 export function MessageList({ room, fmt }: { room: RoomSession; fmt: ZonedTimeFormatter }) {
   const timeline = room.timeline.value;
   const items = timelineItems(timeline);
   const scroller = useRef<HTMLDivElement>(null);
-  const atBottom = useRef(true);
+  const highlight = room.highlight.value;
+  const atBottom = useRef(highlight === null);
+  const scrolledTo = useRef<number | null>(null);
+  const highlightLoaded = highlight !== null && timeline.messages.some((m) => m.sequence_number === highlight);
   const anchor = useRef<{ height: number; top: number } | null>(null);
   const [unseen, setUnseen] = useState(0);
   const lastKey = items[items.length - 1]?.key;
@@ -50,6 +54,17 @@ export function MessageList({ room, fmt }: { room: RoomSession; fmt: ZonedTimeFo
       setUnseen((n) => n + 1);
     }
   }, [lastKey]);
+
+  // Bring the highlighted message into view once it is rendered (again if another one is asked for).
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el || highlight === null || !highlightLoaded || scrolledTo.current === highlight) return;
+    const target = el.querySelector<HTMLElement>(`[data-sequence-number="${highlight}"]`);
+    if (!target) return;
+    scrolledTo.current = highlight;
+    atBottom.current = false;
+    if (typeof target.scrollIntoView === "function") target.scrollIntoView({ block: "center" });
+  }, [highlight, highlightLoaded]);
 
   // The first page may not fill the screen: keep loading until it scrolls or history ends.
   useEffect(() => {
@@ -89,7 +104,14 @@ export function MessageList({ room, fmt }: { room: RoomSession; fmt: ZonedTimeFo
       <ol class="messages">
         {items.map((item) =>
           item.kind === "message" ? (
-            <MessageItem key={item.key} message={item.message} room={room} fmt={fmt} now={now} />
+            <MessageItem
+              key={item.key}
+              message={item.message}
+              room={room}
+              fmt={fmt}
+              now={now}
+              highlighted={item.message.sequence_number === highlight}
+            />
           ) : item.kind === "echo" ? (
             <EchoItem key={item.key} echo={item.echo} room={room} fmt={fmt} now={now} />
           ) : (

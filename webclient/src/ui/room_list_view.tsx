@@ -1,5 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Room } from "../net/schemas";
+import { roomLine } from "../state/rooms";
+import type { ZonedTimeFormatter } from "../state/time_format";
 import { useApp } from "./context";
 
 export function RoomListView() {
@@ -9,7 +11,7 @@ export function RoomListView() {
   const [creating, setCreating] = useState(false);
 
   useEffect(() => {
-    void session.loadRooms();
+    void session.refreshRooms();
   }, []);
 
   const now = new Date();
@@ -38,41 +40,84 @@ export function RoomListView() {
         </p>
       ) : null}
       {rooms.loaded && rooms.rooms.length === 0 ? <p class="muted">No rooms yet. Create one to start.</p> : null}
-      <ul class="room-list">
+      <ul class="room-list" aria-label="Rooms">
         {rooms.rooms.map((room) => (
-          <li key={room.room_id}>
-            <a
-              class={`room-row status-${room.status}`}
-              href={`/rooms/${encodeURIComponent(room.room_id)}`}
-              onClick={(e) => {
-                e.preventDefault();
-                router.go({ name: "room", roomId: room.room_id });
-              }}
-            >
-              <span class="room-title">{room.title}</span>
-              <span class={`status-pill ${room.status}`}>{room.status}</span>
-              {room.unread_count > 0 ? (
-                <span class="badge" aria-label={`${room.unread_count} unread`}>
-                  {room.unread_count > 99 ? "99+" : room.unread_count}
-                </span>
-              ) : null}
-              <span class="room-meta">
-                {room.description ? <span class="room-desc">{room.description}</span> : null}
-                <span class="room-updated">
-                  {room.last_message_at ? (
-                    <time dateTime={room.last_message_at} title={fmt.long(room.last_message_at)}>
-                      Last updated {fmt.short(room.last_message_at, now)}
-                    </time>
-                  ) : (
-                    "No messages yet"
-                  )}
-                </span>
-              </span>
-            </a>
-          </li>
+          <RoomRow
+            key={room.room_id}
+            room={room}
+            fmt={fmt}
+            now={now}
+            onOpen={() => router.go({ name: "room", roomId: room.room_id })}
+          />
         ))}
       </ul>
     </section>
+  );
+}
+
+/** One room: title, status, unread and mention badges, the newest message and when it came. */
+export function RoomRow({ room, fmt, now, onOpen }: { room: Room; fmt: ZonedTimeFormatter; now: Date; onOpen: () => void }) {
+  const line = roomLine(room);
+  const at = line.kind === "empty" ? null : line.at;
+  return (
+    <li data-testid="room-item" data-room-id={room.room_id} data-unread={room.unread_count}>
+      <a
+        class={`room-row status-${room.status}${room.unread_count > 0 ? " has-unread" : ""}`}
+        href={`/rooms/${encodeURIComponent(room.room_id)}`}
+        onClick={(e) => {
+          e.preventDefault();
+          onOpen();
+        }}
+      >
+        <span class="room-title" data-testid="room-title">
+          {room.title}
+        </span>
+        <span class={`status-pill ${room.status}`} data-testid="room-status">
+          {room.status}
+        </span>
+        <span class="room-badges">
+          {room.unread_mentions > 0 ? (
+            <span class="badge mention-badge" data-testid="room-mention-badge" aria-label={`${room.unread_mentions} unread mentions`}>
+              @{room.unread_mentions > 99 ? "99+" : room.unread_mentions}
+            </span>
+          ) : null}
+          {room.unread_count > 0 ? (
+            <span class="badge" data-testid="room-unread-badge" aria-label={`${room.unread_count} unread`}>
+              {room.unread_count > 99 ? "99+" : room.unread_count}
+            </span>
+          ) : null}
+        </span>
+        <span class="room-preview" data-testid="room-preview">
+          {line.kind === "preview" ? (
+            <>
+              {line.sender ? (
+                <span class="room-preview-sender" data-testid="room-preview-sender">
+                  {line.sender}:{" "}
+                </span>
+              ) : null}
+              <span class="room-preview-text" data-testid="room-preview-text">
+                {line.text}
+              </span>
+            </>
+          ) : line.kind === "empty" ? (
+            <span class="muted" data-testid="room-empty">
+              No messages yet
+            </span>
+          ) : null}
+        </span>
+        <span class="room-meta">
+          {room.description ? <span class="room-desc">{room.description}</span> : null}
+          {at ? (
+            <span class="room-updated">
+              Last updated{" "}
+              <time dateTime={at} title={fmt.long(at)} data-testid="room-time">
+                {fmt.short(at, now)}
+              </time>
+            </span>
+          ) : null}
+        </span>
+      </a>
+    </li>
   );
 }
 

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Room } from "../net/schemas";
 import { typingSummary } from "../state/presence";
 import { Composer } from "./composer";
@@ -8,22 +8,26 @@ import { IncidentChart } from "./incident_chart";
 import { MembersPanel } from "./members_panel";
 import { MessageList } from "./message_list";
 
-export function RoomView({ roomId }: { roomId: string }) {
+export function RoomView({ roomId, at }: { roomId: string; at?: number | undefined }) {
   const { session, router } = useApp();
   const [side, setSide] = useState<"none" | "members" | "chart">("none");
   const [fetched, setFetched] = useState<Room | null>(null);
+  const lastInfo = useRef<Room | null>(null);
   const room = session.room.value;
 
   useEffect(() => {
-    session.openRoom(roomId);
+    session.openRoom(roomId, at !== undefined ? { at } : {});
     if (!session.findRoom(roomId)) {
       session.api.room(roomId).then(setFetched, () => undefined);
     }
-  }, [roomId]);
+  }, [roomId, at]);
 
   if (!room || room.roomId !== roomId) return <p class="muted">Opening room…</p>;
 
-  const info = session.findRoom(roomId) ?? fetched;
+  // A room the user was just removed from leaves the list; keep showing its title.
+  const listed = session.findRoom(roomId);
+  if (listed) lastInfo.current = listed;
+  const info = listed ?? fetched ?? lastInfo.current;
   const fmt = session.formatter.value;
   const presence = room.presence.value;
   const status = room.connection.value;
@@ -49,7 +53,12 @@ export function RoomView({ roomId }: { roomId: string }) {
           <h1 id="room-title">{info?.title ?? "Room"}</h1>
           {info ? <span class={`status-pill ${info.status}`}>{info.status}</span> : null}
         </div>
-        <ConnectionBadge status={status} onRetry={() => room.retryNow()} />
+        <ConnectionBadge
+          status={status}
+          onRetry={() => session.retryNow()}
+          testId="room-connection-badge"
+          label="Room connection"
+        />
         <div class="room-tools">
           <button
             type="button"
@@ -83,7 +92,7 @@ export function RoomView({ roomId }: { roomId: string }) {
           <p class="typing" aria-live="off">
             {typing}
           </p>
-          {archived ? (
+          {room.blockedReason.value === null && archived ? (
             <p class="composer-readonly muted" role="note">
               This room is archived and read-only.
             </p>

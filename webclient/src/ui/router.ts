@@ -3,19 +3,25 @@ import { signal, type Signal } from "@preact/signals";
 
 export type Route =
   | { name: "rooms" }
-  | { name: "room"; roomId: string }
+  /** `at`: open at this sequence number (`/rooms/{id}?at=N`), scrolled to and highlighted. */
+  | { name: "room"; roomId: string; at?: number }
+  | { name: "mentions" }
   | { name: "search"; q: string }
   | { name: "settings" };
 
 export function parseRoute(pathname: string, search: string): Route {
   const room = /^\/rooms\/([^/]+)\/?$/.exec(pathname);
   if (room) {
+    let roomId: string;
     try {
-      return { name: "room", roomId: decodeURIComponent(room[1]!) };
+      roomId = decodeURIComponent(room[1]!);
     } catch {
       return { name: "rooms" };
     }
+    const at = new URLSearchParams(search).get("at");
+    return at !== null && /^\d{1,15}$/.test(at) ? { name: "room", roomId, at: Number(at) } : { name: "room", roomId };
   }
+  if (pathname === "/mentions" || pathname === "/mentions/") return { name: "mentions" };
   if (pathname === "/search" || pathname === "/search/") {
     return { name: "search", q: new URLSearchParams(search).get("q") ?? "" };
   }
@@ -27,8 +33,12 @@ export function routePath(route: Route): string {
   switch (route.name) {
     case "rooms":
       return "/";
-    case "room":
-      return `/rooms/${encodeURIComponent(route.roomId)}`;
+    case "room": {
+      const path = `/rooms/${encodeURIComponent(route.roomId)}`;
+      return route.at !== undefined ? `${path}?at=${route.at}` : path;
+    }
+    case "mentions":
+      return "/mentions";
     case "search":
       return route.q ? `/search?${new URLSearchParams({ q: route.q })}` : "/search";
     case "settings":

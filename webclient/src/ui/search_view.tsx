@@ -88,11 +88,12 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
         {hits.map((hit) => (
           <li key={hit.message.message_id}>
             <a
-              href={`/rooms/${encodeURIComponent(hit.message.room_id)}`}
+              href={`/rooms/${encodeURIComponent(hit.message.room_id)}?at=${hit.message.sequence_number}`}
               class="search-hit"
+              data-testid="search-hit"
               onClick={(e) => {
                 e.preventDefault();
-                router.go({ name: "room", roomId: hit.message.room_id });
+                router.go({ name: "room", roomId: hit.message.room_id, at: hit.message.sequence_number });
               }}
             >
               <span class="hit-meta">

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { PUSH_LEVELS, type NotificationPrefs, type PushLevel } from "../net/schemas";
 import { ensurePushSubscription, notificationPermission } from "../platform/push";
+import type { AlertFor } from "../state/settings";
 import { useApp } from "./context";
 
 const LEVEL_TEXT: Record<PushLevel, string> = {
@@ -8,6 +9,11 @@ const LEVEL_TEXT: Record<PushLevel, string> = {
   mentions: "Only when I am mentioned",
   none: "Nothing",
 };
+
+const ALERT_CHOICES: [AlertFor, string][] = [
+  ["all", "Any new message"],
+  ["mentions", "Only mentions of me"],
+];
 
 export function SettingsView() {
   const { session, sound } = useApp();
@@ -87,6 +93,21 @@ export function SettingsView() {
           />
           Vibrate for new messages and mentions (phones)
         </label>
+        <fieldset>
+          <legend>Alert me (sound, vibration, a notice on screen) for</legend>
+          {ALERT_CHOICES.map(([value, text]) => (
+            <label key={value} class="switch">
+              <input
+                type="radio"
+                name="alert-for"
+                value={value}
+                checked={settings.alertFor === value}
+                onChange={() => session.updateSettings({ alertFor: value })}
+              />
+              {text}
+            </label>
+          ))}
+        </fieldset>
         <p>
           Browser notifications:{" "}
           <strong>
