@@ -47,7 +47,8 @@ from api.domain.auth import AuthUser  # noqa: E402
 from api.domain.bus import Bus  # noqa: E402
 from api.domain.context import Services  # noqa: E402
 from api.domain.db import Database, create_engine  # noqa: E402
-from api.domain.messages_send import MessageWriter, SendRequest, check_draft  # noqa: E402
+from api.domain.messages_send import MessageWriter, SendRequest  # noqa: E402
+from api.domain.messages_validate import check_draft  # noqa: E402
 from api.domain.outbox_relay import OutboxKicker  # noqa: E402
 from api.domain.settings import Settings  # noqa: E402
 from tests.support.fake_push_service import FakePushService  # noqa: E402

@@ -1,6 +1,8 @@
-"""Encoding server frames, once per event; the bytes are fanned out as they are.
+"""Every frame the server sends, as a typed struct, and the one encoder that turns it into bytes.
 
-Frame shapes are CONTRACT §3's; `system_frame` / `message_frame` turn a stored message
+Frame shapes are CONTRACT §3's (and docs/user-stream.md's for `/ws`); they mirror the web
+client's decoders in `webclient/src/net/schemas.ts`. A frame is encoded once per event and
+the bytes are fanned out as they are. `system_frame` / `message_frame` turn a stored message
 object into its live frame, so history, replay and gap filling produce identical frames.
 """
 
@@ -14,11 +16,173 @@ _encoder = msgspec.json.Encoder()
 
 
 def encode(obj: Any) -> bytes:
+    """The one encoder (structs, and the message object's dict form)."""
     return _encoder.encode(obj)
 
 
+class _Frame(msgspec.Struct, tag_field="type", kw_only=True):
+    """A server → client frame; its `type` is the struct's tag."""
+
+
+class Ack(_Frame, tag="ack"):
+    client_id: str | None
+    message_id: str
+    sequence_number: int
+    created_at: str | None
+
+
+class Mention(_Frame, tag="mention"):
+    room_id: str
+    room_title: str
+    message_id: str
+    sequence_number: int
+    sender_display_name: str
+    preview: str
+
+
+class Error(_Frame, tag="error", omit_defaults=True):
+    code: str
+    message: str
+    client_id: str | None = None
+    message_id: str | None = None
+
+
+class Pong(_Frame, tag="pong", omit_defaults=True):
+    server_time: str
+    id: str | int | None = None
+
+
+class Person(msgspec.Struct):
+    user_id: str
+    display_name: str
+
+
+class RoomConnected(_Frame, tag="connected"):
+    room_id: str
+    user_id: str
+    role: str
+    last_sequence_number: int
+    server_time: str
+    online: list[Any]
+
+
+class SyncComplete(_Frame, tag="sync_complete"):
+    last_sequence_number: int
+    server_time: str
+
+
+class PresenceEvent(_Frame, tag="system"):
+    """`user_joined` / `user_left`: not stored, not sequenced."""
+
+    event: str
+    user_id: str
+    display_name: str
+    timestamp: str
+
+
+class Presence(_Frame, tag="presence"):
+    online: list[Any]
+
+
+class Typing(_Frame, tag="typing"):
+    user_id: str
+    display_name: str
+    is_typing: bool
+
+
+class MessageDeleted(_Frame, tag="message_deleted"):
+    message_id: str
+    room_id: str
+    sequence_number: int
+    deleted_at: str | None
+    deleted_by: str | None
+
+
+class ReactionAdded(_Frame, tag="reaction_added"):
+    message_id: str
+    emoji: str | None
+    user_id: str | None
+    reactions: dict[str, int]
+
+
+class ReactionRemoved(_Frame, tag="reaction_removed"):
+    message_id: str
+    emoji: str | None
+    user_id: str | None
+    reactions: dict[str, int]
+
+
+# ---------------------------------------------------------------------- the user stream (`/ws`)
+
+
+class UserConnected(_Frame, tag="connected"):
+    user_id: str
+    server_time: str
+    rooms: list[Any]
+
+
+class RoomActivity(_Frame, tag="room_activity"):
+    room_id: str
+    last_sequence_number: int
+    unread_count: int
+    unread_mentions: int
+    last_message_at: str | None
+    # Encoded once per message and shared by every receiver's frame.
+    preview: msgspec.Raw | None
+
+
+class RoomRemoved(_Frame, tag="room_removed"):
+    room_id: str
+
+
+class RoomStatusChanged(_Frame, tag="room_status_changed"):
+    room_id: str
+    status: str
+
+
+class RoleChanged(_Frame, tag="role_changed"):
+    room_id: str
+    role: str
+
+
+# ---------------------------------------------------------------------- builders
+
+
+def ack_frame(fields: dict[str, Any]) -> bytes:
+    """The sender's `ack` from a message's ack fields (`messages_send.ack_fields`)."""
+    return encode(
+        Ack(
+            client_id=fields["client_id"],
+            message_id=fields["message_id"],
+            sequence_number=fields["sequence_number"],
+            created_at=fields["created_at"],
+        )
+    )
+
+
+def mention_frame(message: dict[str, Any], room_title: str, preview: str) -> bytes:
+    return encode(
+        Mention(
+            room_id=message["room_id"],
+            room_title=room_title,
+            message_id=message["message_id"],
+            sequence_number=message["sequence_number"],
+            sender_display_name=message["sender_display_name"],
+            preview=preview,
+        )
+    )
+
+
+def error_frame(code: str, message: str, client_id: str | None = None, message_id: str | None = None) -> bytes:
+    return encode(Error(code=code, message=message, client_id=client_id, message_id=message_id))
+
+
 def system_frame(message: dict[str, Any]) -> dict[str, Any]:
-    """The live `system` frame of a stored system message (CONTRACT §3)."""
+    """The live `system` frame of a stored system message (CONTRACT §3).
+
+    Open-ended (each event adds its own fields), so it stays a mapping built from the
+    stored event object.
+    """
     content = dict(message["content"] or {})
     frame: dict[str, Any] = {
         "type": "system",
@@ -40,3 +204,8 @@ def message_frame(message: dict[str, Any]) -> dict[str, Any]:
     if message["message_type"] == "system":
         return system_frame(message)
     return {"type": "message", **message}
+
+
+def edited_frame(message: dict[str, Any]) -> dict[str, Any]:
+    """`message_edited`: the message object with `edited_at` set."""
+    return {"type": "message_edited", **message}

@@ -21,9 +21,9 @@ from api.domain.auth import AuthUser
 from api.domain.context import Services
 from api.domain.db import UnitOfWork
 from api.domain.errors import EditWindowExpired, Forbidden, Invalid, NotFound, TooLarge
-from api.domain.events import encode
+from api.domain.events import MessageDeleted, ReactionAdded, ReactionRemoved, edited_frame, encode
 from api.domain.messages_read import load_message
-from api.domain.messages_send import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, json_depth
+from api.domain.messages_validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, json_depth
 from api.domain.timefmt import iso
 
 _GRAPHEME = regex.compile(r"\X")
@@ -182,7 +182,7 @@ async def do_edit_message(
             uow,
             services,
             room_id,
-            encode({"type": "message_edited", **message}),
+            encode(edited_frame(message)),
             int(row.sequence_number),
             changed=True,
         )
@@ -223,16 +223,15 @@ async def do_delete_message(
             {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
         )
         uow.after_commit(services.outbox_kick)
-        event = {
-            "type": "message_deleted",
-            "message_id": str(row.message_id),
-            "room_id": room_id,
-            "sequence_number": int(row.sequence_number),
-            "deleted_at": iso(done.deleted_at),
-            "deleted_by": user.user_id,
-        }
+        event = MessageDeleted(
+            message_id=str(row.message_id),
+            room_id=room_id,
+            sequence_number=int(row.sequence_number),
+            deleted_at=iso(done.deleted_at),
+            deleted_by=user.user_id,
+        )
         _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number), changed=True)
-    return event
+    return {"type": "message_deleted", **msgspec.structs.asdict(event)}
 
 
 _COUNTS = text(
@@ -287,15 +286,10 @@ async def do_react(
         )
         counts_row = (await uow.conn.execute(_COUNTS, {"id": row.message_id})).first()
         counts = msgspec.json.decode(counts_row.reactions) if counts_row else {}
-        event = {
-            "type": "reaction_added" if add else "reaction_removed",
-            "message_id": str(row.message_id),
-            "emoji": clean,
-            "user_id": user.user_id,
-            "reactions": counts,
-        }
+        kind = ReactionAdded if add else ReactionRemoved
+        event = kind(message_id=str(row.message_id), emoji=clean, user_id=user.user_id, reactions=counts)
         _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number))
-    return event
+    return {"type": "reaction_added" if add else "reaction_removed", **msgspec.structs.asdict(event)}
 
 
 async def message_history(

@@ -28,3 +28,8 @@ def parse_iso(value: str) -> datetime:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def now_iso() -> str:
+    """The current time for the wire (`server_time`, `timestamp`)."""
+    return iso(utcnow()) or ""

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket
 
-from api.domain.events import encode
-from api.domain.timefmt import iso, utcnow
+from api.domain.events import Pong, encode
+from api.domain.events import error_frame as error_frame
+from api.domain.timefmt import now_iso
 
 if TYPE_CHECKING:
     from api.ws.hub import Hub
@@ -23,19 +24,11 @@ CONTRACT_ERROR_CODES = frozenset(
 MAX_PING_ID = 64
 
 
-def error_frame(code: str, message: str, **extra: Any) -> bytes:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    frame.update({k: v for k, v in extra.items() if v is not None})
-    return encode(frame)
-
-
 def pong_frame(ping: dict[str, Any]) -> bytes:
     """The answer to an application-level `ping` (a compatible extension, docs/user-stream.md)."""
-    frame: dict[str, Any] = {"type": "pong", "server_time": iso(utcnow())}
     ping_id = ping.get("id")
-    if isinstance(ping_id, str | int) and not isinstance(ping_id, bool) and len(str(ping_id)) <= MAX_PING_ID:
-        frame["id"] = ping_id
-    return encode(frame)
+    ok = isinstance(ping_id, str | int) and not isinstance(ping_id, bool) and len(str(ping_id)) <= MAX_PING_ID
+    return encode(Pong(server_time=now_iso(), id=ping_id if ok else None))
 
 
 def header(socket: WebSocket[Any, Any, Any], name: bytes) -> str | None:

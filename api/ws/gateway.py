@@ -17,10 +17,11 @@ from api.domain import messages_ops, metrics
 from api.domain.access import access_room
 from api.domain.auth import AuthUser, access_token
 from api.domain.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from api.domain.events import encode
+from api.domain.events import PresenceEvent, RoomConnected, Typing, encode
 from api.domain.jsonsafe import loads
-from api.domain.messages_send import SendRequest, check_draft
-from api.domain.timefmt import iso, parse_iso, utcnow
+from api.domain.messages_send import SendRequest
+from api.domain.messages_validate import check_draft
+from api.domain.timefmt import now_iso, parse_iso
 from api.logs import conn_id_var
 from api.ws.admission import CONTRACT_ERROR_CODES, accept_and_check, error_frame, pong_frame
 from api.ws.connection import Connection, Direct, Send
@@ -174,31 +175,30 @@ class _Session:
         hub.note_online(conn.room_id, online)
         conn.open(
             encode(
-                {
-                    "type": "connected",
-                    "room_id": conn.room_id,
-                    "user_id": user.user_id,
-                    "role": conn.role,
-                    "last_sequence_number": attached_at,
-                    "server_time": iso(utcnow()),
-                    "online": online,
-                }
+                RoomConnected(
+                    room_id=conn.room_id,
+                    user_id=user.user_id,
+                    role=conn.role,
+                    last_sequence_number=attached_at,
+                    server_time=now_iso(),
+                    online=online,
+                )
             )
         )
         if count == 1:
-            frame = encode(
-                {
-                    "type": "system",
-                    "event": "user_joined",
-                    "user_id": user.user_id,
-                    "display_name": user.display_name,
-                    "timestamp": iso(utcnow()),
-                }
-            )
+            frame = self._presence_event("user_joined")
             await hub.services.bus.publish_ephemeral(
                 conn.room_id, frame, exclude_user=user.user_id, control={"presence": 1}
             )
         await hub.resume(conn, since, None, attached_at)
+
+    def _presence_event(self, event: str) -> bytes:
+        user = self.user
+        return encode(
+            PresenceEvent(
+                event=event, user_id=user.user_id, display_name=user.display_name, timestamp=now_iso()
+            )
+        )
 
     async def close(self) -> None:
         hub, conn, user = self.hub, self.conn, self.user
@@ -210,15 +210,7 @@ class _Session:
             with contextlib.suppress(Exception):
                 left = await hub.presence.remove(conn.room_id, user.user_id)
                 if left == 0:
-                    frame = encode(
-                        {
-                            "type": "system",
-                            "event": "user_left",
-                            "user_id": user.user_id,
-                            "display_name": user.display_name,
-                            "timestamp": iso(utcnow()),
-                        }
-                    )
+                    frame = self._presence_event("user_left")
                     await hub.services.bus.publish_ephemeral(conn.room_id, frame, control={"presence": 1})
                 if self.typing_sent[0]:
                     await self._publish_typing(False)
@@ -317,17 +309,14 @@ class _Session:
     async def on_message(self, frame: dict[str, Any]) -> None:
         received_at = time.perf_counter()
         conn = self.conn
-        if conn.role not in ("OWNER", "EDITOR"):
-            raise Forbidden("only OWNER and EDITOR members may send messages")
+        # The role is checked once, by the writer against the database (`messages_send._authorise`).
         draft = check_draft(frame)
         if not self.hub.rate_limiter.allow(self.user.user_id, conn.room_id):
             self._refused()
             raise RateLimited("too many messages; slow down")
         while len(self.in_flight) >= MAX_IN_FLIGHT:
             await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED, timeout=30)
-        request = SendRequest(
-            room_id=uuid.UUID(conn.room_id), sender=self.user, draft=draft, on_ack=conn.push
-        )
+        request = SendRequest(room_id=uuid.UUID(conn.room_id), sender=self.user, draft=draft, origin=conn)
         task = self.hub.writer.submit(request)
         self.in_flight.add(task)
         client_id = draft.client_id
@@ -338,7 +327,7 @@ class _Session:
                 return
             err = t.exception()
             if err is None:
-                # The writer queued the ack just before resolving this future.
+                # The announcer queued the ack just before this future resolved.
                 metrics.ACK_LATENCY.observe(time.perf_counter() - received_at)
                 return
             if isinstance(err, DomainError) and err.code in CONTRACT_ERROR_CODES:
@@ -353,14 +342,7 @@ class _Session:
     # ---------------------------------------------------------------- typing / focus / sync
 
     async def _publish_typing(self, on: bool) -> None:
-        frame = encode(
-            {
-                "type": "typing",
-                "user_id": self.user.user_id,
-                "display_name": self.user.display_name,
-                "is_typing": on,
-            }
-        )
+        frame = encode(Typing(user_id=self.user.user_id, display_name=self.user.display_name, is_typing=on))
         self.typing_sent = (on, time.monotonic())
         await self.hub.services.bus.publish_ephemeral(
             self.conn.room_id,

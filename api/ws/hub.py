@@ -27,6 +27,7 @@ from api.domain.messages_send import MessageWriter
 from api.domain.presence import Presence
 from api.domain.rate_limit import RateLimiter
 from api.ws import resume as resume_mod
+from api.ws.announcer import Announcer
 from api.ws.connection import Connection, Flusher
 from api.ws.presence_typing import PresenceAndTyping
 from api.ws.registry import Registry
@@ -52,7 +53,8 @@ class Hub:
         self.settings = services.settings
         self.presence = presence
         self.writer = writer
-        writer.local_deliver = self.deliver_local
+        self.announcer = Announcer(services, self.deliver_local)
+        writer.sink = self.announcer
         self.process_id = process_id
         self.flusher = Flusher()
         self.orderer = Orderer(services)
@@ -97,7 +99,7 @@ class Hub:
         meanwhile settle too. Every step is bounded.
         """
         self.accepting = False
-        await self.writer.settle(DRAIN_SETTLE_SECONDS)
+        await self._settle_sends()
         emptied = self.registry.emptied = asyncio.Event()
         conns = list(self.all_connections())
         await asyncio.gather(
@@ -108,7 +110,7 @@ class Hub:
             with contextlib.suppress(TimeoutError):  # bounded: the process exits regardless
                 async with asyncio.timeout(DRAIN_CLOSE_SECONDS):
                     await emptied.wait()
-        await self.writer.settle(DRAIN_SETTLE_SECONDS)
+        await self._settle_sends()
 
     async def stop(self, close_code: int = 1012) -> None:
         """Stop accepting, close every socket (1012: clients reconnect elsewhere), clean up."""
@@ -118,7 +120,7 @@ class Hub:
             *(c.close_after_flush(close_code, "server restart") for c in conns), return_exceptions=True
         )
         # No batch is abandoned half-way: what was taken commits (or fails) before the pool goes.
-        await self.writer.settle(DRAIN_SETTLE_SECONDS)
+        await self._settle_sends()
         try:
             await self.presence.drop_process(list(self.rooms))
         except Exception:
@@ -134,6 +136,11 @@ class Hub:
                 await self.registry.pubsub.aclose()
             except Exception:
                 log.warning("closing the Redis subscriber failed during shutdown")
+
+    async def _settle_sends(self) -> None:
+        """Sends already taken commit (or fail), and their publishes go out; bounded."""
+        await self.writer.settle(DRAIN_SETTLE_SECONDS)
+        await self.announcer.settle(DRAIN_SETTLE_SECONDS)
 
     @property
     def connection_count(self) -> int:

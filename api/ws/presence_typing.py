@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 import msgspec
 
-from api.domain.events import encode
+from api.domain.events import Presence as PresenceFrame
+from api.domain.events import Typing, encode
 from api.domain.presence import Presence
 from api.ws.room_stream import RoomState
 
@@ -54,7 +55,7 @@ class PresenceAndTyping:
                 return
             if online != room.last_online:
                 room.last_online = online
-                frame = encode({"type": "presence", "online": online})
+                frame = encode(PresenceFrame(online=online))
                 for conn in room.conns:
                     conn.push(frame)
             if not room.presence_again:
@@ -99,14 +100,8 @@ class PresenceAndTyping:
         sender = payload.get("sender_id") if payload.get("type") == "message" else None
         if sender and sender in room.typing:
             room.typing.pop(sender).cancel()
-            off = encode(
-                {
-                    "type": "typing",
-                    "user_id": sender,
-                    "display_name": payload.get("sender_display_name", sender),
-                    "is_typing": False,
-                }
-            )
+            name = payload.get("sender_display_name", sender)
+            off = encode(Typing(user_id=sender, display_name=name, is_typing=False))
             self._to_others(room, sender, off)
 
     @staticmethod

@@ -11,10 +11,18 @@ import uuid
 from datetime import datetime
 
 from api.domain.context import Services
-from api.domain.events import encode, message_frame
+from api.domain.events import (
+    MessageDeleted,
+    ReactionAdded,
+    ReactionRemoved,
+    SyncComplete,
+    edited_frame,
+    encode,
+    message_frame,
+)
 from api.domain.messages_read import changed_since, latest_reactions, messages_in_range
 from api.domain.sequencing import room_positions
-from api.domain.timefmt import iso, utcnow
+from api.domain.timefmt import now_iso
 from api.ws.connection import Connection
 from api.ws.room_stream import REPLAY_PAGE
 
@@ -48,7 +56,7 @@ async def resume(
         await conn.wait_room()
     if since_time is not None and not conn.closed:
         await _replay_changes(services, conn, room_uuid, since_time, since_point)
-    conn.push(encode({"type": "sync_complete", "last_sequence_number": cursor, "server_time": iso(utcnow())}))
+    conn.push(encode(SyncComplete(last_sequence_number=cursor, server_time=now_iso())))
     _go_live(conn, cursor)
 
 
@@ -64,31 +72,30 @@ async def _replay_changes(
             if row["deleted_at"] > since_time:
                 conn.push(
                     encode(
-                        {
-                            "type": "message_deleted",
-                            "message_id": msg["message_id"],
-                            "room_id": msg["room_id"],
-                            "sequence_number": msg["sequence_number"],
-                            "deleted_at": msg["deleted_at"],
-                            "deleted_by": row["deleted_by"],
-                        }
+                        MessageDeleted(
+                            message_id=msg["message_id"],
+                            room_id=msg["room_id"],
+                            sequence_number=msg["sequence_number"],
+                            deleted_at=msg["deleted_at"],
+                            deleted_by=row["deleted_by"],
+                        )
                     )
                 )
             continue
         if row["edited_at"] is not None and row["edited_at"] > since_time:
-            conn.push(encode({"type": "message_edited", **msg}))
+            conn.push(encode(edited_frame(msg)))
         if row["reactions_at"] is not None and row["reactions_at"] > since_time:
             last = latest.get(msg["message_id"])
             # The aggregated counts are the state; emoji/user name the latest remaining reaction.
+            kind = ReactionAdded if msg["reactions"] else ReactionRemoved
             conn.push(
                 encode(
-                    {
-                        "type": "reaction_added" if msg["reactions"] else "reaction_removed",
-                        "message_id": msg["message_id"],
-                        "emoji": last.emoji if last else None,
-                        "user_id": last.user_id if last else None,
-                        "reactions": msg["reactions"],
-                    }
+                    kind(
+                        message_id=msg["message_id"],
+                        emoji=last.emoji if last else None,
+                        user_id=last.user_id if last else None,
+                        reactions=msg["reactions"],
+                    )
                 )
             )
 

@@ -25,9 +25,16 @@ import msgspec
 
 from api.domain.auth import AuthUser
 from api.domain.bus import ForUser
-from api.domain.events import encode
+from api.domain.events import (
+    RoleChanged,
+    RoomActivity,
+    RoomRemoved,
+    RoomStatusChanged,
+    UserConnected,
+    encode,
+)
 from api.domain.room_summaries import member_counts, memberships, memberships_of, preview_of, room_entries
-from api.domain.timefmt import iso, utcnow
+from api.domain.timefmt import now_iso
 from api.ws.connection import Connection
 from api.ws.registry import Registry
 from api.ws.room_stream import RoomState
@@ -97,15 +104,14 @@ class Watch:
 
     def activity(self) -> bytes:
         return encode(
-            {
-                "type": "room_activity",
-                "room_id": self.room_id,
-                "last_sequence_number": self.seq,
-                "unread_count": self.unread,
-                "unread_mentions": self.mentions,
-                "last_message_at": self.last_at,
-                "preview": self.preview,
-            }
+            RoomActivity(
+                room_id=self.room_id,
+                last_sequence_number=self.seq,
+                unread_count=self.unread,
+                unread_mentions=self.mentions,
+                last_message_at=self.last_at,
+                preview=self.preview,
+            )
         )
 
     def begin_count(self, seq: int) -> int:
@@ -130,7 +136,8 @@ class UserStream:
         # Set once the `connected` frame is queued; nothing else is sent before it.
         self.ready = False
 
-    def send(self, frame: dict[str, Any]) -> None:
+    def send(self, frame: Any) -> None:
+        """Queue a frame (a struct of `api.domain.events`, or a room entry mapping) once ready."""
         if self.ready:
             self.conn.push(encode(frame))
 
@@ -214,12 +221,9 @@ class UserStreams:
         watches = await self._attach(stream, roles)
         stream.conn.open(
             encode(
-                {
-                    "type": "connected",
-                    "user_id": user.user_id,
-                    "server_time": iso(utcnow()),
-                    "rooms": [w.entry() for w in watches],
-                }
+                UserConnected(
+                    user_id=user.user_id, server_time=now_iso(), rooms=[w.entry() for w in watches]
+                )
             )
         )
         stream.ready = True
@@ -295,7 +299,7 @@ class UserStreams:
             room.watchers.discard(watch)
             self.registry.room_maybe_idle(room)
         if notify:
-            stream.send({"type": "room_removed", "room_id": watch.room_id})
+            stream.send(RoomRemoved(room_id=watch.room_id))
 
     # ------------------------------------------------------------------ the ordered room streams
 
@@ -353,12 +357,12 @@ class UserStreams:
             for watch in room.watchers:
                 if watch.stream.user.user_id == user_id and not watch.stream.user.is_admin:
                     watch.role = str(frame.get("role"))
-                    watch.stream.send({"type": "role_changed", "room_id": room.room_id, "role": watch.role})
+                    watch.stream.send(RoleChanged(room_id=room.room_id, role=watch.role))
         else:
             status = str(frame.get("new_status"))
             for watch in room.watchers:
                 watch.status = status
-                watch.stream.send({"type": "room_status_changed", "room_id": room.room_id, "status": status})
+                watch.stream.send(RoomStatusChanged(room_id=room.room_id, status=status))
 
     def on_changed(self, room: RoomState) -> None:
         """A message of the room was edited or deleted: re-read counts and preview of its watchers."""
@@ -444,7 +448,7 @@ class UserStreams:
                         self._drop(watch, notify=True)
                     elif role != watch.role and not stream.user.is_admin:
                         watch.role = role
-                        stream.send({"type": "role_changed", "room_id": room_id, "role": role})
+                        stream.send(RoleChanged(room_id=room_id, role=role))
                 missing = [r for r in want if r not in stream.watches]
                 if missing:
                     self.registry.spawn(self._added(stream, missing), "room_added")

@@ -25,7 +25,8 @@ from api.domain.auth import AuthUser
 from api.domain.bus import Bus
 from api.domain.context import Services
 from api.domain.db import Database, create_engine
-from api.domain.messages_send import MessageWriter, SendRequest, check_draft
+from api.domain.messages_send import MessageWriter, SendRequest
+from api.domain.messages_validate import check_draft
 from api.domain.outbox_relay import OutboxKicker
 from api.domain.settings import Settings
 from tests.conftest import ADMIN_URL
