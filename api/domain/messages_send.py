@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.domain import metrics, outbox
 from api.domain.auth import AuthUser
 from api.domain.context import Services
-from api.domain.errors import DomainError, Forbidden, Invalid
+from api.domain.errors import DomainError, Forbidden, Invalid, RateLimited
 from api.domain.messages_validate import Draft, find_display_name_mentions
+from api.domain.rate_limit import SharedRateLimiter
 from api.domain.sequencing import NewMessage, insert_sequenced
 from api.domain.timefmt import iso
 
@@ -139,6 +140,8 @@ class _Batch:
     room_id: uuid.UUID
     live: list[SendRequest]
     senders: dict[str, Any] = field(default_factory=dict)
+    # Per sender, how many sends the shared rate limit granted.
+    granted: dict[str, int] = field(default_factory=dict)
     existing: dict[tuple[str, str], Any] = field(default_factory=dict)
     # Requests answered (in submission order) and the new messages, in the order they are stored.
     answers: list[tuple[SendRequest, NewMessage | _SameAs | dict[str, Any]]] = field(default_factory=list)
@@ -150,6 +153,10 @@ class MessageWriter:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        settings = services.settings
+        self.limiter = SharedRateLimiter(
+            services.redis, services.bus.prefix, settings.rate_limit_per_second, settings.rate_limit_burst
+        )
         self._rooms: dict[uuid.UUID, _RoomQueue] = {}
         self.batches = 0
         self.messages = 0
@@ -243,9 +250,11 @@ class MessageWriter:
         # the numbers and inserts the messages and their outbox row atomically. Two round trips
         # per batch, and the room lock is held for no round trip at all.
         async with self.services.db.autocommit() as conn:
-            await self._read_senders_and_repeats(conn, batch)
+            # The rate limit's Redis round trip overlaps the first database read.
+            await asyncio.gather(self._read_senders_and_repeats(conn, batch), self._take_tokens(batch))
             self._authorise(batch)
             self._deduplicate(batch)
+            await self._limit(batch)
             await self._check_files(conn, batch)
             if not batch.live:
                 self._announce(batch, None, [], started)
@@ -270,6 +279,32 @@ class MessageWriter:
                 batch.senders[row.user_id] = row
             else:
                 batch.existing[(row.user_id, row.client_id)] = row
+
+    async def _take_tokens(self, batch: _Batch) -> None:
+        wanted: dict[str, int] = {}
+        for req in batch.live:
+            wanted[req.sender.user_id] = wanted.get(req.sender.user_id, 0) + 1
+        batch.granted = await self.limiter.take(str(batch.room_id), wanted)
+
+    async def _limit(self, batch: _Batch) -> None:
+        """Sends past what the shared rate limit granted their sender are refused, the latest first.
+
+        Tokens taken for sends that needed none (refused, or repeating a stored client_id, so a
+        client resending after a reconnect is not refused) are given back.
+        """
+        left = dict(batch.granted)
+        kept: list[SendRequest] = []
+        for req in batch.live:
+            user_id = req.sender.user_id
+            if left.get(user_id, 1) > 0:
+                left[user_id] = left.get(user_id, 1) - 1
+                kept.append(req)
+            else:
+                req.future.set_exception(RateLimited("too many messages; slow down"))
+        batch.live = kept
+        unused = {user_id: -n for user_id, n in left.items() if n > 0}
+        if unused:
+            await self.limiter.take(str(batch.room_id), unused)
 
     @staticmethod
     def _authorise(batch: _Batch) -> None:

@@ -332,6 +332,8 @@ class _Session:
                 return
             if isinstance(err, DomainError) and err.code in CONTRACT_ERROR_CODES:
                 conn.push(error_frame(err.code, err.message, client_id=client_id))
+                if isinstance(err, RateLimited):  # the shared limit (other processes' sends counted)
+                    self._refused()
             else:
                 # Not stored (database busy or failing). No contract error code fits: close so
                 # the client resumes with `since` and resends with the same client_id (deduped).

@@ -180,6 +180,41 @@ async def test_rate_limit_refuses_then_closes_with_1008(api: Api, server_factory
         await local.aclose()
 
 
+async def test_rate_limit_holds_across_processes(api: Api, server_factory, database_url: str) -> None:
+    """One user sending to one room through two processes shares one bucket, not one per process."""
+    from tests.support.clients import Api as _Api
+
+    first = server_factory(RATE_LIMIT_PER_SECOND="1", RATE_LIMIT_BURST="6")
+    second = server_factory(RATE_LIMIT_PER_SECOND="1", RATE_LIMIT_BURST="6")
+    one, two = _Api(first.base_url, database_url), _Api(second.base_url, database_url)
+    try:
+        owner = await one.user("owner")
+        room_id = await one.room(owner)
+        a, b = await one.connect(owner, room_id), await two.connect(owner, room_id)
+        for ws, name in ((a, "a"), (b, "b")):
+            for i in range(4):  # each process alone would take all four
+                await ws.send({"type": "message", "content": f"{name}{i}", "client_id": f"{name}{i}"})
+        outcomes = [await ws.next("ack", "error") for ws in (a, b) for _ in range(4)]
+        acked = [f for f in outcomes if f["type"] == "ack"]
+        refused = [f for f in outcomes if f["type"] == "error"]
+        assert all(f["code"] == "rate_limited" for f in refused)
+        # The burst (6) plus at most one token refilled at 1/s while the eight were sent.
+        assert 6 <= len(acked) <= 7, outcomes
+        stored = (await one.history(owner, room_id))["messages"]
+        assert len(stored) == len(acked)
+        # A resend of a stored client_id is answered with its ack, and costs no token.
+        await a.send({"type": "message", "content": "a0", "client_id": "a0"})
+        again = await a.next("ack", "error")
+        assert again["type"] == "ack" and again["message_id"] == next(
+            m["message_id"] for m in stored if m["client_id"] == "a0"
+        )
+        await a.close()
+        await b.close()
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
 async def test_upload_file_and_reference_it(api: Api) -> None:
     owner, other_owner = await api.user("owner"), await api.user("other")
     room_id = await api.room(owner)
