@@ -31,6 +31,8 @@ from api.ws.protocol import text_frame
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
+# Close tasks under way (see `Connection.close`).
+_closing: set[asyncio.Task[None]] = set()
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -309,16 +311,17 @@ class Connection:
         self.close_code = code
         self.queue.clear()
         self.sync_buffer.clear()
-        task = asyncio.create_task(self._close(code, reason))
-        task.add_done_callback(lambda _t: None)
+        # Kept until done: the event loop holds only weak references to tasks.
+        _closing.add(task := asyncio.create_task(self._close(code, reason)))
+        task.add_done_callback(_closing.discard)
 
     async def _close(self, code: int, reason: str) -> None:
         writer = self._writer
         if writer is not None:
             writer.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(BaseException):  # cancelled on purpose just above
                 await writer
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the peer is already gone: nothing left to tell it
             await self.send({"type": "websocket.close", "code": code, "reason": reason})
 
     async def close_after_flush(self, code: int, reason: str = "", timeout: float = 2.0) -> None:  # noqa: ASYNC109

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -203,17 +202,24 @@ class _Session:
     async def close(self) -> None:
         hub, conn, user = self.hub, self.conn, self.user
         hub.detach(conn)
-        if conn.focused:
-            with contextlib.suppress(Exception):
+        try:
+            if conn.focused:
                 await hub.presence.set_focus(conn.room_id, user.user_id, -1)
+        except Exception:
+            # The focus entry expires with this process's presence TTL; pushes resume then.
+            log.warning("could not clear focus on close; it expires with the presence TTL")
         if self.presence_counted:
-            with contextlib.suppress(Exception):
+            try:
                 left = await hub.presence.remove(conn.room_id, user.user_id)
                 if left == 0:
                     frame = self._presence_event("user_left")
                     await hub.services.bus.publish_ephemeral(conn.room_id, frame, control={"presence": 1})
                 if self.typing_sent[0]:
                     await self._publish_typing(False)
+            except Exception as exc:
+                # Redis is unreachable: this process's presence entries expire within the TTL,
+                # and the other members' typing timers clear the indicator.
+                log.warning("presence cleanup on close failed: %s", type(exc).__name__)
 
     async def receive_loop(self, socket: WebSocket[Any, Any, Any]) -> None:
         conn = self.conn

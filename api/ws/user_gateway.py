@@ -17,7 +17,7 @@ from api.logs import conn_id_var
 from api.ws.admission import accept_and_check, error_frame, pong_frame
 from api.ws.connection import Connection, Direct, Send
 from api.ws.hub import Hub
-from api.ws.user_streams import UserStream
+from api.ws.user_stream_state import UserStream
 
 log = logging.getLogger(__name__)
 

@@ -23,171 +23,24 @@ from typing import Any
 
 import msgspec
 
-from api.domain.auth import AuthUser
 from api.domain.bus import ForUser
 from api.domain.events import (
     RoleChanged,
-    RoomActivity,
     RoomRemoved,
     RoomStatusChanged,
     UserConnected,
     encode,
 )
-from api.domain.room_summaries import member_counts, memberships, memberships_of, preview_of, room_entries
+from api.domain.room_summaries import member_counts, memberships, memberships_of, room_entries
 from api.domain.timefmt import now_iso
 from api.ws.connection import Connection
 from api.ws.registry import Registry
 from api.ws.room_stream import RoomState
+from api.ws.user_stream_state import RoomRun, UserStream, Watch
 
 log = logging.getLogger(__name__)
 
 _dec = msgspec.json.Decoder()
-
-
-class Watch:
-    """One user stream's view of one room."""
-
-    __slots__ = (
-        "attached_at",
-        "counting",
-        "created_at",
-        "description",
-        "gen",
-        "last_at",
-        "mentions",
-        "preview",
-        "preview_seq",
-        "role",
-        "room_id",
-        "seq",
-        "status",
-        "stream",
-        "title",
-        "unread",
-    )
-
-    def __init__(self, stream: UserStream, room_id: str, seq: int) -> None:
-        self.stream = stream
-        self.room_id = room_id
-        self.role = ""
-        self.title = ""
-        self.description = ""
-        self.created_at: str | None = None
-        self.status = ""
-        # The room stream's position this view has reached.
-        self.seq = seq
-        self.unread = 0
-        self.mentions = 0
-        self.preview: msgspec.Raw | None = None
-        self.preview_seq = 0
-        self.last_at: str | None = None
-        # While a read from PostgreSQL is under way, `unread`/`mentions` count only what the
-        # room stream delivered after the read's bound; the read's result is added on arrival.
-        self.counting = True
-        self.gen = 0
-        self.attached_at = time.monotonic()
-
-    def entry(self) -> dict[str, Any]:
-        return {
-            "room_id": self.room_id,
-            "title": self.title,
-            "description": self.description,
-            "status": self.status,
-            "created_at": self.created_at,
-            "role": self.role,
-            "last_sequence_number": self.seq,
-            "unread_count": self.unread,
-            "unread_mentions": self.mentions,
-            "last_message_at": self.last_at,
-            "preview": self.preview,
-        }
-
-    def activity(self) -> bytes:
-        return encode(
-            RoomActivity(
-                room_id=self.room_id,
-                last_sequence_number=self.seq,
-                unread_count=self.unread,
-                unread_mentions=self.mentions,
-                last_message_at=self.last_at,
-                preview=self.preview,
-            )
-        )
-
-    def begin_count(self, seq: int) -> int:
-        """Start a re-read bounded at `seq`; returns its generation (a newer one supersedes it)."""
-        self.gen += 1
-        self.counting = True
-        self.unread = 0
-        self.mentions = 0
-        self.seq = max(self.seq, seq)
-        return self.gen
-
-
-class UserStream:
-    """One `/ws` socket: its user and its rooms."""
-
-    __slots__ = ("conn", "ready", "user", "watches")
-
-    def __init__(self, conn: Connection, user: AuthUser) -> None:
-        self.conn = conn
-        self.user = user
-        self.watches: dict[str, Watch] = {}
-        # Set once the `connected` frame is queued; nothing else is sent before it.
-        self.ready = False
-
-    def send(self, frame: Any) -> None:
-        """Queue a frame (a struct of `api.domain.events`, or a room entry mapping) once ready."""
-        if self.ready:
-            self.conn.push(encode(frame))
-
-
-class _Run:
-    """What one room's messages of one flush add to its members' counts."""
-
-    __slots__ = ("count", "last", "last_at", "last_seq", "mentioned", "own")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.own: dict[str, int] = {}
-        self.mentioned: dict[str, int] = {}
-        self.last: msgspec.Raw | None = None
-        self.last_seq = 0
-        self.last_at: str | None = None
-
-    def add(self, frame: dict[str, Any]) -> None:
-        self.count += 1
-        seq = int(frame["sequence_number"])
-        if frame.get("type") == "system":
-            message = {
-                "message_id": frame["message_id"],
-                "sender_id": frame.get("actor_id") or "",
-                "sender_display_name": frame.get("actor_id") or "",
-                "message_type": "system",
-                "content": frame,
-                "created_at": frame.get("timestamp"),
-            }
-        else:
-            message = frame
-            sender = frame["sender_id"]
-            self.own[sender] = self.own.get(sender, 0) + 1
-            for user_id in frame.get("mentions") or ():
-                if user_id != sender:
-                    self.mentioned[user_id] = self.mentioned.get(user_id, 0) + 1
-            self.last_at = frame.get("created_at")
-        self.last = msgspec.Raw(encode(preview_of(message)))
-        self.last_seq = seq
-
-    def apply(self, watch: Watch) -> None:
-        user_id = watch.stream.user.user_id
-        watch.unread += self.count - self.own.get(user_id, 0)
-        watch.mentions += self.mentioned.get(user_id, 0)
-        if self.last_seq > watch.preview_seq:
-            watch.preview = self.last
-            watch.preview_seq = self.last_seq
-        if self.last_at is not None:
-            watch.last_at = self.last_at
-        watch.seq = max(watch.seq, self.last_seq)
 
 
 class UserStreams:
@@ -325,7 +178,7 @@ class UserStreams:
 
     def _apply(self, room: RoomState, frames: list[bytes]) -> None:
         touched: set[Watch] = set()
-        run = _Run()
+        run = RoomRun()
         for raw in frames:
             frame = _dec.decode(raw)
             run.add(frame)
@@ -333,7 +186,7 @@ class UserStreams:
             if event in ("member_removed", "member_role_changed", "room_status_changed"):
                 # Counts up to and including this event, then its effect on the watches.
                 self._settle(room, run, touched)
-                run = _Run()
+                run = RoomRun()
                 self._on_event(room, event, frame)
         self._settle(room, run, touched)
         for watch in touched:
@@ -341,7 +194,7 @@ class UserStreams:
                 watch.stream.conn.push(watch.activity())
 
     @staticmethod
-    def _settle(room: RoomState, run: _Run, touched: set[Watch]) -> None:
+    def _settle(room: RoomState, run: RoomRun, touched: set[Watch]) -> None:
         if not run.count:
             return
         for watch in room.watchers:
