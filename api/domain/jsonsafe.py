@@ -35,15 +35,41 @@ def _depth_exceeds(raw: bytes, limit: int) -> bool:
     return False
 
 
-def loads(raw: bytes | str, limit: int = MAX_DEPTH) -> Any:
-    """Decode JSON; Invalid for malformed or too deeply nested input."""
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                if "\x00" in key:
+                    return True
+                stack.append(item)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def loads(raw: bytes | str, limit: int = MAX_DEPTH, *, nul_code: str = "invalid") -> Any:
+    """Decode JSON; Invalid for malformed or too deeply nested input.
+
+    A NUL character (U+0000) in any string or key is refused too: PostgreSQL text and jsonb
+    cannot hold it, so it could only fail later, and in a message batch it would fail the
+    other senders' messages with it (refused with `nul_code`: REST says 422).
+    """
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
     # Cheap pre-check: a document with few brackets cannot be deep.
     if data.count(b"{") + data.count(b"[") > limit and _depth_exceeds(data, limit):
         raise Invalid(f"JSON nested deeper than {limit} levels")
     try:
-        return _decoder.decode(data)
+        value = _decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise Invalid("malformed JSON") from exc
     except RecursionError as exc:  # pragma: no cover - guarded above
         raise Invalid("JSON nested too deeply") from exc
+    # Only a document with an escaped NUL can hold one (a raw one is malformed JSON).
+    if b"\\u0000" in data and _has_nul(value):
+        raise Invalid("text must not contain NUL (U+0000) characters", code=nul_code)
+    return value

@@ -27,7 +27,7 @@ from sqlalchemy import exc as sa_exc
 
 from api.domain import metrics
 from api.domain.context import Services
-from api.domain.errors import DomainError
+from api.domain.errors import DomainError, Invalid
 from api.domain.message_batch import Batch, BatchSteps, SendRequest
 from api.domain.rate_limit import SharedRateLimiter
 
@@ -155,6 +155,22 @@ class MessageWriter:
                     return
             except DomainError as err:
                 self._fail(requests, err)
+                return
+            except sa_exc.DBAPIError as exc:
+                live = [r for r in requests if not r.future.done()]
+                if len(live) > 1 and not exc.connection_invalidated:
+                    # The database refused something in one of these messages that validation let
+                    # through: store them one by one, so only that message fails.
+                    log.warning("message batch refused (%s); retrying its messages one by one", type(exc.orig).__name__)
+                    for request in live:
+                        await self._commit_batch(room_id, [request])
+                    return
+                if isinstance(exc, sa_exc.DataError):
+                    # Bad input, not a server fault: resending it would fail again.
+                    self._fail(live, Invalid("the message's content cannot be stored"))
+                    return
+                log.exception("message batch failed")
+                self._fail(requests, exc)
                 return
             except Exception as exc:
                 log.exception("message batch failed")

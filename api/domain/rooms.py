@@ -394,6 +394,8 @@ async def do_mark_read(services: Services, user: AuthUser, room_id: object, sequ
     """Move the caller's read marker forward (never backwards)."""
     if isinstance(sequence_number, bool) or not isinstance(sequence_number, int) or sequence_number < 0:
         raise Invalid("sequence_number must be a non-negative integer")
+    if sequence_number >= 2**63:
+        raise Invalid("sequence_number is out of range", code="unprocessable")
     rid = parse_uuid(room_id, "room_id")
     async with services.db.transaction() as uow:
         access = await access_room(uow.conn, rid, user)

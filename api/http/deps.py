@@ -59,7 +59,7 @@ async def json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
         raise HTTPException(status_code=413, detail="request body too large")
     if not raw.strip():
         raise Invalid("a JSON object body is required")
-    data = loads(raw)
+    data = loads(raw, nul_code="unprocessable")
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object")
     return data
