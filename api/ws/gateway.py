@@ -146,6 +146,7 @@ class _Session:
     """The per-socket protocol state machine."""
 
     __slots__ = (
+        "closing",
         "conn",
         "hub",
         "in_flight",
@@ -165,6 +166,8 @@ class _Session:
         self.typing_sent: tuple[bool, float] = (False, 0.0)
         self.presence_counted = False
         self.peer_close_code: int | None = None
+        # Set once the socket is to close (rate limit): what was answered goes out first.
+        self.closing: asyncio.Task[None] | None = None
 
     async def open(self, attached_at: int, since: int | None) -> None:
         hub, conn, user = self.hub, self.conn, self.user
@@ -231,7 +234,7 @@ class _Session:
             if kind == "websocket.disconnect":
                 self.peer_close_code = cast("int | None", event.get("code"))
                 return
-            if kind != "websocket.receive" or conn.closed:
+            if kind != "websocket.receive" or conn.closed or self.closing is not None:
                 continue
             raw = cast("str | None", event.get("text"))
             if raw is None:
@@ -309,8 +312,17 @@ class _Session:
         refusals.append(now)
         while refusals and now - refusals[0] > 10.0:
             refusals.popleft()
-        if len(refusals) > 5 * self.settings.rate_limit_per_second:
-            self.conn.close(1008, "rate limit exceeded")
+        if len(refusals) > 5 * self.settings.rate_limit_per_second and self.closing is None:
+            self.closing = asyncio.create_task(self._close_after_answers(1008, "rate limit exceeded"))
+
+    async def _close_after_answers(self, code: int, reason: str) -> None:
+        """Close once the sends already taken are answered and every queued frame has gone out.
+
+        Frames arriving meanwhile are not handled. Every wait is bounded.
+        """
+        if self.in_flight:
+            await asyncio.wait(list(self.in_flight), timeout=5.0)
+        await self.conn.close_after_flush(code, reason)
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         received_at = time.perf_counter()
