@@ -172,6 +172,15 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = Gate()  # type: ignore[assignment]
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The TCP connection ended. uvicorn reports 1005 here when no close frame came; that is an
+        abnormal closure, 1006 (RFC 6455 §7.1.5). A peer's close frame, if one came, was already
+        reported with its own code by the close handshake."""
+        super().connection_lost(exc)
+        items = getattr(self.queue, "_items", None)
+        if items and items[-1].get("type") == "websocket.disconnect" and items[-1].get("code") == 1005:
+            items[-1]["code"] = 1006  # the event uvicorn has just queued
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)

@@ -123,3 +123,27 @@ async def test_busy_database_at_connect_closes_with_1011_not_4500(
         first.cancel()
     finally:
         await blocker.close()
+
+
+
+async def test_an_aborted_connection_is_logged_as_1006(api: Api, server_factory) -> None:
+    """A peer that vanishes without a close frame is an abnormal closure (RFC 6455: 1006), not 1005."""
+    from tests.integration.ops.support import log_records, wait_for_log
+
+    srv = server_factory()
+    local = Api(srv.base_url, api._db.engine.url.render_as_string(hide_password=False))
+    try:
+        owner = await local.user("owner")
+        room_id = await local.room(owner)
+        ws = await local.connect(owner, room_id)
+        await ws.send({"type": "ping"})
+        await ws.next("pong")
+        ws.ws.transport.abort()  # type: ignore[attr-defined]
+
+        def closed(text: str) -> list[object]:
+            return [r.get("close_code") for r in log_records(text) if str(r.get("msg", "")).startswith("websocket closed")]
+
+        text = await wait_for_log(srv, lambda t: bool(closed(t)), timeout=10)
+        assert closed(text) == [1006]
+    finally:
+        await local.aclose()
