@@ -7,6 +7,7 @@ Nothing reads the environment at import time: call :func:`get_settings` (cached)
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -196,26 +197,20 @@ class Settings:
 
     @property
     def own_origins(self) -> tuple[str, ...]:
-        """The origins the server itself answers on, used when ALLOWED_ORIGINS is unset."""
-        hosts = {self.host}
-        if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:
-            hosts |= {"127.0.0.1", "localhost"}
-        return tuple(f"{scheme}://{h}:{self.port}" for h in sorted(hosts) for scheme in ("http", "https"))
+        """The origins the server itself answers on, used when ALLOWED_ORIGINS is unset.
+
+        Derived from the configured listen address only, never from a request's Host header
+        (which a client sets). Listening on every interface adds loopback and this machine's
+        own names and addresses; behind a proxy or under another name, set ALLOWED_ORIGINS.
+        """
+        return _own_origins(self.host, self.port)
 
     def origin_allowed(self, origin: str, request_host: str | None = None) -> bool:
-        """Whether a browser `Origin` may use this server.
-
-        With ALLOWED_ORIGINS unset, the server's own origin is allowed: the configured
-        host and port, or the Host header the request came in on (same-origin pages).
-        """
+        """Whether a browser `Origin` may use this server (`request_host` is not trusted: unused)."""
         origin = origin.rstrip("/")
         if self.allowed_origins:
             return origin in self.allowed_origins or "*" in self.allowed_origins
-        if origin in self.own_origins:
-            return True
-        if request_host:
-            return origin in {f"http://{request_host}", f"https://{request_host}"}
-        return False
+        return origin in self.own_origins
 
     @property
     def files_dir(self) -> Path:
@@ -226,3 +221,20 @@ class Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once on first use."""
     return Settings.from_env()
+
+
+@lru_cache(maxsize=8)
+def _own_origins(host: str, port: int) -> tuple[str, ...]:
+    hosts = {host}
+    if host in {"127.0.0.1", "localhost", "0.0.0.0", "::", "::1"}:
+        hosts |= {"127.0.0.1", "localhost"}
+    if host in {"0.0.0.0", "::"}:
+        try:
+            name = socket.gethostname()
+            hosts |= {name, socket.getfqdn()}
+            hosts |= {str(info[4][0]) for info in socket.getaddrinfo(name, None) if info[0] == socket.AF_INET}
+        except OSError:
+            pass  # no resolvable name: loopback only, and ALLOWED_ORIGINS for anything else
+    hosts.discard("0.0.0.0")
+    hosts.discard("::")
+    return tuple(f"{scheme}://{h}:{port}" for h in sorted(hosts) for scheme in ("http", "https"))

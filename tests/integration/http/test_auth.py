@@ -71,6 +71,13 @@ async def test_cookie_auth_needs_an_allowed_origin_for_state_changes(api: Api) -
         assert evil.status_code == 403
         ok = await browser.post("/api/rooms", json={"title": "x"}, headers={"Origin": api.base_url})
         assert ok.status_code == 201
+        # The Host header is the client's to set: it never widens what counts as our origin.
+        spoofed = await browser.post(
+            "/api/rooms",
+            json={"title": "x"},
+            headers={"Origin": "http://evil.example", "Host": "evil.example"},
+        )
+        assert spoofed.status_code == 403
 
 
 async def test_malformed_bodies_get_clear_4xx(api: Api) -> None:
