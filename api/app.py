@@ -7,12 +7,14 @@ import logging
 import mimetypes
 import os
 import socket as socketlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import OpenAPIConfig
@@ -79,9 +81,31 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return Response(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
+def _database_unreachable(exc: BaseException) -> bool:
+    """A failure to reach PostgreSQL (down, restarting, refusing), as opposed to a bug."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True
+    orig = getattr(exc, "orig", None) or exc.__cause__
+    return isinstance(exc, ConnectionError | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError) or (
+        orig is not None and orig is not exc and _database_unreachable(orig)
+    )
+
+
+_unreachable_logged = [0.0]
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, sa_exc.TimeoutError | PoolExhausted):
         return _pool_exhausted(request, exc)
+    if _database_unreachable(exc):
+        # An outage, not a bug: one warning line per burst, no traceback; clients retry.
+        now = time.monotonic()
+        if now - _unreachable_logged[0] > 10.0:
+            _unreachable_logged[0] = now
+            log.warning("database unreachable: %s; answering 503", type(exc).__name__)
+        return _error_response(503, "the database is unreachable; try again", {"Retry-After": "2"})
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _error_response(500, "internal server error")
 
