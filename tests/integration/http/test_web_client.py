@@ -33,3 +33,16 @@ async def test_index_assets_and_client_routes(api: Api) -> None:
     assert (await api.http.get("/api/nope")).status_code == 404
     assert (await api.http.get("/../../etc/passwd")).status_code in (200, 404)
     assert "root:" not in (await api.http.get("/..%2f..%2fetc/passwd")).text
+
+
+async def test_pages_carry_a_strict_content_security_policy(api: Api) -> None:
+    for path in ("/", "/rooms/some-room", "/sw.js"):
+        r = await api.http.get(path)
+        csp = r.headers.get("content-security-policy", "")
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, path
+        assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp, path
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "same-origin"
+    index = (await api.http.get("/")).text
+    assert "<script>" not in index and "style=" not in index, "the policy allows no inline code"
