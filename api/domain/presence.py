@@ -2,8 +2,8 @@
 
 Each server process keeps, per room, a hash `user -> open connections` under its own key
 with an expiry that the process's heartbeat refreshes. A crashed process stops refreshing,
-its keys expire, and its users drop out of the online set within the TTL
-(WS_PING_INTERVAL + WS_PONG_TIMEOUT). Focus (a page visible and focused on a room) is kept
+its keys expire, and its users drop out of the online set within
+WS_PING_INTERVAL + WS_PONG_TIMEOUT (the TTL plus one heartbeat of a surviving process). Focus (a page visible and focused on a room) is kept
 the same way and read by the push worker.
 """
 
@@ -79,11 +79,17 @@ return out
 class Presence:
     """Who is online in which room, across every server process."""
 
-    def __init__(self, redis: Redis, prefix: str, process_id: str, ttl_seconds: float) -> None:
+    def __init__(self, redis: Redis, prefix: str, process_id: str, promise_seconds: float) -> None:
+        """`promise_seconds`: how soon a crashed process's users must drop out (ping + pong timeout).
+
+        A crashed process's keys expire `ttl` after its last heartbeat, and a surviving process
+        notices at its next heartbeat, so `ttl + heartbeat_interval` stays within the promise.
+        """
         self.redis = redis
         self.prefix = prefix
         self.process_id = process_id
-        self.ttl = max(1, int(ttl_seconds + 0.999))
+        self.heartbeat_interval = max(0.2, min(5.0, promise_seconds / 4))
+        self.ttl = max(1, int(promise_seconds - self.heartbeat_interval - 1))
         self._add = redis.register_script(_ADD)
         self._remove = redis.register_script(_REMOVE)
         self._online = redis.register_script(_ONLINE)

@@ -271,7 +271,7 @@ class Hub:
     # ------------------------------------------------------------------ periodic work
 
     async def _heartbeat(self) -> None:
-        interval = max(0.2, self.presence.ttl / 3)
+        interval = self.presence.heartbeat_interval
         while True:
             await asyncio.sleep(interval)
             try:
