@@ -21,16 +21,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.response import File
 from sqlalchemy import exc as sa_exc
 
-from api.domain import metrics as metric_values
-from api.domain.bus import Bus
-from api.domain.context import Services
-from api.domain.db import Database, PoolExhausted, create_engine
-from api.domain.errors import DomainError
-from api.domain.messages_send import MessageWriter
-from api.domain.outbox_relay import OutboxKicker
+from api.domain.core import metrics as metric_values
+from api.domain.core.bus import Bus
+from api.domain.core.db import Database, PoolExhausted, create_engine
+from api.domain.core.errors import DomainError
+from api.domain.core.redis_pool import connect_redis
+from api.domain.core.services import Services
+from api.domain.core.settings import Settings
+from api.domain.messages.send import MessageWriter
+from api.domain.outbox.relay import OutboxKicker
 from api.domain.presence import Presence
-from api.domain.redis_pool import connect_redis
-from api.domain.settings import Settings
 from api.http import auth, files, health, messages, metrics, push, queries, rooms, search
 from api.http.access_log import AccessLogMiddleware
 from api.ws.gateway import room_socket

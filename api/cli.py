@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from api.domain.procs import pid_alive
-from api.domain.settings import Settings, SettingsError, get_settings
+from api.domain.core.procs import pid_alive
+from api.domain.core.settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("andon")
 
@@ -122,7 +122,7 @@ def _drain_before_exit(app: Any) -> None:
 
 
 def _metrics_dir(settings: Settings) -> tuple[Path, bool]:
-    """prometheus_client's multiprocess directory for this `andon serve` (see api.domain.metrics).
+    """prometheus_client's multiprocess directory for this `andon serve` (see api.domain.core.metrics).
 
     Set before any process imports prometheus_client, so every worker process writes its values
     there and a scrape merges them. One directory per host and process: replicas may share
@@ -172,7 +172,7 @@ def _with_embedded(settings: Settings, need_db: bool = True, need_redis: bool = 
 
 
 def _migrate(settings: Settings) -> None:
-    from api.domain.db import migrate
+    from api.domain.core.db import migrate
 
     assert settings.database_url
     migrate(settings.database_url)
@@ -181,8 +181,8 @@ def _migrate(settings: Settings) -> None:
 async def _add_user(
     settings: Settings, email: str, name: str, password: str | None, admin: bool
 ) -> dict[str, Any]:
-    from api.domain.db import Database, create_engine
-    from api.domain.users import do_upsert_user
+    from api.domain.auth.users import do_upsert_user
+    from api.domain.core.db import Database, create_engine
 
     db = Database(create_engine(settings.with_(db_pool_size=1, db_max_overflow=0)))
     try:
@@ -196,8 +196,8 @@ async def _seed_demo(settings: Settings) -> list[tuple[str, str]]:
     """Demo users and a room; the passwords are stable per data directory."""
     from sqlalchemy import text
 
-    from api.domain.db import Database, create_engine
-    from api.domain.users import do_upsert_user
+    from api.domain.auth.users import do_upsert_user
+    from api.domain.core.db import Database, create_engine
 
     secret_file = settings.data_dir / "demo-password"
     if secret_file.exists():
@@ -378,7 +378,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
             else:
                 password = secrets.token_urlsafe(12)
                 generated = True
-        from api.domain.errors import DomainError
+        from api.domain.core.errors import DomainError
 
         try:
             user = asyncio.run(_add_user(settings, args.email, args.name, password, args.admin))

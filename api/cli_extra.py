@@ -43,7 +43,7 @@ async def _verify(settings: Any, room_id: uuid.UUID) -> Any:
     from sqlalchemy import text
 
     from api.domain.audit import verify_chain
-    from api.domain.db import Database, create_engine
+    from api.domain.core.db import Database, create_engine
 
     db = Database(create_engine(settings.with_(db_pool_size=1, db_max_overflow=0)))
     try:
@@ -63,7 +63,7 @@ async def _verify(settings: Any, room_id: uuid.UUID) -> Any:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Print OK and exit 0 when the room's chain holds; name the first broken link and exit 1."""
     from api.cli import _with_embedded, setup_logging
-    from api.domain.settings import get_settings
+    from api.domain.core.settings import get_settings
 
     try:
         room_id = uuid.UUID(args.room_id)

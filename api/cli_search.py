@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from api.domain.db import Database, create_engine
-from api.domain.settings import Settings, get_settings
+from api.domain.core.db import Database, create_engine
+from api.domain.core.settings import Settings, get_settings
 from search.base import SearchBackend
 from search.documents import document_from_message, version_from_timestamp
 
@@ -178,7 +178,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
     settings, embedded = _with_embedded(settings, need_redis=False)
     try:
-        from api.domain.db import migrate
+        from api.domain.core.db import migrate
 
         assert settings.database_url
         migrate(settings.database_url)

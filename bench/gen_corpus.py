@@ -488,7 +488,7 @@ async def create_database(url: str) -> None:
     """Create the database named in `url` (dropping an old one) and migrate it to head."""
     from sqlalchemy.engine import make_url
 
-    from api.domain.db import migrate
+    from api.domain.core.db import migrate
 
     parsed = make_url(url)
     admin = await asyncpg.connect(_asyncpg_dsn(parsed.set(database="postgres").render_as_string(False)))

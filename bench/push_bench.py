@@ -43,14 +43,14 @@ if str(ROOT) not in sys.path:
 import asyncpg  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from api.domain.auth import AuthUser  # noqa: E402
-from api.domain.bus import Bus  # noqa: E402
-from api.domain.context import Services  # noqa: E402
-from api.domain.db import Database, create_engine  # noqa: E402
-from api.domain.messages_send import MessageWriter, SendRequest  # noqa: E402
-from api.domain.messages_validate import check_draft  # noqa: E402
-from api.domain.outbox_relay import OutboxKicker  # noqa: E402
-from api.domain.settings import Settings  # noqa: E402
+from api.domain.auth.sessions import AuthUser  # noqa: E402
+from api.domain.core.bus import Bus  # noqa: E402
+from api.domain.core.db import Database, create_engine  # noqa: E402
+from api.domain.core.services import Services  # noqa: E402
+from api.domain.core.settings import Settings  # noqa: E402
+from api.domain.messages.send import MessageWriter, SendRequest  # noqa: E402
+from api.domain.messages.validate import check_draft  # noqa: E402
+from api.domain.outbox.relay import OutboxKicker  # noqa: E402
 from tests.support.fake_push_service import FakePushService  # noqa: E402
 from tests.support.servers import start_server  # noqa: E402
 from tests.support.workers import fresh_database, start_worker  # noqa: E402

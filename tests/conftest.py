@@ -82,7 +82,7 @@ def _asyncpg_url(url: str) -> str:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh database, migrated to head, dropped at the end of the run."""
-    from api.domain.db import migrate
+    from api.domain.core.db import migrate
 
     name = f"andon_test_{uuid.uuid4().hex[:10]}"
 

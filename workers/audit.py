@@ -12,10 +12,10 @@ from typing import Any
 
 from celery import Celery
 
-from api.domain import jobs
 from api.domain.audit import EarlierEntryPending, append_from_outbox
-from api.domain.outbox_jobs import load_for_job, mark_job_done
-from api.domain.settings import Settings
+from api.domain.core.settings import Settings
+from api.domain.outbox import jobs
+from api.domain.outbox.job_state import load_for_job, mark_job_done
 from workers.celery_app import task_options
 from workers.runtime import WorkerRuntime, get_runtime
 

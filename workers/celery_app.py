@@ -2,7 +2,7 @@
 
 Choices, and why:
 
-* **JSON only**, results ignored: tasks take ids (`api.domain.jobs`) and report through the
+* **JSON only**, results ignored: tasks take ids (`api.domain.outbox.jobs`) and report through the
   database, so nothing needs pickle or a result backend.
 * **acks_late + reject_on_worker_lost, prefetch 1**: a message is acknowledged after its task
   ran, so a worker that dies mid-task leaves it to be delivered again (after the broker's
@@ -37,8 +37,8 @@ from urllib.parse import urlsplit
 from celery import Celery, bootsteps
 from kombu import Queue
 
-from api.domain import jobs
-from api.domain.settings import Settings, get_settings
+from api.domain.core.settings import Settings, get_settings
+from api.domain.outbox import jobs
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any
 from celery import Celery
 from sqlalchemy import text
 
-from api.domain import jobs
-from api.domain.outbox_jobs import load_many_for_job, mark_job_done
-from api.domain.settings import Settings
+from api.domain.core.settings import Settings
+from api.domain.outbox import jobs
+from api.domain.outbox.job_state import load_many_for_job, mark_job_done
 from search.base import SearchDocument
 from search.documents import document_from_message
 from workers.celery_app import task_options

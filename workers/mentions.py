@@ -2,7 +2,7 @@
 
 The mention frames themselves went out live from the send path right after commit; this job
 is what reaches users who are not looking: for an outbox row `messages.created` it applies the
-rules of `api.domain.push_notify`, writes one `push_deliveries` row per (message, subscription)
+rules of `api.domain.push.planning`, writes one `push_deliveries` row per (message, subscription)
 and records the job as done, all in one transaction with the outbox row locked, so a rerun
 plans nothing twice. Then it queues the sends; if it dies before that, the relay's sweep
 queues them instead.
@@ -17,10 +17,10 @@ from typing import Any
 
 from celery import Celery
 
-from api.domain import jobs
-from api.domain.outbox_jobs import load_for_job, mark_job_done
-from api.domain.push_notify import plan_deliveries, plan_recipients
-from api.domain.settings import Settings
+from api.domain.core.settings import Settings
+from api.domain.outbox import jobs
+from api.domain.outbox.job_state import load_for_job, mark_job_done
+from api.domain.push.planning import plan_deliveries, plan_recipients
 from workers.celery_app import task_options
 from workers.runtime import WorkerRuntime, get_runtime
 

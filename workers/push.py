@@ -16,9 +16,9 @@ from typing import Any
 
 from celery import Celery
 
-from api.domain import jobs
-from api.domain import push_deliveries as store
-from api.domain.settings import Settings
+from api.domain.core.settings import Settings
+from api.domain.outbox import jobs
+from api.domain.push import deliveries as store
 from workers.celery_app import retry_backoff_max, task_options
 from workers.push_delivery import (
     DeliveryOutcome,

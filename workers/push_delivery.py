@@ -11,7 +11,7 @@ Why the HTTP layer is wrapped rather than used as pywebpush sets it up:
 * pywebpush posts with ``requests``, which follows redirects and has no timeout unless given one. A
   push endpoint is user-supplied, so a redirect could point the worker anywhere: the session made by
   :func:`new_push_session` never follows one (a 3xx is a ``rejected`` outcome).
-* The endpoint is checked (:func:`api.domain.push_endpoints.check_push_endpoint`) before every send,
+* The endpoint is checked (:func:`api.domain.push.endpoints.check_push_endpoint`) before every send,
   and in addition every new connection resolves the host itself, refuses it if any address is
   internal and connects to an address it has just checked. Without that second step a DNS answer that
   changes between the check and the connect (DNS rebinding) would walk straight past the check.
@@ -55,7 +55,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import create_connection
 
-from api.domain.push_endpoints import (
+from api.domain.push.endpoints import (
     InvalidPushEndpoint,
     InvalidSubscriptionKeys,
     PushEndpointUnresolvable,
@@ -64,7 +64,7 @@ from api.domain.push_endpoints import (
     resolve_push_host,
     validate_subscription_keys,
 )
-from api.domain.vapid import vapid_signer
+from api.domain.push.vapid import vapid_signer
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -496,7 +496,7 @@ def deliver(
 ) -> DeliveryResult:
     """Send ``payload`` to one subscription once and classify what happened.
 
-    ``vapid_private_key`` is a key in any form :func:`api.domain.vapid.parse_vapid_private_key` reads
+    ``vapid_private_key`` is a key in any form :func:`api.domain.push.vapid.parse_vapid_private_key` reads
     (``VapidKeys.private_key`` is one) or a py_vapid signer (``VapidKeys.signer()``).
     ``vapid_subject`` is the ``sub`` claim (``mailto:`` or ``https:``); ``ttl`` the seconds the push
     service may hold the message; ``urgency`` one of :data:`URGENCIES`; ``timeout`` bounds the whole

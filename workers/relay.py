@@ -1,6 +1,6 @@
 """The outbox relay's Celery side: publishing jobs by name, and running the relay in the worker.
 
-The relay itself (`api.domain.outbox_relay`) is framework-free; this module gives it an
+The relay itself (`api.domain.outbox.relay`) is framework-free; this module gives it an
 `enqueue` that publishes through the worker's Celery app, starts it in every worker process that
 consumes the `outbox` queue (see `workers.celery_app`), and registers `outbox.drain`, a task
 that drains the outbox once (for `celery call`, beat, or a worker started without the relay).
@@ -15,9 +15,9 @@ from typing import Any
 
 from celery import Celery
 
-from api.domain import jobs
-from api.domain.outbox_relay import Enqueue
-from api.domain.settings import Settings
+from api.domain.core.settings import Settings
+from api.domain.outbox import jobs
+from api.domain.outbox.relay import Enqueue
 
 # Publishing is retried briefly and then fails: the relay rolls its claim back and tries the
 # whole batch again later, rather than blocking while Redis is away.

@@ -24,14 +24,14 @@ from celery import Celery
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
-from api.domain.bus import Bus
-from api.domain.context import Services
-from api.domain.db import Database, create_engine
-from api.domain.outbox_relay import OutboxRelay
+from api.domain.core.bus import Bus
+from api.domain.core.db import Database, create_engine
+from api.domain.core.redis_pool import connect_redis
+from api.domain.core.services import Services
+from api.domain.core.settings import Settings
+from api.domain.outbox.relay import OutboxRelay
 from api.domain.presence import Presence
-from api.domain.redis_pool import connect_redis
-from api.domain.settings import Settings
-from api.domain.vapid import VapidKeys, load_or_create_vapid_key
+from api.domain.push.vapid import VapidKeys, load_or_create_vapid_key
 from search.base import SearchBackend
 from search.postgres import PostgresSearchBackend
 from workers.push_delivery import new_push_session

@@ -24,8 +24,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.domain import jobs, outbox
-from api.domain.outbox_jobs import OutboxRow
+from api.domain import outbox
+from api.domain.outbox import jobs
+from api.domain.outbox.job_state import OutboxRow
 
 GENESIS_HASH = "0" * 64
 ACTIONS = {outbox.MESSAGE_EDITED: "edit", outbox.MESSAGE_DELETED: "delete"}

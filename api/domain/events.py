@@ -149,7 +149,7 @@ class RoleChanged(_Frame, tag="role_changed"):
 
 
 def ack_frame(fields: dict[str, Any]) -> bytes:
-    """The sender's `ack` from a message's ack fields (`messages_send.ack_fields`)."""
+    """The sender's `ack` from a message's ack fields (`api.domain.messages.batch.ack_fields`)."""
     return encode(
         Ack(
             client_id=fields["client_id"],

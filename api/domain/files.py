@@ -13,10 +13,10 @@ from typing import Any, Protocol
 import filetype
 from sqlalchemy import text
 
-from api.domain.access import access_room, parse_uuid, require_writer
-from api.domain.auth import AuthUser
-from api.domain.context import Services
-from api.domain.errors import Forbidden, Invalid, NotFound, TooLarge
+from api.domain.auth.access import access_room, parse_uuid, require_writer
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.errors import Forbidden, Invalid, NotFound, TooLarge
+from api.domain.core.services import Services
 
 # Served inline; everything else is an attachment. SVG is never inline (it can carry script).
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"})

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from api.domain.auth import AuthUser
-from api.domain.context import Services
-from api.domain.messages_read import SELECT_MESSAGE, message_object
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.services import Services
+from api.domain.messages.read import SELECT_MESSAGE, message_object
 
 
 async def readable_room_ids(services: Services, user: AuthUser) -> list[str]:

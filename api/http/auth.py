@@ -8,8 +8,8 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import Provide
 
-from api.domain.auth import AuthUser, do_login, do_logout
-from api.domain.users import get_user, user_object
+from api.domain.auth.sessions import AuthUser, do_login, do_logout
+from api.domain.auth.users import get_user, user_object
 from api.http.deps import SESSION_COOKIE, current_user, json_body, services_of
 
 

@@ -7,11 +7,11 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import HTTPException
 
-from api.domain.auth import AuthUser, access_token
-from api.domain.context import Services
-from api.domain.errors import Forbidden, Invalid, Unauthorized
-from api.domain.jsonsafe import loads
-from api.domain.timefmt import parse_iso
+from api.domain.auth.sessions import AuthUser, access_token
+from api.domain.core.errors import Forbidden, Invalid, Unauthorized
+from api.domain.core.jsonsafe import loads
+from api.domain.core.services import Services
+from api.domain.core.timefmt import parse_iso
 
 SESSION_COOKIE = "andon_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -11,8 +11,8 @@ from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from api.domain.auth import AuthUser
-from api.domain.errors import Invalid
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.errors import Invalid
 from api.domain.files import INLINE_TYPES, do_upload, load_file, make_storage
 from api.http.deps import current_user, services_of
 

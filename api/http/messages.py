@@ -7,11 +7,11 @@ from typing import Any
 from litestar import Request, get
 from litestar.di import Provide
 
-from api.domain.access import access_room
-from api.domain.auth import AuthUser
-from api.domain.errors import Invalid
-from api.domain.messages_ops import message_history
-from api.domain.messages_read import clamp_limit, history_around, history_page
+from api.domain.auth.access import access_room
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.errors import Invalid
+from api.domain.messages.changes import message_history
+from api.domain.messages.read import clamp_limit, history_around, history_page
 from api.http.deps import current_user, int_param, services_of, ts_param
 
 AUTH = {"user": Provide(current_user)}

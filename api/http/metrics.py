@@ -14,7 +14,8 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
-from api.domain import metrics
+from api.domain.core import metrics
+from api.domain.outbox import jobs
 from api.http.deps import services_of
 
 _FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
@@ -54,7 +55,9 @@ async def prometheus_metrics(request: Request[Any, Any, Any]) -> Response[bytes]
     sample = getattr(request.app.state, "sample_metrics", None)
     if callable(sample):
         sample()  # this process's gauges as of now; the others' are at most a second old
-    shared = await metrics.read_shared(services.db, services.redis, services.settings.redis_prefix)
+    shared = await metrics.read_shared(
+        services.db, services.redis, services.settings.redis_prefix, jobs.QUEUES
+    )
     return Response(
         metrics.render(shared),
         media_type=metrics.CONTENT_TYPE,

@@ -7,8 +7,9 @@ from typing import Any
 from litestar import Request, Response, delete, get, post, put
 from litestar.di import Provide
 
-from api.domain import push_prefs, push_subscriptions
-from api.domain.auth import AuthUser
+from api.domain.auth.sessions import AuthUser
+from api.domain.push import prefs as push_prefs
+from api.domain.push import subscriptions as push_subscriptions
 from api.http.deps import current_user, json_body, services_of
 
 AUTH = {"user": Provide(current_user)}

@@ -8,11 +8,11 @@ from typing import Any
 from litestar import Request, get
 from litestar.di import Provide
 
-from api.domain.access import access_room
-from api.domain.auth import AuthUser
-from api.domain.errors import Invalid
-from api.domain.messages_read import clamp_limit
-from api.domain.queries import check_field, incident_series, mentions_of
+from api.domain.auth.access import access_room
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.errors import Invalid
+from api.domain.messages.queries import check_field, incident_series, mentions_of
+from api.domain.messages.read import clamp_limit
 from api.http.deps import current_user, int_param, services_of, ts_param
 
 AUTH = {"user": Provide(current_user)}

@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Request, Response, delete, get, patch, post
 from litestar.di import Provide
 
-from api.domain import rooms as uc
-from api.domain.auth import AuthUser
+from api.domain.auth.sessions import AuthUser
+from api.domain.rooms import manage as uc
 from api.http.deps import current_user, json_body, services_of
 
 AUTH = {"user": Provide(current_user)}

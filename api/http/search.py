@@ -8,8 +8,8 @@ from litestar import Request, get
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 
-from api.domain.auth import AuthUser
-from api.domain.errors import Invalid
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.errors import Invalid
 from api.domain.search_support import live_messages, readable_room_ids, resolve_senders
 from api.http.deps import current_user, int_param, services_of, ts_param
 from search.base import MAX_RESULT_WINDOW, MESSAGE_TYPES, SearchBackend, SearchUnavailable

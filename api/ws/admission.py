@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket
 
+from api.domain.core.timefmt import now_iso
 from api.domain.events import Pong, encode
 from api.domain.events import error_frame as error_frame
-from api.domain.timefmt import now_iso
 
 if TYPE_CHECKING:
     from api.ws.hub import Hub

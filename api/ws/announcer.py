@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from api.domain.context import Services
+from api.domain.core.services import Services
 from api.domain.events import ack_frame, encode, mention_frame
-from api.domain.messages_send import Outcome
-from api.domain.room_summaries import preview_text
+from api.domain.messages.send import Outcome
+from api.domain.rooms.summaries import preview_text
 from api.ws.connection import Connection
 
 log = logging.getLogger(__name__)

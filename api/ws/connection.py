@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from api.domain.auth import AuthUser
+from api.domain.auth.sessions import AuthUser
 from api.ws.protocol import text_frame
 
 log = logging.getLogger(__name__)

@@ -12,15 +12,16 @@ from typing import Any, cast
 
 from litestar import WebSocket, websocket
 
-from api.domain import messages_ops, metrics
-from api.domain.access import access_room
-from api.domain.auth import AuthUser, access_token
-from api.domain.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from api.domain.auth.access import access_room
+from api.domain.auth.sessions import AuthUser, access_token
+from api.domain.core import metrics
+from api.domain.core.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from api.domain.core.jsonsafe import loads
+from api.domain.core.timefmt import now_iso, parse_iso
 from api.domain.events import PresenceEvent, RoomConnected, Typing, encode
-from api.domain.jsonsafe import loads
-from api.domain.messages_send import SendRequest
-from api.domain.messages_validate import check_draft
-from api.domain.timefmt import now_iso, parse_iso
+from api.domain.messages import changes as messages_ops
+from api.domain.messages.send import SendRequest
+from api.domain.messages.validate import check_draft
 from api.logs import conn_id_var
 from api.ws.admission import CONTRACT_ERROR_CODES, accept_and_check, error_frame, pong_frame
 from api.ws.connection import Connection, Direct, Send

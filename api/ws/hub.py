@@ -19,13 +19,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from api.domain.access import member_roles
-from api.domain.auth import valid_tokens
-from api.domain.bus import Control, Ephemeral, ForUser, Sequenced
-from api.domain.context import Services
-from api.domain.messages_send import MessageWriter
+from api.domain.auth.access import member_roles
+from api.domain.auth.sessions import valid_tokens
+from api.domain.core.bus import Control, Ephemeral, ForUser, Sequenced
+from api.domain.core.rate_limit import RateLimiter
+from api.domain.core.services import Services
+from api.domain.messages.send import MessageWriter
 from api.domain.presence import Presence
-from api.domain.rate_limit import RateLimiter
 from api.ws import resume as resume_mod
 from api.ws.announcer import Announcer
 from api.ws.connection import Connection, Flusher

@@ -14,8 +14,8 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from api.domain.context import Services
-from api.domain.sequencing import room_positions
+from api.domain.core.services import Services
+from api.domain.messages.sequencing import room_positions
 from api.ws.connection import Connection
 from api.ws.room_stream import Orderer, RoomState
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from api.domain.context import Services
+from api.domain.core.services import Services
+from api.domain.core.timefmt import now_iso
 from api.domain.events import (
     MessageDeleted,
     ReactionAdded,
@@ -20,9 +21,8 @@ from api.domain.events import (
     encode,
     message_frame,
 )
-from api.domain.messages_read import changed_since, latest_reactions, messages_in_range
-from api.domain.sequencing import room_positions
-from api.domain.timefmt import now_iso
+from api.domain.messages.read import changed_since, latest_reactions, messages_in_range
+from api.domain.messages.sequencing import room_positions
 from api.ws.connection import Connection
 from api.ws.room_stream import REPLAY_PAGE
 

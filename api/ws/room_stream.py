@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.domain import metrics
-from api.domain.bus import Ephemeral, Sequenced
-from api.domain.context import Services
+from api.domain.core import metrics
+from api.domain.core.bus import Ephemeral, Sequenced
+from api.domain.core.services import Services
 from api.domain.events import encode, message_frame
-from api.domain.messages_read import messages_in_range
-from api.domain.sequencing import room_positions
+from api.domain.messages.read import messages_in_range
+from api.domain.messages.sequencing import room_positions
 from api.ws.connection import Connection
 from api.ws.protocol import text_frame
 

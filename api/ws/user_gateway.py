@@ -10,9 +10,9 @@ from typing import Any, cast
 
 from litestar import WebSocket, websocket
 
-from api.domain.auth import access_token
-from api.domain.errors import DomainError, Unauthorized
-from api.domain.jsonsafe import loads
+from api.domain.auth.sessions import access_token
+from api.domain.core.errors import DomainError, Unauthorized
+from api.domain.core.jsonsafe import loads
 from api.logs import conn_id_var
 from api.ws.admission import accept_and_check, error_frame, pong_frame
 from api.ws.connection import Connection, Direct, Send

@@ -11,9 +11,9 @@ from typing import Any
 
 import msgspec
 
-from api.domain.auth import AuthUser
+from api.domain.auth.sessions import AuthUser
 from api.domain.events import RoomActivity, encode
-from api.domain.room_summaries import preview_of
+from api.domain.rooms.summaries import preview_of
 from api.ws.connection import Connection
 
 

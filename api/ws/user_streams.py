@@ -23,7 +23,8 @@ from typing import Any
 
 import msgspec
 
-from api.domain.bus import ForUser
+from api.domain.core.bus import ForUser
+from api.domain.core.timefmt import now_iso
 from api.domain.events import (
     RoleChanged,
     RoomRemoved,
@@ -31,8 +32,7 @@ from api.domain.events import (
     UserConnected,
     encode,
 )
-from api.domain.room_summaries import member_counts, memberships, memberships_of, room_entries
-from api.domain.timefmt import now_iso
+from api.domain.rooms.summaries import member_counts, memberships, memberships_of, room_entries
 from api.ws.connection import Connection
 from api.ws.registry import Registry
 from api.ws.room_stream import RoomState

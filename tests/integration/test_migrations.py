@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from api.domain.db import downgrade, migrate
+from api.domain.core.db import downgrade, migrate
 from tests.conftest import admin_url
 
 

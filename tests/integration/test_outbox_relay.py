@@ -13,11 +13,12 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from api.domain import jobs, outbox
-from api.domain.db import Database, create_engine
-from api.domain.outbox_jobs import load_for_job, mark_job_done
-from api.domain.outbox_relay import OutboxKicker, OutboxRelay, kick_key, wait_for_kick
-from api.domain.settings import Settings
+from api.domain import outbox
+from api.domain.core.db import Database, create_engine
+from api.domain.core.settings import Settings
+from api.domain.outbox import jobs
+from api.domain.outbox.job_state import load_for_job, mark_job_done
+from api.domain.outbox.relay import OutboxKicker, OutboxRelay, kick_key, wait_for_kick
 from tests.conftest import ADMIN_URL, REDIS_URL
 from tests.support.workers import fresh_database
 
@@ -297,7 +298,7 @@ async def test_with_nothing_to_wake_it_the_wait_ends_after_its_interval() -> Non
 
 
 async def test_a_delivery_waiting_for_its_retry_is_neither_queued_nor_claimed_early(db: Database) -> None:
-    from api.domain import push_deliveries
+    from api.domain.push import deliveries as push_deliveries
 
     delivery = await _delivery(db, "pending")
     async with db.transaction() as uow:

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import event, text
 
-from api.domain import db as db_module
-from api.domain.db import Database, PoolExhausted, create_engine
-from api.domain.settings import Settings
+from api.domain.core import db as db_module
+from api.domain.core.db import Database, PoolExhausted, create_engine
+from api.domain.core.settings import Settings
 
 
 def test_custom_pool_size_overflow_and_timeout_come_from_the_environment(database_url: str) -> None:
@@ -71,7 +71,7 @@ async def test_a_pooled_connection_killed_while_idle_is_replaced_transparently(
 
 
 def test_bad_pool_settings_are_refused() -> None:
-    from api.domain.settings import SettingsError
+    from api.domain.core.settings import SettingsError
 
     with pytest.raises(SettingsError):
         Settings.from_env({"DB_POOL_SIZE": "lots"}, dotenv=None)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from api.domain import push_endpoints
-from api.domain.vapid import VapidKeys, load_or_create_vapid_key
+from api.domain.push import endpoints as push_endpoints
+from api.domain.push.vapid import VapidKeys, load_or_create_vapid_key
 
 # tests/integration is not a package, so with plain `pytest` (no pythonpath setting in pyproject)
 # the repository root is not importable when this module loads; `python -m pytest` would add it.

@@ -13,10 +13,10 @@ import websockets
 from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection
 
-from api.domain.db import Database, create_engine
-from api.domain.security import hash_password, new_token, token_digest
-from api.domain.settings import Settings
-from api.domain.users import do_upsert_user
+from api.domain.auth.credentials import hash_password, new_token, token_digest
+from api.domain.auth.users import do_upsert_user
+from api.domain.core.db import Database, create_engine
+from api.domain.core.settings import Settings
 
 PASSWORD = "correct-horse-battery"
 _PASSWORD_HASH: str | None = None

@@ -18,8 +18,8 @@ from typing import Any
 
 import asyncpg
 
-from api.domain.db import migrate
-from api.domain.settings import Settings
+from api.domain.core.db import migrate
+from api.domain.core.settings import Settings
 from workers.celery_app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.domain.settings import Settings
+from api.domain.core.settings import Settings
 from workers.celery_app import broker_url, create_app, retry_backoff_max
 
 

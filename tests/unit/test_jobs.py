@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.domain import jobs, outbox
+from api.domain import outbox
+from api.domain.outbox import jobs
 
 
 def test_every_job_of_every_kind_has_a_queue_named_by_its_prefix() -> None:

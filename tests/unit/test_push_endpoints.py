@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from api.domain import push_endpoints
-from api.domain.push_endpoints import (
+from api.domain.push import endpoints as push_endpoints
+from api.domain.push.endpoints import (
     InvalidPushEndpoint,
     InvalidSubscriptionKeys,
     PushEndpointUnresolvable,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from api.domain.push_notify import PAYLOAD_LIMIT, preview_of, push_payload
-from api.domain.push_prefs import effective_level
+from api.domain.push.planning import PAYLOAD_LIMIT, preview_of, push_payload
+from api.domain.push.prefs import effective_level
 
 
 def test_the_room_override_wins_then_the_global_level_then_mentions() -> None:

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 from py_vapid.jwt import decode as decode_jwt
 
-from api.domain import vapid as vapid_module
-from api.domain.vapid import (
+from api.domain.push import vapid as vapid_module
+from api.domain.push.vapid import (
     VAPID_KEY_FILENAME,
     InvalidVapidKey,
     VapidKeys,

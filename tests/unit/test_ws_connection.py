@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.domain.auth import AuthUser
+from api.domain.auth.sessions import AuthUser
 from api.ws.connection import Connection, Direct, Flusher
 from api.ws.protocol import Gate, text_frame
 

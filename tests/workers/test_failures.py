@@ -21,14 +21,14 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from api.domain.auth import AuthUser
-from api.domain.bus import Bus
-from api.domain.context import Services
-from api.domain.db import Database, create_engine
-from api.domain.messages_send import MessageWriter, SendRequest
-from api.domain.messages_validate import check_draft
-from api.domain.outbox_relay import OutboxKicker
-from api.domain.settings import Settings
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.bus import Bus
+from api.domain.core.db import Database, create_engine
+from api.domain.core.services import Services
+from api.domain.core.settings import Settings
+from api.domain.messages.send import MessageWriter, SendRequest
+from api.domain.messages.validate import check_draft
+from api.domain.outbox.relay import OutboxKicker
 from tests.conftest import ADMIN_URL
 from tests.support.clients import Api
 from tests.support.fake_push_service import FakePushService, Reply

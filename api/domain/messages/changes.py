@@ -1,0 +1,338 @@
+"""Editing, deleting and reacting to messages.
+
+Each operation checks and changes the row in one short transaction (the row locked), keeps
+the audit trail in that same transaction, and broadcasts after commit. Broadcasts carry the
+message's sequence number, so no receiver sees an edit before the message it edits.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from typing import Any
+
+import msgspec
+import regex
+from sqlalchemy import text
+
+from api.domain import outbox
+from api.domain.auth.access import parse_uuid
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.db import UnitOfWork
+from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound, TooLarge
+from api.domain.core.services import Services
+from api.domain.core.timefmt import iso
+from api.domain.events import MessageDeleted, ReactionAdded, ReactionRemoved, edited_frame, encode
+from api.domain.messages.read import load_message
+from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, json_depth
+
+_GRAPHEME = regex.compile(r"\X")
+MAX_EMOJI_BYTES = 32
+
+
+def _is_emoji_codepoint(cp: int) -> bool:
+    return (
+        0x1F000 <= cp <= 0x1FAFF
+        or 0x2600 <= cp <= 0x27BF
+        or 0x2300 <= cp <= 0x23FF
+        or 0x2B00 <= cp <= 0x2BFF
+        or 0x2190 <= cp <= 0x21FF
+        or cp in (0x00A9, 0x00AE, 0x203C, 0x2049, 0x2122, 0x2139, 0x3030, 0x303D, 0x3297, 0x3299, 0x20E3)
+    )
+
+
+def check_emoji(value: object) -> str:
+    """One grapheme cluster containing an emoji code point, at most 32 bytes of UTF-8."""
+    if not isinstance(value, str) or not value:
+        raise Invalid("emoji must be a non-empty string")
+    if len(value.encode("utf-8")) > MAX_EMOJI_BYTES:
+        raise Invalid("emoji must be at most 32 bytes")
+    if len(_GRAPHEME.findall(value)) != 1:
+        raise Invalid("emoji must be a single emoji")
+    if not any(_is_emoji_codepoint(ord(ch)) for ch in value):
+        raise Invalid("emoji must be an emoji")
+    if any(unicodedata.category(ch) in ("Cc", "Zs", "Zl", "Zp") for ch in value):
+        raise Invalid("emoji must be an emoji")
+    return value
+
+
+def check_new_content(message_type: str, content: object) -> tuple[str | None, Any]:
+    """New content for an edit, validated like a new message of the same type."""
+    if message_type == "incident_data":
+        if not isinstance(content, dict):
+            raise Invalid("incident_data content must be a JSON object")
+        if json_depth(content, MAX_DATA_DEPTH) > MAX_DATA_DEPTH:
+            raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
+        if len(encode(content)) > MAX_DATA_BYTES:
+            raise TooLarge("incident_data is over 16 KiB")
+        return None, content
+    if not isinstance(content, str):
+        raise Invalid("content must be a string")
+    if len(content) > MAX_TEXT:
+        raise TooLarge(f"content is over {MAX_TEXT} characters")
+    if message_type == "text" and not content.strip():
+        raise Invalid("content must not be empty")
+    return content, None
+
+
+_LOCK_MESSAGE = text(
+    """
+    SELECT m.message_id, m.room_id, m.sender_id, m.message_type, m.content, m.data, m.created_at, m.edited_at,
+           m.deleted_at, m.sequence_number, r.status,
+           clock_timestamp() - m.created_at > make_interval(secs => :w) AS expired
+    FROM messages m JOIN incident_rooms r ON r.room_id = m.room_id
+    WHERE m.room_id = :r AND m.message_id = :id
+    FOR UPDATE OF m
+    """
+)
+
+
+async def _lock(uow: UnitOfWork, room_id: uuid.UUID, message_id: object, window: int = 0) -> Any:
+    mid = parse_uuid(message_id, "message_id")
+    row = (await uow.conn.execute(_LOCK_MESSAGE, {"r": room_id, "id": mid, "w": window})).first()
+    if row is None:
+        raise NotFound("no such message in this room")
+    return row
+
+
+def _broadcast_after_commit(
+    uow: UnitOfWork, services: Services, room_id: str, frame: bytes, seq: int, *, changed: bool = False
+) -> None:
+    """Publish an unsequenced frame once committed; receivers hold it until `seq` is delivered.
+
+    `changed`: the message's content changed (edit, delete), so room lists re-read their preview.
+    """
+
+    async def publish() -> None:
+        await services.bus.publish_ephemeral(
+            room_id, frame, after_seq=seq, control={"changed": 1} if changed else None
+        )
+
+    uow.after_commit(publish)
+
+
+async def _role(uow: UnitOfWork, room_id: uuid.UUID, user: AuthUser) -> str | None:
+    if user.is_admin:
+        return "OWNER"
+    row = (
+        await uow.conn.execute(
+            text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"),
+            {"r": room_id, "u": user.user_id},
+        )
+    ).first()
+    return row.role if row else None
+
+
+async def do_edit_message(
+    services: Services, user: AuthUser, room_id: str, message_id: object, content: object
+) -> dict[str, Any]:
+    """Edit one's own message within the window (database clock); the replaced version is kept."""
+    rid = uuid.UUID(room_id)
+    async with services.db.transaction() as uow:
+        row = await _lock(uow, rid, message_id, services.settings.edit_window_seconds)
+        if await _role(uow, rid, user) is None:
+            raise Forbidden("you are not a member of this room")
+        if row.status == "archived":
+            raise Forbidden("the room is archived (read-only)")
+        if row.message_type == "system":
+            raise Forbidden("system messages cannot be edited")
+        if row.deleted_at is not None:
+            raise Forbidden("the message is deleted")
+        if row.sender_id != user.user_id:
+            raise Forbidden("only the sender may edit a message")
+        if row.expired:
+            raise EditWindowExpired("the edit window has passed")
+        new_content, new_data = check_new_content(row.message_type, content)
+        await uow.conn.execute(
+            text(
+                "INSERT INTO message_edits (message_id, room_id, content, data, version_at, version_by) "
+                "VALUES (:id, :r, :c, CAST(:d AS jsonb), :at, :by)"
+            ),
+            {
+                "id": row.message_id,
+                "r": rid,
+                "c": row.content,
+                "d": None
+                if row.data is None
+                else (row.data if isinstance(row.data, str) else encode(row.data).decode()),
+                "at": row.edited_at or row.created_at,
+                "by": row.sender_id,
+            },
+        )
+        await uow.conn.execute(
+            text(
+                "UPDATE messages SET content = :c, data = CAST(:d AS jsonb), edited_at = clock_timestamp(), "
+                "updated_at = clock_timestamp() WHERE message_id = :id"
+            ),
+            {
+                "c": new_content,
+                "d": None if new_data is None else encode(new_data).decode(),
+                "id": row.message_id,
+            },
+        )
+        await outbox.add(
+            uow.conn,
+            outbox.MESSAGE_EDITED,
+            {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
+        )
+        uow.after_commit(services.outbox_kick)
+        message = await load_message(uow.conn, rid, row.message_id)
+        assert message is not None
+        _broadcast_after_commit(
+            uow,
+            services,
+            room_id,
+            encode(edited_frame(message)),
+            int(row.sequence_number),
+            changed=True,
+        )
+    return message
+
+
+async def do_delete_message(
+    services: Services, user: AuthUser, room_id: str, message_id: object
+) -> dict[str, Any]:
+    """Soft-delete: by the sender, the room's OWNER or an admin; the content stays for audit only."""
+    rid = uuid.UUID(room_id)
+    async with services.db.transaction() as uow:
+        row = await _lock(uow, rid, message_id)
+        role = await _role(uow, rid, user)
+        if role is None:
+            raise Forbidden("you are not a member of this room")
+        if row.status == "archived":
+            raise Forbidden("the room is archived (read-only)")
+        if row.message_type == "system":
+            raise Forbidden("system messages cannot be deleted")
+        if row.deleted_at is not None:
+            raise Forbidden("the message is already deleted")
+        if row.sender_id != user.user_id and role != "OWNER":
+            raise Forbidden("only the sender, the room's OWNER or an admin may delete a message")
+        done = (
+            await uow.conn.execute(
+                text(
+                    "UPDATE messages SET deleted_at = clock_timestamp(), deleted_by = :u, updated_at = clock_timestamp() "
+                    "WHERE message_id = :id RETURNING deleted_at"
+                ),
+                {"u": user.user_id, "id": row.message_id},
+            )
+        ).first()
+        assert done is not None
+        await outbox.add(
+            uow.conn,
+            outbox.MESSAGE_DELETED,
+            {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
+        )
+        uow.after_commit(services.outbox_kick)
+        event = MessageDeleted(
+            message_id=str(row.message_id),
+            room_id=room_id,
+            sequence_number=int(row.sequence_number),
+            deleted_at=iso(done.deleted_at),
+            deleted_by=user.user_id,
+        )
+        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number), changed=True)
+    return {"type": "message_deleted", **msgspec.structs.asdict(event)}
+
+
+_COUNTS = text(
+    """
+    SELECT COALESCE(jsonb_object_agg(x.emoji, x.n ORDER BY x.first_at), '{}'::jsonb)::text AS reactions
+    FROM (SELECT emoji, count(*) AS n, min(created_at) AS first_at FROM message_reactions
+          WHERE message_id = :id GROUP BY emoji) x
+    """
+)
+
+
+async def do_react(
+    services: Services, user: AuthUser, room_id: str, message_id: object, emoji: object, add: bool
+) -> dict[str, Any] | None:
+    """Add or remove a reaction; None (and no broadcast) when nothing changed."""
+    clean = check_emoji(emoji)
+    rid = uuid.UUID(room_id)
+    async with services.db.transaction() as uow:
+        row = await _lock(uow, rid, message_id)
+        if await _role(uow, rid, user) is None:
+            raise Forbidden("you are not a member of this room")
+        if row.status == "archived":
+            raise Forbidden("the room is archived (read-only)")
+        if row.deleted_at is not None:
+            raise Forbidden("the message is deleted")
+        if add:
+            changed = (
+                await uow.conn.execute(
+                    text(
+                        "INSERT INTO message_reactions (message_id, user_id, emoji) VALUES (:id, :u, :e) "
+                        "ON CONFLICT DO NOTHING RETURNING 1"
+                    ),
+                    {"id": row.message_id, "u": user.user_id, "e": clean},
+                )
+            ).first()
+        else:
+            changed = (
+                await uow.conn.execute(
+                    text(
+                        "DELETE FROM message_reactions WHERE message_id = :id AND user_id = :u AND emoji = :e RETURNING 1"
+                    ),
+                    {"id": row.message_id, "u": user.user_id, "e": clean},
+                )
+            ).first()
+        if changed is None:
+            return None
+        await uow.conn.execute(
+            text(
+                "UPDATE messages SET updated_at = clock_timestamp(), reactions_at = clock_timestamp() WHERE message_id = :id"
+            ),
+            {"id": row.message_id},
+        )
+        counts_row = (await uow.conn.execute(_COUNTS, {"id": row.message_id})).first()
+        counts = msgspec.json.decode(counts_row.reactions) if counts_row else {}
+        kind = ReactionAdded if add else ReactionRemoved
+        event = kind(message_id=str(row.message_id), emoji=clean, user_id=user.user_id, reactions=counts)
+        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number))
+    return {"type": "reaction_added" if add else "reaction_removed", **msgspec.structs.asdict(event)}
+
+
+async def message_history(
+    services: Services, user: AuthUser, room_id: uuid.UUID, message_id: object, role: str
+) -> dict[str, Any]:
+    """Every version of a message, original first (sender, OWNER, admin)."""
+    mid = parse_uuid(message_id, "message_id")
+    async with services.db.read() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT sender_id, message_type, content, data, created_at, edited_at, deleted_at "
+                    "FROM messages WHERE room_id = :r AND message_id = :id"
+                ),
+                {"r": room_id, "id": mid},
+            )
+        ).first()
+        if row is None:
+            raise NotFound("no such message in this room")
+        if row.sender_id != user.user_id and role != "OWNER":
+            raise Forbidden("only the sender, the room's OWNER or an admin may read the edit history")
+        edits = (
+            await conn.execute(
+                text(
+                    "SELECT content, data, version_at, version_by FROM message_edits WHERE message_id = :id ORDER BY edit_id"
+                ),
+                {"id": mid},
+            )
+        ).all()
+
+    def content_of(c: Any, d: Any) -> Any:
+        if row.message_type in ("incident_data", "system"):
+            return msgspec.json.decode(d) if isinstance(d, str) else d
+        return c
+
+    versions = [
+        {"content": content_of(e.content, e.data), "at": iso(e.version_at), "by": e.version_by} for e in edits
+    ]
+    versions.append(
+        {
+            "content": content_of(row.content, row.data),
+            "at": iso(row.edited_at or row.created_at),
+            "by": row.sender_id,
+        }
+    )
+    return {"versions": versions, "deleted_at": iso(row.deleted_at)}

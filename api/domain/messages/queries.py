@@ -1,0 +1,132 @@
+"""Cross-room and structured queries: messages that mention me, incident-data series."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.errors import Invalid
+from api.domain.core.services import Services
+from api.domain.core.timefmt import iso
+from api.domain.messages.read import message_object, select_messages
+
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,4}$")
+MAX_POINTS = 10_000
+
+
+_SELECT_MENTIONS = select_messages(
+    """,
+           ir.title AS room_title,
+           m.sequence_number > COALESCE(rm.last_read_seq, 0) AS unread""",
+    """    JOIN incident_rooms ir ON ir.room_id = m.room_id
+    LEFT JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = :u
+""",
+)
+_UNREAD_MENTIONS = text(
+    "SELECT count(*) AS n FROM room_members rm JOIN messages m ON m.room_id = rm.room_id "
+    "AND m.sequence_number > rm.last_read_seq WHERE rm.user_id = :u "
+    "AND m.mentions @> CAST(:uid AS varchar[]) AND m.deleted_at IS NULL AND m.sender_id <> :u"
+)
+
+
+async def mentions_of(
+    services: Services, user: AuthUser, limit: int, before: datetime | None
+) -> dict[str, Any]:
+    """Messages mentioning the caller in rooms they can read now, newest first (GIN on `mentions`).
+
+    Each carries `room_title` and `unread` (after the caller's read marker); `unread_total`
+    counts the unread ones over all the caller's rooms.
+    """
+    params: dict[str, Any] = {"u": user.user_id, "n": limit + 1, "uid": [user.user_id]}
+    cond = "m.mentions @> CAST(:uid AS varchar[]) AND m.deleted_at IS NULL"
+    if not user.is_admin:
+        cond += " AND rm.user_id IS NOT NULL"
+    if before is not None:
+        cond += " AND m.created_at < :b"
+        params["b"] = before
+    sql = _SELECT_MENTIONS + f" WHERE {cond} ORDER BY m.created_at DESC, m.message_id DESC LIMIT :n"
+    async with services.db.read() as conn:
+        rows = (await conn.execute(text(sql), params)).all()
+        total = (await conn.execute(_UNREAD_MENTIONS, params)).scalar_one()
+    has_more = len(rows) > limit
+    page = []
+    for row in rows[:limit]:
+        message = message_object(row)
+        message["room_title"] = row.room_title
+        message["unread"] = bool(row.unread) and row.sender_id != user.user_id
+        page.append(message)
+    return {
+        "messages": page,
+        "has_more": has_more,
+        "next_before": page[-1]["created_at"] if page and has_more else None,
+        "unread_total": int(total),
+    }
+
+
+def check_field(field: object) -> list[str]:
+    """A field name or dotted path (≤ 5 levels) of letters, digits and underscores."""
+    if not isinstance(field, str) or not _FIELD.match(field):
+        raise Invalid(
+            "field must be a name like `temperature` or a dotted path like `oven.zone1`", code="unprocessable"
+        )
+    return field.split(".")
+
+
+async def incident_series(
+    services: Services,
+    room_id: uuid.UUID,
+    path: list[str],
+    *,
+    gte: float | None,
+    lte: float | None,
+    after: datetime | None,
+    before: datetime | None,
+    limit: int = MAX_POINTS,
+) -> dict[str, Any]:
+    """Numeric values of one field over time, oldest first.
+
+    Uses the (room_id, created_at) index for the room and time range; the field filter runs
+    on those rows. Values that are not JSON numbers are skipped, never cast.
+    """
+    params: dict[str, Any] = {"r": room_id, "p": path, "n": min(limit, MAX_POINTS)}
+    cond = [
+        "room_id = :r",
+        "message_type = 'incident_data'",
+        "deleted_at IS NULL",
+        "jsonb_typeof(data #> CAST(:p AS text[])) = 'number'",
+    ]
+    if after is not None:
+        cond.append("created_at > :after")
+        params["after"] = after
+    if before is not None:
+        cond.append("created_at < :before")
+        params["before"] = before
+    value = "CAST(data #>> CAST(:p AS text[]) AS double precision)"
+    if gte is not None:
+        cond.append(f"{value} >= :gte")
+        params["gte"] = gte
+    if lte is not None:
+        cond.append(f"{value} <= :lte")
+        params["lte"] = lte
+    sql = (
+        f"SELECT message_id, sequence_number, created_at, {value} AS value FROM messages "
+        f"WHERE {' AND '.join(cond)} ORDER BY sequence_number LIMIT :n"
+    )
+    async with services.db.read() as conn:
+        rows = (await conn.execute(text(sql), params)).all()
+    return {
+        "points": [
+            {
+                "message_id": str(r.message_id),
+                "sequence_number": int(r.sequence_number),
+                "created_at": iso(r.created_at),
+                "value": r.value,
+            }
+            for r in rows
+        ]
+    }

@@ -1,0 +1,6 @@
+"""Incident rooms: creating and updating them, members and roles, read markers, room lists.
+
+`manage` (rooms, members, read markers, the system messages they post) and `summaries` (what a
+room list shows: unread counts, mentions, the newest message). May import `core`, `auth`,
+`events` and `messages` (system messages take sequence numbers like any other).
+"""

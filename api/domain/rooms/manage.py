@@ -1,0 +1,411 @@
+"""Rooms, members, read markers, and the stored system events they post."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+
+from api.domain.auth.access import RoomAccess, access_room, parse_uuid, require_owner
+from api.domain.auth.credentials import normalise_email
+from api.domain.auth.sessions import AuthUser
+from api.domain.core.db import UnitOfWork
+from api.domain.core.errors import Conflict, Invalid, NotFound
+from api.domain.core.models import ROLES, ROOM_STATUSES
+from api.domain.core.services import Services
+from api.domain.core.timefmt import iso
+from api.domain.events import encode, system_frame
+from api.domain.messages.sequencing import NewMessage, insert_sequenced
+from api.domain.rooms.summaries import COUNT_COLUMNS, PREVIEW_COLUMNS, PREVIEW_JOIN, preview_from_row
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+
+
+def check_title(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("title must be a non-empty string")
+    value = value.strip()
+    if len(value) > MAX_TITLE:
+        raise Invalid(f"title must be at most {MAX_TITLE} characters")
+    return value
+
+
+def check_description(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid("description must be a string")
+    if len(value) > MAX_DESCRIPTION:
+        raise Invalid(f"description must be at most {MAX_DESCRIPTION} characters")
+    return value
+
+
+def check_role(value: object) -> str:
+    if not isinstance(value, str) or value.upper() not in ROLES:
+        raise Invalid("role must be OWNER, EDITOR or VIEWER")
+    return value.upper()
+
+
+def room_object(row: Any, role: str | None, unread: int = 0) -> dict[str, Any]:
+    r = row._mapping if hasattr(row, "_mapping") else row
+    return {
+        "room_id": str(r["room_id"]),
+        "title": r["title"],
+        "description": r["description"],
+        "status": r["status"],
+        "role": role,
+        "created_by": r["created_by"],
+        "created_at": iso(r["created_at"]),
+        "last_message_at": iso(r["last_message_at"]),
+        "last_sequence_number": int(r["last_seq"]),
+        "unread_count": unread,
+    }
+
+
+async def post_system(
+    uow: UnitOfWork,
+    services: Services,
+    room_id: uuid.UUID,
+    actor_id: str,
+    content: dict[str, Any],
+    control: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Store a system event as a sequenced message and broadcast it after commit."""
+    new = NewMessage(sender_id=actor_id, message_type="system", data=content)
+    _, stored = await insert_sequenced(uow.conn, room_id, [new], allow_archived=True)
+    _, seq, created = stored[0]
+    name_row = (
+        await uow.conn.execute(text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": actor_id})
+    ).first()
+    message: dict[str, Any] = {
+        "message_id": str(new.message_id),
+        "room_id": str(room_id),
+        "sender_id": actor_id,
+        "sender_display_name": name_row.display_name if name_row else actor_id,
+        "content": content,
+        "message_type": "system",
+        "mentions": [],
+        "file_id": None,
+        "file_url": None,
+        "client_id": None,
+        "created_at": iso(created),
+        "edited_at": None,
+        "deleted_at": None,
+        "sequence_number": seq,
+        "reactions": {},
+    }
+    frame = encode(system_frame(message))
+
+    async def publish() -> None:
+        await services.bus.publish_sequenced(str(room_id), seq, [frame], control=control)
+
+    uow.after_commit(publish)
+    return message
+
+
+def _tell_user_after_commit(
+    uow: UnitOfWork, services: Services, user_id: str, kind: str, room_id: uuid.UUID
+) -> None:
+    """After commit, tell the user's streams (`/ws`) to re-read a room (`rooms`: joined; `read`: marker moved)."""
+
+    async def publish() -> None:
+        await services.bus.publish_user_event(user_id, kind, str(room_id))
+
+    uow.after_commit(publish)
+
+
+_LIST = text(
+    f"""
+    SELECT r.room_id, r.title, r.description, r.status, r.created_by, r.created_at, r.last_seq,
+           r.last_message_at, m.role, {COUNT_COLUMNS}, {PREVIEW_COLUMNS}
+    FROM room_members m JOIN incident_rooms r ON r.room_id = m.room_id
+    CROSS JOIN LATERAL (SELECT r.last_seq AS upto) p
+    {PREVIEW_JOIN}
+    WHERE m.user_id = :u
+    ORDER BY COALESCE(pv.created_at, r.last_message_at, r.created_at) DESC
+    """
+)
+
+
+async def list_rooms(services: Services, user: AuthUser) -> list[dict[str, Any]]:
+    """The caller's rooms with role, unread counts and newest message, most recently active first."""
+    async with services.db.read() as conn:
+        rows = (await conn.execute(_LIST, {"u": user.user_id})).all()
+    out = []
+    for r in rows:
+        room = room_object(r, "OWNER" if user.is_admin else r.role, int(r.unread))
+        room["unread_mentions"] = int(r.unread_mentions)
+        room["preview"] = preview_from_row(r)
+        out.append(room)
+    return out
+
+
+async def _unread(services: Services, access: RoomAccess, user: AuthUser) -> int:
+    async with services.db.read() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) AS n FROM messages x WHERE x.room_id = :r AND x.sequence_number > :s "
+                    "AND x.deleted_at IS NULL AND (x.sender_id <> :u OR x.message_type = 'system')"
+                ),
+                {"r": access.room["room_id"], "s": access.room.get("last_read_seq") or 0, "u": user.user_id},
+            )
+        ).first()
+    return int(row.n) if row else 0
+
+
+async def get_room(services: Services, user: AuthUser, room_id: object) -> dict[str, Any]:
+    async with services.db.read() as conn:
+        access = await access_room(conn, room_id, user)
+    unread = await _unread(services, access, user) if access.is_member else 0
+    return room_object(access.room, access.role, unread)
+
+
+async def do_create_room(
+    services: Services, user: AuthUser, title: object, description: object
+) -> dict[str, Any]:
+    """Create a room; the caller becomes its OWNER."""
+    clean_title = check_title(title)
+    clean_description = check_description(description)
+    room_id = uuid.uuid4()
+    async with services.db.transaction() as uow:
+        row = (
+            await uow.conn.execute(
+                text(
+                    "INSERT INTO incident_rooms (room_id, title, description, created_by) VALUES (:r, :t, :d, :u) "
+                    "RETURNING room_id, title, description, status, created_by, created_at, last_seq, last_message_at"
+                ),
+                {"r": room_id, "t": clean_title, "d": clean_description, "u": user.user_id},
+            )
+        ).first()
+        await uow.conn.execute(
+            text("INSERT INTO room_members (room_id, user_id, role) VALUES (:r, :u, 'OWNER')"),
+            {"r": room_id, "u": user.user_id},
+        )
+        _tell_user_after_commit(uow, services, user.user_id, "rooms", room_id)
+    return room_object(row, "OWNER")
+
+
+async def do_update_room(
+    services: Services, user: AuthUser, room_id: object, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Change title, description or status (OWNER/admin); a status change posts a system message."""
+    allowed = {"title", "description", "status"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
+    updates: dict[str, Any] = {}
+    if "title" in changes:
+        updates["title"] = check_title(changes["title"])
+    if "description" in changes:
+        updates["description"] = check_description(changes["description"])
+    new_status = changes.get("status")
+    if "status" in changes and (not isinstance(new_status, str) or new_status not in ROOM_STATUSES):
+        raise Invalid("status must be active, resolved or archived")
+    async with services.db.transaction() as uow:
+        access = await access_room(uow.conn, room_id, user)
+        require_owner(access)
+        rid = access.room["room_id"]
+        # Lock the room row first: the status check and the system message see one state.
+        locked = (
+            await uow.conn.execute(
+                text("SELECT status FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid}
+            )
+        ).first()
+        assert locked is not None
+        old_status = locked.status
+        if new_status is not None and new_status != old_status:
+            updates["status"] = new_status
+        if updates:
+            sets = ", ".join(f"{k} = :{k}" for k in updates)
+            await uow.conn.execute(
+                text(f"UPDATE incident_rooms SET {sets}, updated_at = now() WHERE room_id = :r"),
+                {"r": rid, **updates},
+            )
+        if "status" in updates:
+            await post_system(
+                uow,
+                services,
+                rid,
+                user.user_id,
+                {
+                    "event": "room_status_changed",
+                    "user_id": user.user_id,
+                    "actor_id": user.user_id,
+                    "old_status": old_status,
+                    "new_status": new_status,
+                },
+            )
+    return await get_room(services, user, room_id)
+
+
+_MEMBERS = text(
+    """
+    SELECT m.user_id, COALESCE(u.display_name, m.user_id) AS display_name, m.role, m.joined_at
+    FROM room_members m LEFT JOIN tr_users u ON u.user_id = m.user_id
+    WHERE m.room_id = :r ORDER BY m.joined_at, m.user_id
+    """
+)
+
+
+async def list_members(
+    services: Services, user: AuthUser, room_id: object
+) -> tuple[str, list[dict[str, Any]]]:
+    async with services.db.read() as conn:
+        access = await access_room(conn, room_id, user)
+        rows = (await conn.execute(_MEMBERS, {"r": access.room["room_id"]})).all()
+    return access.room_id, [
+        {"user_id": r.user_id, "display_name": r.display_name, "role": r.role, "joined_at": iso(r.joined_at)}
+        for r in rows
+    ]
+
+
+async def _owner_count(uow: UnitOfWork, room_id: uuid.UUID) -> int:
+    row = (
+        await uow.conn.execute(
+            text("SELECT count(*) AS n FROM room_members WHERE room_id = :r AND role = 'OWNER'"),
+            {"r": room_id},
+        )
+    ).first()
+    return int(row.n) if row else 0
+
+
+async def _locked_member(
+    uow: UnitOfWork, user: AuthUser, room_id: object, target: str
+) -> tuple[uuid.UUID, Any]:
+    """Check OWNER rights, lock the room row (membership changes serialise), load the member."""
+    access = await access_room(uow.conn, room_id, user)
+    require_owner(access)
+    rid: uuid.UUID = access.room["room_id"]
+    await uow.conn.execute(text("SELECT 1 FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
+    current = (
+        await uow.conn.execute(
+            text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
+        )
+    ).first()
+    if current is None:
+        raise NotFound("not a member of this room")
+    return rid, current
+
+
+async def do_add_member(
+    services: Services, user: AuthUser, room_id: object, member_id: object, role: object
+) -> dict[str, Any]:
+    """Add a member (OWNER/admin); posts `member_added`."""
+    target = normalise_email(member_id)
+    clean_role = check_role(role)
+    async with services.db.transaction() as uow:
+        access = await access_room(uow.conn, room_id, user)
+        require_owner(access)
+        rid = access.room["room_id"]
+        target_row = (
+            await uow.conn.execute(
+                text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target}
+            )
+        ).first()
+        if target_row is None:
+            raise NotFound("no such user")
+        inserted = (
+            await uow.conn.execute(
+                text(
+                    "INSERT INTO room_members (room_id, user_id, role) VALUES (:r, :u, :role) "
+                    "ON CONFLICT DO NOTHING RETURNING joined_at"
+                ),
+                {"r": rid, "u": target, "role": clean_role},
+            )
+        ).first()
+        if inserted is None:
+            raise Conflict("already a member of this room")
+        _tell_user_after_commit(uow, services, target, "rooms", rid)
+        await post_system(
+            uow,
+            services,
+            rid,
+            user.user_id,
+            {"event": "member_added", "user_id": target, "actor_id": user.user_id, "role": clean_role},
+        )
+    return {
+        "user_id": target,
+        "display_name": target_row.display_name,
+        "role": clean_role,
+        "joined_at": iso(inserted.joined_at),
+    }
+
+
+async def do_change_role(
+    services: Services, user: AuthUser, room_id: object, member_id: object, role: object
+) -> dict[str, Any]:
+    """Change a member's role (OWNER/admin); posts `member_role_changed`."""
+    target = normalise_email(member_id)
+    clean_role = check_role(role)
+    async with services.db.transaction() as uow:
+        rid, current = await _locked_member(uow, user, room_id, target)
+        if current.role == "OWNER" and clean_role != "OWNER" and await _owner_count(uow, rid) <= 1:
+            raise Conflict("a room needs at least one OWNER")
+        if current.role != clean_role:
+            await uow.conn.execute(
+                text("UPDATE room_members SET role = :role WHERE room_id = :r AND user_id = :u"),
+                {"r": rid, "u": target, "role": clean_role},
+            )
+            await post_system(
+                uow,
+                services,
+                rid,
+                user.user_id,
+                {
+                    "event": "member_role_changed",
+                    "user_id": target,
+                    "actor_id": user.user_id,
+                    "role": clean_role,
+                },
+                control={"role": [target, clean_role]},
+            )
+        name = (
+            await uow.conn.execute(
+                text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target}
+            )
+        ).first()
+    return {"user_id": target, "display_name": name.display_name if name else target, "role": clean_role}
+
+
+async def do_remove_member(services: Services, user: AuthUser, room_id: object, member_id: object) -> None:
+    """Remove a member (OWNER/admin); posts `member_removed` and closes their sockets (4403)."""
+    target = normalise_email(member_id)
+    async with services.db.transaction() as uow:
+        rid, current = await _locked_member(uow, user, room_id, target)
+        if current.role == "OWNER" and await _owner_count(uow, rid) <= 1:
+            raise Conflict("a room needs at least one OWNER")
+        await uow.conn.execute(
+            text("DELETE FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
+        )
+        await post_system(
+            uow,
+            services,
+            rid,
+            user.user_id,
+            {"event": "member_removed", "user_id": target, "actor_id": user.user_id},
+            control={"kick": target},
+        )
+
+
+async def do_mark_read(services: Services, user: AuthUser, room_id: object, sequence_number: object) -> None:
+    """Move the caller's read marker forward (never backwards)."""
+    if isinstance(sequence_number, bool) or not isinstance(sequence_number, int) or sequence_number < 0:
+        raise Invalid("sequence_number must be a non-negative integer")
+    if sequence_number >= 2**63:
+        raise Invalid("sequence_number is out of range", code="unprocessable")
+    rid = parse_uuid(room_id, "room_id")
+    async with services.db.transaction() as uow:
+        access = await access_room(uow.conn, rid, user)
+        if not access.is_member:
+            return
+        await uow.conn.execute(
+            text(
+                "UPDATE room_members SET last_read_seq = GREATEST(last_read_seq, LEAST(:s, "
+                "(SELECT last_seq FROM incident_rooms WHERE room_id = :r))) WHERE room_id = :r AND user_id = :u"
+            ),
+            {"r": rid, "u": user.user_id, "s": sequence_number},
+        )
+        _tell_user_after_commit(uow, services, user.user_id, "read", rid)

@@ -1,0 +1,202 @@
+"""What a room list shows of each room: unread counts, unread mentions and the newest message.
+
+Read for the user stream (`/ws`) and `GET /api/rooms`. Counts can be bounded by a sequence
+number (`upto`): the user stream reads them at the position its ordered room stream has
+reached, then adds what that stream delivers after it, so a count is never off by a message
+committed while the query ran.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.domain.core.timefmt import iso
+
+PREVIEW_CHARS = 140
+
+_enc = msgspec.json.Encoder()
+
+# A message counts as unread for user u when it is after u's read marker, not deleted, and
+# sent by someone else (system events always count): CONTRACT's `unread_count`.
+_UNREAD = "x.deleted_at IS NULL AND (x.sender_id <> m.user_id OR x.message_type = 'system')"
+
+# The fragments below expect `m` (a room_members row, or a row with `room_id`) and `p.upto`
+# (the sequence bound) in scope.
+# The newest undeleted message of each room at or below its bound.
+PREVIEW_JOIN = """
+    LEFT JOIN LATERAL (
+        SELECT x.message_id, x.sender_id, COALESCE(xu.display_name, x.sender_id) AS sender_display_name,
+               x.message_type, x.content, x.data, x.created_at
+        FROM messages x LEFT JOIN tr_users xu ON xu.user_id = x.sender_id
+        WHERE x.room_id = m.room_id AND x.sequence_number <= p.upto AND x.deleted_at IS NULL
+        ORDER BY x.sequence_number DESC LIMIT 1
+    ) pv ON true
+"""
+
+PREVIEW_COLUMNS = """
+    pv.message_id AS pv_id, pv.sender_id AS pv_sender, pv.sender_display_name AS pv_name,
+    pv.message_type AS pv_type, pv.content AS pv_content, pv.data AS pv_data, pv.created_at AS pv_at
+"""
+
+COUNT_COLUMNS = f"""
+    (SELECT count(*) FROM messages x WHERE x.room_id = m.room_id
+       AND x.sequence_number > m.last_read_seq AND x.sequence_number <= p.upto AND {_UNREAD}) AS unread,
+    (SELECT count(*) FROM messages x WHERE x.room_id = m.room_id
+       AND x.sequence_number > m.last_read_seq AND x.sequence_number <= p.upto AND {_UNREAD}
+       AND x.mentions @> ARRAY[m.user_id]::varchar[]) AS unread_mentions
+"""
+
+_ENTRIES = text(
+    f"""
+    SELECT m.room_id, r.title, r.description, r.status, r.created_at, m.role, r.last_message_at, p.upto,
+           {COUNT_COLUMNS}, {PREVIEW_COLUMNS}
+    FROM unnest(CAST(:rooms AS uuid[]), CAST(:upto AS bigint[])) AS p(room_id, upto)
+    JOIN room_members m ON m.room_id = p.room_id AND m.user_id = :u
+    JOIN incident_rooms r ON r.room_id = m.room_id
+    {PREVIEW_JOIN}
+    ORDER BY COALESCE(pv.created_at, r.last_message_at, r.created_at) DESC
+    """
+)
+
+# Several members of one room at once (after a deletion or an edit: counts and preview re-read).
+_MEMBER_COUNTS = text(
+    f"""
+    SELECT m.user_id, {COUNT_COLUMNS}
+    FROM room_members m CROSS JOIN (SELECT CAST(:upto AS bigint) AS upto) p
+    WHERE m.room_id = :r AND m.user_id = ANY(CAST(:users AS text[]))
+    """
+)
+_ROOM_PREVIEW = text(
+    f"""
+    SELECT {PREVIEW_COLUMNS}
+    FROM (SELECT CAST(:r AS uuid) AS room_id) m CROSS JOIN (SELECT CAST(:upto AS bigint) AS upto) p
+    {PREVIEW_JOIN}
+    """
+)
+_MEMBERSHIPS = text("SELECT room_id, role FROM room_members WHERE user_id = :u")
+_ALL_MEMBERSHIPS = text(
+    "SELECT user_id, room_id, role FROM room_members WHERE user_id = ANY(CAST(:users AS text[]))"
+)
+
+
+def _cut(value: str) -> str:
+    return value if len(value) <= PREVIEW_CHARS else value[: PREVIEW_CHARS - 1] + "…"
+
+
+def preview_text(message_type: str, content: Any) -> str:
+    """A one-line label of a message for lists and notifications (at most 140 characters)."""
+    if message_type == "text":
+        return _cut(content if isinstance(content, str) else "")
+    if message_type in ("image_ref", "file_ref"):
+        caption = content.strip() if isinstance(content, str) else ""
+        return _cut(caption) if caption else ("[image]" if message_type == "image_ref" else "[file]")
+    if message_type == "incident_data":
+        if isinstance(content, dict):
+            parts = [f"{k}: {v if isinstance(v, str | int | float) else _enc.encode(v).decode()}" for k, v in content.items()]
+            return _cut("[incident data] " + ", ".join(parts))
+        return "[incident data]"
+    if message_type == "system" and isinstance(content, dict):
+        event = content.get("event")
+        if event == "room_status_changed":
+            return _cut(f"status: {content.get('old_status')} → {content.get('new_status')}")
+        if event == "member_role_changed":
+            return _cut(f"role of {content.get('user_id')}: {content.get('role')}")
+        if isinstance(event, str):
+            return _cut(f"{event.replace('_', ' ')}: {content.get('user_id')}")
+    return ""
+
+
+def preview_of(message: dict[str, Any]) -> dict[str, Any]:
+    """The `preview` object of a message object (or a live message frame)."""
+    return {
+        "message_id": message["message_id"],
+        "sender_id": message["sender_id"],
+        "sender_display_name": message.get("sender_display_name") or message["sender_id"],
+        "message_type": message["message_type"],
+        "content": preview_text(message["message_type"], message.get("content")),
+        "created_at": message["created_at"],
+    }
+
+
+def preview_from_row(r: Any) -> dict[str, Any] | None:
+    if r.pv_id is None:
+        return None
+    mtype = r.pv_type
+    content = r.pv_data if mtype in ("incident_data", "system") else r.pv_content
+    if isinstance(content, str | bytes) and mtype in ("incident_data", "system"):
+        content = msgspec.json.decode(content)
+    return {
+        "message_id": str(r.pv_id),
+        "sender_id": r.pv_sender,
+        "sender_display_name": r.pv_name,
+        "message_type": mtype,
+        "content": preview_text(mtype, content),
+        "created_at": iso(r.pv_at),
+    }
+
+
+async def memberships(conn: AsyncConnection, user_id: str) -> dict[str, str]:
+    """The user's rooms and role in each (room id → role)."""
+    rows = (await conn.execute(_MEMBERSHIPS, {"u": user_id})).all()
+    return {str(r.room_id): r.role for r in rows}
+
+
+async def memberships_of(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Rooms and roles of several users at once (user id → room id → role)."""
+    out: dict[str, dict[str, str]] = {u: {} for u in user_ids}
+    for r in (await conn.execute(_ALL_MEMBERSHIPS, {"users": list(user_ids)})).all():
+        out.setdefault(r.user_id, {})[str(r.room_id)] = r.role
+    return out
+
+
+async def room_entries(
+    conn: AsyncConnection, user_id: str, upto: dict[str, int], *, admin: bool = False
+) -> list[dict[str, Any]]:
+    """Room-list entries of `user_id` for the rooms in `upto`, counted up to each bound.
+
+    Most recently active first; a room the user is no longer a member of is left out.
+    """
+    if not upto:
+        return []
+    rooms = list(upto)
+    rows = (
+        await conn.execute(
+            _ENTRIES,
+            {"u": user_id, "rooms": [uuid.UUID(r) for r in rooms], "upto": [upto[r] for r in rooms]},
+        )
+    ).all()
+    return [
+        {
+            "room_id": str(r.room_id),
+            "title": r.title,
+            "description": r.description,
+            "status": r.status,
+            "created_at": iso(r.created_at),
+            "role": "OWNER" if admin else r.role,
+            "last_sequence_number": int(r.upto),
+            "unread_count": int(r.unread),
+            "unread_mentions": int(r.unread_mentions),
+            "last_message_at": iso(r.last_message_at),
+            "preview": preview_from_row(r),
+        }
+        for r in rows
+    ]
+
+
+async def member_counts(
+    conn: AsyncConnection, room_id: str, user_ids: Sequence[str], upto: int
+) -> tuple[dict[str, tuple[int, int]], dict[str, Any] | None]:
+    """Unread and unread-mention counts of several members, and the room's preview, up to `upto`."""
+    params = {"r": uuid.UUID(room_id), "users": list(user_ids), "upto": upto}
+    counts = {
+        r.user_id: (int(r.unread), int(r.unread_mentions))
+        for r in (await conn.execute(_MEMBER_COUNTS, params)).all()
+    }
+    row = (await conn.execute(_ROOM_PREVIEW, params)).first()
+    return counts, (preview_from_row(row) if row is not None else None)
