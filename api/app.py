@@ -36,8 +36,7 @@ from api.http.access_log import AccessLogMiddleware
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
 from api.ws.user_gateway import user_socket
-from search.base import SearchBackend
-from search.postgres import PostgresSearchBackend
+from search.backends import open_search_backend
 
 log = logging.getLogger("andon")
 
@@ -187,15 +186,6 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def make_search_backend(settings: Settings, services: Services) -> SearchBackend:
-    """Meilisearch when MEILI_URL is set, else the built-in PostgreSQL full-text search."""
-    if settings.meili_url:
-        from search.meilisearch import MeilisearchSearchBackend
-
-        return MeilisearchSearchBackend(settings.meili_url, settings.meili_master_key)
-    return PostgresSearchBackend(services.db.engine)
-
-
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     """The ASGI application for these settings."""
 
@@ -212,7 +202,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         app.state.presence = presence
         app.state.hub = hub
         app.state.draining = False
-        app.state.search_backend = make_search_backend(settings, svc)
+        app.state.search_backend = open_search_backend(
+            svc.db.engine, settings.meili_url, settings.meili_master_key
+        )
         await hub.start()
 
         async def drain() -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from api.domain.core.db import Database, create_engine
 from api.domain.core.settings import Settings, get_settings
+from search.backends import open_search_backend
 from search.base import SearchBackend
 from search.documents import document_from_message, version_from_timestamp
 
@@ -49,16 +50,6 @@ def register(sub: Any) -> None:
     reindex.set_defaults(func=cmd_reindex)
 
 
-def _backend(settings: Settings, db: Database) -> SearchBackend:
-    if settings.meili_url:
-        from search.meilisearch import MeilisearchSearchBackend
-
-        return MeilisearchSearchBackend(settings.meili_url, settings.meili_master_key)
-    from search.postgres import PostgresSearchBackend
-
-    return PostgresSearchBackend(db.engine)
-
-
 class _Progress:
     def __init__(self, total: int, label: str) -> None:
         self.total = max(total, 0)
@@ -86,7 +77,7 @@ async def reindex(
 ) -> dict[str, int]:
     """Index every live message, then reconcile; returns counts."""
     db = Database(create_engine(settings.with_(db_pool_size=2, db_max_overflow=0)))
-    backend = _backend(settings, db)
+    backend = open_search_backend(db.engine, settings.meili_url, settings.meili_master_key)
     counts = {"indexed": 0, "removed": 0, "reconciled_removed": 0, "reconciled_refreshed": 0}
     try:
         await backend.ensure_ready()

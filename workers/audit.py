@@ -16,8 +16,8 @@ from api.domain.audit import EarlierEntryPending, append_from_outbox
 from api.domain.core.settings import Settings
 from api.domain.outbox import jobs
 from api.domain.outbox.job_state import load_for_job, mark_job_done
-from workers.celery_app import task_options
 from workers.runtime import WorkerRuntime, get_runtime
+from workers.task_policy import task_options
 
 # How many times an entry waits for an earlier one of its room before the sweep takes over.
 ORDER_RETRIES = 60

@@ -42,12 +42,6 @@ from api.domain.outbox import jobs
 
 log = logging.getLogger(__name__)
 
-# Celery-level retries of a task that raised (the database or Redis unreachable, say): bounded,
-# exponential, jittered. The outbox sweep takes over after the last one.
-MAX_RETRIES = 8
-RETRY_BACKOFF_MAX = 300.0
-
-
 def broker_url(redis_url: str) -> str:
     """The Celery broker URL for a REDIS_URL; `unix:///path` becomes kombu's `redis+socket://`."""
     parts = urlsplit(redis_url)
@@ -56,23 +50,6 @@ def broker_url(redis_url: str) -> str:
     if parts.scheme in ("redis", "rediss", "redis+socket"):
         return redis_url
     raise ValueError(f"REDIS_URL must be redis://, rediss:// or unix://, not {parts.scheme}://")
-
-
-def retry_backoff_max(settings: Settings) -> float:
-    """The longest retry countdown: a retry held longer than half the visibility timeout would be
-    handed to a second worker while the first still waits to run it."""
-    return max(1.0, min(RETRY_BACKOFF_MAX, settings.worker_visibility_timeout / 2))
-
-
-def task_options(settings: Settings) -> dict[str, Any]:
-    """Retry options for tasks whose failures are exceptions (a store unreachable, say)."""
-    return {
-        "autoretry_for": (Exception,),
-        "retry_backoff": 2,
-        "retry_backoff_max": int(retry_backoff_max(settings)),
-        "retry_jitter": True,
-        "max_retries": MAX_RETRIES,
-    }
 
 
 def _route(
@@ -149,9 +126,9 @@ def create_app(settings: Settings) -> Celery:
     )
     app.steps["worker"].add(_RelayStep)
 
-    from workers import audit, indexing, mentions, push, relay
+    from workers import audit, indexing, push, push_planning, relay
 
-    for module in (mentions, push, indexing, audit, relay):
+    for module in (push_planning, push, indexing, audit, relay):
         module.register(app, settings)
     return app
 

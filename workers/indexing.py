@@ -20,8 +20,8 @@ from api.domain.outbox import jobs
 from api.domain.outbox.job_state import load_many_for_job, mark_job_done
 from search.base import SearchDocument
 from search.documents import document_from_message
-from workers.celery_app import task_options
 from workers.runtime import WorkerRuntime, get_runtime
+from workers.task_policy import task_options
 
 _MESSAGES = text(
     """

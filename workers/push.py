@@ -1,7 +1,7 @@
 """`push.send`: send one planned Web Push and act on the push service's answer.
 
 The task claims its `push_deliveries` row (so two copies of the task never both send), sends
-with :func:`workers.push_delivery.deliver` outside any database transaction, and records:
+with :func:`workers.webpush.deliver` outside any database transaction, and records:
 2xx → `sent`; 404/410 (or keys no push can be encrypted for) → the subscription is deleted;
 429 → again after `Retry-After` (capped); 5xx, timeouts and network errors → again after an
 exponential, jittered backoff; anything else → `failed`. Attempts are counted in the row, so
@@ -19,15 +19,15 @@ from celery import Celery
 from api.domain.core.settings import Settings
 from api.domain.outbox import jobs
 from api.domain.push import deliveries as store
-from workers.celery_app import retry_backoff_max, task_options
-from workers.push_delivery import (
+from workers.runtime import WorkerRuntime, get_runtime
+from workers.task_policy import retry_backoff_max, task_options
+from workers.webpush import (
     DeliveryOutcome,
     DeliveryResult,
     PayloadTooLarge,
     PushSubscriptionInfo,
     deliver,
 )
-from workers.runtime import WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,10 @@ from api.domain.core.settings import Settings
 from api.domain.outbox.relay import OutboxRelay
 from api.domain.presence import Presence
 from api.domain.push.vapid import VapidKeys, load_or_create_vapid_key
+from search.backends import open_search_backend
 from search.base import SearchBackend
-from search.postgres import PostgresSearchBackend
-from workers.push_delivery import new_push_session
+from workers.publish import celery_enqueue
+from workers.webpush_http import new_push_session
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ class WorkerRuntime:
     """Process-wide resources for tasks; built lazily on first use, closed at worker shutdown."""
 
     def __init__(self, app: Celery, settings: Settings) -> None:
-        from workers.relay import celery_enqueue
-
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="andon-worker-loop", daemon=True)
@@ -141,7 +140,9 @@ class WorkerRuntime:
         """The search backend, checked ready on first use (call on the loop)."""
         async with self._search_lock:
             if self._search is None:
-                backend = _make_search_backend(self.settings, self.services)
+                backend = open_search_backend(
+                    self.services.db.engine, self.settings.meili_url, self.settings.meili_master_key
+                )
                 await backend.ensure_ready()
                 self._search = backend
             return self._search
@@ -197,15 +198,6 @@ def _describe(exc: BaseException) -> str:
     code = getattr(orig, "sqlstate", None) or getattr(exc, "sqlstate", None)
     name = type(orig).__name__ if orig is not None else type(exc).__name__
     return f"{name}" + (f" (SQLSTATE {code})" if code else "")
-
-
-def _make_search_backend(settings: Settings, services: Services) -> SearchBackend:
-    # The same choice the API makes for searching: Meilisearch when MEILI_URL is set.
-    if settings.meili_url:
-        from search.meilisearch import MeilisearchSearchBackend
-
-        return MeilisearchSearchBackend(settings.meili_url, settings.meili_master_key)
-    return PostgresSearchBackend(services.db.engine)
 
 
 def get_runtime(app: Celery) -> WorkerRuntime:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from api.domain.core.settings import Settings
-from workers.celery_app import broker_url, create_app, retry_backoff_max
+from workers.celery_app import broker_url, create_app
+from workers.task_policy import retry_backoff_max
 
 
 def test_unix_socket_redis_urls_become_kombu_socket_urls() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from workers.push import retry_delay
-from workers.push_delivery import DeliveryOutcome, DeliveryResult
+from workers.webpush import DeliveryOutcome, DeliveryResult
 
 
 def test_retry_after_is_honoured_never_earlier_and_capped() -> None:

@@ -4,7 +4,7 @@ A push endpoint is a URL chosen by the browser's push service, but from the serv
 is just a string a user posted: without a guard, the worker would POST to whatever it names, including
 the cloud metadata service or an internal admin port. So every endpoint is checked when it is
 subscribed AND again when a push is sent (DNS may have changed in between); the worker additionally
-pins each connection to an address it has checked (see ``workers.push_delivery``).
+pins each connection to an address it has checked (see ``workers.webpush_http``).
 
 Reasons given in exceptions name the rule and at most the host, never the endpoint's path: the path is
 the subscription's capability and must not end up in logs or API errors.

@@ -1,11 +1,12 @@
 """`mentions.notify_messages`: decide who is pushed for new messages and plan the pushes.
 
-The mention frames themselves went out live from the send path right after commit; this job
-is what reaches users who are not looking: for an outbox row `messages.created` it applies the
-rules of `api.domain.push.planning`, writes one `push_deliveries` row per (message, subscription)
-and records the job as done, all in one transaction with the outbox row locked, so a rerun
-plans nothing twice. Then it queues the sends; if it dies before that, the relay's sweep
-queues them instead.
+The task keeps its historical name (queued messages and the `mentions` queue use it), but it
+plans every push, not only mentions. The mention frames themselves went out live from the send
+path right after commit; this job is what reaches users who are not looking: for an outbox row
+`messages.created` it applies the rules of `api.domain.push.planning`, writes one
+`push_deliveries` row per (message, subscription) and records the job as done, all in one
+transaction with the outbox row locked, so a rerun plans nothing twice. Then it queues the
+sends; if it dies before that, the relay's sweep queues them instead.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from api.domain.core.settings import Settings
 from api.domain.outbox import jobs
 from api.domain.outbox.job_state import load_for_job, mark_job_done
 from api.domain.push.planning import plan_deliveries, plan_recipients
-from workers.celery_app import task_options
 from workers.runtime import WorkerRuntime, get_runtime
+from workers.task_policy import task_options
 
 log = logging.getLogger(__name__)
 

@@ -6,20 +6,9 @@ touches the database: the Celery task around it deletes a ``gone`` subscription,
 ``retry_after`` on ``rate_limited`` and backs off on ``server_error``, ``timeout`` and
 ``network_error``.
 
-Why the HTTP layer is wrapped rather than used as pywebpush sets it up:
-
-* pywebpush posts with ``requests``, which follows redirects and has no timeout unless given one. A
-  push endpoint is user-supplied, so a redirect could point the worker anywhere: the session made by
-  :func:`new_push_session` never follows one (a 3xx is a ``rejected`` outcome).
-* The endpoint is checked (:func:`api.domain.push.endpoints.check_push_endpoint`) before every send,
-  and in addition every new connection resolves the host itself, refuses it if any address is
-  internal and connects to an address it has just checked. Without that second step a DNS answer that
-  changes between the check and the connect (DNS rebinding) would walk straight past the check.
-* ``timeout`` bounds the whole exchange (connect, headers and body), and at most
-  ``MAX_RESPONSE_BODY_BYTES`` of a response body are read, so a hostile endpoint can neither hold a
-  worker nor fill its memory.
-* ``requests`` would also pick up proxies and ``.netrc`` credentials from the environment; the
-  session ignores them (``trust_env = False``).
+The endpoint is checked against the SSRF rules (:func:`api.domain.push.endpoints.check_push_endpoint`)
+before every send, and the POST goes through the guarded session of :mod:`workers.webpush_http`
+(no redirects, checked addresses at connect time, a bounded exchange).
 
 Nothing here logs or returns the endpoint's path (the subscription's capability), the keys, the VAPID
 token or the payload: only the origin, the status and the outcome.
@@ -29,31 +18,17 @@ from __future__ import annotations
 
 import email.utils
 import enum
-import functools
 import json
 import logging
-import socket
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
-import urllib3
 from py_vapid import Vapid01, VapidException
 from pywebpush import WebPushException, webpush
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    NameResolutionError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
-from urllib3.util.connection import create_connection
+from urllib3.exceptions import NameResolutionError
 
 from api.domain.push.endpoints import (
     InvalidPushEndpoint,
@@ -61,14 +36,13 @@ from api.domain.push.endpoints import (
     PushEndpointUnresolvable,
     check_push_endpoint,
     parse_push_endpoint,
-    resolve_push_host,
     validate_subscription_keys,
 )
 from api.domain.push.vapid import vapid_signer
+from workers.webpush_http import BlockedAddressError, new_push_session
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
-    "MAX_RESPONSE_BODY_BYTES",
     "URGENCIES",
     "DeliveryOutcome",
     "DeliveryResult",
@@ -77,7 +51,6 @@ __all__ = [
     "classify_response",
     "deliver",
     "encode_payload",
-    "new_push_session",
     "parse_retry_after",
 ]
 
@@ -86,36 +59,7 @@ logger = logging.getLogger(__name__)
 # Push services accept 4096 encrypted bytes; aes128gcm adds 86 bytes of header and tag, and the
 # rest is headroom so a payload that fits here fits everywhere.
 MAX_PAYLOAD_BYTES = 3072
-MAX_RESPONSE_BODY_BYTES = 8192
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
-
-_READ_CHUNK = 4096
-
-
-class _RedactRequestPaths(logging.Filter):
-    """Blank the path in urllib3's DEBUG request line: for a push, the path is the capability.
-
-    Installed on urllib3's pool logger for the whole worker process (a filter cannot tell which pool
-    logged); only that one DEBUG message changes, and only its path.
-    """
-
-    REQUEST_LINE = '%s://%s:%s "%s %s %s" %s %s'
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == self.REQUEST_LINE and isinstance(record.args, tuple) and len(record.args) == 8:
-            args = list(record.args)
-            args[4] = "/<redacted>"
-            record.args = tuple(args)
-        return True
-
-
-def _install_log_redaction() -> None:
-    pool_logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(existing, _RedactRequestPaths) for existing in pool_logger.filters):
-        pool_logger.addFilter(_RedactRequestPaths())
-
-
-_install_log_redaction()
 
 
 class PayloadTooLarge(ValueError):
@@ -269,188 +213,6 @@ def classify_response(status: int, headers: Mapping[str, str]) -> DeliveryResult
     return DeliveryResult(DeliveryOutcome.REJECTED, status=status, reason="refused by the push service")
 
 
-# --- the HTTP layer ---------------------------------------------------------------------------------
-
-
-class _BlockedAddressError(NewConnectionError):
-    """Raised inside urllib3 when the host now resolves to a refused address."""
-
-    def __init__(self, conn: HTTPConnection, reason: str) -> None:
-        super().__init__(conn, reason)
-        self.reason = reason
-
-
-def _connect_checked(conn: HTTPConnection, allow_private: bool) -> socket.socket:
-    """Resolve, check every address, then connect only to addresses that were checked."""
-    host, port = conn.host, conn.port
-    assert port is not None  # urllib3 fills in the scheme's default port
-    try:
-        addresses = resolve_push_host(host, port, allow_private)
-    except PushEndpointUnresolvable as exc:
-        raise NameResolutionError(host, conn, socket.gaierror(exc.reason)) from None
-    except InvalidPushEndpoint as exc:
-        raise _BlockedAddressError(conn, exc.reason) from None
-    budget = conn.timeout if isinstance(conn.timeout, int | float) else None
-    started = time.monotonic()
-    last_error: OSError | None = None
-    for address in addresses:
-        remaining = None if budget is None else budget - (time.monotonic() - started)
-        if remaining is not None and remaining <= 0:
-            break
-        try:
-            # An IP literal, so create_connection's own getaddrinfo cannot resolve to anything else.
-            return create_connection(
-                (address.sockaddr[0], port),
-                remaining,
-                source_address=conn.source_address,
-                socket_options=conn.socket_options,
-            )
-        except OSError as exc:
-            last_error = exc
-    if last_error is None or isinstance(last_error, TimeoutError):
-        raise ConnectTimeoutError(conn, f"connection to {host} timed out")
-    raise NewConnectionError(conn, f"failed to connect to {host}: {type(last_error).__name__}")
-
-
-@functools.cache
-def _pool_classes(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
-    class GuardedHTTPConnection(HTTPConnection):
-        def _new_conn(self) -> socket.socket:
-            return _connect_checked(self, allow_private)
-
-    class GuardedHTTPSConnection(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            return _connect_checked(self, allow_private)
-
-    class GuardedHTTPConnectionPool(HTTPConnectionPool):
-        ConnectionCls = GuardedHTTPConnection
-
-    class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
-        ConnectionCls = GuardedHTTPSConnection
-
-    return {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
-
-
-def _budget_seconds(timeout: Any) -> float:
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
-        return float(timeout)
-    if isinstance(timeout, tuple) and all(isinstance(part, int | float) for part in timeout):
-        return float(max(timeout))
-    # pywebpush is always given a number by deliver(); anything else is a misuse, bounded anyway.
-    return 10.0
-
-
-class _GuardedAdapter(HTTPAdapter):
-    """Connects only to checked addresses, bounds the whole exchange in time and the body in size."""
-
-    def __init__(self, allow_private: bool) -> None:
-        self._allow_private = allow_private
-        # No urllib3 retries: the caller owns retry policy, and a retried POST could push twice.
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_pool_classes(self._allow_private))
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
-        budget = _budget_seconds(timeout)
-        deadline = time.monotonic() + budget
-        # total= makes urllib3 count connect time against the read timeout, so connect plus headers
-        # fit in the budget; the body is read below against the same deadline.
-        response = super().send(
-            request,
-            stream=True,
-            # requests' annotation omits it, but HTTPAdapter.send documents and handles a Timeout.
-            timeout=urllib3.Timeout(total=budget),  # type: ignore[arg-type]
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
-        _read_bounded_body(response, deadline, request)
-        return response
-
-
-def _read_bounded_body(
-    response: requests.Response, deadline: float, request: requests.PreparedRequest
-) -> None:
-    raw = response.raw
-    chunks: list[bytes] = []
-    size = 0
-    complete = False
-    try:
-        while size <= MAX_RESPONSE_BODY_BYTES:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise requests.ReadTimeout("push service response timed out", request=request)
-            sock = getattr(getattr(raw, "connection", None), "sock", None)
-            if sock is not None:
-                # Each read may wait only for what is left of the budget, so a server trickling a
-                # byte at a time cannot stretch the exchange.
-                sock.settimeout(remaining)
-            chunk = raw.read1(_READ_CHUNK, decode_content=False)
-            if not chunk:
-                complete = True
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except ReadTimeoutError as exc:
-        raise requests.ReadTimeout("push service response timed out", request=request) from exc
-    except (ProtocolError, OSError) as exc:
-        raise requests.ConnectionError("push service connection broke", request=request) from exc
-    finally:
-        if not complete:
-            # A half-read connection cannot be reused: drop it rather than return it to the pool.
-            raw.close()
-            response.close()
-    # requests reads the body itself unless told it is consumed; these are the attributes its own
-    # Response.content sets, and the only way to hand it a body read under our limits.
-    response._content = b"".join(chunks)[:MAX_RESPONSE_BODY_BYTES]
-    response._content_consumed = True
-    if complete:
-        raw.release_conn()
-
-
-class _PushSession(requests.Session):
-    """A requests session that never follows redirects, whatever the caller asks."""
-
-    allow_private: bool
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs["allow_redirects"] = False
-        return super().send(request, **kwargs)
-
-
-def new_push_session(*, allow_private: bool) -> requests.Session:
-    """A session for :func:`deliver`: no redirects, checked addresses, bounded reads, no env proxies.
-
-    Reuse one per thread (sessions are not thread-safe) to keep connections to a push service alive
-    across sends; ``allow_private`` must match the ``allow_private`` given to :func:`deliver`.
-    """
-    session = _PushSession()
-    session.allow_private = allow_private
-    # Environment proxies would bypass the address pinning, and .netrc could attach credentials.
-    session.trust_env = False
-    session.headers["User-Agent"] = "andon-push"
-    session.headers["Accept-Encoding"] = "identity"
-    adapter = _GuardedAdapter(allow_private)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-# --- deliver ------------------------------------------------------------------------------------------
-
-
 def _find_in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
     # requests wraps urllib3's MaxRetryError, which carries the real error in .reason.
     pending: list[object] = [exc]
@@ -469,8 +231,8 @@ def _find_in_chain(exc: BaseException, kind: type[BaseException]) -> BaseExcepti
 
 def _network_failure(exc: requests.RequestException) -> DeliveryResult:
     # Messages of requests exceptions contain the URL, path included: only type names go out.
-    blocked = _find_in_chain(exc, _BlockedAddressError)
-    if isinstance(blocked, _BlockedAddressError):
+    blocked = _find_in_chain(exc, BlockedAddressError)
+    if isinstance(blocked, BlockedAddressError):
         return DeliveryResult(DeliveryOutcome.BLOCKED, reason=blocked.reason)
     # Checked by type, not by walking the chain: urllib3's NewConnectionError (a refused connection)
     # subclasses its ConnectTimeoutError, so a chain search would call every refusal a timeout.
@@ -480,6 +242,19 @@ def _network_failure(exc: requests.RequestException) -> DeliveryResult:
     if _find_in_chain(exc, NameResolutionError) is not None:
         return DeliveryResult(DeliveryOutcome.NETWORK_ERROR, reason="endpoint host does not resolve")
     return DeliveryResult(DeliveryOutcome.NETWORK_ERROR, reason=f"network error ({type(exc).__name__})")
+
+
+def _check_arguments(
+    ttl: int, urgency: str, timeout: float, allow_private: bool, session: requests.Session | None
+) -> None:
+    if urgency not in URGENCIES:
+        raise ValueError(f"urgency must be one of {sorted(URGENCIES)}")
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        raise ValueError("ttl must be a non-negative number of seconds")
+    if not timeout > 0:
+        raise ValueError("timeout must be positive")
+    if session is not None and getattr(session, "allow_private", None) is not allow_private:
+        raise ValueError("session must come from new_push_session() with the same allow_private")
 
 
 def deliver(
@@ -511,14 +286,7 @@ def deliver(
     ``ValueError`` for a bad ``ttl``/``urgency``/``timeout``/session or a VAPID key or subject that
     cannot sign, and ``TypeError`` for a payload JSON cannot encode: those are the caller's bugs.
     """
-    if urgency not in URGENCIES:
-        raise ValueError(f"urgency must be one of {sorted(URGENCIES)}")
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
-        raise ValueError("ttl must be a non-negative number of seconds")
-    if not timeout > 0:
-        raise ValueError("timeout must be positive")
-    if session is not None and getattr(session, "allow_private", None) is not allow_private:
-        raise ValueError("session must come from new_push_session() with the same allow_private")
+    _check_arguments(ttl, urgency, timeout, allow_private, session)
     body = encode_payload(payload)
     signer = vapid_signer(vapid_private_key) if isinstance(vapid_private_key, str) else vapid_private_key
     origin = subscription.origin

@@ -1,4 +1,4 @@
-"""Real round trips from workers.push_delivery.deliver() through the loopback fake push service."""
+"""Real round trips from workers.webpush.deliver() through the loopback fake push service."""
 
 from __future__ import annotations
 
@@ -30,15 +30,15 @@ from tests.support.fake_push_service import (  # noqa: E402
     PushAttempt,
     Reply,
 )
-from workers.push_delivery import (  # noqa: E402
+from workers.webpush import (  # noqa: E402
     MAX_PAYLOAD_BYTES,
     DeliveryOutcome,
     PayloadTooLarge,
     PushSubscriptionInfo,
     deliver,
-    new_push_session,
     parse_retry_after,
 )
+from workers.webpush_http import new_push_session  # noqa: E402
 
 SUBJECT = "mailto:oncall@andon.example"
 PAYLOAD = {
