@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -98,14 +99,24 @@ async def _give_up(runtime: WorkerRuntime, delivery_id: int, why: str) -> None:
         await store.finish(uow.conn, delivery_id, "failed", outcome=why)
 
 
-def send_one(runtime: WorkerRuntime, delivery_id: int, cap: float) -> float | None:
-    """Claim, send and record one delivery; seconds until it must be tried again, or None."""
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What :func:`send_one` did with one delivery."""
+
+    # "sent"; "retry" (again in `retry_in` seconds); "failed" (refused, unsendable or given up);
+    # "dropped" (the subscription is gone); "skipped" (nothing to send: done, or no such row).
+    outcome: str
+    retry_in: float | None = None
+
+
+def send_one(runtime: WorkerRuntime, delivery_id: int, cap: float) -> Attempt:
+    """Claim, send and record one delivery."""
     claimed = runtime.run(_claim(runtime, delivery_id))
     if claimed is None:
-        return None
+        return Attempt("skipped")
     if isinstance(claimed, store.Busy):
         # Another worker is sending it; look again once its claim could have expired.
-        return min(cap, claimed.seconds + 0.5)
+        return Attempt("retry", min(cap, claimed.seconds + 0.5))
     try:
         result = _send(runtime, claimed)
     except (PayloadTooLarge, ValueError, TypeError) as exc:
@@ -113,14 +124,20 @@ def send_one(runtime: WorkerRuntime, delivery_id: int, cap: float) -> float | No
         # Retrying would only repeat it.
         log.error("push delivery %s cannot be sent: %s", delivery_id, type(exc).__name__)
         runtime.run(_give_up(runtime, delivery_id, "unsendable"))
-        return None
+        return Attempt("failed")
     delay: float | None = None
     if result.should_retry and claimed.attempts < store.MAX_ATTEMPTS:
         delay = retry_delay(result, claimed.attempts, cap)
     runtime.run(_record(runtime, claimed, result, delay))
-    if result.should_retry and delay is None:
+    if delay is not None:
+        return Attempt("retry", delay)
+    if result.outcome is DeliveryOutcome.DELIVERED:
+        return Attempt("sent")
+    if result.should_delete_subscription:
+        return Attempt("dropped")
+    if result.should_retry:
         log.warning("push delivery %s given up after %s attempts", delivery_id, claimed.attempts)
-    return delay
+    return Attempt("failed")
 
 
 def register(app: Celery, settings: Settings) -> None:
@@ -129,7 +146,8 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=jobs.PUSH_SEND, bind=True, shared=False, **task_options(settings))
     def send(self: Any, *delivery_ids: int) -> int:
-        """Send each delivery in turn; one that must wait is queued again on its own.
+        """Send each delivery in turn and return how many were sent (not failed, dropped or
+        waiting); one that must wait is queued again on its own.
 
         A rerun of the whole message (an exception half-way) repeats nothing: every delivery
         is claimed and recorded by itself.
@@ -137,12 +155,16 @@ def register(app: Celery, settings: Settings) -> None:
         runtime = get_runtime(self.app)
         sent = 0
         for delivery_id in delivery_ids:
-            delay = send_one(runtime, int(delivery_id), cap)
-            if delay is None:
+            attempt = send_one(runtime, int(delivery_id), cap)
+            if attempt.outcome == "sent":
                 sent += 1
+            if attempt.retry_in is None:
                 continue
             # The row says when; this message is the prompt way there (the sweep is the slow one).
             self.app.send_task(
-                jobs.PUSH_SEND, args=[int(delivery_id)], queue=jobs.queue_of(jobs.PUSH_SEND), countdown=delay
+                jobs.PUSH_SEND,
+                args=[int(delivery_id)],
+                queue=jobs.queue_of(jobs.PUSH_SEND),
+                countdown=attempt.retry_in,
             )
         return sent
