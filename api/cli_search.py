@@ -13,41 +13,30 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import text
 
-from api.domain.core.db import Database, create_engine
+from api.domain.core.db import Database, create_engine, migrate
 from api.domain.core.settings import Settings, get_settings
+from api.embedded import backing_services
+from api.logs import configure as configure_logging
 from search.backends import open_search_backend
 from search.base import SearchBackend
 from search.documents import document_from_message, version_from_timestamp
 
 BATCH = 500
 
-_BATCH_SQL = text(
-    """
+# A message as the index needs it, with its sender's display name.
+_SELECT = """
     SELECT m.message_id, m.room_id, m.sender_id, m.message_type, m.content, m.data, m.created_at,
            m.edited_at, m.deleted_at, m.updated_at, m.sequence_number, u.display_name
     FROM messages m LEFT JOIN tr_users u ON u.user_id = m.sender_id
-    WHERE (CAST(:after AS uuid) IS NULL OR m.message_id > CAST(:after AS uuid))
-    ORDER BY m.message_id LIMIT :n
-    """
+"""
+_BATCH_SQL = text(
+    _SELECT
+    + "WHERE (CAST(:after AS uuid) IS NULL OR m.message_id > CAST(:after AS uuid)) ORDER BY m.message_id LIMIT :n"
 )
-
-
-def register(sub: Any) -> None:
-    search = sub.add_parser("search", help="the search index")
-    search_sub = search.add_subparsers(dest="search_command", required=True)
-    reindex = search_sub.add_parser("reindex", help="rebuild the search index from the database (resumable)")
-    reindex.add_argument(
-        "--restart", action="store_true", help="ignore a saved position and start from the beginning"
-    )
-    reindex.add_argument("--batch", type=int, default=BATCH, help="messages per batch")
-    reindex.add_argument(
-        "--no-reconcile", action="store_true", help="skip removing entries of deleted messages"
-    )
-    reindex.set_defaults(func=cmd_reindex)
+_BY_IDS_SQL = text(_SELECT + "WHERE m.message_id = ANY(CAST(:ids AS uuid[]))")
 
 
 class _Progress:
@@ -133,17 +122,7 @@ async def _reconcile(db: Database, backend: SearchBackend, counts: dict[str, int
     async for entries in backend.iter_indexed_ids(batch_size=batch):
         ids = [e.message_id for e in entries]
         async with db.read() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT m.message_id, m.room_id, m.sender_id, m.message_type, m.content, m.data, m.created_at, "
-                        "m.edited_at, m.deleted_at, m.updated_at, m.sequence_number, u.display_name "
-                        "FROM messages m LEFT JOIN tr_users u ON u.user_id = m.sender_id "
-                        "WHERE m.message_id = ANY(CAST(:ids AS uuid[]))"
-                    ),
-                    {"ids": ids},
-                )
-            ).all()
+            rows = (await conn.execute(_BY_IDS_SQL, {"ids": ids})).all()
         by_id = {str(r.message_id): dict(r._mapping) for r in rows}
         stale_ids, refresh = [], []
         for entry in entries:
@@ -162,17 +141,12 @@ async def _reconcile(db: Database, backend: SearchBackend, counts: dict[str, int
         counts["reconciled_refreshed"] += len(refresh)
 
 
-def cmd_reindex(args: argparse.Namespace) -> int:
-    from api.cli import _with_embedded, setup_logging
-
-    settings = get_settings()
-    setup_logging("WARNING")
-    settings, embedded = _with_embedded(settings, need_redis=False)
-    try:
-        from api.domain.core.db import migrate
-
-        assert settings.database_url
-        migrate(settings.database_url)
+def reindex_command(args: argparse.Namespace) -> int:
+    """`andon search reindex`: migrate, rebuild the index, print the counts."""
+    configure_logging("WARNING")
+    with backing_services(get_settings(), need_redis=False) as backing:
+        settings = backing.settings
+        migrate(backing.database_url)
         counts = asyncio.run(
             reindex(
                 settings,
@@ -182,11 +156,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
                 cursor_file=settings.data_dir / "search-reindex.cursor",
             )
         )
-        print(
-            f"indexed {counts['indexed']}, removed {counts['removed']} deleted/system, "
-            f"reconcile removed {counts['reconciled_removed']} and refreshed {counts['reconciled_refreshed']}"
-        )
-        return 0
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    print(
+        f"indexed {counts['indexed']}, removed {counts['removed']} deleted/system, "
+        f"reconcile removed {counts['reconciled_removed']} and refreshed {counts['reconciled_refreshed']}"
+    )
+    return 0

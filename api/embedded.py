@@ -15,10 +15,14 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from api.domain.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -132,27 +136,8 @@ class EmbeddedServices:
             # Already running (a second `andon serve` on the same data): reuse it.
             self.database_url = f"postgresql+asyncpg://postgres@/postgres?host={pgdata}"
             return self.database_url
-        log_file = pgdata / "server.log"
-        subprocess.run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(pgdata),
-                "-l",
-                str(log_file),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-c listen_addresses='' -k {pgdata} -c max_connections=200 -c fsync=on",
-                "start",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=90,
-            **kwargs,
-        )
+        options = f"-c listen_addresses='' -k {pgdata} -c max_connections=200 -c fsync=on"
+        self._pg_ctl(["-l", str(pgdata / "server.log"), "-w", "-t", "60", "-o", options, "start"], timeout=90)
         self._started_pg = True
         _wait_for_socket(socket, None, 30, "embedded PostgreSQL")
         self.database_url = f"postgresql+asyncpg://postgres@/postgres?host={pgdata}"
@@ -198,26 +183,71 @@ class EmbeddedServices:
             except subprocess.TimeoutExpired:
                 self._redis.kill()
         if self._started_pg and self._pgdata is not None:
-            kwargs: dict[str, Any] = {}
-            if self._as is not None:
-                kwargs = {"user": self._as[0], "group": self._as[1], "extra_groups": []}
-            with contextlib.suppress(Exception):
-                subprocess.run(
-                    [
-                        str(_pg_bin() / "pg_ctl"),
-                        "-D",
-                        str(self._pgdata),
-                        "-m",
-                        "fast",
-                        "-w",
-                        "-t",
-                        "30",
-                        "stop",
-                    ],
-                    check=False,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    timeout=40,
-                    **kwargs,
-                )
+            try:
+                self._pg_ctl(["-m", "fast", "-w", "-t", "30", "stop"], timeout=40)
+            except (OSError, subprocess.SubprocessError) as exc:
+                # Stopping is best effort (the command is exiting anyway), but a server left
+                # running holds the data directory: say so, with where it is.
+                log.warning("embedded PostgreSQL under %s did not stop: %s", self._pgdata, exc)
             self._started_pg = False
+
+    def _pg_ctl(self, args: list[str], timeout: float) -> None:
+        """Run `pg_ctl -D <pgdata> <args>` as the account that owns the data directory."""
+        assert self._pgdata is not None
+        kwargs: dict[str, Any] = {}
+        if self._as is not None:
+            kwargs = {"user": self._as[0], "group": self._as[1], "extra_groups": []}
+        subprocess.run(
+            [str(_pg_bin() / "pg_ctl"), "-D", str(self._pgdata), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=timeout,
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True)
+class Backing:
+    """What a command runs against: settings with every needed URL filled in, and whether this
+    process started embedded services for them."""
+
+    settings: Settings
+    embedded: bool
+
+    @property
+    def database_url(self) -> str:
+        if not self.settings.database_url:
+            raise RuntimeError("no database: the command did not ask for one")
+        return self.settings.database_url
+
+
+@contextlib.contextmanager
+def backing_services(
+    settings: Settings, *, need_db: bool = True, need_redis: bool = True
+) -> Iterator[Backing]:
+    """PostgreSQL and Redis for a command: the configured ones, or embedded ones for what has no URL.
+
+    Embedded services start under ANDON_DATA_DIR, their URLs are exported (DATABASE_URL,
+    REDIS_URL) so child processes use them too, and they stop when the block ends, however it ends.
+    """
+    if not ((need_db and not settings.database_url) or (need_redis and not settings.redis_url)):
+        yield Backing(settings, embedded=False)
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedServices(settings.data_dir)
+    try:
+        if need_db and not settings.database_url:
+            url = embedded.start_postgres()
+            os.environ["DATABASE_URL"] = url
+            settings = settings.with_(database_url=url)
+            print("Embedded PostgreSQL running under", settings.data_dir / "postgres", file=sys.stderr)
+        if need_redis and not settings.redis_url:
+            url = embedded.start_redis()
+            os.environ["REDIS_URL"] = url
+            settings = settings.with_(redis_url=url)
+            print("Embedded Redis running under", settings.data_dir / "redis", file=sys.stderr)
+        get_settings.cache_clear()
+        yield Backing(settings, embedded=True)
+    finally:
+        embedded.stop()

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import gc
 
-from api import cli
+from api import cli_serve
 
 
 def test_the_served_app_freezes_the_start_up_heap(monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     # Not the signal handlers: this is pytest's process.
-    monkeypatch.setattr(cli, "_drain_before_exit", lambda app: None)
-    cli.get_settings.cache_clear()
+    monkeypatch.setattr(cli_serve, "_drain_before_exit", lambda app: None)
+    cli_serve.get_settings.cache_clear()
     try:
-        app = cli._app_factory()
-        assert cli._settle_heap in app.on_startup
+        app = cli_serve.app_factory()
+        assert cli_serve._settle_heap in app.on_startup
         before = gc.get_freeze_count()
-        cli._settle_heap()
+        cli_serve._settle_heap()
         # Everything tracked at start-up is now in the permanent generation.
         assert gc.get_freeze_count() > before
         assert gc.get_count()[0] < 100
     finally:
         gc.unfreeze()
-        cli.get_settings.cache_clear()
+        cli_serve.get_settings.cache_clear()

@@ -1,0 +1,32 @@
+"""The `andon` command lists every command, and a missing dependency is an error, not a gap."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pytest
+
+from api import cli
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_every_command_is_listed() -> None:
+    commands = _commands(cli.build_parser())
+    assert set(commands) == {"serve", "worker", "migrate", "users", "audit", "search"}
+    assert set(_commands(commands["audit"])) == {"verify"}
+    assert set(_commands(commands["search"])) == {"reindex"}
+
+
+def test_a_command_whose_module_cannot_be_imported_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # None in sys.modules makes the import fail as a missing module would.
+    monkeypatch.setitem(sys.modules, "api.cli_search", None)
+    assert cli.main(["search", "reindex"]) == 2
+    err = capsys.readouterr().err
+    assert "`andon search` needs the Python module 'api.cli_search'" in err
