@@ -70,7 +70,4 @@ async def history(
 async def message_versions(
     request: Request[Any, Any, Any], user: AuthUser, room_id: str, message_id: str
 ) -> dict[str, Any]:
-    services = services_of(request)
-    async with services.db.read() as conn:
-        access = await access_room(conn, room_id, user)
-    return await message_history(services, user, access.room["room_id"], message_id, access.role)
+    return await message_history(services_of(request), user, room_id, message_id)

@@ -16,7 +16,7 @@ import regex
 from sqlalchemy import text
 
 from api.domain import outbox
-from api.domain.auth.access import parse_uuid
+from api.domain.auth.access import access_room, parse_uuid
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.db import UnitOfWork
 from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound, TooLarge
@@ -293,23 +293,27 @@ async def do_react(
 
 
 async def message_history(
-    services: Services, user: AuthUser, room_id: uuid.UUID, message_id: object, role: str
+    services: Services, user: AuthUser, room_id: object, message_id: object
 ) -> dict[str, Any]:
-    """Every version of a message, original first (sender, OWNER, admin)."""
+    """Every version of a message, original first (sender, OWNER, admin).
+
+    Checks the caller's access to the room itself, in the same read as the message.
+    """
     mid = parse_uuid(message_id, "message_id")
     async with services.db.read() as conn:
+        access = await access_room(conn, room_id, user)
         row = (
             await conn.execute(
                 text(
                     "SELECT sender_id, message_type, content, data, created_at, edited_at, deleted_at "
                     "FROM messages WHERE room_id = :r AND message_id = :id"
                 ),
-                {"r": room_id, "id": mid},
+                {"r": access.room["room_id"], "id": mid},
             )
         ).first()
         if row is None:
             raise NotFound("no such message in this room")
-        if row.sender_id != user.user_id and role != "OWNER":
+        if row.sender_id != user.user_id and not access.is_owner:
             raise Forbidden("only the sender, the room's OWNER or an admin may read the edit history")
         edits = (
             await conn.execute(
