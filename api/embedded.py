@@ -54,6 +54,7 @@ def _chown_tree(path: Path, ids: tuple[int, int]) -> None:
     for root, dirs, files in os.walk(path):
         os.chown(root, *ids)
         for name in dirs + files:
+            # A file the server removed during the walk needs no owner.
             with contextlib.suppress(FileNotFoundError):
                 os.chown(os.path.join(root, name), *ids, follow_symlinks=False)
 

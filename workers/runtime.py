@@ -163,8 +163,10 @@ class WorkerRuntime:
             self.loop.call_soon_threadsafe(task.cancel)
             try:
                 task.result(10)
-            except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError):
-                pass
+            except concurrent.futures.CancelledError:
+                pass  # What cancelling it asked for.
+            except concurrent.futures.TimeoutError:
+                log.warning("outbox relay did not stop within 10s; shutting down anyway")
             except Exception:
                 log.exception("outbox relay ended with an error")
 

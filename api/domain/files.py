@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import unicodedata
@@ -17,6 +18,8 @@ from api.domain.auth.access import access_room, parse_uuid, require_writer
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Forbidden, Invalid, NotFound, TooLarge
 from api.domain.core.services import Services
+
+log = logging.getLogger(__name__)
 
 # Served inline; everything else is an attachment. SVG is never inline (it can carry script).
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"})
@@ -84,6 +87,9 @@ class S3Storage:
             try:
                 obj = self.client.get_object(Bucket=self.bucket, Key=key)
             except Exception as exc:
+                # The row exists, so this is storage failing or out of step with the database
+                # (NoSuchKey, credentials, the network): the client sees a 404, operators a log line.
+                log.warning("reading file %s from S3 failed (%s)", key, type(exc).__name__)
                 raise NotFound("file content is missing") from exc
             body: bytes = obj["Body"].read()
             return body

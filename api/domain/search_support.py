@@ -51,7 +51,7 @@ async def live_messages(services: Services, message_ids: list[str]) -> dict[str,
         try:
             ids.append(uuid.UUID(mid))
         except ValueError:
-            continue
+            continue  # Not a message id (the index holds only UUIDs): nothing to show for it.
     if not ids:
         return {}
     async with services.db.read() as conn:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -40,6 +41,8 @@ from sqlalchemy import text
 
 from api.domain.core.db import Database
 from api.domain.core.procs import pid_alive
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -125,9 +128,17 @@ def sample_process(queue_lengths: Iterable[int], pool: Any, pool_capacity: int) 
 
 async def sample_forever(sample: Any, interval: float = 1.0) -> None:
     """Call `sample()` every `interval` seconds (gauges of other processes stay this fresh)."""
+    failing: str | None = None
     while True:
-        with contextlib.suppress(Exception):
+        try:
             sample()
+            failing = None
+        except Exception as exc:
+            # Every second: say it once per kind of failure, not every second. The gauges keep
+            # their last values meanwhile.
+            if type(exc).__name__ != failing:
+                failing = type(exc).__name__
+                log.warning("sampling the process metrics failed", exc_info=True)
         await asyncio.sleep(interval)
 
 
@@ -208,7 +219,8 @@ async def read_shared(
             GaugeMetricFamily("andon_outbox_pending_rows", "Outbox rows not done yet", value=int(row.pending))
         )
         up.add_metric(["database"], 1)
-    except Exception:
+    except Exception as exc:
+        log.warning("metrics scrape: the database did not answer (%s)", type(exc).__name__)
         up.add_metric(["database"], 0)
     try:
         async with asyncio.timeout(timeout):
@@ -225,7 +237,8 @@ async def read_shared(
             queue_lengths.add_metric([queue], int(length))
         families.append(queue_lengths)
         up.add_metric(["redis"], 1)
-    except Exception:
+    except Exception as exc:
+        log.warning("metrics scrape: Redis did not answer (%s)", type(exc).__name__)
         up.add_metric(["redis"], 0)
     families.append(up)
     return families

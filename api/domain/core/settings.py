@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,6 @@ class Settings:
     outbox_sweep_seconds: float = 5.0
     outbox_stale_seconds: float = 120.0
     worker_visibility_timeout: float = 900.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_env(

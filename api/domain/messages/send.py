@@ -85,8 +85,6 @@ class MessageWriter:
             )
         )
         self._rooms: dict[uuid.UUID, _RoomQueue] = {}
-        self.batches = 0
-        self.messages = 0
         # Takes each batch's outcome, synchronously, before the senders' futures resolve.
         self.sink: Callable[[Outcome], None] | None = None
 
@@ -221,8 +219,6 @@ class MessageWriter:
         if stored:
             self.services.outbox_kick()
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-            self.batches += 1
-            self.messages += len(stored)
             metrics.MESSAGE_BATCHES.inc()
             metrics.MESSAGES_PERSISTED.inc(len(stored))
         answers, results = self.steps.answers(batch, stored)

@@ -204,6 +204,6 @@ def _fsync_directory(directory: Path) -> None:
     try:
         os.fsync(dir_fd)
     except OSError:
-        pass
+        pass  # Best effort as above: some filesystems refuse fsync on a directory.
     finally:
         os.close(dir_fd)
