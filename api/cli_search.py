@@ -21,7 +21,7 @@ from api.domain.core.settings import Settings, get_settings
 from api.embedded import backing_services
 from api.logs import configure as configure_logging
 from search.backends import open_search_backend
-from search.base import SearchBackend
+from search.base import SearchBackend, SearchDocument
 from search.documents import document_from_message, version_from_timestamp
 
 BATCH = 500
@@ -90,7 +90,8 @@ async def reindex(
                 rows = (await conn.execute(_BATCH_SQL, {"after": after, "n": batch})).all()
             if not rows:
                 break
-            docs, gone = [], []
+            docs: list[SearchDocument] = []
+            gone: list[str] = []
             for row in rows:
                 data = dict(row._mapping)
                 doc = document_from_message(data, data.get("display_name"))
@@ -98,10 +99,7 @@ async def reindex(
                     gone.append(str(data["message_id"]))
                 else:
                     docs.append(doc)
-            if docs:
-                await backend.index(docs)
-            if gone:
-                await backend.delete(gone)
+            await _apply(backend, docs, gone)
             counts["indexed"] += len(docs)
             counts["removed"] += len(gone)
             after = str(rows[-1].message_id)
@@ -118,13 +116,22 @@ async def reindex(
         await db.dispose()
 
 
+async def _apply(backend: SearchBackend, docs: list[SearchDocument], gone: list[str]) -> None:
+    """Index `docs` and remove the entries of `gone` (message ids), skipping empty calls."""
+    if docs:
+        await backend.index(docs)
+    if gone:
+        await backend.delete(gone)
+
+
 async def _reconcile(db: Database, backend: SearchBackend, counts: dict[str, int], batch: int) -> None:
     async for entries in backend.iter_indexed_ids(batch_size=batch):
         ids = [e.message_id for e in entries]
         async with db.read() as conn:
             rows = (await conn.execute(_BY_IDS_SQL, {"ids": ids})).all()
         by_id = {str(r.message_id): dict(r._mapping) for r in rows}
-        stale_ids, refresh = [], []
+        stale_ids: list[str] = []
+        refresh: list[SearchDocument] = []
         for entry in entries:
             row = by_id.get(entry.message_id)
             if row is None or row["deleted_at"] is not None or row["message_type"] == "system":
@@ -133,10 +140,7 @@ async def _reconcile(db: Database, backend: SearchBackend, counts: dict[str, int
                 doc = document_from_message(row, row.get("display_name"))
                 if doc is not None:
                     refresh.append(doc)
-        if stale_ids:
-            await backend.delete(stale_ids)
-        if refresh:
-            await backend.index(refresh)
+        await _apply(backend, refresh, stale_ids)
         counts["reconciled_removed"] += len(stale_ids)
         counts["reconciled_refreshed"] += len(refresh)
 

@@ -443,21 +443,9 @@ class _SearchPlan:
                 # so it only ever narrows rows the index query found.
                 conditions.append("ts_match_vq(d.tsv, CAST(:tsq_full AS tsquery))")
         if query.sender_ids is not None:
-            senders = list(dict.fromkeys(query.sender_ids))
-            if len(senders) == 1:
-                conditions.append("d.sender_id = :sender_id")
-                self.params["sender_id"] = senders[0]
-            else:
-                conditions.append("d.sender_id = ANY(CAST(:sender_ids AS varchar[]))")
-                self.params["sender_ids"] = senders
+            conditions.append(self._one_of("sender_id", query.sender_ids))
         if query.message_types is not None:
-            types = list(dict.fromkeys(query.message_types))
-            if len(types) == 1:
-                conditions.append("d.message_type = :message_type")
-                self.params["message_type"] = types[0]
-            else:
-                conditions.append("d.message_type = ANY(CAST(:message_types AS varchar[]))")
-                self.params["message_types"] = types
+            conditions.append(self._one_of("message_type", query.message_types))
         if query.after is not None:
             conditions.append("d.created_at > :after")
             self.params["after"] = query.after
@@ -473,6 +461,16 @@ class _SearchPlan:
                 self.score += (
                     f" + CASE WHEN t.tsv @@ CAST(:tsq_exact AS tsquery) THEN {EXACT_BONUS} ELSE 0 END"
                 )
+
+    def _one_of(self, column: str, values: Sequence[str]) -> str:
+        """`d.<column>` equal to one of `values` (a plain equality when there is one, which plans
+        better), binding them as parameters named after the column."""
+        distinct = list(dict.fromkeys(values))
+        if len(distinct) == 1:
+            self.params[column] = distinct[0]
+            return f"d.{column} = :{column}"
+        self.params[f"{column}s"] = distinct
+        return f"d.{column} = ANY(CAST(:{column}s AS varchar[]))"
 
     def _branch(self, index: int) -> str:
         group = self.groups[index]

@@ -295,6 +295,29 @@ _AUDITED_OUTBOX = text(
 )
 
 
+def _link_fault(entry: Any, index: int, prev_hash: str) -> str | None:
+    """Why this entry does not continue the chain after `prev_hash`, or None when it does."""
+    if entry.prev_hash != prev_hash:
+        if index:
+            return f"prev_hash of entry {index} is not the hash of entry {index - 1}"
+        return "prev_hash of entry 0 is not the genesis hash"
+    body = entry.body if isinstance(entry.body, dict) else json.loads(entry.body)
+    recomputed = entry_hash(
+        room_id=str(entry.room_id),
+        chain_index=index,
+        outbox_id=None if entry.outbox_id is None else int(entry.outbox_id),
+        action=entry.action,
+        message_id=None if entry.message_id is None else str(entry.message_id),
+        actor_id=entry.actor_id,
+        body=body,
+        created_at=entry.created_at,
+        prev_hash=entry.prev_hash,
+    )
+    if recomputed != entry.hash:
+        return f"entry {index} does not match its hash (altered)"
+    return None
+
+
 async def verify_chain(conn: AsyncConnection, room_id: uuid.UUID) -> ChainReport:
     """Recompute the room's chain and report the first link that does not hold.
 
@@ -316,38 +339,9 @@ async def verify_chain(conn: AsyncConnection, room_id: uuid.UUID) -> ChainReport
                 return ChainReport(
                     rid, count, False, expected_index, None, f"entry {expected_index} is missing"
                 )
-            if entry.prev_hash != prev_hash:
-                return ChainReport(
-                    rid,
-                    count,
-                    False,
-                    index,
-                    int(entry.audit_id),
-                    f"prev_hash of entry {index} is not the hash of entry {index - 1}"
-                    if index
-                    else "prev_hash of entry 0 is not the genesis hash",
-                )
-            body = entry.body if isinstance(entry.body, dict) else json.loads(entry.body)
-            recomputed = entry_hash(
-                room_id=str(entry.room_id),
-                chain_index=index,
-                outbox_id=None if entry.outbox_id is None else int(entry.outbox_id),
-                action=entry.action,
-                message_id=None if entry.message_id is None else str(entry.message_id),
-                actor_id=entry.actor_id,
-                body=body,
-                created_at=entry.created_at,
-                prev_hash=entry.prev_hash,
-            )
-            if recomputed != entry.hash:
-                return ChainReport(
-                    rid,
-                    count,
-                    False,
-                    index,
-                    int(entry.audit_id),
-                    f"entry {index} does not match its hash (altered)",
-                )
+            reason = _link_fault(entry, index, prev_hash)
+            if reason is not None:
+                return ChainReport(rid, count, False, index, int(entry.audit_id), reason)
             prev_hash = entry.hash
             expected_index += 1
             count += 1

@@ -13,11 +13,8 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-_ADD = """
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+# After a change: the user's open connections to the room, summed over every live process.
+_USER_TOTAL = """
 local total = 0
 for _, p in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local v = redis.call('HGET', ARGV[4] .. p, ARGV[1])
@@ -26,16 +23,23 @@ end
 return total
 """
 
-_REMOVE = """
+_ADD = (
+    """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+"""
+    + _USER_TOTAL
+)
+
+_REMOVE = (
+    """
 local left = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if left <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-local total = 0
-for _, p in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local v = redis.call('HGET', ARGV[4] .. p, ARGV[1])
-  if v then total = total + tonumber(v) end
-end
-return total
 """
+    + _USER_TOTAL
+)
 
 _ONLINE = """
 local users = {}

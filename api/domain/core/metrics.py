@@ -188,60 +188,66 @@ async def read_shared(
     """Scrape-time values that do not depend on the process: outbox lag and Celery queue lengths.
 
     `queues` names the Celery queues to measure (`api.domain.outbox.jobs.QUEUES`: passed in, so this
-    module stays below every context). Each source is bounded by `timeout`; a source that does not answer is reported as
-    `andon_metrics_source_up{source} 0` rather than failing the scrape.
+    module stays below every context). Each source is bounded by `timeout`; a source that does not
+    answer is reported as `andon_metrics_source_up{source} 0` rather than failing the scrape.
     """
     up = GaugeMetricFamily(
         "andon_metrics_source_up", "Whether a scrape-time source answered in time", labels=["source"]
     )
     families: list[Metric] = []
-    try:
-        async with asyncio.timeout(timeout):
-            async with db.read() as conn:
-                await conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
-                row = (
-                    await conn.execute(
-                        text(
-                            "SELECT (SELECT EXTRACT(EPOCH FROM now() - created_at) FROM outbox "
-                            "WHERE done_at IS NULL ORDER BY outbox_id LIMIT 1) AS age, "
-                            "(SELECT count(*) FROM outbox WHERE done_at IS NULL) AS pending"
-                        )
-                    )
-                ).one()
-        families.append(
-            GaugeMetricFamily(
-                "andon_outbox_lag_seconds",
-                "Age of the oldest outbox row whose side effects have not all run (0 when none)",
-                value=max(0.0, float(row.age)) if row.age is not None else 0.0,
-            )
-        )
-        families.append(
-            GaugeMetricFamily("andon_outbox_pending_rows", "Outbox rows not done yet", value=int(row.pending))
-        )
-        up.add_metric(["database"], 1)
-    except Exception as exc:
-        log.warning("metrics scrape: the database did not answer (%s)", type(exc).__name__)
-        up.add_metric(["database"], 0)
-    try:
-        async with asyncio.timeout(timeout):
-            pipe = redis.pipeline(transaction=False)
-            for queue in queues:
-                pipe.llen(broker_queue_key(redis_prefix, queue))
-            lengths = await pipe.execute()
-        queue_lengths = GaugeMetricFamily(
-            "andon_celery_queue_length",
-            "Tasks waiting in a Celery queue (broker list length)",
-            labels=["queue"],
-        )
-        for queue, length in zip(queues, lengths, strict=True):
-            queue_lengths.add_metric([queue], int(length))
-        families.append(queue_lengths)
-        up.add_metric(["redis"], 1)
-    except Exception as exc:
-        log.warning("metrics scrape: Redis did not answer (%s)", type(exc).__name__)
-        up.add_metric(["redis"], 0)
+    for source, read in (
+        ("database", lambda: _outbox_lag(db, timeout)),
+        ("redis", lambda: _queue_lengths(redis, redis_prefix, queues, timeout)),
+    ):
+        try:
+            families.extend(await read())
+            up.add_metric([source], 1)
+        except Exception as exc:
+            log.warning("metrics scrape: %s did not answer (%s)", source, type(exc).__name__)
+            up.add_metric([source], 0)
     families.append(up)
     return families
+
+
+async def _outbox_lag(db: Database, timeout: float) -> list[Metric]:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        async with db.read() as conn:
+            await conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT (SELECT EXTRACT(EPOCH FROM now() - created_at) FROM outbox "
+                        "WHERE done_at IS NULL ORDER BY outbox_id LIMIT 1) AS age, "
+                        "(SELECT count(*) FROM outbox WHERE done_at IS NULL) AS pending"
+                    )
+                )
+            ).one()
+    return [
+        GaugeMetricFamily(
+            "andon_outbox_lag_seconds",
+            "Age of the oldest outbox row whose side effects have not all run (0 when none)",
+            value=max(0.0, float(row.age)) if row.age is not None else 0.0,
+        ),
+        GaugeMetricFamily("andon_outbox_pending_rows", "Outbox rows not done yet", value=int(row.pending)),
+    ]
+
+
+async def _queue_lengths(
+    redis: Redis, redis_prefix: str, queues: Sequence[str], timeout: float  # noqa: ASYNC109
+) -> list[Metric]:
+    async with asyncio.timeout(timeout):
+        pipe = redis.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(broker_queue_key(redis_prefix, queue))
+        lengths = await pipe.execute()
+    family = GaugeMetricFamily(
+        "andon_celery_queue_length",
+        "Tasks waiting in a Celery queue (broker list length)",
+        labels=["queue"],
+    )
+    for queue, length in zip(queues, lengths, strict=True):
+        family.add_metric([queue], int(length))
+    return [family]
 
 
 class _Fixed:

@@ -11,7 +11,9 @@ import socket
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_N = TypeVar("_N", int, float)
 
 
 class SettingsError(ValueError):
@@ -37,30 +39,28 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _int(env: dict[str, str], key: str, default: int, minimum: int | None = None) -> int:
+def _number(env: dict[str, str], key: str, kind: type[_N], what: str, minimum: _N | None) -> _N | None:
+    """`env[key]` read as `kind` (None when unset or empty), at least `minimum`."""
     raw = env.get(key)
     if raw is None or raw == "":
-        return default
+        return None
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError as exc:
-        raise SettingsError(f"{key} must be an integer, got {raw!r}") from exc
+        raise SettingsError(f"{key} must be {what}, got {raw!r}") from exc
     if minimum is not None and value < minimum:
         raise SettingsError(f"{key} must be >= {minimum}, got {value}")
     return value
+
+
+def _int(env: dict[str, str], key: str, default: int, minimum: int | None = None) -> int:
+    value = _number(env, key, int, "an integer", minimum)
+    return default if value is None else value
 
 
 def _float(env: dict[str, str], key: str, default: float, minimum: float | None = None) -> float:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{key} must be a number, got {raw!r}") from exc
-    if minimum is not None and value < minimum:
-        raise SettingsError(f"{key} must be >= {minimum}, got {value}")
-    return value
+    value = _number(env, key, float, "a number", minimum)
+    return default if value is None else value
 
 
 def _bool(env: dict[str, str], key: str, default: bool) -> bool:
