@@ -73,6 +73,13 @@ async def access_room(conn: AsyncConnection, room_id: object, user: AuthUser) ->
     return RoomAccess(room=data, role=effective, is_member=role is not None)
 
 
+async def access_owned_room(conn: AsyncConnection, room_id: object, user: AuthUser) -> RoomAccess:
+    """The room if the user may manage it: its OWNER, or a system admin."""
+    access = await access_room(conn, room_id, user)
+    require_owner(access)
+    return access
+
+
 def require_owner(access: RoomAccess) -> None:
     if not access.is_owner:
         raise Forbidden("only the room's OWNER or an admin may do this")

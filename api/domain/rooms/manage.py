@@ -1,4 +1,4 @@
-"""Rooms, members, read markers, and the stored system events they post."""
+"""Rooms: creating, updating and listing them, and read markers."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from api.domain.auth.access import RoomAccess, access_room, parse_uuid, require_owner
-from api.domain.auth.credentials import normalise_email
+from api.domain.auth.access import RoomAccess, access_owned_room, access_room, parse_uuid
 from api.domain.auth.sessions import AuthUser
-from api.domain.core.db import UnitOfWork
-from api.domain.core.errors import Conflict, Invalid, NotFound
-from api.domain.core.models import ROLES, ROOM_STATUSES
+from api.domain.core.errors import Invalid
+from api.domain.core.models import ROOM_STATUSES
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
-from api.domain.events import encode, system_frame
-from api.domain.messages.sequencing import NewMessage, insert_sequenced
 from api.domain.rooms.summaries import COUNT_COLUMNS, PREVIEW_COLUMNS, PREVIEW_JOIN, preview_from_row
+from api.domain.rooms.system_posts import post_system, tell_user_after_commit
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000
@@ -42,12 +39,6 @@ def check_description(value: object) -> str:
     return value
 
 
-def check_role(value: object) -> str:
-    if not isinstance(value, str) or value.upper() not in ROLES:
-        raise Invalid("role must be OWNER, EDITOR or VIEWER")
-    return value.upper()
-
-
 def room_object(row: Any, role: str | None, unread: int = 0) -> dict[str, Any]:
     r = row._mapping if hasattr(row, "_mapping") else row
     return {
@@ -62,58 +53,6 @@ def room_object(row: Any, role: str | None, unread: int = 0) -> dict[str, Any]:
         "last_sequence_number": int(r["last_seq"]),
         "unread_count": unread,
     }
-
-
-async def post_system(
-    uow: UnitOfWork,
-    services: Services,
-    room_id: uuid.UUID,
-    actor_id: str,
-    content: dict[str, Any],
-    control: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Store a system event as a sequenced message and broadcast it after commit."""
-    new = NewMessage(sender_id=actor_id, message_type="system", data=content)
-    _, stored = await insert_sequenced(uow.conn, room_id, [new], allow_archived=True)
-    _, seq, created = stored[0]
-    name_row = (
-        await uow.conn.execute(text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": actor_id})
-    ).first()
-    message: dict[str, Any] = {
-        "message_id": str(new.message_id),
-        "room_id": str(room_id),
-        "sender_id": actor_id,
-        "sender_display_name": name_row.display_name if name_row else actor_id,
-        "content": content,
-        "message_type": "system",
-        "mentions": [],
-        "file_id": None,
-        "file_url": None,
-        "client_id": None,
-        "created_at": iso(created),
-        "edited_at": None,
-        "deleted_at": None,
-        "sequence_number": seq,
-        "reactions": {},
-    }
-    frame = encode(system_frame(message))
-
-    async def publish() -> None:
-        await services.bus.publish_sequenced(str(room_id), seq, [frame], control=control)
-
-    uow.after_commit(publish)
-    return message
-
-
-def _tell_user_after_commit(
-    uow: UnitOfWork, services: Services, user_id: str, kind: str, room_id: uuid.UUID
-) -> None:
-    """After commit, tell the user's streams (`/ws`) to re-read a room (`rooms`: joined; `read`: marker moved)."""
-
-    async def publish() -> None:
-        await services.bus.publish_user_event(user_id, kind, str(room_id))
-
-    uow.after_commit(publish)
 
 
 _LIST = text(
@@ -184,7 +123,7 @@ async def do_create_room(
             text("INSERT INTO room_members (room_id, user_id, role) VALUES (:r, :u, 'OWNER')"),
             {"r": room_id, "u": user.user_id},
         )
-        _tell_user_after_commit(uow, services, user.user_id, "rooms", room_id)
+        tell_user_after_commit(uow, services, user.user_id, "rooms", room_id)
     return room_object(row, "OWNER")
 
 
@@ -205,9 +144,7 @@ async def do_update_room(
     if "status" in changes and (not isinstance(new_status, str) or new_status not in ROOM_STATUSES):
         raise Invalid("status must be active, resolved or archived")
     async with services.db.transaction() as uow:
-        access = await access_room(uow.conn, room_id, user)
-        require_owner(access)
-        rid = access.room["room_id"]
+        rid = (await access_owned_room(uow.conn, room_id, user)).room["room_id"]
         # Lock the room row first: the status check and the system message see one state.
         locked = (
             await uow.conn.execute(
@@ -241,155 +178,6 @@ async def do_update_room(
     return await get_room(services, user, room_id)
 
 
-_MEMBERS = text(
-    """
-    SELECT m.user_id, COALESCE(u.display_name, m.user_id) AS display_name, m.role, m.joined_at
-    FROM room_members m LEFT JOIN tr_users u ON u.user_id = m.user_id
-    WHERE m.room_id = :r ORDER BY m.joined_at, m.user_id
-    """
-)
-
-
-async def list_members(
-    services: Services, user: AuthUser, room_id: object
-) -> tuple[str, list[dict[str, Any]]]:
-    async with services.db.read() as conn:
-        access = await access_room(conn, room_id, user)
-        rows = (await conn.execute(_MEMBERS, {"r": access.room["room_id"]})).all()
-    return access.room_id, [
-        {"user_id": r.user_id, "display_name": r.display_name, "role": r.role, "joined_at": iso(r.joined_at)}
-        for r in rows
-    ]
-
-
-async def _owner_count(uow: UnitOfWork, room_id: uuid.UUID) -> int:
-    row = (
-        await uow.conn.execute(
-            text("SELECT count(*) AS n FROM room_members WHERE room_id = :r AND role = 'OWNER'"),
-            {"r": room_id},
-        )
-    ).first()
-    return int(row.n) if row else 0
-
-
-async def _locked_member(
-    uow: UnitOfWork, user: AuthUser, room_id: object, target: str
-) -> tuple[uuid.UUID, Any]:
-    """Check OWNER rights, lock the room row (membership changes serialise), load the member."""
-    access = await access_room(uow.conn, room_id, user)
-    require_owner(access)
-    rid: uuid.UUID = access.room["room_id"]
-    await uow.conn.execute(text("SELECT 1 FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
-    current = (
-        await uow.conn.execute(
-            text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
-        )
-    ).first()
-    if current is None:
-        raise NotFound("not a member of this room")
-    return rid, current
-
-
-async def do_add_member(
-    services: Services, user: AuthUser, room_id: object, member_id: object, role: object
-) -> dict[str, Any]:
-    """Add a member (OWNER/admin); posts `member_added`."""
-    target = normalise_email(member_id)
-    clean_role = check_role(role)
-    async with services.db.transaction() as uow:
-        access = await access_room(uow.conn, room_id, user)
-        require_owner(access)
-        rid = access.room["room_id"]
-        target_row = (
-            await uow.conn.execute(
-                text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target}
-            )
-        ).first()
-        if target_row is None:
-            raise NotFound("no such user")
-        inserted = (
-            await uow.conn.execute(
-                text(
-                    "INSERT INTO room_members (room_id, user_id, role) VALUES (:r, :u, :role) "
-                    "ON CONFLICT DO NOTHING RETURNING joined_at"
-                ),
-                {"r": rid, "u": target, "role": clean_role},
-            )
-        ).first()
-        if inserted is None:
-            raise Conflict("already a member of this room")
-        _tell_user_after_commit(uow, services, target, "rooms", rid)
-        await post_system(
-            uow,
-            services,
-            rid,
-            user.user_id,
-            {"event": "member_added", "user_id": target, "actor_id": user.user_id, "role": clean_role},
-        )
-    return {
-        "user_id": target,
-        "display_name": target_row.display_name,
-        "role": clean_role,
-        "joined_at": iso(inserted.joined_at),
-    }
-
-
-async def do_change_role(
-    services: Services, user: AuthUser, room_id: object, member_id: object, role: object
-) -> dict[str, Any]:
-    """Change a member's role (OWNER/admin); posts `member_role_changed`."""
-    target = normalise_email(member_id)
-    clean_role = check_role(role)
-    async with services.db.transaction() as uow:
-        rid, current = await _locked_member(uow, user, room_id, target)
-        if current.role == "OWNER" and clean_role != "OWNER" and await _owner_count(uow, rid) <= 1:
-            raise Conflict("a room needs at least one OWNER")
-        if current.role != clean_role:
-            await uow.conn.execute(
-                text("UPDATE room_members SET role = :role WHERE room_id = :r AND user_id = :u"),
-                {"r": rid, "u": target, "role": clean_role},
-            )
-            await post_system(
-                uow,
-                services,
-                rid,
-                user.user_id,
-                {
-                    "event": "member_role_changed",
-                    "user_id": target,
-                    "actor_id": user.user_id,
-                    "role": clean_role,
-                },
-                control={"role": [target, clean_role]},
-            )
-        name = (
-            await uow.conn.execute(
-                text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target}
-            )
-        ).first()
-    return {"user_id": target, "display_name": name.display_name if name else target, "role": clean_role}
-
-
-async def do_remove_member(services: Services, user: AuthUser, room_id: object, member_id: object) -> None:
-    """Remove a member (OWNER/admin); posts `member_removed` and closes their sockets (4403)."""
-    target = normalise_email(member_id)
-    async with services.db.transaction() as uow:
-        rid, current = await _locked_member(uow, user, room_id, target)
-        if current.role == "OWNER" and await _owner_count(uow, rid) <= 1:
-            raise Conflict("a room needs at least one OWNER")
-        await uow.conn.execute(
-            text("DELETE FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
-        )
-        await post_system(
-            uow,
-            services,
-            rid,
-            user.user_id,
-            {"event": "member_removed", "user_id": target, "actor_id": user.user_id},
-            control={"kick": target},
-        )
-
-
 async def do_mark_read(services: Services, user: AuthUser, room_id: object, sequence_number: object) -> None:
     """Move the caller's read marker forward (never backwards)."""
     if isinstance(sequence_number, bool) or not isinstance(sequence_number, int) or sequence_number < 0:
@@ -408,4 +196,5 @@ async def do_mark_read(services: Services, user: AuthUser, room_id: object, sequ
             ),
             {"r": rid, "u": user.user_id, "s": sequence_number},
         )
-        _tell_user_after_commit(uow, services, user.user_id, "read", rid)
+        tell_user_after_commit(uow, services, user.user_id, "read", rid)
+

@@ -1,0 +1,66 @@
+"""System messages a room change posts (sequenced like any message), and nudges to user streams."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+
+from api.domain.core.db import UnitOfWork
+from api.domain.core.services import Services
+from api.domain.core.timefmt import iso
+from api.domain.events import encode, system_frame
+from api.domain.messages.sequencing import NewMessage, insert_sequenced
+
+
+async def post_system(
+    uow: UnitOfWork,
+    services: Services,
+    room_id: uuid.UUID,
+    actor_id: str,
+    content: dict[str, Any],
+    control: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Store a system event as a sequenced message and broadcast it after commit."""
+    new = NewMessage(sender_id=actor_id, message_type="system", data=content)
+    _, stored = await insert_sequenced(uow.conn, room_id, [new], allow_archived=True)
+    _, seq, created = stored[0]
+    name_row = (
+        await uow.conn.execute(text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": actor_id})
+    ).first()
+    message: dict[str, Any] = {
+        "message_id": str(new.message_id),
+        "room_id": str(room_id),
+        "sender_id": actor_id,
+        "sender_display_name": name_row.display_name if name_row else actor_id,
+        "content": content,
+        "message_type": "system",
+        "mentions": [],
+        "file_id": None,
+        "file_url": None,
+        "client_id": None,
+        "created_at": iso(created),
+        "edited_at": None,
+        "deleted_at": None,
+        "sequence_number": seq,
+        "reactions": {},
+    }
+    frame = encode(system_frame(message))
+
+    async def publish() -> None:
+        await services.bus.publish_sequenced(str(room_id), seq, [frame], control=control)
+
+    uow.after_commit(publish)
+    return message
+
+
+def tell_user_after_commit(
+    uow: UnitOfWork, services: Services, user_id: str, kind: str, room_id: uuid.UUID
+) -> None:
+    """After commit, tell the user's streams (`/ws`) to re-read a room (`rooms`: joined; `read`: marker moved)."""
+
+    async def publish() -> None:
+        await services.bus.publish_user_event(user_id, kind, str(room_id))
+
+    uow.after_commit(publish)
