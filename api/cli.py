@@ -117,7 +117,13 @@ def cmd_search_reindex(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="andon", description="Realtime chat for production-incident rooms")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_running_commands(sub)
+    _add_admin_commands(sub)
+    return parser
 
+
+def _add_running_commands(sub: Any) -> None:
+    """`serve` and `worker`: the long-running processes."""
     serve = sub.add_parser("serve", help="run the API and WebSocket server")
     serve.add_argument("--host", default=None, help="bind address (ANDON_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (ANDON_PORT, default 8000)")
@@ -141,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(func=cmd_worker)
 
+
+def _add_admin_commands(sub: Any) -> None:
+    """One-off commands: migrate, users add, audit verify, search reindex."""
     migrate = sub.add_parser("migrate", help="apply the database migrations")
     migrate.set_defaults(func=cmd_migrate)
 
@@ -174,7 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-reconcile", action="store_true", help="skip removing entries of deleted messages"
     )
     reindex.set_defaults(func=cmd_search_reindex)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -58,7 +58,7 @@ def _route(
     try:
         return {"queue": jobs.queue_of(name)}
     except ValueError:
-        return None
+        return None  # Not an Andon task name: Celery's own routing (the default queue) applies.
 
 
 class _RelayStep(bootsteps.StartStopStep):
