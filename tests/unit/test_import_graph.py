@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import grimp
 
-# Being untangled with the hub's split (issue #14); remove it from here when it is gone.
-KNOWN = {frozenset({"api.ws.hub", "api.ws.user_streams"})}
-
 
 def _cycles(graph: grimp.ImportGraph) -> list[set[str]]:
     """Strongly connected components of more than one module (Tarjan, iterative)."""
@@ -52,5 +49,4 @@ def _cycles(graph: grimp.ImportGraph) -> list[set[str]]:
 
 def test_no_package_has_an_import_circle() -> None:
     graph = grimp.build_graph("api", "workers", "search", include_external_packages=False)
-    cycles = [c for c in _cycles(graph) if frozenset(c) not in KNOWN]
-    assert cycles == []
+    assert _cycles(graph) == []
