@@ -29,13 +29,15 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
                 await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception:
+        # Reported in the answer (a 503 the load balancer acts on); probes come every few
+        # seconds, so a log line each would only repeat it. REST requests log the outage once.
         checks["database"] = "unavailable"
     try:
         async with asyncio.timeout(3):
             await services.redis.ping()
         checks["redis"] = "ok"
     except Exception:
-        checks["redis"] = "unavailable"
+        checks["redis"] = "unavailable"  # as above: the answer is the report
     ok = all(v == "ok" for v in checks.values())
     return Response({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
 

@@ -73,10 +73,6 @@ class Hub:
     def rooms(self) -> dict[str, RoomState]:
         return self.registry.rooms
 
-    @property
-    def delivered(self) -> int:
-        return self.orderer.delivered
-
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:

@@ -95,7 +95,6 @@ class Orderer:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.delivered = 0
         self.before_frame: Callable[[RoomState, bytes], None] = lambda _room, _frame: None
         self.after_frames: Callable[[RoomState, list[bytes]], None] = lambda _room, _frames: None
         self.ephemeral: Callable[[RoomState, Ephemeral], None] = lambda _room, _env: None
@@ -172,7 +171,6 @@ class Orderer:
         if room.next_expected != first or room.pending or control or room.typing or len(frames) < 2:
             return False
         room.next_expected = first + len(frames)
-        self.delivered += len(frames)
         if room.stamps:
             for seq in range(first, first + len(frames)):
                 stamp = room.stamps.pop(seq, None)
@@ -188,7 +186,6 @@ class Orderer:
 
     def _deliver(self, room: RoomState, seq: int, frame: bytes, control: dict[str, Any] | None) -> None:
         room.next_expected = seq + 1
-        self.delivered += 1
         if room.stamps:
             stamp = room.stamps.pop(seq, None)
             if stamp is not None:
