@@ -65,7 +65,9 @@ def _error_response(
 
 
 def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    return _error_response(exc.http_status, exc.message)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return _error_response(exc.http_status, exc.message, headers)
 
 
 def _pool_exhausted(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -186,8 +188,52 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Litestar:
-    """The ASGI application for these settings."""
+# Every route, REST and WebSocket, then the web client's catch-all last.
+ROUTES = [
+    auth.login,
+    auth.logout,
+    auth.me,
+    rooms.list_rooms,
+    rooms.create_room,
+    rooms.get_room,
+    rooms.update_room,
+    rooms.list_members,
+    rooms.add_member,
+    rooms.change_role,
+    rooms.remove_member,
+    rooms.mark_read,
+    messages.history,
+    messages.message_versions,
+    files.upload,
+    queries.my_mentions,
+    queries.incident_data,
+    search.search_messages,
+    files.download,
+    health.healthz,
+    health.readyz,
+    health.client_config,
+    metrics.prometheus_metrics,
+    push.vapid_public_key,
+    push.subscribe,
+    push.unsubscribe,
+    push.get_notifications,
+    push.put_notifications,
+    room_socket,
+    user_socket,
+    web_client,
+]
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: _domain_error,
+    PoolExhausted: _pool_exhausted,
+    sa_exc.TimeoutError: _pool_exhausted,
+    HTTPException: _http_error,
+    Exception: _internal_error,
+}
+
+
+def _lifespan(settings: Settings, services: Services | None) -> Any:
+    """Start the process's services and hub with the app; stop them (bounded) when it stops."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -196,8 +242,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         presence = Presence(
             svc.redis, settings.redis_prefix, process_id, settings.ws_ping_interval + settings.ws_pong_timeout
         )
-        writer = MessageWriter(svc)
-        hub = Hub(svc, presence, writer, process_id)
+        hub = Hub(svc, presence, MessageWriter(svc), process_id)
         app.state.services = svc
         app.state.presence = presence
         app.state.hub = hub
@@ -236,51 +281,18 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                 await svc.redis.aclose()
                 await svc.db.dispose()
 
+    return lifespan
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """The ASGI application for these settings."""
     return Litestar(
-        route_handlers=[
-            auth.login,
-            auth.logout,
-            auth.me,
-            rooms.list_rooms,
-            rooms.create_room,
-            rooms.get_room,
-            rooms.update_room,
-            rooms.list_members,
-            rooms.add_member,
-            rooms.change_role,
-            rooms.remove_member,
-            rooms.mark_read,
-            messages.history,
-            messages.message_versions,
-            files.upload,
-            queries.my_mentions,
-            queries.incident_data,
-            search.search_messages,
-            files.download,
-            health.healthz,
-            health.readyz,
-            health.client_config,
-            metrics.prometheus_metrics,
-            push.vapid_public_key,
-            push.subscribe,
-            push.unsubscribe,
-            push.get_notifications,
-            push.put_notifications,
-            room_socket,
-            user_socket,
-            web_client,
-        ],
-        lifespan=[lifespan],
+        route_handlers=ROUTES,
+        lifespan=[_lifespan(settings, services)],
         middleware=[AccessLogMiddleware],
         # Logging is ours (api.logs, JSON); Litestar's default config would replace the root handler.
         logging_config=None,
-        exception_handlers={
-            DomainError: _domain_error,
-            PoolExhausted: _pool_exhausted,
-            sa_exc.TimeoutError: _pool_exhausted,
-            HTTPException: _http_error,
-            Exception: _internal_error,
-        },
+        exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="Andon", version="0.1.0", path="/schema"),
         request_max_body_size=settings.max_upload_bytes + 1024 * 1024,
         debug=False,

@@ -9,7 +9,9 @@ from litestar.datastructures import Cookie
 from litestar.di import Provide
 
 from api.domain.auth.sessions import AuthUser, do_login, do_logout
+from api.domain.auth.throttle import LoginThrottle
 from api.domain.auth.users import get_user, user_object
+from api.domain.core.errors import Unauthorized
 from api.http.deps import SESSION_COOKIE, current_user, json_body, services_of
 
 
@@ -17,10 +19,27 @@ from api.http.deps import SESSION_COOKIE, current_user, json_body, services_of
 async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     body = await json_body(request)
     services = services_of(request)
-    async with services.db.transaction() as uow:
-        token, user = await do_login(
-            uow.conn, body.get("email"), body.get("password"), services.settings.token_ttl_hours
-        )
+    email = body.get("email")
+    account = email.strip().lower() if isinstance(email, str) else ""
+    address = request.client.host if request.client else "unknown"
+    settings = services.settings
+    throttle = LoginThrottle(
+        services.redis,
+        services.bus.prefix,
+        per_account=settings.login_failures_per_account,
+        per_address=settings.login_failures_per_address,
+        window=settings.login_window_seconds,
+    )
+    await throttle.check(account, address)
+    try:
+        async with services.db.transaction() as uow:
+            token, user = await do_login(
+                uow.conn, body.get("email"), body.get("password"), services.settings.token_ttl_hours
+            )
+    except Unauthorized:
+        await throttle.failed(account, address)
+        raise
+    await throttle.succeeded(account, address)
     secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
     cookie = Cookie(
         key=SESSION_COOKIE,

@@ -6,15 +6,19 @@ refuse alike (CONTRACT §2, §3), and the small frames both answer (errors, pong
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket
 
+from api.domain.core.errors import DomainError
+from api.domain.core.jsonsafe import loads
 from api.domain.core.timefmt import now_iso
 from api.domain.events import Pong, encode
 from api.domain.events import error_frame as error_frame
 
 if TYPE_CHECKING:
+    from api.ws.connection import Connection
     from api.ws.hub import Hub
 
 SESSION_COOKIE = "andon_session"
@@ -75,3 +79,20 @@ async def accept_and_check(socket: WebSocket[Any, Any, Any], hub: Hub) -> str | 
         await socket.close(4403, "cookie sign-in needs an allowed Origin")
         return None
     return token
+
+
+def client_frame(conn: Connection, event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A received event's JSON object; anything else is answered with an `error` frame (None)."""
+    raw = event.get("text")
+    if raw is None:
+        conn.push(error_frame("invalid", "frames must be JSON text"))
+        return None
+    try:
+        frame = loads(raw)
+    except DomainError as err:
+        conn.push(error_frame(err.code, err.message))
+        return None
+    if not isinstance(frame, dict):
+        conn.push(error_frame("invalid", "a frame must be a JSON object"))
+        return None
+    return frame

@@ -16,14 +16,13 @@ from api.domain.auth.access import access_room
 from api.domain.auth.sessions import AuthUser, access_token
 from api.domain.core import metrics
 from api.domain.core.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from api.domain.core.jsonsafe import loads
 from api.domain.core.timefmt import now_iso, parse_iso
 from api.domain.events import PresenceEvent, RoomConnected, Typing, encode
 from api.domain.messages import changes as messages_ops
 from api.domain.messages.send import SendRequest
 from api.domain.messages.validate import check_draft
 from api.logs import conn_id_var
-from api.ws.admission import CONTRACT_ERROR_CODES, accept_and_check, error_frame, pong_frame
+from api.ws.admission import CONTRACT_ERROR_CODES, accept_and_check, client_frame, error_frame, pong_frame
 from api.ws.connection import Connection, Direct, Send
 from api.ws.hub import Hub
 
@@ -237,17 +236,8 @@ class _Session:
                 return
             if kind != "websocket.receive" or conn.closed or self.closing is not None:
                 continue
-            raw = cast("str | None", event.get("text"))
-            if raw is None:
-                conn.push(error_frame("invalid", "frames must be JSON text"))
-                continue
-            try:
-                frame = loads(raw)
-            except DomainError as err:
-                conn.push(error_frame(err.code, err.message))
-                continue
-            if not isinstance(frame, dict):
-                conn.push(error_frame("invalid", "a frame must be a JSON object"))
+            frame = client_frame(conn, event)
+            if frame is None:
                 continue
             try:
                 await self.handle(frame)

@@ -11,10 +11,9 @@ from typing import Any, cast
 from litestar import WebSocket, websocket
 
 from api.domain.auth.sessions import access_token
-from api.domain.core.errors import DomainError, Unauthorized
-from api.domain.core.jsonsafe import loads
+from api.domain.core.errors import Unauthorized
 from api.logs import conn_id_var
-from api.ws.admission import accept_and_check, error_frame, pong_frame
+from api.ws.admission import accept_and_check, client_frame, error_frame, pong_frame
 from api.ws.connection import Connection, Direct, Send
 from api.ws.hub import Hub
 from api.ws.user_stream_state import UserStream
@@ -97,18 +96,10 @@ async def _receive_loop(socket: WebSocket[Any, Any, Any], conn: Connection, per_
         if len(recent) > budget:
             conn.close(1008, "too many frames")
             continue
-        raw = cast("str | None", event.get("text"))
-        if raw is None:
-            conn.push(error_frame("invalid", "frames must be JSON text"))
+        frame = client_frame(conn, event)
+        if frame is None:
             continue
-        try:
-            frame = loads(raw)
-        except DomainError as err:
-            conn.push(error_frame(err.code, err.message))
-            continue
-        if not isinstance(frame, dict):
-            conn.push(error_frame("invalid", "a frame must be a JSON object"))
-        elif frame.get("type") == "ping":
+        if frame.get("type") == "ping":
             conn.push(pong_frame(frame))
         else:
             conn.push(error_frame("invalid", "the user stream takes only ping frames"))

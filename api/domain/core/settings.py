@@ -103,6 +103,10 @@ class Settings:
     typing_timeout: float = 3.0
     rate_limit_per_second: float = 10.0
     rate_limit_burst: int = 30
+    # Sign-in throttle (api.domain.auth.throttle): failed attempts per window.
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 100
+    login_window_seconds: int = 300
     token_ttl_hours: float = 720.0
     allowed_origins: tuple[str, ...] = ()
     vapid_private_key: str | None = None
@@ -164,6 +168,9 @@ class Settings:
             typing_timeout=_float(env, "TYPING_TIMEOUT", 3.0, 0.01),
             rate_limit_per_second=_float(env, "RATE_LIMIT_PER_SECOND", 10.0, 0.001),
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 30, 1),
+            login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 10, 1),
+            login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 100, 1),
+            login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 300, 1),
             token_ttl_hours=_float(env, "TOKEN_TTL_HOURS", 720.0, 0.0001),
             allowed_origins=origins,
             vapid_private_key=_opt(env, "VAPID_PRIVATE_KEY"),
