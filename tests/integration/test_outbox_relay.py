@@ -297,6 +297,29 @@ async def test_with_nothing_to_wake_it_the_wait_ends_after_its_interval() -> Non
         await listener.aclose()
 
 
+async def test_an_idle_wait_longer_than_the_socket_timeout_ends_quietly_and_still_wakes() -> None:
+    """redis-py's default socket timeout (5 s) equals the sweep interval: one long BLPOP timed out
+    on every idle pass, the relay backed off up to 10 s, and a mention then was pushed late."""
+    prefix = f"andonkick{uuid.uuid4().hex[:8]}"
+    listener = Redis.from_url(REDIS_URL, socket_timeout=1.5)
+    kicker_redis = Redis.from_url(REDIS_URL)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await wait_for_kick(listener, prefix, 3.0) is False  # longer than the socket timeout
+        assert loop.time() - started >= 2.9
+        waiting = asyncio.create_task(wait_for_kick(listener, prefix, 30.0))
+        await asyncio.sleep(2.0)  # idle past the socket timeout before the kick comes
+        kicked_at = loop.time()
+        await kicker_redis.rpush(kick_key(prefix), 1)
+        assert await asyncio.wait_for(waiting, 5) is True
+        assert loop.time() - kicked_at < 1.0
+    finally:
+        await kicker_redis.delete(kick_key(prefix))
+        await kicker_redis.aclose()
+        await listener.aclose()
+
+
 async def test_a_delivery_waiting_for_its_retry_is_neither_queued_nor_claimed_early(db: Database) -> None:
     from api.domain.push import deliveries as push_deliveries
 

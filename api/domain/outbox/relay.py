@@ -104,9 +104,21 @@ async def wait_for_kick(redis: Redis, prefix: str, seconds: float) -> bool:
     """Block until a wake-up arrives (True) or `seconds` pass (False).
 
     The wait happens in Redis (BLPOP), not in an asyncio timeout: cancelling a BLPOP half-way
-    would leave its reply on the connection for the next command to read.
+    would leave its reply on the connection for the next command to read. Each BLPOP waits
+    less than the client's socket timeout (redis-py's default is 5 s, the sweep interval too):
+    a BLPOP as long as the socket timeout fails with a timeout on every idle pass.
     """
-    return await redis.blpop([kick_key(prefix)], timeout=seconds) is not None
+    limit = redis.connection_pool.connection_kwargs.get("socket_timeout")
+    step = seconds if not limit else max(0.1, min(seconds, float(limit) - 1.0))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        if await redis.blpop([kick_key(prefix)], timeout=step) is not None:
+            return True
+        remaining = deadline - loop.time()
+        if remaining <= 0.01:
+            return False
+        step = min(step, remaining)
 
 
 _DUE_OUTBOX = text(
