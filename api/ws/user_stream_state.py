@@ -33,6 +33,7 @@ class Watch:
         "role",
         "room_id",
         "seq",
+        "stale",
         "status",
         "stream",
         "title",
@@ -59,6 +60,8 @@ class Watch:
         self.counting = True
         self.gen = 0
         self.attached_at = time.monotonic()
+        # The counts may be wrong (a re-read failed): the periodic check reads them again.
+        self.stale = False
 
     def entry(self) -> dict[str, Any]:
         return {

@@ -142,6 +142,7 @@ class UserStreams:
             watch.preview = msgspec.Raw(encode(preview)) if preview is not None else None
             watch.preview_seq = bound
         watch.counting = False
+        watch.stale = False
 
     def _drop(self, watch: Watch, *, notify: bool) -> None:
         stream = watch.stream
@@ -175,6 +176,8 @@ class UserStreams:
                 self._apply(room, frames)
             except Exception:
                 log.exception("user-stream activity failed; the periodic check repairs the counts")
+                for watch in room.watchers:
+                    watch.stale = True
 
     def _apply(self, room: RoomState, frames: list[bytes]) -> None:
         touched: set[Watch] = set()
@@ -266,6 +269,7 @@ class UserStreams:
                 if watch.gen == gen:
                     # Counts lost their base: the periodic check reads them again.
                     watch.counting = False
+                    watch.stale = True
             raise
         for watch, gen in gens:
             if watch.gen != gen or watch.stream.watches.get(room_id) is not watch:
@@ -282,7 +286,8 @@ class UserStreams:
     # ------------------------------------------------------------------ backstop
 
     async def validate(self) -> None:
-        """Compare every stream's rooms with PostgreSQL (a lost pub/sub message must not stick)."""
+        """Compare every stream's rooms with PostgreSQL (a lost pub/sub message must not stick),
+        and read again the counts a failed re-read left without a base."""
         if not self.by_user:
             return
         started = time.monotonic()
@@ -305,3 +310,11 @@ class UserStreams:
                 missing = [r for r in want if r not in stream.watches]
                 if missing:
                     self.registry.spawn(self._added(stream, missing), "room_added")
+        stale: dict[str, list[Watch]] = {}
+        for streams in self.by_user.values():
+            for stream in streams:
+                for watch in stream.watches.values():
+                    if watch.stale and not watch.counting:
+                        stale.setdefault(watch.room_id, []).append(watch)
+        for room_id, watches in stale.items():
+            self._recount(room_id, watches)

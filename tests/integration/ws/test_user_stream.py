@@ -314,3 +314,38 @@ async def test_mentions_carry_room_title_and_unread(api: Api) -> None:
     body = (await api.http.get("/api/mentions", headers=me.headers)).json()
     assert body["unread_total"] == 1
     assert [m["unread"] for m in body["messages"]] == [True, False]
+
+
+async def test_a_lost_membership_message_is_repaired_by_the_periodic_check(
+    server_factory, database_url: str
+) -> None:
+    """A membership written without its pub/sub message (as if Redis dropped it) still reaches the stream."""
+    import uuid as uuidlib
+
+    import asyncpg
+
+    srv = server_factory(WS_PING_INTERVAL="1")
+    local = Api(srv.base_url, database_url)
+    try:
+        owner, me = await local.user("owner"), await local.user("me")
+        room = await local.room(owner, "Silent add")
+        gone = await local.room_with(owner, (me, "EDITOR"))
+        stream = await local.stream(me)
+        assert [r["room_id"] for r in (stream.connected or {})["rooms"]] == [gone]
+        pg = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            await pg.execute(
+                "INSERT INTO room_members (room_id, user_id, role) VALUES ($1, $2, 'VIEWER')",
+                uuidlib.UUID(room),
+                me.user_id,
+            )
+            await pg.execute(
+                "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2", uuidlib.UUID(gone), me.user_id
+            )
+        finally:
+            await pg.close()
+        frames = [await stream.next("room_added", "room_removed", timeout=10) for _ in range(2)]
+        assert {(f["type"], f["room_id"]) for f in frames} == {("room_added", room), ("room_removed", gone)}
+        await stream.close()
+    finally:
+        await local.aclose()
