@@ -32,10 +32,18 @@ def _num(value: str | None, name: str) -> float | None:
 
 @get("/api/mentions", dependencies=AUTH, summary="Messages that mention me, in every room, newest first")
 async def my_mentions(
-    request: Request[Any, Any, Any], user: AuthUser, limit: str | None = None, before: str | None = None
+    request: Request[Any, Any, Any],
+    user: AuthUser,
+    limit: str | None = None,
+    before: str | None = None,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     return await mentions_of(
-        services_of(request), user, clamp_limit(int_param(limit, "limit")), ts_param(before, "before")
+        services_of(request),
+        user,
+        clamp_limit(int_param(limit, "limit")),
+        ts_param(before, "before"),
+        cursor or None,
     )
 
 

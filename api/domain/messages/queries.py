@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from datetime import datetime
@@ -34,13 +35,38 @@ _UNREAD_MENTIONS = text(
 )
 
 
+def mention_cursor(created_at: datetime, room_id: Any, sequence_number: int) -> str:
+    """An opaque, exact position in the mentions list (the timestamp at full precision)."""
+    raw = f"{created_at.isoformat()}|{room_id}|{sequence_number}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def parse_mention_cursor(cursor: str) -> tuple[datetime, uuid.UUID, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, room, seq = raw.split("|")
+        when = datetime.fromisoformat(at)
+        number = int(seq)
+        if when.tzinfo is None or not 0 <= number < 2**63:
+            raise ValueError(cursor)
+        return when, uuid.UUID(room), number
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("cursor is not one this server gave", code="unprocessable") from exc
+
+
 async def mentions_of(
-    services: Services, user: AuthUser, limit: int, before: datetime | None
+    services: Services,
+    user: AuthUser,
+    limit: int,
+    before: datetime | None,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     """Messages mentioning the caller in rooms they can read now, newest first (GIN on `mentions`).
 
     Each carries `room_title` and `unread` (after the caller's read marker); `unread_total`
-    counts the unread ones over all the caller's rooms.
+    counts the unread ones over all the caller's rooms. Messages stored together share a
+    timestamp, so paging by `before` (a timestamp) can skip some: `next_cursor` is the exact
+    position to pass back as `cursor`.
     """
     params: dict[str, Any] = {"u": user.user_id, "n": limit + 1, "uid": [user.user_id]}
     cond = "m.mentions @> CAST(:uid AS varchar[]) AND m.deleted_at IS NULL"
@@ -49,7 +75,11 @@ async def mentions_of(
     if before is not None:
         cond += " AND m.created_at < :b"
         params["b"] = before
-    sql = _SELECT_MENTIONS + f" WHERE {cond} ORDER BY m.created_at DESC, m.message_id DESC LIMIT :n"
+    if cursor is not None:
+        params["ca"], params["cr"], params["cs"] = parse_mention_cursor(cursor)
+        cond += " AND (m.created_at, m.room_id, m.sequence_number) < (:ca, :cr, :cs)"
+    order = "m.created_at DESC, m.room_id DESC, m.sequence_number DESC"
+    sql = _SELECT_MENTIONS + f" WHERE {cond} ORDER BY {order} LIMIT :n"
     async with services.db.read() as conn:
         rows = (await conn.execute(text(sql), params)).all()
         total = (await conn.execute(_UNREAD_MENTIONS, params)).scalar_one()
@@ -60,10 +90,12 @@ async def mentions_of(
         message["room_title"] = row.room_title
         message["unread"] = bool(row.unread) and row.sender_id != user.user_id
         page.append(message)
+    last = rows[limit - 1] if has_more else None
     return {
         "messages": page,
         "has_more": has_more,
         "next_before": page[-1]["created_at"] if page and has_more else None,
+        "next_cursor": mention_cursor(last.created_at, last.room_id, int(last.sequence_number)) if last else None,
         "unread_total": int(total),
     }
 

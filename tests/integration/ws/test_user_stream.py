@@ -349,3 +349,28 @@ async def test_a_lost_membership_message_is_repaired_by_the_periodic_check(
         await stream.close()
     finally:
         await local.aclose()
+
+
+async def test_mentions_page_exactly_with_the_cursor_when_timestamps_tie(api: Api) -> None:
+    """A burst stored together shares its timestamp: paging by `before` skipped some; `cursor` does not."""
+    owner, me = await api.user("owner"), await api.user("me")
+    room = await api.room_with(owner, (me, "EDITOR"))
+    ws = await api.connect(owner, room)
+    for i in range(25):
+        await ws.send({"type": "message", "content": f"@{me.user_id} m{i}", "mentions": [me.user_id], "client_id": f"c{i}"})
+    acks = [await ws.next("ack") for _ in range(25)]
+    await ws.close()
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        params = {"limit": "7", **({"cursor": cursor} if cursor else {})}
+        body = (await api.http.get("/api/mentions", params=params, headers=me.headers)).json()
+        seen += [m["message_id"] for m in body["messages"]]
+        cursor = body["next_cursor"]
+        assert (cursor is None) == (not body["has_more"])
+        if cursor is None:
+            break
+    by_seq = sorted(acks, key=lambda a: -a["sequence_number"])
+    assert seen == [a["message_id"] for a in by_seq], "every mention once, newest first"
+    r = await api.http.get("/api/mentions", params={"cursor": "not-a-cursor"}, headers=me.headers)
+    assert r.status_code == 422
