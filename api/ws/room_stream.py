@@ -59,6 +59,8 @@ class RoomState:
     init_error: BaseException | None = None
     # Commit times of envelopes not delivered on arrival (a gap), by their last sequence number.
     stamps: dict[int, float] = field(default_factory=dict)
+    # Futures waiting for the stream to reach a sequence number (`Orderer.wait_for`).
+    position_waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
 
     @property
     def uuid(self) -> uuid.UUID:
@@ -129,9 +131,33 @@ class Orderer:
         self._deliver_waiting(room)
         self.release_ephemeral(room)
 
+    async def wait_for(self, room: RoomState, seq: int, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait until this process has delivered `seq` in the room; False after `timeout`."""
+        if room.next_expected is not None and room.next_expected > seq:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        room.position_waiters.append((seq, waiter))
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            room.position_waiters = [w for w in room.position_waiters if w[1] is not waiter]
+
+    @staticmethod
+    def _wake_waiters(room: RoomState) -> None:
+        position = (room.next_expected or 1) - 1
+        for seq, waiter in room.position_waiters:
+            if seq <= position and not waiter.done():
+                waiter.set_result(None)
+
     def start(self, room: RoomState, last_seq: int) -> None:
         """The room's position is known: deliver what arrived while it was being read."""
         room.next_expected = last_seq + 1
+        if room.position_waiters:
+            self._wake_waiters(room)
         early, room.pre_init = room.pre_init, []
         for seq, frame, control in sorted(early, key=lambda x: x[0]):
             self.on_sequenced(room, seq, frame, control)
@@ -181,6 +207,8 @@ class Orderer:
             conn.push_run(first, frames, wires)
         if room.watchers:
             self.after_frames(room, frames)
+        if room.position_waiters:
+            self._wake_waiters(room)
         self.release_ephemeral(room)
         return True
 
@@ -199,6 +227,8 @@ class Orderer:
             conn.push_sequenced(seq, frame, wire)
         if room.watchers:
             self.after_frames(room, [frame])
+        if room.position_waiters:
+            self._wake_waiters(room)
 
     # ------------------------------------------------------------------ gaps
 

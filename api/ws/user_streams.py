@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 _dec = msgspec.json.Decoder()
 
+# How long a join waits for this process's room stream to reach its `member_added` event.
+REACH_SECONDS = 5.0
+
 
 class UserStreams:
     """This process's user streams, fed by the hub's ordered room streams and user channels."""
@@ -157,6 +160,14 @@ class UserStreams:
 
     # ------------------------------------------------------------------ the ordered room streams
 
+    async def _reach(self, room_ids: list[str], seq: int) -> None:
+        """Wait (bounded) until this process has delivered `seq` in each room; the gap fill and the
+        tail check make sure it comes within about a second."""
+        rooms = await self.registry.ensure_rooms(room_ids)
+        await asyncio.gather(
+            *(self.registry.orderer.wait_for(room, seq, REACH_SECONDS) for room in rooms.values())
+        )
+
     def on_sequenced(self, room: RoomState, frames: list[bytes]) -> None:
         """Frames the hub just delivered in order; turned into activity at the end of this loop turn."""
         pending = self._pending.get(room.room_id)
@@ -243,9 +254,14 @@ class UserStreams:
         elif env.kind == "rooms" and room_id is not None:
             for stream in streams:
                 if room_id not in stream.watches:
-                    self.registry.spawn(self._added(stream, [room_id]), "room_added")
+                    self.registry.spawn(self._added(stream, [room_id], env.seq), "room_added")
 
-    async def _added(self, stream: UserStream, room_ids: list[str]) -> None:
+    async def _added(self, stream: UserStream, room_ids: list[str], joined_at: int = 0) -> None:
+        """Follow rooms the user joined and announce them. With `joined_at` (the `member_added`
+        event's number) the room is followed only once this process's ordered stream of it has
+        passed that event, so nothing from before the membership reaches the stream."""
+        if joined_at:
+            await self._reach(room_ids, joined_at)
         for watch in await self._attach(stream, room_ids):
             stream.send({"type": "room_added", **watch.entry()})
             if watch.unread:

@@ -52,6 +52,8 @@ class ForUser(msgspec.Struct, frozen=True):
     kind: str
     room_id: str | None
     frame: bytes
+    # For `rooms`: the sequence number of the membership's `member_added` event (0: none).
+    seq: int = 0
 
 
 class Control(msgspec.Struct, frozen=True):
@@ -100,7 +102,9 @@ class Bus:
             return Ephemeral(room_id, int(header.get("a", 0)), body, header.get("x"), header.get("c") or {})
         user_head = f"{self.prefix}:user:"
         if channel.startswith(user_head):
-            return ForUser(channel[len(user_head) :], str(header.get("t")), header.get("r"), body)
+            return ForUser(
+                channel[len(user_head) :], str(header.get("t")), header.get("r"), body, int(header.get("s") or 0)
+            )
         return None
 
     @staticmethod
@@ -155,13 +159,16 @@ class Bus:
             header["r"] = room_id
         await self.redis.publish(self.user_channel(user_id), self.envelope(header, [frame]))
 
-    async def publish_user_event(self, user_id: str, kind: str, room_id: str) -> None:
+    async def publish_user_event(self, user_id: str, kind: str, room_id: str, seq: int = 0) -> None:
         """Tell the user's streams that something of theirs changed in a room.
 
         `kind` is `read` (the read marker moved) or `rooms` (the user gained membership).
         The envelope carries no frame: each process re-reads what it needs.
         """
-        await self.redis.publish(self.user_channel(user_id), self.envelope({"t": kind, "r": room_id}, []))
+        header: dict[str, Any] = {"t": kind, "r": room_id}
+        if seq:
+            header["s"] = seq
+        await self.redis.publish(self.user_channel(user_id), self.envelope(header, []))
 
     async def publish_control(self, control: dict[str, Any]) -> None:
         """Process-wide control (token revocation); every server process acts on it."""

@@ -89,7 +89,10 @@ async def do_add_member(
         inserted = (
             await uow.conn.execute(
                 text(
-                    "INSERT INTO room_members (room_id, user_id, role) VALUES (:r, :u, :role) "
+                    # The read marker starts where the membership does: history from before it
+                    # is there to read, not unread (the member_added event itself is).
+                    "INSERT INTO room_members (room_id, user_id, role, last_read_seq) "
+                    "SELECT :r, :u, :role, last_seq FROM incident_rooms WHERE room_id = :r "
                     "ON CONFLICT DO NOTHING RETURNING joined_at"
                 ),
                 {"r": rid, "u": target, "role": clean_role},
@@ -97,14 +100,14 @@ async def do_add_member(
         ).first()
         if inserted is None:
             raise Conflict("already a member of this room")
-        tell_user_after_commit(uow, services, target, "rooms", rid)
-        await post_system(
+        added = await post_system(
             uow,
             services,
             rid,
             user.user_id,
             {"event": "member_added", "user_id": target, "actor_id": user.user_id, "role": clean_role},
         )
+        tell_user_after_commit(uow, services, target, "rooms", rid, added["sequence_number"])
     return {
         "user_id": target,
         "display_name": target_row.display_name,

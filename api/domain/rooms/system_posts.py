@@ -56,11 +56,15 @@ async def post_system(
 
 
 def tell_user_after_commit(
-    uow: UnitOfWork, services: Services, user_id: str, kind: str, room_id: uuid.UUID
+    uow: UnitOfWork, services: Services, user_id: str, kind: str, room_id: uuid.UUID, seq: int = 0
 ) -> None:
-    """After commit, tell the user's streams (`/ws`) to re-read a room (`rooms`: joined; `read`: marker moved)."""
+    """After commit, tell the user's streams (`/ws`) to re-read a room (`rooms`: joined; `read`: marker moved).
+
+    `seq`: for `rooms`, the sequence number of the `member_added` event (0 when there is none, a
+    room's creator): streams start following the room from there, never before it.
+    """
 
     async def publish() -> None:
-        await services.bus.publish_user_event(user_id, kind, str(room_id))
+        await services.bus.publish_user_event(user_id, kind, str(room_id), seq)
 
     uow.after_commit(publish)

@@ -374,3 +374,39 @@ async def test_mentions_page_exactly_with_the_cursor_when_timestamps_tie(api: Ap
     assert seen == [a["message_id"] for a in by_seq], "every mention once, newest first"
     r = await api.http.get("/api/mentions", params={"cursor": "not-a-cursor"}, headers=me.headers)
     assert r.status_code == 422
+
+
+async def test_a_new_member_hears_nothing_from_before_joining_even_when_its_process_lags(
+    api: Api, server_factory, database_url: str
+) -> None:
+    """The process holding the new member's stream has not yet delivered a message committed just
+    before the membership (its publish was lost): room_added must still start at the join."""
+    from tests.integration.ws.test_ordering import _commit_without_publish
+
+    other = server_factory()
+    remote = Api(other.base_url, database_url)
+    try:
+        owner, watcher, carol = await api.user("owner"), await api.user("w"), await api.user("carol")
+        room = await api.room_with(owner, (watcher, "EDITOR"))
+        follower = await remote.stream(watcher)  # the other process follows the room
+        ws = await api.connect(owner, room)
+        last = (await ws.send_message("before anything"))["sequence_number"]
+        await _activity(follower, room, last)
+        stream = await remote.stream(carol)
+        # Committed, never published: the other process learns of it only from its gap fill.
+        await _commit_without_publish(database_url, room, owner.user_id, "before carol joined")
+        await api.add_member(owner, room, carol, "EDITOR")
+        joined = last + 2  # the unpublished message, then member_added
+        added = await stream.next("room_added")
+        assert added["room_id"] == room and added["last_sequence_number"] >= joined, added
+        assert added["unread_count"] == 1, "history from before the membership is not unread"
+        assert added["preview"]["message_type"] == "system"
+        ack = await ws.send_message("welcome")
+        while True:
+            frame = await stream.next("room_activity")
+            assert frame["last_sequence_number"] > joined - 1
+            if frame["last_sequence_number"] >= ack["sequence_number"]:
+                break
+        await asyncio.gather(ws.close(), stream.close(), follower.close())
+    finally:
+        await remote.aclose()
