@@ -1676,13 +1676,20 @@ def worker_entry(run: dict[str, Any], specs: list[dict[str, Any]], pipe: Connect
 class Workers:
     """The worker processes of one run, driven phase by phase with bounded waits."""
 
-    def __init__(self, run: dict[str, Any], spec_groups: list[list[dict[str, Any]]]) -> None:
+    def __init__(
+        self,
+        run: dict[str, Any],
+        spec_groups: list[list[dict[str, Any]]],
+        target: Callable[[dict[str, Any], list[dict[str, Any]], Connection], None] = worker_entry,
+    ) -> None:
+        """One spawned process per spec group, each running ``target(run, specs, pipe)``
+        (``worker_entry`` here; other generators pass their own, see user_stream_load.py)."""
         ctx = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
         self.procs: list[Any] = []
         for specs in spec_groups:
             parent_end, child_end = ctx.Pipe(duplex=True)
-            proc = ctx.Process(target=worker_entry, args=(run, specs, child_end), daemon=True)
+            proc = ctx.Process(target=target, args=(run, specs, child_end), daemon=True)
             proc.start()
             child_end.close()
             self.pipes.append(parent_end)
