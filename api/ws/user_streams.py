@@ -46,6 +46,41 @@ _dec = msgspec.json.Decoder()
 REACH_SECONDS = 5.0
 
 
+class _ActivityBytes:
+    """`room_activity` for every member stream of one flush, encoded once but for the counts.
+
+    Thousands of streams receive the same room, number, time and preview; only `unread_count`
+    and `unread_mentions` differ, so they are spliced into bytes made once. A stream whose view
+    differs otherwise (a re-read under way gave it another preview) is encoded in full.
+    """
+
+    __slots__ = ("head", "last_at", "mid", "preview", "seq", "tail")
+
+    def __init__(self, room_id: str, run: RoomRun) -> None:
+        self.seq = run.last_seq
+        self.preview = run.last
+        self.last_at = run.last_at
+        self.head = b'{"type":"room_activity","room_id":' + encode(room_id) + b',"last_sequence_number":%d' % self.seq
+        self.mid = b',"unread_count":'
+        self.tail = b"" if run.last is None else bytes(run.last)
+
+    def of(self, watch: Watch) -> bytes:
+        if watch.preview is not self.preview or watch.seq != self.seq or self.preview is None:
+            return watch.activity()
+        return b"".join(
+            (
+                self.head,
+                self.mid,
+                b"%d" % watch.unread,
+                b',"unread_mentions":%d,"last_message_at":' % watch.mentions,
+                encode(watch.last_at),
+                b',"preview":',
+                self.tail,
+                b"}",
+            )
+        )
+
+
 class UserStreams:
     """This process's user streams, fed by the hub's ordered room streams and user channels."""
 
@@ -203,9 +238,10 @@ class UserStreams:
                 run = RoomRun()
                 self._on_event(room, event, frame)
         self._settle(room, run, touched)
+        shared = _ActivityBytes(room.room_id, run) if run.count else None
         for watch in touched:
             if watch.stream.ready and not watch.counting and watch in room.watchers:
-                watch.stream.conn.push(watch.activity())
+                watch.stream.conn.push(shared.of(watch) if shared is not None else watch.activity())
 
     @staticmethod
     def _settle(room: RoomState, run: RoomRun, touched: set[Watch]) -> None:
