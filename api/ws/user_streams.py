@@ -32,7 +32,14 @@ from api.domain.events import (
     UserConnected,
     encode,
 )
-from api.domain.rooms.summaries import member_counts, memberships, memberships_of, room_entries
+from api.domain.rooms.summaries import (
+    member_counts,
+    membership_digest,
+    membership_digests,
+    memberships,
+    memberships_of,
+    room_entries,
+)
 from api.ws.connection import Connection
 from api.ws.registry import Registry
 from api.ws.room_stream import RoomState
@@ -44,6 +51,18 @@ _dec = msgspec.json.Decoder()
 
 # How long a join waits for this process's room stream to reach its `member_added` event.
 REACH_SECONDS = 5.0
+
+
+def _differs(streams: set[UserStream], digest: str | None) -> bool:
+    """Whether any ready stream of a user follows other rooms or roles than the digest says."""
+    for stream in streams:
+        if not stream.ready:
+            continue
+        if stream.user.is_admin:
+            return True  # an admin's shown role is OWNER everywhere: compare in full
+        if membership_digest({r: w.role for r, w in stream.watches.items()}) != digest:
+            return True
+    return False
 
 
 class _ActivityBytes:
@@ -343,9 +362,14 @@ class UserStreams:
         if not self.by_user:
             return
         started = time.monotonic()
+        # One digest per user first; the memberships themselves only for users whose digest
+        # differs from what their streams follow (a check of thousands of streams stays cheap).
         async with self.registry.services.db.read() as conn:
-            rooms_of = await memberships_of(conn, list(self.by_user))
-        for user_id, streams in list(self.by_user.items()):
+            digests = await membership_digests(conn, list(self.by_user))
+            suspects = [u for u, streams in self.by_user.items() if _differs(streams, digests.get(u))]
+            rooms_of = await memberships_of(conn, suspects) if suspects else {}
+        for user_id in suspects:
+            streams = self.by_user.get(user_id, set())
             want = rooms_of.get(user_id, {})
             for stream in list(streams):
                 if not stream.ready or stream.conn.closed:

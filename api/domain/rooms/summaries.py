@@ -8,6 +8,7 @@ committed while the query ran.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -83,6 +84,27 @@ _MEMBERSHIPS = text("SELECT room_id, role FROM room_members WHERE user_id = :u")
 _ALL_MEMBERSHIPS = text(
     "SELECT user_id, room_id, role FROM room_members WHERE user_id = ANY(CAST(:users AS text[]))"
 )
+
+
+# One short row per user instead of one per membership: the periodic check compares these.
+_MEMBERSHIP_DIGESTS = text(
+    "SELECT user_id, md5(string_agg(room_id::text || ':' || role, ',' ORDER BY room_id)) AS digest "
+    "FROM room_members WHERE user_id = ANY(CAST(:users AS text[])) GROUP BY user_id"
+)
+
+
+def membership_digest(roles: dict[str, str]) -> str | None:
+    """The digest `membership_digests` computes, for a room id → role map (None when empty)."""
+    if not roles:
+        return None
+    joined = ",".join(f"{room_id}:{roles[room_id]}" for room_id in sorted(roles))
+    return hashlib.md5(joined.encode(), usedforsecurity=False).hexdigest()
+
+
+async def membership_digests(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[str, str]:
+    """Per user, a digest of their memberships (users with none are absent)."""
+    rows = (await conn.execute(_MEMBERSHIP_DIGESTS, {"users": list(user_ids)})).all()
+    return {r.user_id: r.digest for r in rows}
 
 
 def _cut(value: str) -> str:
