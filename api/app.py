@@ -33,6 +33,7 @@ from api.domain.outbox.relay import OutboxKicker
 from api.domain.presence import Presence
 from api.http import auth, files, health, messages, metrics, push, queries, rooms, search
 from api.http.access_log import AccessLogMiddleware
+from api.http.openapi import document_errors
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
 from api.ws.user_gateway import user_socket
@@ -189,19 +190,11 @@ def build_services(settings: Settings) -> Services:
 
 
 # Every route, REST and WebSocket, then the web client's catch-all last.
-ROUTES = [
+ROUTES: list[Any] = [
     auth.login,
     auth.logout,
     auth.me,
-    rooms.list_rooms,
-    rooms.create_room,
-    rooms.get_room,
-    rooms.update_room,
-    rooms.list_members,
-    rooms.add_member,
-    rooms.change_role,
-    rooms.remove_member,
-    rooms.mark_read,
+    rooms.RoomRoutes,
     messages.history,
     messages.message_versions,
     files.upload,
@@ -214,10 +207,8 @@ ROUTES = [
     health.client_config,
     metrics.prometheus_metrics,
     push.vapid_public_key,
-    push.subscribe,
-    push.unsubscribe,
-    push.get_notifications,
-    push.put_notifications,
+    push.SubscriptionRoutes,
+    push.NotificationRoutes,
     room_socket,
     user_socket,
     web_client,
@@ -286,6 +277,7 @@ def _lifespan(settings: Settings, services: Services | None) -> Any:
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
     """The ASGI application for these settings."""
+    document_errors(ROUTES)
     return Litestar(
         route_handlers=ROUTES,
         lifespan=[_lifespan(settings, services)],

@@ -248,7 +248,11 @@ def _run_uvicorn(settings: Settings, workers: int) -> None:
         port=settings.port,
         workers=workers,
         loop="uvloop" if _has("uvloop") else "asyncio",
-        http="httptools" if _has("httptools") else "h11",
+        # httptools with header and body timeouts (api/http/protocol.py); h11 bounds only the head.
+        http="api.http.protocol:AndonHttpProtocol" if _has("httptools") else "h11",
+        h11_max_incomplete_event_size=64 * 1024,
+        # Explicit: an idle keep-alive connection is closed after this (HTTP_KEEP_ALIVE_TIMEOUT).
+        timeout_keep_alive=max(1, round(settings.http_keep_alive_timeout)),
         # uvicorn's sans-I/O protocol, leaner per socket and with a direct frame path.
         ws="api.ws.protocol:AndonWebSocketProtocol",
         ws_max_size=64 * 1024,

@@ -17,9 +17,10 @@ Choices, and why:
   database pool and one Redis pool (`workers.runtime`), which prefork children would each have
   to rebuild after the fork. Celery's time limits do not apply to threads; none is needed,
   because every wait a task makes is bounded on its own (the push timeout, the database pool
-  and statement timeouts, bounded Redis calls). A worker killed outright loses nothing: its
-  unacknowledged messages come back after the visibility timeout and the outbox relay's sweep
-  re-queues whatever is still unfinished.
+  and statement timeouts, bounded Redis calls). A worker killed outright loses nothing: every
+  worker's heartbeat lists the messages it holds, and the broker watch beside each relay puts a
+  dead worker's messages back in their queues within seconds (`workers.broker_watch`); the
+  visibility timeout and the outbox relay's sweep remain the last resort.
 
 Run with `andon worker` (see :func:`run_worker`) or `celery -A workers.celery_app worker`.
 """
@@ -68,7 +69,10 @@ class _RelayStep(bootsteps.StartStopStep):
 
     def start(self, worker: Any) -> None:
         from workers.relay import start_relay
+        from workers.runtime import get_runtime
 
+        # Every worker announces what it holds, so a watch can tell its messages from a dead one's.
+        get_runtime(worker.app).start_heartbeat(worker.hostname)
         consumed = set(worker.app.amqp.queues.consume_from or ())
         if "outbox" in consumed:
             start_relay(worker.app)

@@ -1,7 +1,9 @@
 """`push.send`: send one planned Web Push and act on the push service's answer.
 
-The task claims its `push_deliveries` row (so two copies of the task never both send), sends
-with :func:`workers.webpush.deliver` outside any database transaction, and records:
+The task claims its `push_deliveries` row (so two copies of the task never both send), commits
+`wire_at` once connected and before the first byte (so a crash after it is never followed by a
+second send), sends with :func:`workers.webpush.deliver` outside any database transaction, and
+records:
 2xx → `sent`; 404/410 (or keys no push can be encrypted for) → the subscription is deleted;
 429 → again after `Retry-After` (capped); 5xx, timeouts and network errors → again after an
 exponential, jittered backoff; anything else → `failed`. Attempts are counted in the row, so
@@ -29,6 +31,7 @@ from workers.webpush import (
     PushSubscriptionInfo,
     deliver,
 )
+from workers.webpush_http import before_first_byte
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,16 @@ async def _record(
             )
 
 
+class ClaimLost(Exception):
+    """The claim passed to another worker before the request left: send nothing."""
+
+
+async def _mark_on_wire(runtime: WorkerRuntime, claimed: store.ClaimedDelivery) -> None:
+    async with runtime.services.db.transaction() as uow:
+        if not await store.mark_on_wire(uow.conn, claimed):
+            raise ClaimLost(claimed.delivery_id)
+
+
 async def _give_up(runtime: WorkerRuntime, delivery_id: int, why: str) -> None:
     async with runtime.services.db.transaction() as uow:
         await store.finish(uow.conn, delivery_id, "failed", outcome=why)
@@ -117,8 +130,17 @@ def send_one(runtime: WorkerRuntime, delivery_id: int, cap: float) -> Attempt:
     if isinstance(claimed, store.Busy):
         # Another worker is sending it; look again once its claim could have expired.
         return Attempt("retry", min(cap, claimed.seconds + 0.5))
+
+    def on_wire() -> None:
+        # Committed before the first byte: a crash from here on may leave the push delivered,
+        # so a takeover closes the delivery instead of sending it again (deliveries.claim).
+        runtime.run(_mark_on_wire(runtime, claimed))
+
     try:
-        result = _send(runtime, claimed)
+        with before_first_byte(on_wire):
+            result = _send(runtime, claimed)
+    except ClaimLost:
+        return Attempt("skipped")
     except (PayloadTooLarge, ValueError, TypeError) as exc:
         # Not the push service's doing: a payload or VAPID configuration that can never work.
         # Retrying would only repeat it.

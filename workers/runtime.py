@@ -34,6 +34,7 @@ from api.domain.presence import Presence
 from api.domain.push.vapid import VapidKeys, load_or_create_vapid_key
 from search.backends import open_search_backend
 from search.base import SearchBackend
+from workers.broker_watch import BrokerWatch, Heartbeat, held_delivery_tags
 from workers.publish import celery_enqueue
 from workers.webpush_http import new_push_session
 
@@ -98,6 +99,9 @@ class WorkerRuntime:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._relay_task: concurrent.futures.Future[None] | None = None
+        self._watch_task: concurrent.futures.Future[None] | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._heartbeat_task: concurrent.futures.Future[None] | None = None
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
         """Run `coro` on the shared loop and wait for it (cancelled if it outlasts `timeout`).
@@ -156,23 +160,46 @@ class WorkerRuntime:
             self._relay_task = asyncio.run_coroutine_threadsafe(coro, self.loop)
             log.info("outbox relay started")
 
+        if self._watch_task is None or self._watch_task.done():
+            # Beside the relay: it notices lost queues and dead workers' messages in seconds.
+            watch = BrokerWatch(self.services.redis, self.settings.redis_prefix, self.relay.forget_enqueued)
+            self._watch_task = asyncio.run_coroutine_threadsafe(watch.run(), self.loop)
+
+    def start_heartbeat(self, node: str) -> None:
+        """Announce this worker and the messages it holds, every second (idempotent)."""
+        if self._heartbeat_task is None or self._heartbeat_task.done():
+            from celery.worker import state
+
+            self._heartbeat = Heartbeat(
+                self.services.redis,
+                self.settings.redis_prefix,
+                node,
+                lambda: held_delivery_tags(state.requests),
+            )
+            self._heartbeat_task = asyncio.run_coroutine_threadsafe(self._heartbeat.run(), self.loop)
+
+    def stop_heartbeat(self) -> None:
+        """Stop beating and remove the heartbeat (a clean shutdown: kombu restores the rest)."""
+        heartbeat, self._heartbeat = self._heartbeat, None
+        _stop(self.loop, self._heartbeat_task, "worker heartbeat")
+        self._heartbeat_task = None
+        if heartbeat is not None:
+            try:
+                self.run(heartbeat.stop(), timeout=5)
+            except Exception:
+                log.info("worker heartbeat not removed at shutdown")
+
     def stop_relay(self) -> None:
         """Stop the relay; a pass in progress is cancelled (its transaction rolls back)."""
         task, self._relay_task = self._relay_task, None
-        if task is not None and not task.done():
-            self.loop.call_soon_threadsafe(task.cancel)
-            try:
-                task.result(10)
-            except concurrent.futures.CancelledError:
-                pass  # What cancelling it asked for.
-            except concurrent.futures.TimeoutError:
-                log.warning("outbox relay did not stop within 10s; shutting down anyway")
-            except Exception:
-                log.exception("outbox relay ended with an error")
+        _stop(self.loop, task, "outbox relay")
+        watch, self._watch_task = self._watch_task, None
+        _stop(self.loop, watch, "broker watch")
 
     def close(self) -> None:
         """Release everything (worker shutdown)."""
         self.stop_relay()
+        self.stop_heartbeat()
 
         async def _close() -> None:
             if self._search is not None:
@@ -189,6 +216,20 @@ class WorkerRuntime:
         self._relay_publisher.shutdown(wait=False)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+
+
+def _stop(loop: asyncio.AbstractEventLoop, task: concurrent.futures.Future[None] | None, what: str) -> None:
+    if task is None or task.done():
+        return
+    loop.call_soon_threadsafe(task.cancel)
+    try:
+        task.result(10)
+    except concurrent.futures.CancelledError:
+        pass  # What cancelling it asked for.
+    except concurrent.futures.TimeoutError:
+        log.warning("%s did not stop within 10s; shutting down anyway", what)
+    except Exception:
+        log.exception("%s ended with an error", what)
 
 
 class StoreError(RuntimeError):

@@ -10,7 +10,10 @@ is user-supplied, so the session made by :func:`new_push_session`:
   (DNS rebinding) cannot walk past it;
 * bounds the whole exchange (connect, headers and body) by the caller's timeout and reads at most
   :data:`MAX_RESPONSE_BODY_BYTES` of a body;
-* ignores environment proxies and credentials (``trust_env = False``).
+* ignores environment proxies and credentials (``trust_env = False``);
+* calls the thread's :func:`before_first_byte` hook once the connection is up and before the
+  first byte of the request is written, so the caller can record "this push may now arrive"
+  (a hook that raises stops the request: nothing is sent).
 
 urllib3's DEBUG request line would log the endpoint's path, which is the subscription's
 capability: a log filter blanks it, for the whole process.
@@ -21,7 +24,10 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -40,7 +46,7 @@ from urllib3.util.connection import create_connection
 
 from api.domain.push.endpoints import InvalidPushEndpoint, PushEndpointUnresolvable, resolve_push_host
 
-__all__ = ["MAX_RESPONSE_BODY_BYTES", "BlockedAddressError", "new_push_session"]
+__all__ = ["MAX_RESPONSE_BODY_BYTES", "BlockedAddressError", "before_first_byte", "new_push_session"]
 
 MAX_RESPONSE_BODY_BYTES = 8192
 
@@ -113,15 +119,53 @@ def _connect_checked(conn: HTTPConnection, allow_private: bool) -> socket.socket
     raise NewConnectionError(conn, f"failed to connect to {host}: {type(last_error).__name__}")
 
 
+_hooks = threading.local()
+
+
+@contextmanager
+def before_first_byte(hook: Callable[[], None]) -> Iterator[None]:
+    """Call `hook` (once, in this thread) after connecting and before the request's first byte.
+
+    If the hook raises, the request is not sent and the exception propagates to the caller
+    unchanged (it must not be an OSError, which urllib3 would turn into a network failure).
+    """
+    _hooks.hook = hook
+    try:
+        yield
+    finally:
+        _hooks.hook = None
+
+
+def _fire_hook() -> None:
+    hook: Callable[[], None] | None = getattr(_hooks, "hook", None)
+    if hook is not None:
+        _hooks.hook = None
+        hook()
+
+
 @functools.cache
 def _pool_classes(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
     class GuardedHTTPConnection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
             return _connect_checked(self, allow_private)
 
+        def send(self, data: Any) -> None:
+            # http.client connects lazily on the first send; connect first, so the hook runs
+            # when nothing but the request itself is left to do.
+            if self.sock is None and self.auto_open:
+                self.connect()
+            _fire_hook()
+            super().send(data)
+
     class GuardedHTTPSConnection(HTTPSConnection):
         def _new_conn(self) -> socket.socket:
             return _connect_checked(self, allow_private)
+
+        def send(self, data: Any) -> None:
+            if self.sock is None and self.auto_open:
+                self.connect()
+            _fire_hook()
+            super().send(data)
 
     class GuardedHTTPConnectionPool(HTTPConnectionPool):
         ConnectionCls = GuardedHTTPConnection

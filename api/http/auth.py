@@ -13,9 +13,15 @@ from api.domain.auth.throttle import LoginThrottle
 from api.domain.auth.users import get_user, user_object
 from api.domain.core.errors import Unauthorized
 from api.http.deps import SESSION_COOKIE, current_user, json_body, services_of
+from api.http.openapi import LoginBody, with_body
 
 
-@post("/api/auth/login", status_code=200, summary="Sign in with e-mail and password")
+@post(
+    "/api/auth/login",
+    status_code=200,
+    summary="Sign in with e-mail and password",
+    operation_class=with_body(LoginBody),
+)
 async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     body = await json_body(request)
     services = services_of(request)

@@ -15,6 +15,7 @@ from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Invalid
 from api.domain.files import INLINE_TYPES, do_upload, load_file, make_storage
 from api.http.deps import current_user, services_of
+from api.http.openapi import FileId, RoomId
 
 AUTH = {"user": Provide(current_user)}
 
@@ -30,7 +31,7 @@ def _storage(request: Request[Any, Any, Any]) -> Any:
 async def upload(
     request: Request[Any, Any, Any],
     user: AuthUser,
-    room_id: str,
+    room_id: RoomId,
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
 ) -> dict[str, Any]:
     upload = data.get("file")
@@ -48,7 +49,7 @@ def content_disposition(kind: str, filename: str) -> str:
 
 
 @get("/api/files/{file_id:str}", dependencies=AUTH, summary="Download a file (members of its room only)")
-async def download(request: Request[Any, Any, Any], user: AuthUser, file_id: str) -> Response[bytes]:
+async def download(request: Request[Any, Any, Any], user: AuthUser, file_id: FileId) -> Response[bytes]:
     meta, content = await load_file(services_of(request), _storage(request), user, file_id)
     inline = meta["content_type"] in INLINE_TYPES
     return Response(

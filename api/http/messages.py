@@ -13,6 +13,7 @@ from api.domain.core.errors import Invalid
 from api.domain.messages.changes import message_history
 from api.domain.messages.read import clamp_limit, history_around, history_page
 from api.http.deps import current_user, int_param, services_of, ts_param
+from api.http.openapi import MessageId, RoomId
 
 AUTH = {"user": Provide(current_user)}
 
@@ -25,7 +26,7 @@ AUTH = {"user": Provide(current_user)}
 async def history(
     request: Request[Any, Any, Any],
     user: AuthUser,
-    room_id: str,
+    room_id: RoomId,
     limit: str | None = None,
     before: str | None = None,
     before_sequence: str | None = None,
@@ -68,6 +69,6 @@ async def history(
     summary="Every version of a message",
 )
 async def message_versions(
-    request: Request[Any, Any, Any], user: AuthUser, room_id: str, message_id: str
+    request: Request[Any, Any, Any], user: AuthUser, room_id: RoomId, message_id: MessageId
 ) -> dict[str, Any]:
     return await message_history(services_of(request), user, room_id, message_id)

@@ -14,6 +14,7 @@ from api.domain.core.errors import Invalid
 from api.domain.messages.queries import check_field, incident_series, mentions_of
 from api.domain.messages.read import clamp_limit
 from api.http.deps import current_user, int_param, services_of, ts_param
+from api.http.openapi import RoomId
 
 AUTH = {"user": Provide(current_user)}
 
@@ -55,7 +56,7 @@ async def my_mentions(
 async def incident_data(
     request: Request[Any, Any, Any],
     user: AuthUser,
-    room_id: str,
+    room_id: RoomId,
     field: str | None = None,
     gte: str | None = None,
     lte: str | None = None,

@@ -19,6 +19,7 @@ from api.domain.core.settings import Settings
 from api.domain.outbox import jobs
 from api.domain.outbox.job_state import load_for_job, mark_job_done
 from api.domain.outbox.relay import OutboxKicker, OutboxRelay, kick_key, wait_for_kick
+from api.domain.push import deliveries as push_deliveries
 from tests.conftest import ADMIN_URL, REDIS_URL
 from tests.support.workers import fresh_database
 
@@ -203,7 +204,9 @@ async def test_two_relays_draining_at_once_never_publish_a_row_twice(db: Databas
     assert first.published and second.published  # both took a share
 
 
-async def _delivery(db: Database, status: str, claimed_ago: float | None = None) -> int:
+async def _delivery(
+    db: Database, status: str, claimed_ago: float | None = None, *, on_wire: bool = False
+) -> int:
     async with db.transaction() as uow:
         conn = uow.conn
         user = f"u-{uuid.uuid4().hex[:8]}@example.com"
@@ -233,9 +236,10 @@ async def _delivery(db: Database, status: str, claimed_ago: float | None = None)
             (
                 await conn.execute(
                     text(
-                        "INSERT INTO push_deliveries (message_id, subscription_id, user_id, kind, status, claimed_at, enqueued_at) "
+                        "INSERT INTO push_deliveries (message_id, subscription_id, user_id, kind, status, claimed_at, "
+                        "enqueued_at, wire_at) "
                         "VALUES (:m, :s, :u, 'mention', :st, now() - make_interval(secs => CAST(:ago AS float8)), "
-                        "CAST(:queued AS timestamptz)) RETURNING delivery_id"
+                        "CAST(:queued AS timestamptz), CASE WHEN :wire THEN now() END) RETURNING delivery_id"
                     ),
                     {
                         "m": message,
@@ -243,6 +247,7 @@ async def _delivery(db: Database, status: str, claimed_ago: float | None = None)
                         "u": user,
                         "st": status,
                         "ago": claimed_ago or 0.0,
+                        "wire": on_wire,
                         # a claimed delivery was queued when it was claimed; a pending one never yet
                         "queued": None
                         if claimed_ago is None
@@ -268,6 +273,76 @@ async def test_planned_pushes_are_queued_once_and_abandoned_claims_taken_over(db
     assert sorted(queued) == sorted([pending, abandoned])
     assert {(j.name, j.queue) for j in recorder.published} == {("push.send", "push")}
     assert in_progress not in queued and finished not in queued
+
+
+async def test_an_abandoned_claim_whose_request_had_left_is_closed_and_never_sent_again(db: Database) -> None:
+    # given a worker died after its push request started to leave (wire_at set), and another
+    # died after claiming but before sending anything
+    sent_maybe = await _delivery(db, "sending", claimed_ago=120, on_wire=True)
+    never_left = await _delivery(db, "sending", claimed_ago=120)
+    recorder = Recorder()
+
+    # when the relay sweeps, and a worker tries to claim the first one anyway
+    await _relay(db, recorder).drain()
+    async with db.transaction() as uow:
+        claimed = await push_deliveries.claim(uow.conn, sent_maybe, 30.0)
+
+    # then only the one that never left is sent again; the other is closed as interrupted
+    queued = [i for j in recorder.published for i in j.args]
+    assert queued == [never_left]
+    assert claimed is None
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT status, last_outcome FROM push_deliveries WHERE delivery_id = :d"),
+                {"d": sent_maybe},
+            )
+        ).one()
+    assert (row.status, row.last_outcome) == ("failed", push_deliveries.INTERRUPTED)
+
+
+async def test_a_worker_claiming_an_interrupted_delivery_closes_it_instead_of_sending(db: Database) -> None:
+    # given an abandoned claim whose request had left, not yet swept
+    delivery = await _delivery(db, "sending", claimed_ago=120, on_wire=True)
+
+    # when a worker's redelivered task claims it
+    async with db.transaction() as uow:
+        claimed = await push_deliveries.claim(uow.conn, delivery, 30.0)
+
+    # then there is nothing to send and the delivery is closed
+    assert claimed is None
+    async with db.read() as conn:
+        status = (
+            await conn.execute(
+                text("SELECT status FROM push_deliveries WHERE delivery_id = :d"), {"d": delivery}
+            )
+        ).scalar_one()
+    assert status == "failed"
+
+
+async def test_forgetting_the_queues_publishes_every_unfinished_row_again_at_once(db: Database) -> None:
+    # given rows and a delivery published a moment ago (far from stale), and a finished row
+    waiting = await _add(db, outbox.MESSAGES_CREATED)
+    finished = await _add(db, outbox.MESSAGES_CREATED)
+    pending = await _delivery(db, "pending")
+    recorder = Recorder()
+    relay = _relay(db, recorder, stale=3600)
+    await relay.drain()
+    async with db.transaction() as uow:
+        for name in jobs.jobs_for(outbox.MESSAGES_CREATED):
+            row = await load_for_job(uow.conn, finished, name)
+            assert row is not None
+            await mark_job_done(uow.conn, row, name)
+    recorder.published.clear()
+
+    # when the broker is known to have lost its queues
+    assert await relay.forget_enqueued() == (1, 1)
+    await relay.drain()
+
+    # then the unfinished ones are published again right away, the finished one is not
+    outbox_ids = {i for j in recorder.published if j.name != jobs.PUSH_SEND for i in j.args}
+    delivery_ids = [i for j in recorder.published if j.name == jobs.PUSH_SEND for i in j.args]
+    assert outbox_ids == {waiting} and delivery_ids == [pending]
 
 
 async def test_the_kicker_wakes_a_waiting_relay_and_coalesces_bursts() -> None:

@@ -298,6 +298,13 @@ class FakePushService:
         with self._lock:
             self._subscriptions[token].replies.extend(replies)
 
+    def reprogram(self, token: str, *replies: Reply) -> None:
+        """Replace the replies still queued for ``token`` (none: every push gets 201)."""
+        with self._lock:
+            queued = self._subscriptions[token].replies
+            queued.clear()
+            queued.extend(replies)
+
     # --- what was received -------------------------------------------------------------------------
 
     def attempts(self, token: str | None = None) -> list[PushAttempt]:

@@ -48,7 +48,12 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def answers_ping(self, timeout: float = 0.5) -> bool:
-        replies = self.client.control.ping(destination=[self.nodename], timeout=timeout)
+        try:
+            replies = self.client.control.ping(destination=[self.nodename], timeout=timeout)
+        except Exception:
+            # The broker away or just restarted (a fault test): not answering, ask again.
+            time.sleep(0.1)
+            return False
         return bool(replies)
 
     def kill(self) -> None:

@@ -232,6 +232,8 @@ push_deliveries = Table(
     Column("enqueued_at", DateTime(timezone=True), nullable=True),
     Column("next_attempt_at", DateTime(timezone=True), nullable=True),
     Column("claimed_at", DateTime(timezone=True), nullable=True),
+    # Set just before the first byte of the claimed push leaves (see migration 0004).
+    Column("wire_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("last_status", Integer, nullable=True),
     Column("last_outcome", String(32), nullable=True),

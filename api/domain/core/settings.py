@@ -125,6 +125,12 @@ class Settings:
     # Outgoing queue bound per WebSocket connection (frames) before it is closed with 1013.
     ws_send_queue_max: int = 1000
     ws_compression: bool = False
+    # Slow or idle HTTP clients (api/http/protocol.py): seconds for a request's headers to
+    # arrive, seconds a request body may stall between two reads, seconds an idle keep-alive
+    # connection stays open.
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keep_alive_timeout: float = 5.0
     metrics_token: str | None = None
     log_level: str = "INFO"
     # Workers (docs/workers.md): the bound on one Web Push exchange; how often the outbox relay
@@ -186,6 +192,9 @@ class Settings:
             redis_prefix=env.get("ANDON_REDIS_PREFIX") or "andon",
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
             ws_compression=_bool(env, "WS_COMPRESSION", False),
+            http_header_timeout=_float(env, "HTTP_HEADER_TIMEOUT", 10.0, 0.05),
+            http_body_timeout=_float(env, "HTTP_BODY_TIMEOUT", 30.0, 0.05),
+            http_keep_alive_timeout=_float(env, "HTTP_KEEP_ALIVE_TIMEOUT", 5.0, 1.0),
             metrics_token=_opt(env, "METRICS_TOKEN"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             push_timeout=_float(env, "PUSH_TIMEOUT", 10.0, 0.1),

@@ -17,7 +17,12 @@ Delivery guarantees, and where each comes from:
   capped) whose jobs have not all finished: a queue message lost with a Redis restart, or a
   worker that died, only delays the job.
 * The same two rules apply to ``push_deliveries``, plus one more: a delivery claimed by a
-  worker that then went silent for longer than ``claim_timeout`` is sent again.
+  worker that then went silent for longer than ``claim_timeout`` is sent again if its request
+  never left (``wire_at`` unset), and closed as ``interrupted`` otherwise (never sent twice).
+* Queue messages lost with the broker (a Redis restart without persistence) are not left to the
+  age rule: the worker's broker watch (`workers.broker_watch`) notices that Redis lost its data
+  and calls :meth:`OutboxRelay.forget_enqueued`, so every unfinished row is published again on
+  the next pass, seconds after Redis is back.
 """
 
 from __future__ import annotations
@@ -150,7 +155,7 @@ _DUE_DELIVERIES = """
               OR GREATEST(enqueued_at, COALESCE(next_attempt_at, enqueued_at))
                  < now() - make_interval(secs => CAST(:stale AS float8))))
         OR
-        (status = 'sending'
+        (status = 'sending' AND wire_at IS NULL
          AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))
          AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => CAST(:claim AS float8))))
       )
@@ -165,6 +170,23 @@ _DUE_DELIVERIES_OF_OUTBOX = text(
 )
 _MARK_DELIVERIES = text(
     "UPDATE push_deliveries SET enqueued_at = now() WHERE delivery_id = ANY(CAST(:ids AS bigint[]))"
+)
+# Abandoned claims whose request had left: the push service may have the push, so never resend
+# (the same rule as `api.domain.push.deliveries.claim`, which this layer cannot import).
+_CLOSE_INTERRUPTED = text(
+    """
+    UPDATE push_deliveries
+    SET status = 'failed', finished_at = now(), last_outcome = 'interrupted'
+    WHERE status = 'sending' AND wire_at IS NOT NULL
+      AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))
+    """
+)
+# The broker lost its queues: whatever was published and is not finished must be published again.
+_FORGET_OUTBOX = text(
+    "UPDATE outbox SET enqueued_at = NULL WHERE done_at IS NULL AND enqueued_at IS NOT NULL"
+)
+_FORGET_DELIVERIES = text(
+    "UPDATE push_deliveries SET enqueued_at = NULL WHERE status = 'pending' AND enqueued_at IS NOT NULL"
 )
 
 
@@ -254,12 +276,27 @@ class OutboxRelay:
             query = _DUE_DELIVERIES_OF_OUTBOX
             params["outboxes"] = [int(i) for i in outbox_ids]
         async with self.db.transaction() as uow:
+            if outbox_ids is None:
+                await uow.conn.execute(_CLOSE_INTERRUPTED, {"claim": self.claim_timeout})
             ids = [int(r.delivery_id) for r in (await uow.conn.execute(query, params)).all()]
             if not ids:
                 return 0
             await self.enqueue(jobs.push_send_jobs(ids))
             await uow.conn.execute(_MARK_DELIVERIES, {"ids": ids})
             return len(ids)
+
+    async def forget_enqueued(self) -> tuple[int, int]:
+        """Treat every unfinished outbox row and pending delivery as never published.
+
+        For when the broker lost its queues (Redis restarted empty): the next pass publishes them
+        all again at once instead of each waiting out the stale age. A job that was in fact still
+        running somewhere then runs twice, which every task tolerates (done_jobs, row locks,
+        delivery claims). Returns (outbox rows, deliveries) affected.
+        """
+        async with self.db.transaction() as uow:
+            rows = await uow.conn.execute(_FORGET_OUTBOX)
+            deliveries = await uow.conn.execute(_FORGET_DELIVERIES)
+            return int(rows.rowcount), int(deliveries.rowcount)  # type: ignore[attr-defined]
 
     async def run(self, redis: Redis, prefix: str, sweep_seconds: float) -> None:
         """Drain, then wait for a wake-up or `sweep_seconds`, forever (cancel the task to stop).

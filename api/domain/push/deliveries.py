@@ -1,10 +1,15 @@
 """The life of one planned push (`push_deliveries`): claim, send, record.
 
-`pending` → `sending` (claimed, with a time and an attempt count) → `sent`, `failed` or
-`skipped`; back to `pending` with `next_attempt_at` when the push service asks to retry. A claim
-older than the claim timeout belongs to a worker that died mid-send and may be taken over, so a
-push is sent again only when nobody can know whether the first try arrived. No database
-connection is held while the push service is being talked to.
+`pending` → `sending` (claimed, with a time and an attempt count) → `wire_at` set (committed
+just before the first byte of the request leaves) → `sent`, `failed` or `skipped`; back to
+`pending` with `next_attempt_at` when the push service asks to retry. No database connection is
+held while the push service is being talked to.
+
+A claim older than the claim timeout belongs to a worker that died (or hung) mid-send. Without
+`wire_at` nothing left that worker, and the delivery is taken over and sent. With `wire_at` the
+push service may already hold the push, and nobody can know: the delivery is closed as `failed`
+with outcome `interrupted` and never sent a second time (at most once across a crash; see
+docs/workers.md for the exact window).
 """
 
 from __future__ import annotations
@@ -65,10 +70,11 @@ _CLAIM = text(
     """
     WITH claimed AS (
         UPDATE push_deliveries
-        SET status = 'sending', claimed_at = now(), attempts = attempts + 1
+        SET status = 'sending', claimed_at = now(), wire_at = NULL, attempts = attempts + 1
         WHERE delivery_id = :id
           AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now()))
-               OR (status = 'sending' AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))))
+               OR (status = 'sending' AND wire_at IS NULL
+                   AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))))
         RETURNING delivery_id, subscription_id, message_id, kind, attempts
     )
     SELECT c.delivery_id, c.subscription_id, c.message_id, c.kind, c.attempts,
@@ -92,16 +98,37 @@ _STATE = text(
 )
 
 
+# A claim abandoned after its request left: the push service may have the push. Closed, not resent.
+INTERRUPTED = "interrupted"
+_CLOSE_INTERRUPTED = """
+    UPDATE push_deliveries
+    SET status = 'failed', finished_at = now(), last_outcome = 'interrupted'
+    WHERE status = 'sending' AND wire_at IS NOT NULL
+      AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))
+      {extra}
+"""
+_CLOSE_INTERRUPTED_ONE = text(_CLOSE_INTERRUPTED.format(extra="AND delivery_id = :id"))
+_CLOSE_INTERRUPTED_ALL = text(_CLOSE_INTERRUPTED.format(extra=""))
+_ON_WIRE = text(
+    "UPDATE push_deliveries SET wire_at = now() WHERE delivery_id = :id AND status = 'sending' "
+    "AND attempts = :attempts"
+)
+
+
 async def claim(
     conn: AsyncConnection, delivery_id: int, claim_timeout: float
 ) -> ClaimedDelivery | Busy | None:
     """Take the delivery for sending; None when it is finished (or gone, or not worth sending).
 
     A message deleted since it was planned is marked `skipped` here: its text must not be
-    pushed any more. Commit right after, so other workers see the claim.
+    pushed any more. An abandoned claim whose request had left is closed here (`interrupted`).
+    Commit right after, so other workers see the claim.
     """
     row = (await conn.execute(_CLAIM, {"id": delivery_id, "claim": claim_timeout})).first()
     if row is None:
+        closed = await conn.execute(_CLOSE_INTERRUPTED_ONE, {"id": delivery_id, "claim": claim_timeout})
+        if closed.rowcount:  # type: ignore[attr-defined]
+            return None
         state = (await conn.execute(_STATE, {"id": delivery_id, "claim": claim_timeout})).first()
         if state is not None and state.status in ("sending", "pending"):
             # Sending elsewhere, or not due yet (a retry that must wait for Retry-After).
@@ -130,6 +157,21 @@ async def claim(
         auth=content.auth,
         payload=payload,
     )
+
+
+async def mark_on_wire(conn: AsyncConnection, claimed: ClaimedDelivery) -> bool:
+    """Record that this claim's request is about to leave (commit before writing a byte).
+
+    False when the claim is no longer this worker's (taken over meanwhile): then send nothing.
+    """
+    result = await conn.execute(_ON_WIRE, {"id": claimed.delivery_id, "attempts": claimed.attempts})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def close_interrupted(conn: AsyncConnection, claim_timeout: float) -> int:
+    """Close every abandoned claim whose request had left (`failed`, `interrupted`); how many."""
+    result = await conn.execute(_CLOSE_INTERRUPTED_ALL, {"claim": claim_timeout})
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 _FINISH = text(
