@@ -133,11 +133,14 @@ async def test_mention_autocomplete_by_keyboard_and_highlight(
     mine = message_item(w, text).locator(".mention.mention-me")
     await expect(mine).to_have_text("@Alicia Wu")
     await expect(message_item(w, text)).to_have_class(re.compile(r"\bmentions-me\b"))
-    await expect(
-        w.get_by_role("region", name="Mentions")
+    # The toasts' region is "Alerts" (it holds other-message toasts too); this one is a mention's.
+    toast = (
+        w.get_by_role("region", name="Alerts", exact=True)
         .get_by_role("alert")
-        .filter(has_text="Bob Chen mentioned you")
-    ).to_be_visible()
+        .filter(has_text=f"Bob Chen mentioned you in {title}")
+    )
+    await expect(toast).to_be_visible()
+    await expect(toast).to_have_attribute("data-testid", "mention-toast")
     # The sender sees the mention highlighted, but not as his own.
     await expect(message_item(b, text).locator(".mention")).to_have_text("@Alicia Wu")
     await expect(message_item(b, text).locator(".mention-me")).to_have_count(0)

@@ -68,8 +68,10 @@ async def test_restart_while_typing_loses_and_doubles_nothing(
     # Down: what the user writes is queued and shown as not yet sent.
     for i in range(3):
         await say(f"while down {i}")
-    await expect(echoes(page).filter(has_text="while down")).to_have_count(3)
-    await expect(echoes(page).filter(has_text="while down").first).to_contain_text("sending…")
+    down = echoes(page).filter(has_text="while down")
+    await expect(down).to_have_count(3)
+    await expect(down.first).to_have_attribute("data-status", "waiting")
+    await expect(down.first.get_by_test_id("echo-state")).to_have_text("waiting for connection")
 
     # A new server on the same port, typing on while it starts.
     starting = asyncio.ensure_future(asyncio.to_thread(start_server, dict(base_env), port=port))

@@ -42,7 +42,7 @@ async def test_search_highlights_hits_as_text_and_opens_the_room(
         await ws.send_message("Feed pump pressure dropped to 2 bar")
         await ws.send_message(XSS)
         await ws.send_message("Burner restarted")
-        await ws.send_message("鍋爐壓力過高，請檢查")
+        chinese = await ws.send_message("鍋爐壓力過高，請檢查")
         gone = await ws.send_message("pressure test, please ignore")
         await ws.send({"type": "delete_message", "message_id": gone["message_id"]})
         await ws.next("message_deleted")
@@ -97,10 +97,15 @@ async def test_search_highlights_hits_as_text_and_opens_the_room(
     await expect(page.get_by_role("status").filter(has_text="result")).to_have_text("1 result")
     await expect(page.locator("ol.search-results mark")).to_have_text(["壓力"])
 
-    # A hit opens its room.
+    # A hit opens its room at the message, highlighted.
     await hits.first.click()
     await expect(page.get_by_role("heading", name=boiler_title, level=1)).to_be_visible()
-    await expect(page).to_have_url(re.compile(rf"/rooms/{boiler}$"))
+    seq = chinese["sequence_number"]
+    await expect(page).to_have_url(re.compile(rf"/rooms/{boiler}\?at={seq}$"))
+    highlighted = page.get_by_test_id("highlighted-message")
+    await expect(highlighted).to_have_count(1)
+    await expect(highlighted).to_have_attribute("data-sequence-number", str(seq))
+    await expect(highlighted).to_contain_text("鍋爐壓力過高，請檢查")
 
 
 async def _has(api: Api, user: User, q: str, total: int) -> bool:

@@ -26,6 +26,7 @@ import {
   type IncidentPoint,
   type Member,
   type MentionsPage,
+  type MentionsPosition,
   type MessagePage,
   type NotificationPrefs,
   type Role,
@@ -155,10 +156,14 @@ export class ApiClient {
     return this.get(`/api/rooms/${enc(roomId)}/messages?${q}`, aroundPage);
   }
 
-  /** Messages that mention the caller, in every room, newest first; `before` is the previous page's `next_before`. */
-  async mentions(opts: { limit: number; before?: string | null }): Promise<MentionsPage> {
+  /**
+   * Messages that mention the caller, in every room, newest first. The next page is asked for
+   * by `cursor` (the previous page's `next_cursor`) or, from a server without cursors, by
+   * `before` (its `next_before`).
+   */
+  async mentions(opts: { limit: number; after?: MentionsPosition | null }): Promise<MentionsPage> {
     const q = new URLSearchParams({ limit: String(opts.limit) });
-    if (opts.before) q.set("before", opts.before);
+    if (opts.after) q.set(opts.after.by, opts.after.value);
     return this.get(`/api/mentions?${q}`, mentionsPage);
   }
 

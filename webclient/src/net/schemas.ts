@@ -543,15 +543,33 @@ const mentionItem: Decoder<MentionItem> = (v, path) => {
 export interface MentionsPage {
   messages: MentionItem[];
   has_more: boolean;
+  /** The exact position after this page, to pass back as `cursor`; null from older servers. */
+  next_cursor: string | null;
+  /** The last item's timestamp, to pass back as `before` (can skip mentions that share it). */
   next_before: string | null;
   unread_total: number | null;
 }
 export const mentionsPage: Decoder<MentionsPage> = object({
   messages: array(mentionItem),
   has_more: withDefault(bool, () => false),
+  next_cursor: nullable(str),
   next_before: nullable(str),
   unread_total: nullable(int),
 });
+
+/** Where the next mentions page starts: the query parameter and its value. */
+export interface MentionsPosition {
+  by: "cursor" | "before";
+  value: string;
+}
+
+/** The next page's start: the exact cursor when the server gives one, else the timestamp; null at the end. */
+export function nextMentionsPosition(page: MentionsPage): MentionsPosition | null {
+  if (!page.has_more) return null;
+  if (page.next_cursor !== null) return { by: "cursor", value: page.next_cursor };
+  if (page.next_before !== null) return { by: "before", value: page.next_before };
+  return null;
+}
 
 export interface ClientConfig {
   display_timezone: string;

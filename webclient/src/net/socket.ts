@@ -8,80 +8,40 @@
  * (a number that is not last + 1) drops the frame and asks the server to replay
  * from the last contiguous number (`sync`), which re-sends everything after it.
  *
- * Liveness: a heartbeat (heartbeat.ts) closes a connection that stopped answering, a
- * connection that never greets us is recycled, and while the browser says it is offline
- * no attempt is made at all (state "offline"); `networkChanged(true)` retries at once.
+ * The connection's lifecycle (connect timeout, heartbeat, backoff, offline/online, giving
+ * up on 4401/4403/4404) is ManagedSocket's (managed_socket.ts); this class adds what is the
+ * room's own: the starting point loaded before the first connection (`prepare`), the
+ * sequenced stream with its `sync` and replay, and the catch-up after a reconnect.
  */
-import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from "./backoff";
-import type { Clock, RandomSource, TimerHandle } from "./clock";
-import { DEFAULT_HEARTBEAT, Heartbeat, type HeartbeatPolicy } from "./heartbeat";
-import { parseServerFrame, streamSequence, type ClientFrame, type ServerFrame } from "./schemas";
+import type { TimerHandle } from "./clock";
+import { ManagedSocket, type CloseReason, type ManagedSocketOptions } from "./managed_socket";
+import {
+  parseServerFrame,
+  streamSequence,
+  type ClientFrame,
+  type FrameParseResult,
+  type PingFrame,
+  type PongFrame,
+  type ServerFrame,
+} from "./schemas";
 
-/** The subset of the browser WebSocket this module uses (a fake implements it in tests). */
-export interface SocketLike {
-  readonly readyState: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-
-export type SocketFactory = (url: string) => SocketLike;
-
-const OPEN = 1;
-
-export type ConnectionState =
-  /** Loading what the connection needs, or the socket is opening. */
-  | "connecting"
-  /** Connected; replaying missed messages. */
-  | "syncing"
-  /** Up to date and receiving live traffic. */
-  | "live"
-  /** Disconnected; the next attempt is scheduled at `retryAt`. */
-  | "waiting"
-  /** The browser reports no network: nothing is attempted until it is back (or the user asks). */
-  | "offline"
-  /** Given up for good (signed out, no access, room gone) or stopped. */
-  | "closed";
-
-export type CloseReason = "unauthorized" | "forbidden" | "not_found" | "stopped";
-
-export interface ConnectionStatus {
-  state: ConnectionState;
-  /** Failed attempts since the last time the stream was live. */
-  attempt: number;
-  retryAt: number | null;
-  closeReason: CloseReason | null;
-  lastCloseCode: number | null;
-  /** The connection was up at least once (so connecting again is a reconnect). */
-  hasBeenLive: boolean;
-}
-
-/** What the sockets share about the network and liveness; every field has a default. */
-export interface LivenessOptions {
-  backoff?: BackoffPolicy;
-  /** Application-level ping/pong; `null` turns it off. */
-  heartbeat?: HeartbeatPolicy | null;
-  /** A socket that has not sent its `connected` frame this long after creation is recycled. */
-  connectTimeoutMs?: number;
-  /** Whether the browser believes it has a network (navigator.onLine). */
-  isOnline?: () => boolean;
-}
-
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+// RoomSocket's options and status are made of these; re-exported for the room socket's users.
+export type {
+  CloseReason,
+  ConnectionState,
+  ConnectionStatus,
+  LivenessOptions,
+  SocketFactory,
+  SocketLike,
+} from "./managed_socket";
 
 export interface FrameContext {
   /** True while the server replays stored messages after a connect or a sync. */
   replay: boolean;
 }
 
-export interface RoomSocketOptions extends LivenessOptions {
+export interface RoomSocketOptions extends ManagedSocketOptions {
   roomId: string;
-  factory: SocketFactory;
-  clock: Clock;
-  random: RandomSource;
   /** Builds the socket URL; `since` is the last contiguous sequence number. */
   urlFor: (roomId: string, since: number) => string;
   /**
@@ -91,140 +51,33 @@ export interface RoomSocketOptions extends LivenessOptions {
    */
   prepare: () => Promise<number>;
   onFrame: (frame: ServerFrame, ctx: FrameContext) => void;
-  onStatus: (status: ConnectionStatus) => void;
-  onInvalidFrame?: (detail: string) => void;
   /** Without a `sync_complete` this long after asking, the socket is recycled. */
   syncTimeoutMs?: number;
 }
 
-/** Schedules attempts with exponential backoff and jitter. */
-export class Reconnector {
-  private failures = 0;
-  private timer: TimerHandle | null = null;
-  private retryAtMs: number | null = null;
-
-  constructor(
-    private readonly clock: Clock,
-    private readonly random: RandomSource,
-    private readonly policy: BackoffPolicy,
-    private readonly attempt: () => void,
-  ) {}
-
-  get attempts(): number {
-    return this.failures;
-  }
-
-  get retryAt(): number | null {
-    return this.retryAtMs;
-  }
-
-  /** Records a failure and schedules the next attempt; returns the delay chosen. */
-  scheduleRetry(): number {
-    this.cancel();
-    const delay = backoffDelay(this.failures, this.policy, this.random);
-    this.failures += 1;
-    this.retryAtMs = this.clock.now() + delay;
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = null;
-      this.retryAtMs = null;
-      this.attempt();
-    }, delay);
-    return delay;
-  }
-
-  /** The connection reached a healthy state: the next failure starts from the base delay. */
-  succeeded(): void {
-    this.failures = 0;
-  }
-
-  /** Retries now (the network came back, the user asked): skips the pending wait. */
-  retryNow(): boolean {
-    if (this.timer === null) return false;
-    this.cancel();
-    this.attempt();
-    return true;
-  }
-
-  cancel(): void {
-    if (this.timer !== null) this.clock.clearTimeout(this.timer);
-    this.timer = null;
-    this.retryAtMs = null;
-  }
-}
-
-export class RoomSocket {
-  private socket: SocketLike | null = null;
-  private readonly reconnector: Reconnector;
+export class RoomSocket extends ManagedSocket<ServerFrame> {
+  protected readonly finalCloseCodes: Readonly<Record<number, CloseReason>> = {
+    4401: "unauthorized",
+    4403: "forbidden",
+    4404: "not_found",
+  };
+  protected readonly stopMessage = "leaving room";
   private baseline: number | null = null;
   private lastSeq = 0;
-  private state: ConnectionState = "connecting";
-  private closeReason: CloseReason | null = null;
-  private lastCloseCode: number | null = null;
-  private stopped = false;
   private replaying = false;
   private syncRequested = false;
   private syncTimer: TimerHandle | null = null;
   private lastServerTime: string | null = null;
-  private hasBeenLive = false;
-  private generation = 0;
-  private readonly heartbeat: Heartbeat | null;
-  private connectTimer: TimerHandle | null = null;
+  /** The newest server time seen before the connection was lost: the `since_time` of the catch-up sync. */
+  private lastServerTimeBeforeConnect: string | null = null;
 
   constructor(private readonly opts: RoomSocketOptions) {
-    this.reconnector = new Reconnector(opts.clock, opts.random, opts.backoff ?? DEFAULT_BACKOFF, () =>
-      this.connect(),
-    );
-    const hb = opts.heartbeat === undefined ? DEFAULT_HEARTBEAT : opts.heartbeat;
-    this.heartbeat = hb
-      ? new Heartbeat(opts.clock, hb, (frame) => this.send(frame), () => this.connectionDead("heartbeat timeout"))
-      : null;
+    super(opts);
   }
 
   /** The last sequence number delivered without a gap. */
   get lastSequence(): number {
     return this.lastSeq;
-  }
-
-  get status(): ConnectionStatus {
-    return {
-      state: this.state,
-      attempt: this.reconnector.attempts,
-      retryAt: this.reconnector.retryAt,
-      closeReason: this.closeReason,
-      lastCloseCode: this.lastCloseCode,
-      hasBeenLive: this.hasBeenLive,
-    };
-  }
-
-  get isLive(): boolean {
-    return this.state === "live";
-  }
-
-  start(): void {
-    this.connect();
-  }
-
-  /**
-   * The browser's `offline` / `online` events. Offline: the connection is given up at
-   * once (it cannot work, and waiting for TCP to notice takes minutes) and no retries
-   * run. Online: connect now.
-   */
-  networkChanged(online: boolean): void {
-    if (this.stopped || this.state === "closed") return;
-    if (!online) {
-      this.rememberResumePoint();
-      this.reconnector.cancel();
-      this.stopTimers();
-      this.dropSocket(4000, "offline");
-      this.replaying = false;
-      this.syncRequested = false;
-      this.setState("offline");
-      return;
-    }
-    if (this.state === "offline" || this.state === "waiting") {
-      this.reconnector.cancel();
-      this.connect(true);
-    }
   }
 
   /** Gives up for good as if the server had refused us (the user stream said we were removed). */
@@ -237,102 +90,51 @@ export class RoomSocket {
 
   /** Sends when the socket is open and the server has greeted us; false otherwise. */
   send(frame: ClientFrame): boolean {
-    if (!this.socket || this.socket.readyState !== OPEN) return false;
     if (this.state !== "live" && this.state !== "syncing") return false;
-    this.socket.send(JSON.stringify(frame));
-    return true;
+    return this.transmit(frame);
   }
 
-  /** Skips the backoff wait (the user asked, the page became visible); also tries while "offline". */
-  retryNow(): void {
-    if (this.state === "waiting") {
-      this.reconnector.cancel();
-      this.connect(true);
-    } else if (this.state === "offline") {
-      this.connect(true);
-    }
+  protected override sendPing(frame: PingFrame): boolean {
+    return this.send(frame);
   }
 
-  stop(): void {
-    this.stopped = true;
-    this.reconnector.cancel();
-    this.stopTimers();
-    this.closeReason = "stopped";
-    this.dropSocket(1000, "leaving room");
-    this.setState("closed");
+  protected parse(text: string): FrameParseResult {
+    return parseServerFrame(text);
   }
 
-  private connect(force = false): void {
-    if (this.stopped) return;
-    if (!force && !this.online()) {
-      this.setState("offline");
+  protected socketUrl(): string {
+    return this.opts.urlFor(this.opts.roomId, this.lastSeq);
+  }
+
+  protected attempt(generation: number): void {
+    if (this.baseline !== null) {
+      this.open(generation);
       return;
     }
-    const generation = ++this.generation;
-    this.setState("connecting");
-    if (this.baseline === null) {
-      this.opts.prepare().then(
-        (seq) => {
-          if (this.stopped || generation !== this.generation) return;
-          this.baseline = seq;
-          this.lastSeq = seq;
-          this.open(generation);
-        },
-        () => {
-          if (this.stopped || generation !== this.generation) return;
-          this.fail(null);
-        },
-      );
-      return;
-    }
-    this.open(generation);
+    this.opts.prepare().then(
+      (seq) => {
+        if (!this.isCurrent(generation)) return;
+        this.baseline = seq;
+        this.lastSeq = seq;
+        this.open(generation);
+      },
+      () => {
+        if (!this.isCurrent(generation)) return;
+        this.fail(null);
+      },
+    );
   }
 
   private open(generation: number): void {
-    let socket: SocketLike;
-    try {
-      socket = this.opts.factory(this.opts.urlFor(this.opts.roomId, this.lastSeq));
-    } catch {
-      this.fail(null);
-      return;
-    }
-    this.socket = socket;
     this.replaying = false;
     this.syncRequested = false;
-    this.clearConnectTimer();
-    this.connectTimer = this.opts.clock.setTimeout(() => {
-      this.connectTimer = null;
-      this.connectionDead("connect timeout");
-    }, this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-    socket.onmessage = (ev) => {
-      if (generation !== this.generation || typeof ev.data !== "string") return;
-      this.heartbeat?.traffic();
-      this.handleText(ev.data);
-    };
-    socket.onclose = (ev) => {
-      if (generation !== this.generation) return;
-      this.socket = null;
-      this.handleClose(ev.code);
-    };
-    socket.onerror = () => {
-      // A close event always follows an error; the decision is taken there.
-    };
+    this.openSocket(generation);
   }
 
-  private handleText(text: string): void {
-    const parsed = parseServerFrame(text);
-    if (!parsed.ok) {
-      this.opts.onInvalidFrame?.(`${parsed.reason}: ${parsed.detail}`);
-      return;
-    }
-    const frame = parsed.frame;
+  protected handleFrame(frame: Exclude<ServerFrame, PongFrame>): void {
     switch (frame.type) {
-      case "pong":
-        this.heartbeat?.pong(frame.id);
-        return;
       case "connected":
-        this.clearConnectTimer();
-        this.heartbeat?.start();
+        this.greeted();
         this.noteServerTime(frame.server_time);
         // Messages with a number above ours follow, then sync_complete.
         this.replaying = true;
@@ -385,15 +187,12 @@ export class RoomSocket {
     this.lastServerTimeBeforeConnect = null;
   }
 
-  private lastServerTimeBeforeConnect: string | null = null;
-
   private requestSync(sinceTime?: string): void {
     if (this.syncRequested || !this.socket) return;
     const frame: ClientFrame = sinceTime
       ? { type: "sync", since: this.lastSeq, since_time: sinceTime }
       : { type: "sync", since: this.lastSeq };
-    if (this.socket.readyState !== OPEN) return;
-    this.socket.send(JSON.stringify(frame));
+    if (!this.transmit(frame)) return;
     this.syncRequested = true;
     this.replaying = true;
     this.clearSyncTimer();
@@ -404,78 +203,18 @@ export class RoomSocket {
     }, this.opts.syncTimeoutMs ?? 15_000);
   }
 
-  private handleClose(code: number): void {
-    this.stopTimers();
-    this.lastCloseCode = code;
-    if (this.stopped) return;
-    if (code === 4401) return this.giveUp("unauthorized");
-    if (code === 4403) return this.giveUp("forbidden");
-    if (code === 4404) return this.giveUp("not_found");
-    this.fail(code);
-  }
-
-  private giveUp(reason: CloseReason): void {
-    this.closeReason = reason;
-    this.reconnector.cancel();
-    this.setState("closed");
-  }
-
-  private fail(code: number | null): void {
-    if (code !== null) this.lastCloseCode = code;
-    this.rememberResumePoint();
-    this.stopTimers();
-    this.replaying = false;
-    this.syncRequested = false;
-    if (!this.online()) {
-      // No network: retrying would only spin. The `online` event brings us back.
-      this.setState("offline");
-      return;
-    }
-    this.reconnector.scheduleRetry();
-    this.setState("waiting");
-  }
-
-  /** The connection is up but useless (no greeting, no answer to pings): start over. */
-  private connectionDead(reason: string): void {
-    if (this.stopped) return;
-    this.dropSocket(4000, reason);
-    this.fail(null);
-  }
-
-  private rememberResumePoint(): void {
+  /** The stream resumes from `lastSeq` on the next connection; the replay state is this one's. */
+  protected override connectionLost(): void {
     if (this.hasBeenLive && this.lastServerTimeBeforeConnect === null) {
       this.lastServerTimeBeforeConnect = this.lastServerTime;
     }
+    this.replaying = false;
+    this.syncRequested = false;
   }
 
-  private online(): boolean {
-    return this.opts.isOnline ? this.opts.isOnline() : true;
-  }
-
-  private stopTimers(): void {
+  protected override stopTimers(): void {
     this.clearSyncTimer();
-    this.clearConnectTimer();
-    this.heartbeat?.stop();
-  }
-
-  private clearConnectTimer(): void {
-    if (this.connectTimer !== null) this.opts.clock.clearTimeout(this.connectTimer);
-    this.connectTimer = null;
-  }
-
-  private dropSocket(code: number, reason: string): void {
-    const socket = this.socket;
-    this.socket = null;
-    this.generation += 1;
-    if (!socket) return;
-    socket.onmessage = null;
-    socket.onclose = null;
-    socket.onerror = null;
-    try {
-      socket.close(code, reason);
-    } catch {
-      // Closing an already-closed socket is not an error worth surfacing.
-    }
+    super.stopTimers();
   }
 
   private clearSyncTimer(): void {
@@ -485,11 +224,6 @@ export class RoomSocket {
 
   private noteServerTime(iso: string): void {
     if (this.lastServerTime === null || iso > this.lastServerTime) this.lastServerTime = iso;
-  }
-
-  private setState(state: ConnectionState): void {
-    this.state = state;
-    this.opts.onStatus(this.status);
   }
 }
 

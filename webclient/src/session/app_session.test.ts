@@ -449,6 +449,46 @@ describe("AppSession connectivity", () => {
     expect(w.userSockets()).toHaveLength(2);
   });
 
+  it("when one connection reaches the server again, the other retries at once instead of waiting", async () => {
+    const w = world(signedInRoutes);
+    await w.app.init();
+    streamUp(w);
+    const room = w.app.openRoom(ROOM)!;
+    await flush();
+    w.roomSocket().open();
+    w.roomSocket().receive(connectedFrame(0));
+    w.roomSocket().receive(syncComplete(0));
+    await flush();
+
+    // The server goes away: both wait out their backoff (the room's ends later).
+    w.userSocket().serverClose(1012);
+    w.clock.advance(100);
+    w.roomSocket().serverClose(1012);
+    await flush();
+    expect(w.app.userStream.value.state).toBe("waiting");
+    expect(room.connection.value.state).toBe("waiting");
+    const roomSockets = w.server.sockets.filter((s) => s.url.includes("/ws/room-1")).length;
+
+    // The user stream's retry comes first and gets its snapshot: the room retries now.
+    w.clock.advance(w.app.userStream.value.retryAt! - w.clock.now());
+    await flush();
+    expect(room.connection.value.state).toBe("waiting");
+    streamUp(w);
+    await flush();
+    expect(w.server.sockets.filter((s) => s.url.includes("/ws/room-1"))).toHaveLength(roomSockets + 1);
+    expect(room.connection.value.state).toBe("connecting");
+
+    // And the other way round: the room's socket reconnecting wakes the waiting user stream.
+    w.userSocket().serverClose(1012);
+    expect(w.app.userStream.value.state).toBe("waiting");
+    const userSockets = w.userSockets().length;
+    w.roomSocket().open();
+    w.roomSocket().receive(connectedFrame(0));
+    await flush();
+    expect(w.userSockets()).toHaveLength(userSockets + 1);
+    expect(w.app.userStream.value.state).toBe("connecting");
+  });
+
   it("goes offline when the heartbeat gets no answer", async () => {
     const w = world(signedInRoutes);
     w.server.autoPong = false;

@@ -20,7 +20,7 @@ import {
   type User,
   type UserServerFrame,
 } from "../net/schemas";
-import type { ConnectionStatus, LivenessOptions, SocketFactory } from "../net/socket";
+import type { ConnectionStatus, LivenessOptions, SocketFactory } from "../net/managed_socket";
 import { UserSocket } from "../net/user_socket";
 import type { Connectivity, ConnectivityEvent } from "../platform/connectivity";
 import {
@@ -323,7 +323,11 @@ export class AppSession {
           this.dispatchRooms({ type: "read", room_id: id });
           void this.deps.alerts.clearRoom(id).catch(() => undefined);
         },
-        onConnected: () => void this.backOnline(),
+        onConnected: () => {
+          // The server answers again: the user stream need not sit out its backoff wait.
+          this.userSocket?.retryNow();
+          void this.backOnline();
+        },
         onUnauthorized: () => this.signedOut(),
         onRoomChanged: (patch) => {
           const room = this.findRoom(roomId);
@@ -420,6 +424,9 @@ export class AppSession {
           this.dispatchRooms({ type: "snapshot", rooms: frame.rooms, at: frame.server_time || now });
         });
         this.store(ROOMS_CACHE, this.rooms.value.rooms);
+        // The server answers again: the open room need not sit out its backoff wait (after a
+        // restart both sockets are back as soon as either is, well within the 3 s promised).
+        this.room.value?.retryNow();
         void this.backOnline();
         return;
       case "room_activity": {

@@ -1,6 +1,7 @@
 /** The mentions inbox page's state over the REST API; no DOM. */
 import { signal, type Signal } from "@preact/signals";
 import type { ApiClient } from "../net/http";
+import type { MentionsPosition } from "../net/schemas";
 import { emptyInbox, inboxReducer, type InboxAction, type InboxState } from "../state/mentions_inbox";
 
 export const MENTIONS_PAGE_SIZE = 20;
@@ -23,14 +24,14 @@ export class MentionsInbox {
   /** Appends the next older page ("Load more"). */
   async loadMore(): Promise<void> {
     const s = this.state.value;
-    if (s.loading || !s.hasMore || s.nextBefore === null) return;
-    await this.fetch(s.nextBefore, false, this.generation);
+    if (s.loading || !s.hasMore || s.next === null) return;
+    await this.fetch(s.next, false, this.generation);
   }
 
-  private async fetch(before: string | null, reset: boolean, generation: number): Promise<void> {
+  private async fetch(after: MentionsPosition | null, reset: boolean, generation: number): Promise<void> {
     this.dispatch({ type: "loading" });
     try {
-      const page = await this.api.mentions({ limit: this.pageSize, before });
+      const page = await this.api.mentions({ limit: this.pageSize, after });
       if (generation !== this.generation) return; // a newer load replaced this one
       this.dispatch({ type: "page", page, reset });
     } catch (err) {

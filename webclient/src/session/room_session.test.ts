@@ -355,6 +355,22 @@ describe("RoomSession live state", () => {
   });
 });
 
+describe("RoomSession catching up", () => {
+  it("marks the room read once when the replay is complete, not once per replayed message", async () => {
+    world.api.history = [msg(1)];
+    const s = newSession();
+    await s.start();
+    await flush();
+    const replay = Array.from({ length: 40 }, (_, i) => 2 + i);
+    await goLive(world.server.last, 41, replay);
+    expect(shown(s).at(-1)).toBe(41);
+    expect(world.api.reads).toEqual([41]);
+    // Live messages afterwards are marked read as they come.
+    world.server.last.receive(messageFrame(42));
+    expect(world.api.reads).toEqual([41, 42]);
+  });
+});
+
 describe("RoomSession opened at a message", () => {
   it("loads history around the message, highlights it, and still ends up live from the window's end", async () => {
     world.api.history = Array.from({ length: 200 }, (_, i) => msg(i + 1));

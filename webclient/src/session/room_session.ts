@@ -395,16 +395,28 @@ export class RoomSession {
   // ------------------------------------------------------------ internals
 
   private async loadLatest(): Promise<number> {
+    const page = await this.loadFirstPage(() => this.deps.api.messages(this.deps.roomId, { limit: HISTORY_PAGE_SIZE }));
+    return this.showFirstPage(page.messages, page.has_more);
+  }
+
+  /**
+   * Opening at a message: the window around it becomes the timeline, and its newest number
+   * the stream's starting point, so the socket's `since=` replay brings everything after it
+   * (the server pages the replay) and the room ends up live as usual. Older pages load with
+   * `before_sequence` as always.
+   */
+  private async loadAround(sequence: number): Promise<number> {
+    const page = await this.loadFirstPage(() =>
+      this.deps.api.messagesAround(this.deps.roomId, sequence, HISTORY_PAGE_SIZE),
+    );
+    if (page.messages.length === 0) return this.loadLatest(); // nothing there (yet): open as usual
+    return this.showFirstPage(page.messages, page.has_more_before);
+  }
+
+  /** Fetches the page the timeline starts from; a failure is shown (a 401 signs out) and rethrown. */
+  private async loadFirstPage<P>(load: () => Promise<P>): Promise<P> {
     try {
-      const page = await this.deps.api.messages(this.deps.roomId, { limit: HISTORY_PAGE_SIZE });
-      this.dispatch({ type: "history_page", messages: page.messages, hasMore: page.has_more, older: false });
-      this.setMyReactions(withServerReactions(this.myReactions.value, page.messages));
-      this.historyError.value = null;
-      // Queued messages the server already stored (the ack was lost before a reload) leave the queue.
-      for (const m of page.messages) {
-        if (m.sender_id === this.deps.me.user_id && m.client_id) void this.deps.outbox.remove(m.client_id);
-      }
-      return page.messages.reduce((max, m) => Math.max(max, m.sequence_number), 0);
+      return await load();
     } catch (err) {
       this.historyError.value =
         err instanceof NetworkError
@@ -415,32 +427,16 @@ export class RoomSession {
     }
   }
 
-  /**
-   * Opening at a message: the window around it becomes the timeline, and its newest number
-   * the stream's starting point, so the socket's `since=` replay brings everything after it
-   * (the server pages the replay) and the room ends up live as usual. Older pages load with
-   * `before_sequence` as always.
-   */
-  private async loadAround(sequence: number): Promise<number> {
-    let page;
-    try {
-      page = await this.deps.api.messagesAround(this.deps.roomId, sequence, HISTORY_PAGE_SIZE);
-    } catch (err) {
-      this.historyError.value =
-        err instanceof NetworkError
-          ? "Offline: messages load when the connection is back."
-          : `Could not load messages: ${errorText(err)}`;
-      if (isStatus(err, 401)) this.deps.events?.onUnauthorized?.();
-      throw err;
-    }
-    if (page.messages.length === 0) return this.loadLatest(); // nothing there (yet): open as usual
-    this.dispatch({ type: "history_page", messages: page.messages, hasMore: page.has_more_before, older: false });
-    this.setMyReactions(withServerReactions(this.myReactions.value, page.messages));
+  /** Shows the page the timeline starts from and returns its newest sequence number. */
+  private showFirstPage(messages: ChatMessage[], hasMore: boolean): number {
+    this.dispatch({ type: "history_page", messages, hasMore, older: false });
+    this.setMyReactions(withServerReactions(this.myReactions.value, messages));
     this.historyError.value = null;
-    for (const m of page.messages) {
+    // Queued messages the server already stored (the ack was lost before a reload) leave the queue.
+    for (const m of messages) {
       if (m.sender_id === this.deps.me.user_id && m.client_id) void this.deps.outbox.remove(m.client_id);
     }
-    return page.messages.reduce((max, m) => Math.max(max, m.sequence_number), 0);
+    return messages.reduce((max, m) => Math.max(max, m.sequence_number), 0);
   }
 
   private async enqueue(frame: OutgoingMessageFrame, previewUrl: string | null): Promise<void> {
@@ -609,7 +605,8 @@ export class RoomSession {
         mentionsMe: message.mentions.includes(this.deps.me.user_id),
       });
     }
-    if (focused) this.markRead();
+    // Caught-up messages are marked read once, at `sync_complete`, not one request each.
+    if (focused && !ctx.replay) this.markRead();
   }
 
   private handleError(frame: ErrorFrame): void {

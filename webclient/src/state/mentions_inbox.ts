@@ -1,10 +1,10 @@
-/** The mentions inbox (`GET /api/mentions`): newest first, paged by `next_before`. */
-import type { MentionItem, MentionsPage } from "../net/schemas";
+/** The mentions inbox (`GET /api/mentions`): newest first, paged by `next_cursor` (or `next_before`). */
+import { nextMentionsPosition, type MentionItem, type MentionsPage, type MentionsPosition } from "../net/schemas";
 
 export interface InboxState {
   items: MentionItem[];
-  /** The cursor for the next (older) page; null when there is none. */
-  nextBefore: string | null;
+  /** Where the next (older) page starts; null when there is none. */
+  next: MentionsPosition | null;
   hasMore: boolean;
   loaded: boolean;
   loading: boolean;
@@ -15,7 +15,7 @@ export interface InboxState {
 
 export const emptyInbox: InboxState = {
   items: [],
-  nextBefore: null,
+  next: null,
   hasMore: false,
   loaded: false,
   loading: false,
@@ -38,10 +38,11 @@ export function inboxReducer(state: InboxState, action: InboxAction): InboxState
       const seen = new Set(base.map((m) => m.message_id));
       // Pages overlap when mentions arrive between two requests (timestamps can tie): keep each once.
       const added = action.page.messages.filter((m) => !seen.has(m.message_id));
+      const next = nextMentionsPosition(action.page);
       return {
         items: [...base, ...added],
-        nextBefore: action.page.next_before,
-        hasMore: action.page.has_more && action.page.next_before !== null,
+        next,
+        hasMore: next !== null,
         loaded: true,
         loading: false,
         error: null,

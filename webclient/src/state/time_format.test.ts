@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { ZonedTimeFormatter } from "./time_format";
 
 const originalTz = process.env.TZ;
@@ -77,5 +77,31 @@ describe("ZonedTimeFormatter", () => {
     const now = new Date("2025-11-17T23:30:00.000Z"); // 11-18 00:30 in Berlin
     expect(fmt.short("2025-11-17T22:59:00.000Z", now)).toBe("11/17 23:59");
     expect(fmt.short("2025-11-17T23:00:00.000Z", now)).toBe("00:00");
+  });
+
+  it("works each instant out once, however often a list re-renders it, and stays right past its memory", () => {
+    const fmt = new ZonedTimeFormatter("Asia/Taipei");
+    const now = new Date("2025-11-17T14:00:00.000Z");
+    const spy = vi.spyOn(Intl.DateTimeFormat.prototype, "formatToParts");
+    try {
+      for (let render = 0; render < 50; render++) {
+        expect(fmt.short("2025-11-17T13:45:00.000Z", now)).toBe("21:45");
+        expect(fmt.short("2025-11-16T13:45:00.000Z", now)).toBe("11/16 21:45");
+        expect(fmt.long("2025-11-17T13:45:00.000Z")).toContain("(Asia/Taipei)");
+      }
+      expect(spy).toHaveBeenCalledTimes(3); // two instants and `now`
+      // Many more instants than it remembers: every answer is still right.
+      const base = Date.parse("2025-11-17T00:00:00.000Z");
+      for (let i = 0; i < 12_000; i++) {
+        const at = new Date(base + i * 60_000);
+        const taipei = new Date(at.getTime() + 8 * 3_600_000);
+        const hhmm = `${String(taipei.getUTCHours()).padStart(2, "0")}:${String(taipei.getUTCMinutes()).padStart(2, "0")}`;
+        const today = taipei.getUTCDate() === 17;
+        const mmdd = `${String(taipei.getUTCMonth() + 1).padStart(2, "0")}/${String(taipei.getUTCDate()).padStart(2, "0")}`;
+        expect(fmt.short(at, now)).toBe(today ? hhmm : `${mmdd} ${hhmm}`);
+      }
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -12,10 +12,21 @@ interface ZonedParts {
   minute: string;
 }
 
-/** Formats instants in one zone; build one per zone and reuse it (Intl formatters are costly). */
+/** How many instants each formatter remembers (their parts, their long form) before starting over. */
+const CACHE_LIMIT = 5_000;
+
+/**
+ * Formats instants in one zone; build one per zone and reuse it (Intl formatters are costly).
+ *
+ * Results are remembered per instant: a message list re-renders every item for each new
+ * message, and `formatToParts` for every timestamp of a 500-message room on each of them
+ * kept the page busy for seconds while a room caught up.
+ */
 export class ZonedTimeFormatter {
   private readonly parts: Intl.DateTimeFormat;
   private readonly full: Intl.DateTimeFormat;
+  private readonly partsCache = new Map<number, ZonedParts>();
+  private readonly longCache = new Map<number, string>();
 
   constructor(readonly timeZone: string) {
     this.parts = new Intl.DateTimeFormat("en-US", {
@@ -49,7 +60,13 @@ export class ZonedTimeFormatter {
   long(at: Date | string): string {
     const when = toDate(at);
     if (when === null) return "";
-    return `${this.full.format(when)} (${this.timeZone})`;
+    const key = when.getTime();
+    let text = this.longCache.get(key);
+    if (text === undefined) {
+      text = `${this.full.format(when)} (${this.timeZone})`;
+      remember(this.longCache, key, text);
+    }
+    return text;
   }
 
   /** The display-zone calendar day, "YYYY-MM-DD" (for day separators). */
@@ -61,14 +78,23 @@ export class ZonedTimeFormatter {
   }
 
   private zoned(date: Date): ZonedParts {
+    const key = date.getTime();
+    const known = this.partsCache.get(key);
+    if (known) return known;
     const out: ZonedParts = { year: "", month: "", day: "", hour: "", minute: "" };
     for (const part of this.parts.formatToParts(date)) {
       if (part.type in out) out[part.type as keyof ZonedParts] = part.value;
     }
     // Some ICU versions still print midnight as "24" despite h23.
     if (out.hour === "24") out.hour = "00";
+    remember(this.partsCache, key, out);
     return out;
   }
+}
+
+function remember<V>(cache: Map<number, V>, key: number, value: V): void {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
 }
 
 /** Whether the runtime knows the zone; an unknown zone falls back to the default. */

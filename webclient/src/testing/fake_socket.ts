@@ -1,4 +1,4 @@
-import type { SocketFactory, SocketLike } from "../net/socket";
+import type { SocketFactory, SocketLike } from "../net/managed_socket";
 
 /** A WebSocket stand-in the test drives by hand: open it, push frames in, close it. */
 export class FakeSocket implements SocketLike {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import type { ConnectionStatus } from "../net/socket";
+import type { ConnectionStatus } from "../net/managed_socket";
 
 const CLOSED_TEXT = {
   unauthorized: "Signed out",

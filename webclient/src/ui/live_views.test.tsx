@@ -160,6 +160,38 @@ describe("MessageList opened at a message", () => {
   });
 });
 
+describe("MessageList re-rendering", () => {
+  /** Counts how often each instant is formatted, i.e. how often the rows showing it render. */
+  class CountingFormatter extends ZonedTimeFormatter {
+    readonly calls = new Map<string, number>();
+    override short(at: Date | string, now: Date): string {
+      const key = typeof at === "string" ? at : at.toISOString();
+      this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+      return super.short(at, now);
+    }
+  }
+
+  it("renders only the new row when a message arrives, and a row again when it changes or is highlighted", async () => {
+    const { room: session, server } = await liveRoom();
+    for (let i = 1; i <= 5; i++) server.last.receive(messageFrame(i));
+    const fmt = new CountingFormatter("Asia/Taipei");
+    const { container } = render(<MessageList room={session} fmt={fmt} />);
+    const first = session.timeline.value.messages[0]!;
+    const perRender = fmt.calls.get(first.created_at)!;
+    expect(perRender).toBeGreaterThan(0);
+
+    await act(() => server.last.receive(messageFrame(6)));
+    expect(container.querySelectorAll("li.message")).toHaveLength(6);
+    expect(fmt.calls.get(first.created_at)).toBe(perRender);
+
+    await act(() => server.last.receive({ type: "message_edited", ...first, content: "fixed", edited_at: first.created_at }));
+    expect(container.querySelector('li.message[data-sequence-number="1"] p.text')!.textContent).toBe("fixed");
+    await act(() => session.highlightAt(1));
+    expect(screen.getByTestId("highlighted-message").getAttribute("data-sequence-number")).toBe("1");
+    session.stop();
+  });
+});
+
 describe("MentionsView", () => {
   function app(pages: Record<string, unknown>[]) {
     const requests: string[] = [];

@@ -1,3 +1,4 @@
+import { Component } from "preact";
 import { useState } from "preact/hooks";
 import type { ChatMessage } from "../net/schemas";
 import type { RoomSession } from "../session/room_session";
@@ -15,7 +16,37 @@ interface Common {
   now: Date;
 }
 
-export function MessageItem({ message, room, fmt, now, highlighted = false }: Common & { message: ChatMessage; highlighted?: boolean }) {
+type MessageProps = Common & { message: ChatMessage; highlighted?: boolean };
+
+/**
+ * A stored message that renders again only when what it shows can have changed: the message
+ * itself, the highlight, the display day (its times say HH:mm for today) or whether it can
+ * still be edited. The list re-renders every row for each new message; a room catching up
+ * hundreds of messages made that quadratic and kept the page busy for seconds. What a row
+ * reads from the room's signals (connection, members, reactions, role) re-renders it by itself.
+ */
+export class StoredMessageItem extends Component<MessageProps> {
+  private editable = false;
+
+  override shouldComponentUpdate(next: MessageProps): boolean {
+    const prev = this.props;
+    return (
+      prev.message !== next.message ||
+      prev.room !== next.room ||
+      prev.fmt !== next.fmt ||
+      (prev.highlighted ?? false) !== (next.highlighted ?? false) ||
+      prev.fmt.dayKey(prev.now) !== next.fmt.dayKey(next.now) ||
+      next.room.canEdit(next.message) !== this.editable
+    );
+  }
+
+  override render(props: MessageProps) {
+    this.editable = props.room.canEdit(props.message);
+    return <MessageItem {...props} />;
+  }
+}
+
+export function MessageItem({ message, room, fmt, now, highlighted = false }: MessageProps) {
   const [editing, setEditing] = useState(false);
   const [picker, setPicker] = useState(false);
   const me = room.me.user_id;

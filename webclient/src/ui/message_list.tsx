@@ -2,7 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { RoomSession } from "../session/room_session";
 import type { ZonedTimeFormatter } from "../state/time_format";
 import { timelineItems } from "../state/timeline";
-import { EchoItem, MessageItem, NoticeItem } from "./message_item";
+import { EchoItem, NoticeItem, StoredMessageItem } from "./message_item";
 
 const NEAR_TOP_PX = 200;
 const NEAR_BOTTOM_PX = 80;
@@ -104,7 +104,7 @@ export function MessageList({ room, fmt }: { room: RoomSession; fmt: ZonedTimeFo
       <ol class="messages">
         {items.map((item) =>
           item.kind === "message" ? (
-            <MessageItem
+            <StoredMessageItem
               key={item.key}
               message={item.message}
               room={room}
