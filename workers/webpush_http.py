@@ -145,27 +145,27 @@ def _fire_hook() -> None:
 
 @functools.cache
 def _pool_classes(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
-    class GuardedHTTPConnection(HTTPConnection):
+    class Guard:
+        """What both connection classes add: the checked connect, and the hook before the first byte."""
+
         def _new_conn(self) -> socket.socket:
-            return _connect_checked(self, allow_private)
+            this: Any = self
+            return _connect_checked(this, allow_private)
 
         def send(self, data: Any) -> None:
+            this: Any = self
             # http.client connects lazily on the first send; connect first, so the hook runs
             # when nothing but the request itself is left to do.
-            if self.sock is None and self.auto_open:
-                self.connect()
+            if this.sock is None and this.auto_open:
+                this.connect()
             _fire_hook()
-            super().send(data)
+            super().send(data)  # type: ignore[misc]
 
-    class GuardedHTTPSConnection(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            return _connect_checked(self, allow_private)
+    class GuardedHTTPConnection(Guard, HTTPConnection):
+        pass
 
-        def send(self, data: Any) -> None:
-            if self.sock is None and self.auto_open:
-                self.connect()
-            _fire_hook()
-            super().send(data)
+    class GuardedHTTPSConnection(Guard, HTTPSConnection):
+        pass
 
     class GuardedHTTPConnectionPool(HTTPConnectionPool):
         ConnectionCls = GuardedHTTPConnection
