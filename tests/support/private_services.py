@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from api.embedded import _chown_tree, _make_traversable, _pg_bin, _run_as
+from api.embedded import _chown_tree, _make_traversable, _pg_bin, _run_as, initdb
 
 __all__ = ["PrivatePostgres", "PrivateRedis", "free_port"]
 
@@ -118,25 +118,7 @@ class PrivatePostgres:
             _make_traversable(self.workdir)
             _make_traversable(bin_dir)
             _chown_tree(self.workdir, self._as)
-        subprocess.run(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(self.pgdata),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "--no-sync",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=120,
-            **self._kwargs(),
-        )
+        initdb(bin_dir, self.pgdata, **self._kwargs())
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server (again, on the same port) and wait until it accepts connections."""
