@@ -65,7 +65,10 @@ _CHECK = text(
         SELECT * FROM unnest(CAST(:cid_senders AS text[]), CAST(:cids AS text[])))
     """
 )
-_FILES = text("SELECT file_id FROM uploaded_files WHERE room_id = :r AND file_id = ANY(CAST(:ids AS uuid[]))")
+_FILES = text(
+    "SELECT file_id, filename, content_type, size FROM uploaded_files "
+    "WHERE room_id = :r AND file_id = ANY(CAST(:ids AS uuid[]))"
+)
 _MEMBERS = text(
     "SELECT m.user_id, COALESCE(u.display_name, m.user_id) AS display_name "
     "FROM room_members m LEFT JOIN tr_users u ON u.user_id = m.user_id WHERE m.room_id = :r"
@@ -92,6 +95,8 @@ class Batch:
     # Requests answered (in submission order) and the new messages, in the order they are stored.
     answers: list[tuple[SendRequest, NewMessage | _SameAs | dict[str, Any]]] = field(default_factory=list)
     new: list[NewMessage] = field(default_factory=list)
+    # The attachments of this batch's messages: the message object's `file` extension.
+    files: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
 
 class BatchSteps:
@@ -183,7 +188,13 @@ class BatchSteps:
         ids = [r.draft.file_id for r in batch.live if r.draft.file_id is not None]
         if not ids:
             return
-        found = {row.file_id for row in (await conn.execute(_FILES, {"r": batch.room_id, "ids": ids})).all()}
+        for row in (await conn.execute(_FILES, {"r": batch.room_id, "ids": ids})).all():
+            batch.files[row.file_id] = {
+                "filename": row.filename,
+                "content_type": row.content_type,
+                "size": int(row.size),
+            }
+        found = batch.files.keys()
         kept: list[SendRequest] = []
         for req in batch.live:
             if req.draft.file_id is not None and req.draft.file_id not in found:
@@ -263,6 +274,7 @@ class BatchSteps:
             "deleted_at": None,
             "sequence_number": seq,
             "reactions": {},
+            "file": batch.files.get(nm.file_id) if nm.file_id else None,
         }
 
     @staticmethod

@@ -26,7 +26,9 @@ _MESSAGE_COLUMNS = """
                FROM (SELECT r.emoji, count(*) AS n, min(r.created_at) AS first_at
                      FROM message_reactions r WHERE r.message_id = m.message_id
                      GROUP BY r.emoji) x
-           ), '{}'::jsonb)::text AS reactions"""
+           ), '{}'::jsonb)::text AS reactions,
+           (SELECT jsonb_build_object('filename', f.filename, 'content_type', f.content_type, 'size', f.size)
+            FROM uploaded_files f WHERE f.file_id = m.file_id)::text AS file_info"""
 
 
 def select_messages(extra_columns: str = "", extra_joins: str = "") -> str:
@@ -48,7 +50,18 @@ SELECT_MESSAGE_FOR_VIEWER = select_messages(
     """,
            ARRAY(SELECT r.emoji FROM message_reactions r
                  WHERE r.message_id = m.message_id AND r.user_id = :viewer
-                 ORDER BY r.created_at, r.emoji) AS my_reactions"""
+                 ORDER BY r.created_at, r.emoji) AS my_reactions,
+           COALESCE((
+               SELECT jsonb_object_agg(x.emoji, x.who ORDER BY x.first_at)
+               FROM (SELECT r.emoji, min(r.created_at) AS first_at,
+                            jsonb_agg(jsonb_build_object(
+                                'user_id', r.user_id,
+                                'display_name', COALESCE(ru.display_name, r.user_id)
+                            ) ORDER BY r.created_at, r.user_id) AS who
+                     FROM message_reactions r LEFT JOIN tr_users ru ON ru.user_id = r.user_id
+                     WHERE r.message_id = m.message_id
+                     GROUP BY r.emoji) x
+           ), '{}'::jsonb)::text AS reacted_by"""
 )
 
 
@@ -87,8 +100,13 @@ def message_object(row: Any) -> dict[str, Any]:
         "sequence_number": int(r["sequence_number"]),
         "reactions": reactions or {},
     }
+    if "file_info" in r:
+        # Extension: the attachment's name, sniffed type and size (null once deleted or for text).
+        obj["file"] = _json(r["file_info"]) if r["file_info"] is not None and not deleted else None
     if "my_reactions" in r:
         obj["my_reactions"] = list(r["my_reactions"] or [])
+    if "reacted_by" in r:
+        obj["reacted_by"] = _json(r["reacted_by"]) if r["reacted_by"] is not None else {}
     return obj
 
 

@@ -10,6 +10,7 @@ import {
   clientConfig,
   errorBody,
   incidentPoints,
+  messageVersions,
   loginResponse,
   memberList,
   mentionsPage,
@@ -27,6 +28,7 @@ import {
   type Member,
   type MentionsPage,
   type MentionsPosition,
+  type MessageContent,
   type MessagePage,
   type NotificationPrefs,
   type Role,
@@ -182,6 +184,11 @@ export class ApiClient {
   async incidentData(roomId: string, field: string): Promise<IncidentPoint[]> {
     const q = new URLSearchParams({ field });
     return (await this.get(`/api/rooms/${enc(roomId)}/incident-data?${q}`, incidentPoints)).points;
+  }
+
+  /** Every version of a message, original first (the sender, the room's OWNER and admins may ask). */
+  async messageVersions(roomId: string, messageId: string): Promise<{ content: MessageContent; at: string; by: string | null }[]> {
+    return (await this.get(`/api/rooms/${enc(roomId)}/messages/${enc(messageId)}/history`, messageVersions)).versions;
   }
 
   async uploadFile(roomId: string, file: Blob, filename: string): Promise<UploadedFile> {

@@ -66,6 +66,21 @@ export interface ChatMessage {
   reactions: Record<string, number>;
   /** REST history only: the emoji the signed-in user has put on this message. */
   my_reactions?: string[] | undefined;
+  /** Extension: an attachment's name, sniffed type and size (image_ref / file_ref). */
+  file?: FileInfo | null | undefined;
+  /** Extension, REST history only: who put each emoji on, oldest first. Live frames update it. */
+  reacted_by?: Record<string, Reactor[]> | undefined;
+}
+
+export interface FileInfo {
+  filename: string;
+  content_type: string;
+  size: number;
+}
+
+export interface Reactor {
+  user_id: string;
+  display_name: string;
 }
 
 const messageFields = {
@@ -85,6 +100,8 @@ const messageFields = {
   sequence_number: int,
   reactions: withDefault(record(int), () => ({}) as Record<string, number>),
   my_reactions: optional(array(str)),
+  file: optional(nullable(object({ filename: str, content_type: str, size: num }))),
+  reacted_by: optional(record(array(object({ user_id: str, display_name: str })))),
 };
 
 export const chatMessage: Decoder<ChatMessage> = map(object(messageFields), (m) => ({
@@ -612,6 +629,10 @@ export interface IncidentPoint {
 }
 export const incidentPoints = object({
   points: array(object({ message_id: str, sequence_number: int, created_at: str, value: num })),
+});
+
+export const messageVersions = object({
+  versions: array(object({ content, at: str, by: nullable(str) })),
 });
 
 export interface UploadedFile {

@@ -543,7 +543,12 @@ export class RoomSession {
         return;
       case "reaction_added":
       case "reaction_removed":
-        this.dispatch({ type: "reactions", message_id: frame.message_id, reactions: frame.reactions });
+        this.dispatch({
+          type: "reactions",
+          message_id: frame.message_id,
+          reactions: frame.reactions,
+          change: { emoji: frame.emoji, user_id: frame.user_id, added: frame.type === "reaction_added" },
+        });
         if (frame.user_id === this.deps.me.user_id) {
           this.setMyReactions(withReaction(this.myReactions.value, frame.message_id, frame.emoji, frame.type === "reaction_added"));
         } else {

@@ -53,6 +53,13 @@ describe.each(browserZones)("display in Asia/Taipei from a browser in $zone", ({
     expect(fmt.short("2025-12-31T16:05:00.000Z", now)).toBe("00:05");
   });
 
+  it("names the year and the GMT+8 offset in the full timestamp (the tooltip) of another year's message", () => {
+    const fmt = setZone();
+    expect(fmt.long("2025-12-31T15:30:00.000Z")).toBe("31 Dec 2025, 23:30:00 GMT+8 (Asia/Taipei)");
+    // Past midnight in Taipei it is already the next year, though not in the browser's zone.
+    expect(fmt.long("2025-12-31T16:05:00.000Z")).toContain("1 Jan 2026, 00:05:00");
+  });
+
   it("uses a 24-hour clock", () => {
     const fmt = setZone();
     const now = new Date("2025-11-17T14:00:00.000Z");

@@ -38,10 +38,17 @@ export class ZonedTimeFormatter {
       minute: "2-digit",
       hourCycle: "h23",
     });
+    // Always with the year (a message from another year says which) and the zone's offset.
     this.full = new Intl.DateTimeFormat("en-GB", {
       timeZone,
-      dateStyle: "medium",
-      timeStyle: "medium",
+      year: "numeric",
+      month: "short",
+      day: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      hourCycle: "h23",
+      timeZoneName: "shortOffset",
     });
   }
 
@@ -56,7 +63,7 @@ export class ZonedTimeFormatter {
     return `${p.month}/${p.day} ${time}`;
   }
 
-  /** A long form for tooltips and screen readers, with the zone spelled out. */
+  /** A long form for tooltips and screen readers: "17 Nov 2025, 21:45:00 GMT+8 (Asia/Taipei)". */
   long(at: Date | string): string {
     const when = toDate(at);
     if (when === null) return "";

@@ -9,6 +9,7 @@ import type {
   StoredSystemFrame,
   TransientSystemFrame,
 } from "../net/schemas";
+import { applyReactorChange, keepReactors, type ReactorChange } from "./reactors";
 
 /**
  * pending: queued and going out over the live connection; waiting: queued while there is
@@ -65,7 +66,7 @@ export type TimelineAction =
   | { type: "message"; message: ChatMessage }
   | { type: "message_edited"; message: ChatMessage }
   | { type: "message_deleted"; message_id: string; deleted_at: string }
-  | { type: "reactions"; message_id: string; reactions: Record<string, number> }
+  | { type: "reactions"; message_id: string; reactions: Record<string, number>; change?: ReactorChange }
   | { type: "system_stored"; frame: StoredSystemFrame }
   | { type: "notice"; frame: TransientSystemFrame }
   | { type: "echo_added"; echo: Echo }
@@ -96,7 +97,7 @@ export function timelineReducer(state: TimelineState, action: TimelineAction): T
       const i = indexOfId(state.messages, action.message.message_id);
       if (i < 0) return state;
       const messages = state.messages.slice();
-      messages[i] = { ...action.message };
+      messages[i] = keepReactors(messages[i], { ...action.message });
       return { ...state, messages };
     }
     case "message_deleted":
@@ -109,7 +110,11 @@ export function timelineReducer(state: TimelineState, action: TimelineAction): T
         mentions: [],
       }));
     case "reactions":
-      return updateMessage(state, action.message_id, (m) => ({ ...m, reactions: { ...action.reactions } }));
+      return updateMessage(state, action.message_id, (m) => ({
+        ...m,
+        reactions: { ...action.reactions },
+        ...(action.change ? { reacted_by: applyReactorChange(m.reacted_by, action.change, action.reactions) } : {}),
+      }));
     case "system_stored":
       return timelineReducer(state, { type: "message", message: systemFrameToMessage(action.frame) });
     case "notice": {
@@ -249,7 +254,7 @@ function upsert(messages: ChatMessage[], message: ChatMessage): ChatMessage[] {
   }
   const out = messages.slice();
   if (lo < messages.length && messages[lo]!.sequence_number === seq) {
-    out[lo] = message;
+    out[lo] = keepReactors(messages[lo], message);
   } else {
     // A message id is unique: if the same message shows up with another number, the new one wins.
     const dup = indexOfId(messages, message.message_id);

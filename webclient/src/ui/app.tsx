@@ -1,6 +1,7 @@
 import { useEffect } from "preact/hooks";
 import { ConnectionBadge } from "./connection_badge";
 import { useApp } from "./context";
+import { ComposerSkipLink } from "./keyboard";
 import { MentionToasts } from "./mention_toasts";
 import { MentionsView } from "./mentions_view";
 import { NotificationPrompt } from "./notification_prompt";
@@ -66,6 +67,7 @@ export function App() {
       <a class="skip-link" href="#main">
         Skip to content
       </a>
+      {route.name === "room" ? <ComposerSkipLink roomId={route.roomId} /> : null}
       <header class="topbar">
         <span class="brand" aria-hidden="true">
           <span class="lamp" /> Andon

@@ -1,7 +1,8 @@
-import { useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { RoomSession } from "../session/room_session";
 import { activeMentionQuery, filterCandidates, insertMention, type MentionCandidate, type MentionQuery } from "../state/mentions";
 import { IncidentForm } from "./incident_form";
+import { focusComposer } from "./keyboard";
 
 /**
  * The message box: Enter sends, Shift+Enter breaks the line; "@" opens the member
@@ -36,6 +37,12 @@ export function Composer({ room }: { room: RoomSession }) {
       pendingCaret.current = null;
     }
   });
+
+  // A room opens ready to type in (not on touch screens: see focusComposer).
+  const writable = room.canWrite;
+  useEffect(() => {
+    if (writable) focusComposer(room.roomId, { onlyFinePointer: true });
+  }, [room.roomId, writable]);
 
   const update = (value: string, pos: number) => {
     setDraft(value);
@@ -216,9 +223,7 @@ export function Composer({ room }: { room: RoomSession }) {
           placeholder={uploading ? "Uploading…" : "Message"}
           title="Enter sends, Shift+Enter adds a line, @ mentions a member"
           value={draft}
-          role="combobox"
           aria-autocomplete="list"
-          aria-expanded={showList}
           aria-controls={showList ? listId : undefined}
           aria-activedescendant={showList ? `${listId}-${activeIndex}` : undefined}
           onInput={(e) => update(e.currentTarget.value, e.currentTarget.selectionStart ?? e.currentTarget.value.length)}

@@ -137,7 +137,7 @@ describe("Composer of a room the user was removed from", () => {
     server.last.serverClose(1006);
     await session.sendText("are you there?");
     render(<Composer room={session} />);
-    expect((screen.getByRole("combobox", { name: "Message" }) as HTMLTextAreaElement).disabled).toBe(false);
+    expect((screen.getByRole("textbox", { name: "Message" }) as HTMLTextAreaElement).disabled).toBe(false);
     await act(() => session.markRemoved());
     expect(screen.getByTestId("composer-disabled-reason").textContent).toBe("You were removed from this room");
     expect((screen.getByLabelText("Message") as HTMLTextAreaElement).disabled).toBe(true);

@@ -66,7 +66,7 @@ describe("MessageBody", () => {
 describe("HighlightedText", () => {
   it("creates only text and <mark> nodes from a search hit", () => {
     const { container } = render(<HighlightedText html={'&lt;script&gt;x&lt;/script&gt; <mark>temp</mark> <img src=x onerror=alert(1)>'} />);
-    const div = container;
+    const div = container.querySelector("span.hit-body")!;
     expect([...div.querySelectorAll("*")].map((e) => e.tagName)).toEqual(["MARK"]);
     expect(div.textContent).toBe("<script>x</script> temp <img src=x onerror=alert(1)>");
   });

@@ -1,6 +1,6 @@
-import type { ChatMessage, MessageContent, MessageType } from "../net/schemas";
-import { mentionSegments } from "../state/mentions";
-import { safeFileUrl } from "./safe_url";
+import type { ChatMessage, FileInfo, MessageContent, MessageType } from "../net/schemas";
+import { Attachment } from "./attachment";
+import { FormattedText } from "./formatted_text";
 
 interface BodyProps {
   type: MessageType;
@@ -13,53 +13,30 @@ interface BodyProps {
   formatTime?: (iso: string) => string;
   /** `fileUrl` is this page's object URL of a file being sent (a local echo). */
   localPreview?: boolean;
+  /** The attachment's name, type and size, when the server sent them. */
+  file?: FileInfo | null | undefined;
 }
 
-/** A message's content by type. Everything the user wrote is rendered as text. */
-export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId, formatTime, localPreview }: BodyProps) {
+/** A message's content by type. What the user wrote is shown in the safe Markdown subset (markdown.ts). */
+export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId, formatTime, localPreview, file }: BodyProps) {
   const text = typeof content === "string" ? content : "";
   switch (type) {
-    case "image_ref": {
-      const src = safeFileUrl(fileUrl, { allowBlob: localPreview === true });
+    case "image_ref":
+    case "file_ref":
       return (
-        <div class="attachment">
-          {src ? (
-            <a href={src} target="_blank" rel="noopener noreferrer" class="image-link">
-              <img src={src} alt={text || "Shared image"} loading="lazy" class="inline-image" />
-            </a>
-          ) : (
-            <span class="muted">[image unavailable]</span>
-          )}
-          {text ? <p class="caption">{text}</p> : null}
-        </div>
+        <Attachment
+          kind={type}
+          caption={text}
+          fileUrl={fileUrl}
+          file={file}
+          mention={{ mentions, nameOf, meId }}
+          localPreview={localPreview}
+        />
       );
-    }
-    case "file_ref": {
-      const href = safeFileUrl(fileUrl);
-      return href ? (
-        <a href={href} download class="file-link">
-          📎 <span>{text || "Download file"}</span>
-        </a>
-      ) : (
-        <span class="muted">📎 {text || "file"} (unavailable)</span>
-      );
-    }
     case "incident_data":
       return <IncidentCard content={content} formatTime={formatTime} />;
     default:
-      return (
-        <p class="text">
-          {mentionSegments(text, mentions, nameOf, meId).map((seg, i) =>
-            seg.mention ? (
-              <span key={i} class={seg.mention.isMe ? "mention mention-me" : "mention"}>
-                {seg.text}
-              </span>
-            ) : (
-              seg.text
-            ),
-          )}
-        </p>
-      );
+      return <FormattedText text={text} mention={{ mentions, nameOf, meId }} />;
   }
 }
 

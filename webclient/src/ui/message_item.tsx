@@ -2,11 +2,12 @@ import { Component } from "preact";
 import { useState } from "preact/hooks";
 import type { ChatMessage } from "../net/schemas";
 import type { RoomSession } from "../session/room_session";
-import { hasMyReaction } from "../state/my_reactions";
 import { describeSystemEvent } from "../state/system_text";
 import type { ZonedTimeFormatter } from "../state/time_format";
 import type { Echo, Notice } from "../state/timeline";
+import { EditedMark } from "./edit_history";
 import { MessageBody } from "./message_body";
+import { ReactionBar } from "./reactions_who";
 
 export const REACTION_CHOICES = ["👍", "✅", "👀", "🔥", "⚠️", "🙏", "❤️", "😂"];
 
@@ -74,7 +75,6 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
   const deleted = message.deleted_at !== null;
   const reactions = Object.entries(message.reactions).filter(([, n]) => n > 0);
   const live = room.connection.value.state === "live";
-  const myReactions = room.myReactions.value;
 
   return (
     <li
@@ -90,11 +90,7 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
         <time dateTime={message.created_at} title={fmt.long(message.created_at)}>
           {fmt.short(message.created_at, now)}
         </time>
-        {message.edited_at && !deleted ? (
-          <span class="edited" title={`Edited ${fmt.long(message.edited_at)}`}>
-            (edited)
-          </span>
-        ) : null}
+        {message.edited_at && !deleted ? <EditedMark message={message} room={room} fmt={fmt} now={now} /> : null}
         {!deleted ? (
           <div class="message-actions">
             <button
@@ -143,6 +139,7 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
           content={message.content}
           mentions={message.mentions}
           fileUrl={message.file_url}
+          file={message.file}
           nameOf={nameOf}
           meId={me}
           formatTime={(iso) => fmt.short(iso, now)}
@@ -150,26 +147,7 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
       )}
       {!deleted && (reactions.length > 0 || picker) ? (
         <div class="message-foot">
-          {reactions.length > 0 ? (
-            <div class="reactions" role="group" aria-label="Reactions">
-              {reactions.map(([emoji, count]) => {
-                const pressed = hasMyReaction(myReactions, message.message_id, emoji);
-                return (
-                  <button
-                    key={emoji}
-                    type="button"
-                    class={`reaction${pressed ? " pressed" : ""}`}
-                    aria-pressed={pressed}
-                    aria-label={`${emoji} ${count}${pressed ? ", including you" : ""}`}
-                    disabled={!live}
-                    onClick={() => room.toggleReaction(message.message_id, emoji)}
-                  >
-                    {emoji} {count}
-                  </button>
-                );
-              })}
-            </div>
-          ) : null}
+          <ReactionBar message={message} room={room} />
           {picker ? (
             <div class="reaction-picker" role="group" aria-label="Pick a reaction">
               {REACTION_CHOICES.map((emoji) => (
@@ -249,7 +227,9 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
     >
       <div class="message-head">
         <span class="sender">{echo.sender_display_name}</span>
-        <time dateTime={at}>{fmt.short(at, now)}</time>
+        <time dateTime={at} title={fmt.long(at)}>
+          {fmt.short(at, now)}
+        </time>
         <span class="echo-state" data-testid="echo-state">
           {statusText(echo)}
         </span>
@@ -295,7 +275,9 @@ export function NoticeItem({ notice, room, fmt, now }: Common & { notice: Notice
   return (
     <li class="system-notice transient">
       <span>{describeSystemEvent({ event: notice.event, user_id: notice.user_id }, () => who)}</span>{" "}
-      <time dateTime={notice.timestamp}>{fmt.short(notice.timestamp, now)}</time>
+      <time dateTime={notice.timestamp} title={fmt.long(notice.timestamp)}>
+        {fmt.short(notice.timestamp, now)}
+      </time>
     </li>
   );
 }
