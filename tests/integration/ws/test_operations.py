@@ -337,11 +337,15 @@ async def test_event_replay_matches_a_fresh_fetch(api: Api) -> None:
         seen += 1
     fresh = {m["message_id"]: m for m in (await api.history(owner, room_id, limit=200))["messages"]}  # type: ignore[arg-type]
     assert set(fresh) == set(state)
-    # The owner's own reaction is named in history (a per-reader extension); frames carry counts.
+    # The owner's own reaction is named in history (a per-reader extension), and so is who
+    # reacted (history only: a client follows it from the frames' user_id); frames carry counts.
     assert fresh[acked[0]["message_id"]]["my_reactions"] == ["👍"]
+    assert fresh[acked[0]["message_id"]]["reacted_by"] == {
+        "👍": [{"user_id": owner.user_id, "display_name": owner.display_name}]  # type: ignore[attr-defined]
+    }
 
     def counts_only(obj: dict) -> dict:
-        return {k: v for k, v in obj.items() if k != "my_reactions"}
+        return {k: v for k, v in obj.items() if k not in ("my_reactions", "reacted_by")}
 
     for mid, m in fresh.items():
         if m["message_type"] == "system":
