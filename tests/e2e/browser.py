@@ -145,7 +145,9 @@ async def expect_live(page: Page, timeout: float = WAIT_MS) -> None:
 
 
 def composer(page: Page) -> Locator:
-    return page.get_by_role("combobox", name="Message")
+    # A textarea may not take the combobox role (axe: aria-allowed-role): it is a textbox that
+    # names its suggestion list with aria-controls / aria-activedescendant.
+    return page.get_by_role("textbox", name="Message", exact=True)
 
 
 async def send(page: Page, text: str) -> None:

@@ -108,7 +108,7 @@ async def test_mention_autocomplete_by_keyboard_and_highlight(
     await box.press_sequentially("Can you check the thermocouple @Ali")
     listbox = b.get_by_role("listbox", name="Mention a member")
     await expect(listbox).to_be_visible()
-    await expect(box).to_have_attribute("aria-expanded", "true")
+    await expect(box).to_have_attribute("aria-controls", await listbox.get_attribute("id") or "")
     options = listbox.get_by_role("option")
     # Both match "Ali"; the sender is never offered; the first is active.
     await expect(options).to_have_count(2)
