@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -83,7 +83,9 @@ async def test_markdown_links_and_mentions_render_and_nothing_executes(
     await expect(body.locator("strong .mention.mention-me")).to_have_text("@Bob Chen")
     links = body.locator("a")
     await expect(links).to_have_count(2)
-    for i, href in enumerate(("https://wiki.example.com/runbooks/line3?step=2", "https://maint.example.com/call")):
+    for i, href in enumerate(
+        ("https://wiki.example.com/runbooks/line3?step=2", "https://maint.example.com/call")
+    ):
         await expect(links.nth(i)).to_have_attribute("href", href)
         await expect(links.nth(i)).to_have_attribute("target", "_blank")
         await expect(links.nth(i)).to_have_attribute("rel", "noopener noreferrer")
@@ -143,7 +145,9 @@ async def test_attachments_show_name_size_type_with_a_caption_and_images_open_fu
 
     async def upload(name: str, data: bytes) -> str:
         r = await api.http.post(
-            f"/api/rooms/{room_id}/files", files={"file": (name, io.BytesIO(data), "text/plain")}, headers=alice.headers
+            f"/api/rooms/{room_id}/files",
+            files={"file": (name, io.BytesIO(data), "text/plain")},
+            headers=alice.headers,
         )
         assert r.status_code == 201, r.text
         return str(r.json()["file_id"])
@@ -160,7 +164,9 @@ async def test_attachments_show_name_size_type_with_a_caption_and_images_open_fu
     page = await browser.page(server.base_url, bob)
     await open_room(page, title)
     image_item = message_item(page, "zone 4")
-    await expect(image_item.get_by_test_id("file-meta")).to_have_text(re.compile(r"seal-leak\.png · [\d.]+ (B|KB) · PNG"))
+    await expect(image_item.get_by_test_id("file-meta")).to_have_text(
+        re.compile(r"seal-leak\.png · [\d.]+ (B|KB) · PNG")
+    )
     await expect(image_item.locator(".caption strong")).to_have_text("leaking")
     file_item = message_item(page, "Last hour")
     await expect(file_item.locator("a.file-link")).to_contain_text("oven-temps.csv")
@@ -178,7 +184,9 @@ async def test_attachments_show_name_size_type_with_a_caption_and_images_open_fu
         "() => { const i = document.querySelector('img.lightbox-image'); return i && i.complete && i.naturalWidth === 640 }"
     )
     width = await full.evaluate("i => i.getBoundingClientRect().width")
-    inline_width = await image_item.locator("img.inline-image").evaluate("i => i.getBoundingClientRect().width")
+    inline_width = await image_item.locator("img.inline-image").evaluate(
+        "i => i.getBoundingClientRect().width"
+    )
     assert width > inline_width
     await shot(page, "client_render_lightbox")
     await page.keyboard.press("Escape")
@@ -292,12 +300,17 @@ async def test_dates_today_older_and_another_year(
         await ws.send_message("From today")
     finally:
         await ws.close()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     a_year_ago = now.replace(year=now.year - 1, month=6, day=15, hour=1, minute=30, second=0, microsecond=0)
     conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
-        for mid, at in ((last_year["message_id"], a_year_ago), (older["message_id"], now - timedelta(days=3))):
-            await conn.execute("UPDATE messages SET created_at = $1 WHERE message_id = $2", at, uuid.UUID(mid))
+        for mid, at in (
+            (last_year["message_id"], a_year_ago),
+            (older["message_id"], now - timedelta(days=3)),
+        ):
+            await conn.execute(
+                "UPDATE messages SET created_at = $1 WHERE message_id = $2", at, uuid.UUID(mid)
+            )
     finally:
         await conn.close()
 
@@ -322,9 +335,7 @@ async def test_dates_today_older_and_another_year(
 async def _axe(page: Any) -> list[dict[str, Any]]:
     await page.add_script_tag(path=str(AXE))
     result: dict[str, Any] = await page.evaluate("async () => await axe.run(document)")
-    return [
-        {"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]
-    ]
+    return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]]
 
 
 async def test_keyboard_reaches_the_composer_and_axe_finds_nothing(

@@ -34,7 +34,9 @@ async def test_attachment_name_type_and_size_travel_with_the_message(api: Api) -
     # A deleted message keeps nothing of its attachment.
     await a.send({"type": "delete_message", "message_id": live["message_id"]})
     await b.next("message_deleted")
-    (gone,) = [m for m in (await api.history(editor, room_id))["messages"] if m["message_id"] == live["message_id"]]
+    (gone,) = [
+        m for m in (await api.history(editor, room_id))["messages"] if m["message_id"] == live["message_id"]
+    ]
     assert gone["file"] is None and gone["content"] is None
 
 
