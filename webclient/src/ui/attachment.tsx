@@ -76,7 +76,9 @@ interface AttachmentProps {
 }
 
 /** An image or file with its name, size and type, and the caption (formatted) under it. */
-export function Attachment({ kind, caption, fileUrl, file, mention, localPreview }: AttachmentProps) {
+export function Attachment({ kind, caption: written, fileUrl, file, mention, localPreview }: AttachmentProps) {
+  // A file sent without a caption carries its name as the content: shown once, as the name.
+  const caption = file && written.trim() === file.filename ? "" : written;
   const captionView = caption ? (
     <div class="caption">
       <FormattedText text={caption} {...(mention ? { mention } : {})} />

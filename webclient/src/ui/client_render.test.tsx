@@ -67,6 +67,14 @@ describe("attachments", () => {
     expect(screen.queryByTestId("lightbox")).toBeNull();
   });
 
+  it("does not repeat the file name as a caption (a file sent without one carries its name)", () => {
+    const { container } = render(
+      <Attachment kind="file_ref" caption="readings.csv" fileUrl="/api/files/f2" file={{ filename: "readings.csv", content_type: "text/csv", size: 20 }} />,
+    );
+    expect(container.querySelector(".caption")).toBeNull();
+    expect(container.textContent).toBe("📎 readings.csv 20 B · CSV");
+  });
+
   it("never puts a hostile file URL or file name into the page as markup", () => {
     const { container } = render(
       <Attachment
