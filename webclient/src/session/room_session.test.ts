@@ -253,6 +253,8 @@ describe("RoomSession sending", () => {
       { type: "message", content: "Defect found on product", message_type: "image_ref", file_id: "f-1", client_id: "c-1" },
     ]);
     expect(s.timeline.value.echoes[0]!.preview_url).toBe("blob:preview");
+    // The echo already shows what was uploaded: name, sniffed type, size.
+    expect(s.timeline.value.echoes[0]!.file).toEqual({ filename: "defect.png", content_type: "image/png", size: 10 });
   });
 
   it("sends incident data as an object", async () => {

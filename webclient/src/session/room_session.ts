@@ -12,6 +12,7 @@ import type {
   ClientConfig,
   ClientFrame,
   ErrorFrame,
+  FileInfo,
   Member,
   MentionFrame,
   OutgoingMessageFrame,
@@ -258,7 +259,8 @@ export class RoomSession {
       file_id: uploaded.file_id,
       client_id: this.deps.newClientId(),
     };
-    await this.enqueue(frame, isImage ? previewUrl : null);
+    const info = { filename: uploaded.filename, content_type: uploaded.content_type, size: uploaded.size };
+    await this.enqueue(frame, isImage ? previewUrl : null, info);
   }
 
   async sendIncidentData(data: Record<string, unknown>): Promise<void> {
@@ -439,10 +441,10 @@ export class RoomSession {
     return messages.reduce((max, m) => Math.max(max, m.sequence_number), 0);
   }
 
-  private async enqueue(frame: OutgoingMessageFrame, previewUrl: string | null): Promise<void> {
+  private async enqueue(frame: OutgoingMessageFrame, previewUrl: string | null, file?: FileInfo): Promise<void> {
     if (this.blockedReason.value !== null) return;
     const queuedAt = this.deps.clock.now();
-    this.dispatch({ type: "echo_added", echo: this.echoFor(frame, queuedAt, previewUrl) });
+    this.dispatch({ type: "echo_added", echo: this.echoFor(frame, queuedAt, previewUrl, file) });
     try {
       await this.deps.outbox.put({
         client_id: frame.client_id,
@@ -677,8 +679,9 @@ export class RoomSession {
     }
   }
 
-  private echoFor(frame: OutgoingMessageFrame, queuedAt: number, previewUrl: string | null): Echo {
+  private echoFor(frame: OutgoingMessageFrame, queuedAt: number, previewUrl: string | null, file?: FileInfo): Echo {
     return {
+      ...(file ? { file } : {}),
       client_id: frame.client_id,
       frame,
       sender_id: this.deps.me.user_id,

@@ -5,6 +5,7 @@
  */
 import type {
   ChatMessage,
+  FileInfo,
   OutgoingMessageFrame,
   StoredSystemFrame,
   TransientSystemFrame,
@@ -30,6 +31,8 @@ export interface Echo {
   sequence_number: number | null;
   /** Shown in place of a file_url while an image is not yet confirmed. */
   preview_url: string | null;
+  /** The uploaded attachment's name, type and size (not kept across a reload). */
+  file?: FileInfo | undefined;
 }
 
 /** A transient event (someone joined or left) shown after the message that was last when it happened. */

@@ -239,6 +239,7 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
         content={f.content}
         mentions={f.mentions ?? []}
         fileUrl={echo.preview_url}
+        file={echo.file}
         localPreview
         nameOf={(id) => room.displayName(id)}
         meId={room.me.user_id}
