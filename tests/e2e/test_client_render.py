@@ -333,7 +333,8 @@ async def test_dates_today_older_and_another_year(
 
 
 async def _axe(page: Any) -> list[dict[str, Any]]:
-    await page.add_script_tag(path=str(AXE))
+    if not await page.evaluate("() => typeof axe !== 'undefined'"):
+        await page.add_script_tag(path=str(AXE))
     result: dict[str, Any] = await page.evaluate("async () => await axe.run(document)")
     return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]]
 
@@ -393,3 +394,15 @@ async def test_keyboard_reaches_the_composer_and_axe_finds_nothing(
     violations = await _axe(page)
     assert violations == [], violations
     await shot(page, "client_render_axe_room")
+    # The full-size image dialog and a reaction's tooltip too.
+    await message_item(page, "Gauge photo").get_by_role("button", name="Open gauge.png full size").click()
+    await expect(page.get_by_role("dialog", name="Image: gauge.png")).to_be_visible()
+    violations = await _axe(page)
+    assert violations == [], violations
+    await page.keyboard.press("Escape")
+    await message_item(page, "Gauge photo").get_by_role("button", name=re.compile("^👀 1")).hover()
+    await expect(message_item(page, "Gauge photo").get_by_role("tooltip")).to_have_text(
+        "Alice Lin reacted with 👀"
+    )
+    violations = await _axe(page)
+    assert violations == [], violations
