@@ -152,6 +152,21 @@ describe("mentions inside formatted text", () => {
   });
 });
 
+describe("the result cache", () => {
+  it("answers the same input from memory, and a renamed member's mention anew", () => {
+    let name = "Bob Lin";
+    const opts = { mention: { mentions: ["bob@x"], nameOf: () => name, meId: "me@x" } };
+    const first = formatMessage("**hi** @Bob Lin and @Robert", opts);
+    expect(formatMessage("**hi** @Bob Lin and @Robert", opts)).toBe(first);
+    expect(first.html).toContain('<span class="mention">@Bob Lin</span>');
+    name = "Robert";
+    const renamed = formatMessage("**hi** @Bob Lin and @Robert", opts);
+    expect(renamed.html).toContain('<span class="mention">@Robert</span>');
+    expect(renamed.html).not.toContain('<span class="mention">@Bob Lin</span>');
+    expect(formatMessage("**hi** @Bob Lin and @Robert", { ...opts, links: false })).not.toBe(renamed);
+  });
+});
+
 describe("search highlights inside formatted text", () => {
   it("marks the hit's words inside bold text and links become text", () => {
     const { container } = render(

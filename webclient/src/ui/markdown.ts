@@ -82,8 +82,29 @@ export interface Formatted {
 // Characters and shapes that can make Markdown; text without any of them is shown as typed.
 const MAYBE_MARKDOWN = /[*_`>[\]\\<&]|https?:\/\/|^\s*(?:[-+]|\d{1,9}[.)])\s|^ {4}|^\s*~~~/im;
 
+/** Results by input: a room opened again, or a row re-rendered, costs no parsing. */
+const CACHE_LIMIT = 2_000;
+const cache = new Map<string, Formatted>();
+
+function cacheKey(text: string, opts: FormatOptions): string {
+  const m = opts.mention;
+  // The names are part of the input: a member renamed must not keep the old highlight.
+  const who = m ? `${m.meId ?? ""}\u0002${m.mentions.map((id) => `${id}=${m.nameOf(id) ?? ""}`).join("\u0002")}` : "";
+  return `${opts.links === false ? 0 : 1}\u0001${(opts.marks ?? []).join("\u0002")}\u0001${who}\u0001${text}`;
+}
+
 /** The message text as sanitised HTML of the safe subset, with mentions and marks applied. */
 export function formatMessage(text: string, opts: FormatOptions = {}): Formatted {
+  const key = cacheKey(text, opts);
+  const known = cache.get(key);
+  if (known) return known;
+  const out = render(text, opts);
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, out);
+  return out;
+}
+
+function render(text: string, opts: FormatOptions): Formatted {
   const doc = window.document;
   const root = doc.createElement("div");
   if (MAYBE_MARKDOWN.test(text)) {
