@@ -200,6 +200,7 @@ ROUTES: list[Any] = [
     files.upload,
     queries.my_mentions,
     queries.incident_data,
+    queries.incident_data_fields,
     search.search_messages,
     files.download,
     health.healthz,

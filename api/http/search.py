@@ -14,6 +14,7 @@ from api.domain.search_support import live_messages, readable_room_ids, resolve_
 from api.http.deps import current_user, int_param, services_of, ts_param
 from search.base import MAX_RESULT_WINDOW, MESSAGE_TYPES, SearchBackend, SearchUnavailable
 from search.compose import compose_query
+from search.names import like_patterns, name_matches
 from search.query_syntax import EmptyQuery, QuerySyntaxError, QueryTooLong, parse_query
 
 AUTH = {"user": Provide(current_user)}
@@ -53,7 +54,13 @@ async def search_messages(
         raise Invalid(f"q could not be understood: {exc}", code="unprocessable") from exc
     services = services_of(request)
     rooms = await readable_room_ids(services, user)
-    senders = await resolve_senders(services, list(parsed.from_users)) if parsed.from_users else None
+    senders = (
+        await resolve_senders(
+            services, list(parsed.from_users), like_patterns=like_patterns, name_matches=name_matches
+        )
+        if parsed.from_users
+        else None
+    )
     query = compose_query(
         parsed,
         readable_room_ids=rooms,

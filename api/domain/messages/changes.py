@@ -24,7 +24,7 @@ from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
 from api.domain.events import MessageDeleted, ReactionAdded, ReactionRemoved, edited_frame, encode
 from api.domain.messages.read import load_message
-from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, json_depth
+from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, check_units, json_depth
 
 _GRAPHEME = regex.compile(r"\X")
 MAX_EMOJI_BYTES = 32
@@ -65,6 +65,7 @@ def check_new_content(message_type: str, content: object) -> tuple[str | None, A
             raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
         if len(encode(content)) > MAX_DATA_BYTES:
             raise TooLarge("incident_data is over 16 KiB")
+        check_units(content)
         return None, content
     if not isinstance(content, str):
         raise Invalid("content must be a string")
