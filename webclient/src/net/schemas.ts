@@ -612,6 +612,13 @@ export interface IncidentPoint {
 }
 export const incidentPoints = object({
   points: array(object({ message_id: str, sequence_number: int, created_at: str, value: num })),
+  /** Extension: the unit the field was last posted with (`_units`), or null. */
+  unit: withDefault(nullable(str), () => null),
+});
+
+/** Extension: GET /api/rooms/{id}/incident-data/fields, the room's numeric fields. */
+export const incidentFields = object({
+  fields: array(object({ field: str, count: int, unit: withDefault(nullable(str), () => null) })),
 });
 
 export interface UploadedFile {

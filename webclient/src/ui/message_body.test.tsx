@@ -41,6 +41,21 @@ describe("MessageBody", () => {
     expect(container.querySelector("i")).toBeNull();
   });
 
+  it("shows units beside readings and never shows the _units object itself", () => {
+    const { container } = render(
+      <MessageBody
+        type="incident_data"
+        content={{ temperature: 85, line: "L3", _units: { temperature: "°C", "<img src=x onerror=alert(1)>": "x" } }}
+        mentions={[]}
+        fileUrl={null}
+        nameOf={nameOf}
+        meId="me@x"
+      />,
+    );
+    expect([...container.querySelectorAll(".incident-field")].map((e) => e.textContent)).toEqual(["Temperature85 °C", "lineL3"]);
+    expect(container.querySelector("img")).toBeNull();
+  });
+
   it("orders readings and shows the measurement time in the display zone", () => {
     const { container } = render(
       <MessageBody

@@ -1,4 +1,5 @@
 import type { ChatMessage, MessageContent, MessageType } from "../net/schemas";
+import { formatValue, shownFields } from "../state/incident_fields";
 import { mentionSegments } from "../state/mentions";
 import { safeFileUrl } from "./safe_url";
 
@@ -63,41 +64,38 @@ export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId, fo
   }
 }
 
-const FIELD_LABELS: Record<string, string> = {
-  temperature: "Temperature",
-  pressure: "Pressure",
-  production_rate: "Production rate",
-  timestamp: "Measured at",
-};
-
-const FIELD_ORDER = ["temperature", "pressure", "production_rate"];
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
+export const CARD_TEXT = { title: "📊 Incident data" };
+
+/** An incident_data object as a card of fields with their units; `compact` for search hits. */
 export function IncidentCard({
   content,
   formatTime,
+  compact,
 }: {
   content: MessageContent;
   formatTime?: ((iso: string) => string) | undefined;
+  compact?: boolean;
 }) {
   if (content === null || typeof content !== "object") {
     return <p class="text">{typeof content === "string" ? content : ""}</p>;
   }
-  // The usual readings first, the measurement time last, anything else between.
-  const rank = (key: string) => (key === "timestamp" ? 1000 : FIELD_ORDER.includes(key) ? FIELD_ORDER.indexOf(key) : 100);
-  const entries = Object.entries(content).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
   return (
-    <figure class="incident-card">
-      <figcaption>📊 Incident data</figcaption>
+    <figure class={compact ? "incident-card compact" : "incident-card"}>
+      <figcaption>{CARD_TEXT.title}</figcaption>
       <dl>
-        {entries.map(([key, value]) => (
-          <div key={key} class="incident-field">
-            <dt>{FIELD_LABELS[key] ?? key}</dt>
+        {shownFields(content).map(({ key, label, value, unit }) => (
+          <div key={key} class="incident-field" data-field={key}>
+            <dt>{label}</dt>
             <dd>
               {typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
                 <time dateTime={value}>{formatTime(value)}</time>
               ) : (
-                formatValue(value)
+                <>
+                  {formatValue(value)}
+                  {unit ? <span class="unit"> {unit}</span> : null}
+                </>
               )}
             </dd>
           </div>
@@ -105,14 +103,6 @@ export function IncidentCard({
       </dl>
     </figure>
   );
-}
-
-function formatValue(value: unknown): string {
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(2).replace(/\.?0+$/, "");
-  if (typeof value === "string") return value;
-  if (typeof value === "boolean") return value ? "yes" : "no";
-  if (value === null) return "—";
-  return JSON.stringify(value);
 }
 
 export function messageText(m: ChatMessage): string {
