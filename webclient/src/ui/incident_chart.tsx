@@ -294,7 +294,7 @@ function Plot({ series, fmt }: { series: Series[]; fmt: ZonedTimeFormatter }) {
           {CHART_TEXT.reset}
         </button>
       </div>
-      <div ref={host} class="plot-host" role="img" aria-label={summary(series)} data-testid="incident-plot" />
+      <div ref={host} class="plot-host" role="group" aria-label={summary(series)} data-testid="incident-plot" />
       <p class="muted small">{CHART_TEXT.hint}</p>
     </div>
   );

@@ -12,7 +12,7 @@ import {
 /** User-visible strings of the form (routed through the i18n library at merge). */
 export const FORM_TEXT = {
   title: "Incident data",
-  name: "Field",
+  name: "Field name",
   kind: "Type",
   number: "Number",
   text: "Text",
@@ -25,6 +25,8 @@ export const FORM_TEXT = {
   submit: "Post readings",
   cancel: "Cancel",
   fieldGroup: (n: number) => `Field ${n}`,
+  /** The value input's accessible name: "Temperature (°C)", or "Value 4" for a row not named yet. */
+  valueLabel: (n: number, label: string, unit: string) => (label ? (unit ? `${label} (${unit})` : label) : `Value ${n}`),
 };
 
 /** Structured readings for the room: any fields (number or text, with units), sent as incident_data. */
@@ -88,7 +90,7 @@ export function IncidentForm({
                 inputMode={row.kind === "number" ? "decimal" : "text"}
                 placeholder={row.name ? fieldLabel(row.name) : FORM_TEXT.value}
                 value={row.value}
-                aria-label={`${FORM_TEXT.value} ${i + 1}`}
+                aria-label={FORM_TEXT.valueLabel(i + 1, row.name ? fieldLabel(row.name) : "", row.unit.trim())}
                 onInput={(e) => update(i, { value: e.currentTarget.value })}
               />
             </label>
