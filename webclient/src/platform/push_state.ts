@@ -47,7 +47,7 @@ export const PUSH_TEXT = {
   } satisfies Record<Exclude<PushKind, "failed">, string>,
   failed: {
     "no-push-service":
-      "Notifications could not be turned on: this browser's push service is not available (it may be switched off, blocked by the network or by a company policy). Alerts still sound while Andon is open. Try again later, or use Chrome, Edge or Firefox in a normal window.",
+      "Notifications could not be turned on: this browser could not register with its push service. Private or incognito windows, some browser builds (such as Chromium on Linux) and some company networks block it. Alerts still sound while Andon is open. Open Andon in a normal window of Chrome, Edge or Firefox, or press Try again later.",
     "permission-denied":
       "Notifications could not be turned on: the browser refused permission. Allow notifications for this site in the browser's site settings (the icon left of the address bar), then press Try again.",
     "private-mode":

@@ -112,3 +112,14 @@ describe("shownFields and units", () => {
     expect(formatReading(null, "°C")).toBe("—");
   });
 });
+
+describe("search terms on a data card", () => {
+  it("reads the marked words of a hit, unescaped and lower-cased", async () => {
+    const { markedTerms, hasTerm } = await import("./incident_fields");
+    const terms = markedTerms("<mark>Pressure</mark> 95 station <mark>ST&amp;7</mark> <mark>pressure</mark>");
+    expect(terms).toEqual(["pressure", "st&7"]);
+    expect(hasTerm("pressure", terms)).toBe(true);
+    expect(hasTerm("ST&7", terms)).toBe(true);
+    expect(hasTerm("line", terms)).toBe(false);
+  });
+});

@@ -162,3 +162,21 @@ export function formatValue(value: unknown): string {
   if (value === null || value === undefined) return "—";
   return JSON.stringify(value);
 }
+
+const ENTITIES: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'", "&#39;": "'" };
+
+/** The words a search hit marked (`<mark>…</mark>` in `highlighted_content`), as plain lower-case text. */
+export function markedTerms(highlightedHtml: string): string[] {
+  const out = new Set<string>();
+  for (const m of highlightedHtml.matchAll(/<mark>([\s\S]*?)<\/mark>/g)) {
+    const text = m[1]!.replace(/&(amp|lt|gt|quot|#x27|#39);/g, (e) => ENTITIES[e] ?? e).trim().toLowerCase();
+    if (text) out.add(text);
+  }
+  return [...out];
+}
+
+/** Whether a marked search term occurs in this text (case-insensitive). */
+export function hasTerm(text: string, terms: readonly string[]): boolean {
+  const lower = text.toLowerCase();
+  return terms.some((t) => lower.includes(t));
+}

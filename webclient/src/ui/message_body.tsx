@@ -1,5 +1,5 @@
 import type { ChatMessage, MessageContent, MessageType } from "../net/schemas";
-import { formatValue, shownFields } from "../state/incident_fields";
+import { formatValue, hasTerm, shownFields } from "../state/incident_fields";
 import { mentionSegments } from "../state/mentions";
 import { safeFileUrl } from "./safe_url";
 
@@ -73,10 +73,13 @@ export function IncidentCard({
   content,
   formatTime,
   compact,
+  terms = [],
 }: {
   content: MessageContent;
   formatTime?: ((iso: string) => string) | undefined;
   compact?: boolean;
+  /** Search terms to mark in field names and values (a search hit). */
+  terms?: readonly string[];
 }) {
   if (content === null || typeof content !== "object") {
     return <p class="text">{typeof content === "string" ? content : ""}</p>;
@@ -87,13 +90,17 @@ export function IncidentCard({
       <dl>
         {shownFields(content).map(({ key, label, value, unit }) => (
           <div key={key} class="incident-field" data-field={key}>
-            <dt>{label}</dt>
+            <dt>{terms.length > 0 && hasTerm(key, terms) ? <mark>{label}</mark> : label}</dt>
             <dd>
               {typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
                 <time dateTime={value}>{formatTime(value)}</time>
               ) : (
                 <>
-                  {formatValue(value)}
+                  {terms.length > 0 && hasTerm(formatValue(value), terms) ? (
+                    <mark>{formatValue(value)}</mark>
+                  ) : (
+                    formatValue(value)
+                  )}
                   {unit ? <span class="unit"> {unit}</span> : null}
                 </>
               )}

@@ -3,6 +3,7 @@ import type { SearchHit } from "../net/schemas";
 import { useApp } from "./context";
 import { HighlightedText } from "./highlighted_text";
 import { IncidentCard } from "./message_body";
+import { markedTerms } from "../state/incident_fields";
 import { searchErrorMessage } from "../state/search_errors";
 
 const PAGE = 20;
@@ -108,7 +109,12 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
                 </time>
               </span>
               {hit.message.message_type === "incident_data" ? (
-                <IncidentCard content={hit.message.content} formatTime={(iso) => fmt.short(iso, now)} compact />
+                <IncidentCard
+                  content={hit.message.content}
+                  formatTime={(iso) => fmt.short(iso, now)}
+                  terms={markedTerms(hit.highlighted_content)}
+                  compact
+                />
               ) : (
                 <span class="hit-text">
                   <HighlightedText html={hit.highlighted_content} />
