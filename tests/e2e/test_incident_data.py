@@ -110,3 +110,15 @@ async def test_any_field_with_units_through_the_form_and_a_live_multi_series_cha
         await shot(page, "incident-05-chart-live")
     finally:
         await bob_ws.close()
+
+    # On a phone the form's rows wrap and stay usable.
+    phone = await browser.page(server.base_url, bob, viewport={"width": 390, "height": 844})
+    await open_room(phone, title)
+    await phone.get_by_role("button", name="Post incident data").click()
+    phone_form = phone.get_by_role("form", name="Incident data")
+    await phone_form.get_by_role("button", name="Add field").click()
+    value = phone_form.get_by_label("Temperature (°C)")
+    await expect(value).to_be_visible()
+    box = await value.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    await shot(phone, "incident-06-form-phone")
