@@ -54,6 +54,20 @@ describe("MessageBody", () => {
     );
     expect([...container.querySelectorAll(".incident-field")].map((e) => e.textContent)).toEqual(["Temperature85 °C", "lineL3"]);
     expect(container.querySelector("img")).toBeNull();
+    cleanup();
+    const hostile = render(
+      <MessageBody
+        type="incident_data"
+        content={{ "<img src=x onerror=alert(1)>": "<script>alert(2)</script>", t: 1, _units: { t: "<b>°C</b>" } }}
+        mentions={[]}
+        fileUrl={null}
+        nameOf={nameOf}
+        meId="me@x"
+      />,
+    );
+    expect(hostile.container.querySelector("img, script, b")).toBeNull();
+    expect(hostile.container.textContent).toContain("<script>alert(2)</script>");
+    expect(hostile.container.textContent).toContain("1 <b>°C</b>");
   });
 
   it("orders readings and shows the measurement time in the display zone", () => {
