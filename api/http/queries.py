@@ -85,7 +85,9 @@ async def incident_data(
     dependencies=AUTH,
     summary="The room's numeric incident-data fields, with their units",
 )
-async def incident_data_fields(request: Request[Any, Any, Any], user: AuthUser, room_id: RoomId) -> dict[str, Any]:
+async def incident_data_fields(
+    request: Request[Any, Any, Any], user: AuthUser, room_id: RoomId
+) -> dict[str, Any]:
     services = services_of(request)
     async with services.db.read() as conn:
         access = await access_room(conn, room_id, user)

@@ -52,7 +52,9 @@ async def test_any_field_with_units_through_the_form_and_a_live_multi_series_cha
     await expect(card.locator('[data-field="line"] dd')).to_have_text("L3")
     await expect(card).not_to_contain_text("_units")
     await shot(page, "incident-02-card-with-units")
-    stored = [m for m in (await api.history(alice, room_id))["messages"] if m["message_type"] == "incident_data"]
+    stored = [
+        m for m in (await api.history(alice, room_id))["messages"] if m["message_type"] == "incident_data"
+    ]
     assert stored[0]["content"]["_units"] == {"temperature": "°C", "vibration": "mm/s"}
     assert stored[0]["content"]["line"] == "L3" and stored[0]["content"]["vibration"] == 4.2
 
@@ -105,7 +107,8 @@ async def test_any_field_with_units_through_the_form_and_a_live_multi_series_cha
         # Live: a reading posted elsewhere joins the chart without a reload.
         await bob_ws.send_message({"temperature": 95}, message_type="incident_data")
         await expect(plot).to_have_attribute(
-            "aria-label", re.compile(r"^Temperature: 3 readings from 85 °C to 95 °C, latest 95 °C; vibration: 2")
+            "aria-label",
+            re.compile(r"^Temperature: 3 readings from 85 °C to 95 °C, latest 95 °C; vibration: 2"),
         )
         await shot(page, "incident-05-chart-live")
     finally:

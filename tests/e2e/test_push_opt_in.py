@@ -69,7 +69,9 @@ async def test_a_refused_permission_says_how_to_allow_it(
     await prompt.get_by_role("button", name="Turn on notifications").click()
     banner = page.get_by_role("region", name="Notifications are blocked")
     await expect(banner).to_be_visible()
-    await expect(banner.get_by_role("alert")).to_contain_text("allow notifications in the browser's site settings")
+    await expect(banner.get_by_role("alert")).to_contain_text(
+        "allow notifications in the browser's site settings"
+    )
     await shot(page, "push-03-banner-blocked")
     stored = await _stored(page)
     assert stored["permission"] == "denied" and stored["state"] == {"kind": "blocked"}

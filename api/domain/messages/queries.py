@@ -205,5 +205,5 @@ async def incident_fields(services: Services, room_id: uuid.UUID) -> dict[str, A
         "fields": [
             {"field": r.field, "count": int(r.n), "last_at": iso(r.last_at), "unit": units.get(r.field)}
             for r in rows
-        ]
+        ],
     }

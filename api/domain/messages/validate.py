@@ -56,7 +56,9 @@ def check_units(data: dict[str, Any]) -> None:
         if name not in data or name == UNITS_KEY:
             raise Invalid(f"incident_data {UNITS_KEY} names a field the data does not have")
         if not isinstance(unit, str) or not unit.strip() or len(unit) > MAX_UNIT_CHARS:
-            raise Invalid(f"incident_data units must be non-empty strings of at most {MAX_UNIT_CHARS} characters")
+            raise Invalid(
+                f"incident_data units must be non-empty strings of at most {MAX_UNIT_CHARS} characters"
+            )
 
 
 @dataclass(slots=True)
@@ -156,5 +158,3 @@ def find_display_name_mentions(content: str, members: dict[str, str]) -> list[st
         if uid in members and uid not in found:
             found.append(uid)
     return found
-
-
