@@ -164,7 +164,7 @@ async def incident_series(
                 "value": r.value,
             }
             for r in rows
-        ]
+        ],
     }
 
 
