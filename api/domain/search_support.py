@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import text
 
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.services import Services
+from api.domain.events import Message
 from api.domain.messages.read import SELECT_MESSAGE, message_object
 
 
@@ -44,7 +44,7 @@ async def resolve_senders(services: Services, values: list[str]) -> list[str]:
     return list(dict.fromkeys(found + [v for v in lowered if "@" in v]))
 
 
-async def live_messages(services: Services, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def live_messages(services: Services, message_ids: list[str]) -> dict[str, Message]:
     """Message objects by id, leaving out deleted ones (the index may lag a deletion)."""
     ids = []
     for mid in message_ids:

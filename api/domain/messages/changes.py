@@ -22,7 +22,14 @@ from api.domain.core.db import UnitOfWork
 from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound, TooLarge
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
-from api.domain.events import MessageDeleted, ReactionAdded, ReactionRemoved, edited_frame, encode
+from api.domain.events import (
+    Message,
+    MessageDeleted,
+    ReactionAdded,
+    ReactionRemoved,
+    edited_frame_bytes,
+    encode,
+)
 from api.domain.messages.read import load_message
 from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, json_depth
 
@@ -125,7 +132,7 @@ async def _role(uow: UnitOfWork, room_id: uuid.UUID, user: AuthUser) -> str | No
 
 async def do_edit_message(
     services: Services, user: AuthUser, room_id: str, message_id: object, content: object
-) -> dict[str, Any]:
+) -> Message:
     """Edit one's own message within the window (database clock); the replaced version is kept."""
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:
@@ -182,7 +189,7 @@ async def do_edit_message(
             uow,
             services,
             room_id,
-            encode(edited_frame(message)),
+            edited_frame_bytes(message),
             int(row.sequence_number),
             changed=True,
         )

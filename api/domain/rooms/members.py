@@ -107,7 +107,7 @@ async def do_add_member(
             user.user_id,
             {"event": "member_added", "user_id": target, "actor_id": user.user_id, "role": clean_role},
         )
-        tell_user_after_commit(uow, services, target, "rooms", rid, added["sequence_number"])
+        tell_user_after_commit(uow, services, target, "rooms", rid, added.sequence_number)
     return {
         "user_id": target,
         "display_name": target_row.display_name,

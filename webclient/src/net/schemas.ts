@@ -48,6 +48,7 @@ const content: Decoder<MessageContent> = (v, path) => {
   throw new DecodeError(path, "string, object or null");
 };
 
+/** The contract's message object; the server's `api.domain.events.Message` struct mirrors it. */
 export interface ChatMessage {
   message_id: string;
   room_id: string;
