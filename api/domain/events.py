@@ -111,6 +111,9 @@ class RoomConnected(_Frame, tag="connected"):
     last_sequence_number: int
     server_time: str
     online: list[Any]
+    # Large rooms only (docs/big-rooms.md): `online` is a sample; how many are online in all.
+    online_count: int | UnsetType = UNSET
+    truncated: bool | UnsetType = UNSET
 
 
 class SyncComplete(_Frame, tag="sync_complete"):
@@ -129,6 +132,9 @@ class PresenceEvent(_Frame, tag="system"):
 
 class Presence(_Frame, tag="presence"):
     online: list[Any]
+    # Large rooms only (docs/big-rooms.md): `online` is a sample; how many are online in all.
+    online_count: int | UnsetType = UNSET
+    truncated: bool | UnsetType = UNSET
 
 
 class Typing(_Frame, tag="typing"):

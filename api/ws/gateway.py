@@ -173,8 +173,7 @@ class _Session:
         hub, conn, user = self.hub, self.conn, self.user
         count = await hub.presence.add(conn.room_id, user.user_id, user.display_name)
         self.presence_counted = True
-        online = await hub.presence.online(conn.room_id)
-        hub.note_online(conn.room_id, online)
+        online = await hub.connected_online(conn.room_id, user.user_id, user.display_name)
         conn.open(
             encode(
                 RoomConnected(
@@ -183,12 +182,15 @@ class _Session:
                     role=conn.role,
                     last_sequence_number=attached_at,
                     server_time=now_iso(),
-                    online=online,
+                    **online,
                 )
             )
         )
         if count == 1:
-            frame = self._presence_event("user_joined")
+            # In a large room the `presence` count says it (docs/big-rooms.md): a join frame to
+            # thousands of members per join would cost O(members²); processes still re-read.
+            large = hub.room_is_large(conn.room_id)
+            frame = b"" if large else self._presence_event("user_joined")
             await hub.services.bus.publish_ephemeral(
                 conn.room_id, frame, exclude_user=user.user_id, control={"presence": 1}
             )
@@ -215,7 +217,8 @@ class _Session:
             try:
                 left = await hub.presence.remove(conn.room_id, user.user_id)
                 if left == 0:
-                    frame = self._presence_event("user_left")
+                    large = hub.room_is_large(conn.room_id)
+                    frame = b"" if large else self._presence_event("user_left")
                     await hub.services.bus.publish_ephemeral(conn.room_id, frame, control={"presence": 1})
                 if self.typing_sent[0]:
                     await self._publish_typing(False)

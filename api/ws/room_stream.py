@@ -52,6 +52,15 @@ class RoomState:
     gap_task: asyncio.Task[None] | None = None
     typing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     last_online: list[dict[str, str]] | None = None
+    # The online count at the last read of the set, and when (monotonic): a large room's
+    # `connected` frames reuse that read for `presence_large_interval` (docs/big-rooms.md).
+    online_count: int = 0
+    online_read_at: float = 0.0
+    recent_online: list[dict[str, str]] = field(default_factory=list)
+    # Large rooms: who spoke last (most recent last), the first people shown in `online`.
+    speakers: dict[str, None] = field(default_factory=dict)
+    # Set while the room counts as large: each message's sender is noted in `speakers`.
+    speakers_tracked: bool = False
     presence_task: asyncio.Task[None] | None = None
     # A presence change arrived while `presence_task` was already reading: read again after it.
     presence_again: bool = False
@@ -221,7 +230,7 @@ class Orderer:
                 _observe(stamp)
         if control:
             _apply_control(room, control)
-        if room.typing:
+        if room.typing or room.speakers_tracked:
             self.before_frame(room, frame)
         wire = text_frame(frame)
         for conn in room.conns:

@@ -101,6 +101,11 @@ class Settings:
     ws_pong_timeout: float = 10.0
     edit_window_seconds: int = 900
     typing_timeout: float = 3.0
+    # Large rooms (docs/big-rooms.md): above this many online members, `presence` and `connected`
+    # carry a sample of `online` plus `online_count`, refreshed at most every
+    # `presence_large_interval` seconds, and `user_joined`/`user_left` are not broadcast.
+    presence_list_max: int = 100
+    presence_large_interval: float = 1.0
     rate_limit_per_second: float = 10.0
     rate_limit_burst: int = 30
     # Sign-in throttle (api.domain.auth.throttle): failed attempts per window.
@@ -172,6 +177,8 @@ class Settings:
             ws_pong_timeout=_float(env, "WS_PONG_TIMEOUT", 10.0, 0.05),
             edit_window_seconds=_int(env, "EDIT_WINDOW_SECONDS", 900, 0),
             typing_timeout=_float(env, "TYPING_TIMEOUT", 3.0, 0.01),
+            presence_list_max=_int(env, "PRESENCE_LIST_MAX", 100, 1),
+            presence_large_interval=_float(env, "PRESENCE_LARGE_INTERVAL", 1.0, 0.01),
             rate_limit_per_second=_float(env, "RATE_LIMIT_PER_SECOND", 10.0, 0.001),
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 30, 1),
             login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 10, 1),
