@@ -65,7 +65,7 @@ async def _admit(
     if token is None:
         return None
     try:
-        async with hub.services.db.read() as db:
+        async with hub.setup_slots, hub.services.db.read() as db:
             user = await access_token(db, token)
             access = await access_room(db, room_id, user)
     except Unauthorized:
@@ -170,6 +170,12 @@ class _Session:
         self.closing: asyncio.Task[None] | None = None
 
     async def open(self, attached_at: int, since: int | None) -> None:
+        async with self.hub.setup_slots:
+            await self._announce_open(attached_at)
+        await self.hub.resume(self.conn, since, None, attached_at)
+
+    async def _announce_open(self, attached_at: int) -> None:
+        """Count the socket online, send `connected`, and tell the room of a first connection."""
         hub, conn, user = self.hub, self.conn, self.user
         count = await hub.presence.add(conn.room_id, user.user_id, user.display_name)
         self.presence_counted = True
@@ -194,7 +200,6 @@ class _Session:
             await hub.services.bus.publish_ephemeral(
                 conn.room_id, frame, exclude_user=user.user_id, control={"presence": 1}
             )
-        await hub.resume(conn, since, None, attached_at)
 
     def _presence_event(self, event: str) -> bytes:
         user = self.user
@@ -205,8 +210,14 @@ class _Session:
         )
 
     async def close(self) -> None:
+        self.hub.detach(self.conn)
+        # Bounded like opening: thousands of sockets closing at once (a network drop) would
+        # otherwise each take a Redis connection and grow the pool to its maximum.
+        async with self.hub.setup_slots:
+            await self._announce_close()
+
+    async def _announce_close(self) -> None:
         hub, conn, user = self.hub, self.conn, self.user
-        hub.detach(conn)
         try:
             if conn.focused:
                 await hub.presence.set_focus(conn.room_id, user.user_id, -1)

@@ -72,6 +72,9 @@ class Hub:
         self.orderer.ephemeral = self._deliver_ephemeral
         self.rate_limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
         self.accepting = True
+        # Bounds the sockets signing in and opening at once (WS_SETUP_CONCURRENCY): a burst of
+        # thousands queues here rather than holding thousands of half-done opens in memory.
+        self.setup_slots = asyncio.Semaphore(self.settings.ws_setup_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property

@@ -129,6 +129,9 @@ class Settings:
     redis_prefix: str = "andon"
     # Outgoing queue bound per WebSocket connection (frames) before it is closed with 1013.
     ws_send_queue_max: int = 1000
+    # Sockets past the upgrade that may be signing in and opening (database and Redis work) at
+    # once per process; a burst queues here instead of growing every pool and the heap with it.
+    ws_setup_concurrency: int = 32
     ws_compression: bool = False
     # Slow or idle HTTP clients (api/http/protocol.py): seconds for a request's headers to
     # arrive, seconds a request body may stall between two reads, seconds an idle keep-alive
@@ -198,6 +201,7 @@ class Settings:
             push_allow_private_endpoints=_bool(env, "PUSH_ALLOW_PRIVATE_ENDPOINTS", False),
             redis_prefix=env.get("ANDON_REDIS_PREFIX") or "andon",
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
+            ws_setup_concurrency=_int(env, "WS_SETUP_CONCURRENCY", 32, 1),
             ws_compression=_bool(env, "WS_COMPRESSION", False),
             http_header_timeout=_float(env, "HTTP_HEADER_TIMEOUT", 10.0, 0.05),
             http_body_timeout=_float(env, "HTTP_BODY_TIMEOUT", 30.0, 0.05),
