@@ -154,7 +154,11 @@ class Settings:
     def from_env(
         cls, environ: dict[str, str] | None = None, dotenv: Path | None = None, **overrides: Any
     ) -> Settings:
-        """Build settings from `environ` (default: os.environ) over a `.env` file."""
+        """Build settings from `environ` (default: os.environ) over a `.env` file.
+
+        Long on purpose: one line per setting, each with its variable name, default and bound in
+        one place, so the README's settings table can be checked against it line by line.
+        """
         env: dict[str, str] = {}
         env.update(_read_dotenv(dotenv if dotenv is not None else Path.cwd() / ".env"))
         env.update(os.environ if environ is None else environ)
