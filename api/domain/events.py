@@ -201,23 +201,16 @@ class RoleChanged(_Frame, tag="role_changed"):
 # ---------------------------------------------------------------------- builders
 
 
-def ack_frame(message: Message | dict[str, Any]) -> bytes:
-    """The sender's `ack`: a stored message, or the fields of one stored earlier (a repeat)."""
-    if isinstance(message, Message):
-        return encode(
-            Ack(
-                client_id=message.client_id,
-                message_id=message.message_id,
-                sequence_number=message.sequence_number,
-                created_at=message.created_at,
-            )
-        )
+def ack_frame(answer: Message | Ack) -> bytes:
+    """The sender's `ack`: of the message stored, or (a repeated client id) of the one stored earlier."""
+    if isinstance(answer, Ack):
+        return encode(answer)
     return encode(
         Ack(
-            client_id=message["client_id"],
-            message_id=message["message_id"],
-            sequence_number=message["sequence_number"],
-            created_at=message["created_at"],
+            client_id=answer.client_id,
+            message_id=answer.message_id,
+            sequence_number=answer.sequence_number,
+            created_at=answer.created_at,
         )
     )
 

@@ -19,7 +19,7 @@ from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Forbidden, Invalid, RateLimited
 from api.domain.core.rate_limit import SharedRateLimiter
 from api.domain.core.timefmt import iso
-from api.domain.events import Message
+from api.domain.events import Ack, Message
 from api.domain.messages.sequencing import NewMessage, insert_sequenced, stored_message
 from api.domain.messages.validate import Draft, find_display_name_mentions
 
@@ -35,7 +35,7 @@ class SendRequest:
     draft: Draft
     # Whoever asked, opaque to the domain: the WebSocket layer answers it (an ack) from the outcome.
     origin: object | None = None
-    future: asyncio.Future[Message | dict[str, Any]] = field(
+    future: asyncio.Future[Message | Ack] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -82,7 +82,7 @@ class Batch:
     granted: dict[str, int] = field(default_factory=dict)
     existing: dict[tuple[str, str], Any] = field(default_factory=dict)
     # Requests answered (in submission order) and the new messages, in the order they are stored.
-    answers: list[tuple[SendRequest, NewMessage | _SameAs | dict[str, Any]]] = field(default_factory=list)
+    answers: list[tuple[SendRequest, NewMessage | _SameAs | Ack]] = field(default_factory=list)
     new: list[NewMessage] = field(default_factory=list)
 
 
@@ -154,18 +154,13 @@ class BatchSteps:
             cid = req.draft.client_id
             row = batch.existing.get((req.sender.user_id, cid)) if cid else None
             if row is not None:
-                batch.answers.append(
-                    (
-                        req,
-                        {
-                            "client_id": row.client_id,
-                            "message_id": str(row.message_id),
-                            "sequence_number": int(row.sequence_number),
-                            "created_at": iso(row.created_at),
-                            "duplicate": True,
-                        },
-                    )
+                stored_earlier = Ack(
+                    client_id=row.client_id,
+                    message_id=str(row.message_id),
+                    sequence_number=int(row.sequence_number),
+                    created_at=iso(row.created_at),
                 )
+                batch.answers.append((req, stored_earlier))
             else:
                 fresh.append(req)
         batch.live = fresh
@@ -247,18 +242,18 @@ class BatchSteps:
     @staticmethod
     def answers(
         batch: Batch, stored: list[Message]
-    ) -> tuple[list[tuple[SendRequest, Message | dict[str, Any]]], list[tuple[SendRequest, Message | dict[str, Any]]]]:
+    ) -> tuple[list[tuple[SendRequest, Message | Ack]], list[tuple[SendRequest, Message | Ack]]]:
         """Each answered request's ack source (its message, or a repeat's stored fields), and the
         result its future resolves to."""
         by_new = {id(nm): obj for nm, obj in zip(batch.new, stored, strict=True)}
-        answers: list[tuple[SendRequest, Message | dict[str, Any]]] = []
-        results: list[tuple[SendRequest, Message | dict[str, Any]]] = []
+        answers: list[tuple[SendRequest, Message | Ack]] = []
+        results: list[tuple[SendRequest, Message | Ack]] = []
         for req, what in batch.answers:
             if isinstance(what, NewMessage | _SameAs):
-                obj: Message | dict[str, Any] = by_new[id(what if isinstance(what, NewMessage) else what.first)]
+                obj: Message | Ack = by_new[id(what if isinstance(what, NewMessage) else what.first)]
                 answers.append((req, obj))
             else:
                 obj = what
-                answers.append((req, {k: v for k, v in what.items() if k != "duplicate"}))
+                answers.append((req, what))
             results.append((req, obj))
         return answers, results

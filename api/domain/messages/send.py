@@ -29,7 +29,7 @@ from api.domain.core import metrics
 from api.domain.core.errors import DomainError, Invalid
 from api.domain.core.rate_limit import SharedRateLimiter
 from api.domain.core.services import Services
-from api.domain.events import Message
+from api.domain.events import Ack, Message
 from api.domain.messages.batch import Batch, BatchSteps, SendRequest
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,8 @@ class Outcome:
     room_id: str
     room_title: str
     # Requests answered by this batch, in submission order, each with what its ack is made of:
-    # the message stored, or a repeat's fields (`client_id`, `message_id`, `sequence_number`,
-    # `created_at`) of the message stored earlier under that client id.
-    answers: list[tuple[SendRequest, Message | dict[str, Any]]]
+    # the message stored, or (a repeated client id) the ack of the message stored earlier.
+    answers: list[tuple[SendRequest, Message | Ack]]
     # Message objects stored by this batch, in sequence order, starting at `first_seq`.
     messages: list[Message]
     first_seq: int
@@ -90,7 +89,7 @@ class MessageWriter:
         # Takes each batch's outcome, synchronously, before the senders' futures resolve.
         self.sink: Callable[[Outcome], None] | None = None
 
-    def submit(self, request: SendRequest) -> asyncio.Future[Message | dict[str, Any]]:
+    def submit(self, request: SendRequest) -> asyncio.Future[Message | Ack]:
         """Queue a send now; the future resolves to the message object (or the first one, for a
         repeated client_id) once its batch has committed, or fails with the batch."""
         queue = self._rooms.get(request.room_id)
@@ -102,7 +101,7 @@ class MessageWriter:
             queue.task = asyncio.create_task(self._drain(request.room_id, queue))
         return request.future
 
-    async def send(self, request: SendRequest) -> Message | dict[str, Any]:
+    async def send(self, request: SendRequest) -> Message | Ack:
         """Queue a send and wait for its outcome (see :meth:`submit`)."""
         return await self.submit(request)
 
