@@ -124,7 +124,7 @@ class WebhookIntake:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        messages = [o for o in outcomes if isinstance(o, dict)]
+        messages = [o if isinstance(o, dict) else o.fields() for o in outcomes if not isinstance(o, BaseException)]
         return {
             "status": "firing",
             "room_id": str(room_id),
@@ -200,8 +200,8 @@ class WebhookIntake:
             "status": "resolved",
             "room_id": str(room_id),
             "room_created": False,
-            "message_ids": [notice["message_id"]],
-            "sequence_numbers": [notice["sequence_number"]],
+            "message_ids": [notice.message_id],
+            "sequence_numbers": [notice.sequence_number],
             "room_resolved": changed,
         }
 
