@@ -146,11 +146,11 @@ def _read_group(body: dict[str, Any], source: str) -> Alert:
         alerts.append(alert)
 
     labels_of_first = alerts[0]["labels"]
+    names = list(dict.fromkeys(a["labels"]["alertname"] for a in alerts if a["labels"].get("alertname")))
     alertname = (
         common_labels.get("alertname")
         or group_labels.get("alertname")
-        or labels_of_first.get("alertname")
-        or (str(body.get("title")) if source == "grafana" and isinstance(body.get("title"), str) else "")
+        or (", ".join(names[:3]) + (", …" if len(names) > 3 else ""))
         or "alert"
     )
     severity = common_labels.get("severity") or labels_of_first.get("severity") or None
