@@ -33,7 +33,7 @@ from api.domain.outbox.relay import OutboxKicker
 from api.domain.presence import Presence
 from api.domain.webhooks.intake import WebhookIntake
 from api.http import auth, files, health, messages, metrics, push, queries, rooms, search, webhooks
-from api.http.access_log import AccessLogMiddleware
+from api.http.access_log import AccessLogMiddleware, loggable_path
 from api.http.openapi import document_errors
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
@@ -109,7 +109,7 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
             _unreachable_logged[0] = now
             log.warning("database unreachable: %s; answering 503", type(exc).__name__)
         return _error_response(503, "the database is unreachable; try again", {"Retry-After": "2"})
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error on %s %s", request.method, loggable_path(request.url.path))
     return _error_response(500, "internal server error")
 
 

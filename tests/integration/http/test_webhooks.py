@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.integration.ops.support import wait_for_log
 from tests.support.clients import Api, User
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alerts"
@@ -364,5 +365,21 @@ async def test_deliveries_past_the_rate_limit_get_429(server_factory: Any, datab
         other = await make_hook(api, owner, room_id)
         assert (await deliver(api, other["url"], {"text": "other source"})).status_code == 200
         assert len((await api.history(owner, room_id))["messages"]) == burst + 1
+    finally:
+        await api.aclose()
+
+
+async def test_the_secret_never_reaches_the_log(server_factory: Any, database_url: str) -> None:
+    proc = server_factory(LOG_LEVEL="INFO")
+    api = Api(proc.base_url, database_url)
+    try:
+        owner = await api.user("owner")
+        room_id = await api.room(owner)
+        hook = await make_hook(api, owner, room_id)
+        secret = hook["url"].rsplit("/", 1)[1]
+        assert (await deliver(api, hook["url"], payload("alertmanager_firing"))).status_code == 200
+        assert (await deliver(api, hook["url"], {"bad": 1})).status_code == 400
+        logged = await wait_for_log(proc, lambda t: t.count(f"/api/hooks/{hook['webhook_id']}/<secret>") >= 2)
+        assert secret not in logged
     finally:
         await api.aclose()
