@@ -21,8 +21,6 @@ from api.http.openapi import (
     with_body,
 )
 
-MAX_IDEMPOTENCY_KEY = 200
-
 
 class WebhookRoutes(Controller):
     """`/api/rooms/{room_id}/webhooks`: OWNER or system admin."""
@@ -67,9 +65,7 @@ async def deliver(
     request: Request[Any, Any, Any], webhook_id: WebhookId, secret: HookSecret
 ) -> Response[Any]:
     intake: WebhookIntake = request.app.state.webhook_intake
-    key = request.headers.get("idempotency-key")
-    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
-        key = None
+    hook = await intake.admit(webhook_id, secret)
     body = await json_body(request)
-    result = await intake.deliver(webhook_id, secret, body, key)
+    result = await intake.deliver(hook, body, request.headers.get("idempotency-key"))
     return Response(result, status_code=200)

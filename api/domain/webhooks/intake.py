@@ -29,7 +29,7 @@ from sqlalchemy import text
 
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.db import UnitOfWork
-from api.domain.core.errors import Forbidden, RateLimited
+from api.domain.core.errors import Forbidden, Invalid, RateLimited
 from api.domain.core.rate_limit import SharedRateLimiter
 from api.domain.core.services import Services
 from api.domain.messages.batch import SendRequest
@@ -41,6 +41,7 @@ from api.domain.webhooks.manage import access_webhook
 from api.domain.webhooks.payloads import Alert, fingerprint, read_delivery
 
 MAX_NOTICE_TEXT = 2000
+MAX_IDEMPOTENCY_KEY = 200
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
 _PRIOR = text(
     "SELECT result, received_at > now() - make_interval(secs => :window) AS recent FROM webhook_deliveries "
@@ -78,17 +79,26 @@ class WebhookIntake:
             services.redis, services.bus.prefix, settings.webhook_rate_per_second, settings.webhook_rate_burst
         )
 
-    async def deliver(
-        self, webhook_id: str, secret: str, body: dict[str, Any], idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        """Post one delivery (or answer a repeat with what the first did); see the module docstring."""
+    async def admit(self, webhook_id: str, secret: str) -> Any:
+        """The webhook of a hook URL (NotFound for a wrong secret), once it has a token left (else 429).
+
+        Called before the body is read, so a wrong secret is 404 whatever the body; only
+        deliveries with the right secret spend the webhook's tokens.
+        """
         async with self.services.db.read() as conn:
             hook = await access_webhook(conn, webhook_id, secret)
         wid = str(hook.webhook_id)
         granted = await self.limiter.take("webhooks", {wid: 1})
         if granted.get(wid, 0) < 1:
             raise RateLimitedDelivery(math.ceil(1 / self.limiter.rate))
+        return hook
+
+    async def deliver(self, hook: Any, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Post one admitted delivery (or answer a repeat with what the first did); see the module docstring."""
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise Invalid(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
         alert = read_delivery(body)
+        wid = str(hook.webhook_id)
         seed = f"key:{idempotency_key}" if idempotency_key else f"body:{fingerprint(body)}"
         key = hashlib.sha256(seed.encode("utf-8")).hexdigest()
         async with self.services.db.transaction() as uow:

@@ -310,6 +310,8 @@ async def test_bad_payloads_are_refused_and_change_nothing(api: Api, database_ur
         assert r.json()["detail"]
     r = await api.http.post(hook["url"], content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400
+    r = await deliver(api, hook["url"], {"text": "fine"}, **{"Idempotency-Key": "k" * 201})
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()["detail"]
     assert (await api.history(owner, room_id))["messages"] == []
     assert len((await api.http.get("/api/rooms", headers=owner.headers)).json()["rooms"]) == 1
     wid = uuid.UUID(hook["webhook_id"])
@@ -330,6 +332,8 @@ async def test_wrong_secret_or_unknown_webhook_is_404(api: Api) -> None:
     ):
         r = await deliver(api, url, {"text": "hello"})
         assert r.status_code == 404, url
+        # Whatever the body: the secret is judged first.
+        assert (await api.http.post(url, content=b"[not json")).status_code == 404
     assert (await api.history(owner, room_id))["messages"] == []
 
 
