@@ -387,3 +387,22 @@ async def test_the_secret_never_reaches_the_log(server_factory: Any, database_ur
         assert secret not in logged
     finally:
         await api.aclose()
+
+
+async def test_concurrent_deliveries_of_one_group_open_one_room(api: Api, database_url: str) -> None:
+    owner = await api.user("owner")
+    room_id = await api.room(owner)
+    hook = await make_hook(api, owner, room_id, mode="room_per_alert")
+    bodies = []
+    for i in range(4):
+        body = payload("alertmanager_firing")
+        body["alerts"][0]["annotations"] = dict(body["alerts"][0]["annotations"], description=f"reading {i}")
+        bodies.append(body)
+    answers = [r.json() for r in await asyncio.gather(*(deliver(api, hook["url"], b) for b in bodies))]
+    assert len({a["room_id"] for a in answers}) == 1 and sum(a["room_created"] for a in answers) == 1
+    assert all(a["duplicate"] is False for a in answers)
+    rooms = await db_rows(
+        database_url, "SELECT room_id FROM webhook_alert_rooms WHERE webhook_id = $1", uuid.UUID(hook["webhook_id"])
+    )
+    assert len(rooms) == 1
+    assert len(await posted(api, owner, answers[0]["room_id"])) == 8
