@@ -46,6 +46,8 @@ class Message(msgspec.Struct, kw_only=True):
     deleted_at: str | None
     sequence_number: int
     reactions: dict[str, int]
+    # Extension: the sender is a bot (an incoming webhook's, `api.domain.webhooks`), not a person.
+    sender_is_bot: bool = False
     # REST history only: the emoji the reader has put on this message (absent elsewhere).
     my_reactions: list[str] | UnsetType = UNSET
 

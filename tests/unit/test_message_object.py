@@ -33,6 +33,8 @@ CONTRACT_FIELDS = {
     "sequence_number",
     "reactions",
 }
+# Documented extensions (README): always present too.
+EXTENSION_FIELDS = {"sender_is_bot"}
 
 
 def _message(**over: object) -> Message:
@@ -43,7 +45,7 @@ def _message(**over: object) -> Message:
 
 def test_stored_message_has_exactly_the_contract_fields_with_nulls_present() -> None:
     obj = msgspec.json.decode(msgspec.json.encode(_message()))
-    assert set(obj) == CONTRACT_FIELDS  # my_reactions absent, edited_at/deleted_at present as null
+    assert set(obj) == CONTRACT_FIELDS | EXTENSION_FIELDS  # my_reactions absent, edited_at/deleted_at present as null
     assert obj["edited_at"] is None and obj["deleted_at"] is None
     assert obj["sender_display_name"] == "Ana" and obj["sequence_number"] == 7
     assert obj["created_at"] == "2026-12-04T10:00:00.000Z"
@@ -78,6 +80,6 @@ def test_system_message_becomes_a_system_frame() -> None:
 def test_extended_objects_keep_every_field() -> None:
     m = _message(my_reactions=["👍"])
     hit = msgspec.json.decode(msgspec.json.encode(SearchHit(**m.fields(), highlighted_content="<mark>95</mark>")))
-    assert set(hit) == CONTRACT_FIELDS | {"my_reactions", "highlighted_content"}
+    assert set(hit) == CONTRACT_FIELDS | EXTENSION_FIELDS | {"my_reactions", "highlighted_content"}
     inbox = MentionedMessage(**_message().fields(), room_title="Line 3", unread=True)
-    assert set(msgspec.json.decode(msgspec.json.encode(inbox))) == CONTRACT_FIELDS | {"room_title", "unread"}
+    assert set(msgspec.json.decode(msgspec.json.encode(inbox))) == CONTRACT_FIELDS | EXTENSION_FIELDS | {"room_title", "unread"}

@@ -112,6 +112,11 @@ class Settings:
     login_failures_per_account: int = 10
     login_failures_per_address: int = 100
     login_window_seconds: int = 300
+    # Incoming webhooks (api.domain.webhooks): deliveries per webhook (Redis buckets shared by
+    # every process), and how long an identical delivery counts as a retry of the first.
+    webhook_rate_per_second: float = 1.0
+    webhook_rate_burst: int = 20
+    webhook_dedupe_seconds: int = 3600
     token_ttl_hours: float = 720.0
     allowed_origins: tuple[str, ...] = ()
     vapid_private_key: str | None = None
@@ -191,6 +196,9 @@ class Settings:
             login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 10, 1),
             login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 100, 1),
             login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 300, 1),
+            webhook_rate_per_second=_float(env, "WEBHOOK_RATE_PER_SECOND", 1.0, 0.001),
+            webhook_rate_burst=_int(env, "WEBHOOK_RATE_BURST", 20, 1),
+            webhook_dedupe_seconds=_int(env, "WEBHOOK_DEDUPE_SECONDS", 3600, 0),
             token_ttl_hours=_float(env, "TOKEN_TTL_HOURS", 720.0, 0.0001),
             allowed_origins=origins,
             vapid_private_key=_opt(env, "VAPID_PRIVATE_KEY"),

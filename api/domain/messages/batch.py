@@ -44,14 +44,14 @@ class SendRequest:
 # messages already stored under one of the batch's (sender, client_id) pairs (kind 'e').
 _CHECK = text(
     """
-    SELECT 's' AS kind, s.user_id, u.display_name, m.role,
+    SELECT 's' AS kind, s.user_id, u.display_name, COALESCE(u.is_bot, false) AS is_bot, m.role,
            NULL AS client_id, NULL::uuid AS message_id, NULL::bigint AS sequence_number,
            NULL::timestamptz AS created_at
     FROM unnest(CAST(:senders AS text[])) AS s(user_id)
     LEFT JOIN tr_users u ON u.user_id = s.user_id
     LEFT JOIN room_members m ON m.room_id = :r AND m.user_id = s.user_id
     UNION ALL
-    SELECT 'e', sender_id, NULL, NULL, client_id, message_id, sequence_number, created_at
+    SELECT 'e', sender_id, NULL, NULL, NULL, client_id, message_id, sequence_number, created_at
     FROM messages
     WHERE room_id = :r AND (sender_id, client_id) IN (
         SELECT * FROM unnest(CAST(:cid_senders AS text[]), CAST(:cids AS text[])))
@@ -229,7 +229,14 @@ class BatchSteps:
             ),
         )
         messages = [
-            stored_message(batch.room_id, nm, seq, created, cls._display_name(batch, nm.sender_id))
+            stored_message(
+                batch.room_id,
+                nm,
+                seq,
+                created,
+                cls._display_name(batch, nm.sender_id),
+                bool(getattr(batch.senders.get(nm.sender_id), "is_bot", False)),
+            )
             for nm, seq, created in stored
         ]
         return reserved.title, reserved.first_seq, messages

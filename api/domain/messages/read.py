@@ -20,7 +20,7 @@ MAX_PAGE = 200
 # One select list for every reader, so REST, WebSocket replay and gap filling agree.
 _MESSAGE_COLUMNS = """
            m.message_id, m.room_id, m.sender_id,
-           COALESCE(u.display_name, m.sender_id) AS sender_display_name,
+           COALESCE(u.display_name, m.sender_id) AS sender_display_name, COALESCE(u.is_bot, false) AS sender_is_bot,
            m.content, m.data, m.message_type, m.mentions, m.file_id, m.file_url, m.client_id,
            m.created_at, m.edited_at, m.deleted_at, m.deleted_by, m.sequence_number, m.updated_at, m.reactions_at,
            COALESCE((
@@ -86,6 +86,7 @@ def message_object(row: Any) -> Message:
         deleted_at=iso(r["deleted_at"]),
         sequence_number=int(r["sequence_number"]),
         reactions=(_json(r["reactions"]) if r["reactions"] is not None else None) or {},
+        sender_is_bot=bool(r["sender_is_bot"]),
         my_reactions=list(r["my_reactions"] or []) if "my_reactions" in r else UNSET,
     )
 

@@ -39,7 +39,12 @@ class NewMessage:
 
 
 def stored_message(
-    room_id: uuid.UUID, new: NewMessage, sequence_number: int, created_at: datetime, display_name: str | None
+    room_id: uuid.UUID,
+    new: NewMessage,
+    sequence_number: int,
+    created_at: datetime,
+    display_name: str | None,
+    is_bot: bool = False,
 ) -> Message:
     """The message object of a message `insert_sequenced` just stored (nothing edited or reacted yet)."""
     return Message(
@@ -58,6 +63,7 @@ def stored_message(
         deleted_at=None,
         sequence_number=sequence_number,
         reactions={},
+        sender_is_bot=is_bot,
     )
 
 

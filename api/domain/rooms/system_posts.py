@@ -26,9 +26,11 @@ async def post_system(
     _, stored = await insert_sequenced(uow.conn, room_id, [new], allow_archived=True)
     _, seq, created = stored[0]
     name_row = (
-        await uow.conn.execute(text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": actor_id})
+        await uow.conn.execute(text("SELECT display_name, is_bot FROM tr_users WHERE user_id = :u"), {"u": actor_id})
     ).first()
-    message = stored_message(room_id, new, seq, created, name_row.display_name if name_row else None)
+    message = stored_message(
+        room_id, new, seq, created, name_row.display_name if name_row else None, bool(name_row and name_row.is_bot)
+    )
     frame = message_frame_bytes(message)
 
     async def publish() -> None:

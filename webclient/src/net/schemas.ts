@@ -67,6 +67,8 @@ export interface ChatMessage {
   reactions: Record<string, number>;
   /** REST history only: the emoji the signed-in user has put on this message. */
   my_reactions?: string[] | undefined;
+  /** Extension: sent by a bot (an incoming webhook's), not a person. */
+  sender_is_bot?: boolean | undefined;
 }
 
 const messageFields = {
@@ -86,6 +88,7 @@ const messageFields = {
   sequence_number: int,
   reactions: withDefault(record(int), () => ({}) as Record<string, number>),
   my_reactions: optional(array(str)),
+  sender_is_bot: optional(bool),
 };
 
 export const chatMessage: Decoder<ChatMessage> = map(object(messageFields), (m) => ({

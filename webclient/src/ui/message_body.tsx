@@ -90,20 +90,43 @@ export function IncidentCard({
     <figure class="incident-card">
       <figcaption>📊 Incident data</figcaption>
       <dl>
-        {entries.map(([key, value]) => (
-          <div key={key} class="incident-field">
-            <dt>{FIELD_LABELS[key] ?? key}</dt>
-            <dd>
-              {typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
-                <time dateTime={value}>{formatTime(value)}</time>
-              ) : (
-                formatValue(value)
-              )}
-            </dd>
-          </div>
-        ))}
+        {entries.map(([key, value]) => {
+          const nested = value !== null && typeof value === "object";
+          return (
+            <div key={key} class={`incident-field${nested ? " nested" : ""}`}>
+              <dt>{FIELD_LABELS[key] ?? key}</dt>
+              <dd>
+                {nested ? (
+                  <NestedValue value={value} />
+                ) : typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
+                  <time dateTime={value}>{formatTime(value)}</time>
+                ) : (
+                  formatValue(value)
+                )}
+              </dd>
+            </div>
+          );
+        })}
       </dl>
     </figure>
+  );
+}
+
+/** An object or list inside incident data (an alert's labels, its alerts): a full-width row,
+ * flat objects as `key=value` pairs, anything deeper folded away as indented JSON. */
+function NestedValue({ value }: { value: object }) {
+  const flat = !Array.isArray(value) && Object.values(value).every((v) => v === null || typeof v !== "object");
+  if (flat) {
+    const pairs = Object.entries(value);
+    if (pairs.length === 0) return <>—</>;
+    return <>{pairs.map(([k, v]) => `${k}=${formatValue(v)}`).join(" · ")}</>;
+  }
+  const size = Array.isArray(value) ? `${value.length} item${value.length === 1 ? "" : "s"}` : `${Object.keys(value).length} fields`;
+  return (
+    <details>
+      <summary>{size}</summary>
+      <pre class="incident-json">{JSON.stringify(value, null, 2)}</pre>
+    </details>
   );
 }
 
