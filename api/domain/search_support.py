@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import text
 
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.services import Services
+from api.domain.events import Message
 from api.domain.messages.read import SELECT_MESSAGE, message_object
 
 # A `from:` word shared by more display names than this is too vague to be useful.
@@ -72,7 +72,7 @@ async def resolve_senders(
     return list(dict.fromkeys(found + [v for v in lowered if "@" in v]))
 
 
-async def live_messages(services: Services, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def live_messages(services: Services, message_ids: list[str]) -> dict[str, Message]:
     """Message objects by id, leaving out deleted ones (the index may lag a deletion)."""
     ids = []
     for mid in message_ids:

@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException
 
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Invalid
+from api.domain.events import SearchHit
 from api.domain.search_support import live_messages, readable_room_ids, resolve_senders
 from api.http.deps import current_user, int_param, services_of, ts_param
 from search.base import MAX_RESULT_WINDOW, MESSAGE_TYPES, SearchBackend, SearchUnavailable
@@ -86,5 +87,5 @@ async def search_messages(
         message = messages.get(hit.message_id)
         if message is None:
             continue  # deleted since it was indexed
-        hits.append({**message, "highlighted_content": hit.highlighted_content})
+        hits.append(SearchHit(**message.fields(), highlighted_content=hit.highlighted_content))
     return {"hits": hits, "total": results.total, "total_exact": results.total_exact}

@@ -14,6 +14,7 @@ from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Invalid
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
+from api.domain.events import MentionedMessage
 from api.domain.messages.read import message_object, select_messages
 
 # A name of letters (any script), digits and `_`, not starting with a digit; dotted for nesting.
@@ -88,15 +89,18 @@ async def mentions_of(
     has_more = len(rows) > limit
     page = []
     for row in rows[:limit]:
-        message = message_object(row)
-        message["room_title"] = row.room_title
-        message["unread"] = bool(row.unread) and row.sender_id != user.user_id
-        page.append(message)
+        page.append(
+            MentionedMessage(
+                **message_object(row).fields(),
+                room_title=row.room_title,
+                unread=bool(row.unread) and row.sender_id != user.user_id,
+            )
+        )
     last = rows[limit - 1] if has_more else None
     return {
         "messages": page,
         "has_more": has_more,
-        "next_before": page[-1]["created_at"] if page and has_more else None,
+        "next_before": page[-1].created_at if page and has_more else None,
         "next_cursor": mention_cursor(last.created_at, last.room_id, int(last.sequence_number)) if last else None,
         "unread_total": int(total),
     }

@@ -73,4 +73,9 @@ describe("system event text", () => {
     ).toBe("Bob changed the room status from active to resolved");
     expect(describeSystemEvent({ event: "user_joined", user_id: "c@x" }, nameOf)).toBe("c@x joined");
   });
+  it("describes a resolved alert by its title", () => {
+    expect(describeSystemEvent({ event: "alert_resolved", user_id: "bot@x", actor_id: "bot@x", title: "ProbeFailure" }, nameOf)).toBe(
+      "Resolved: ProbeFailure",
+    );
+  });
 });

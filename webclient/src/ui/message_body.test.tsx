@@ -70,6 +70,20 @@ describe("MessageBody", () => {
     expect(hostile.container.textContent).toContain("1 <b>°C</b>");
   });
 
+  it("shows an alert's labels as pairs on a full row and folds its alert list away", () => {
+    const content = {
+      severity: "critical",
+      labels: { alertname: "ProbeFailure", job: "http_checks" },
+      alerts: [{ status: "firing", labels: { instance: "https://server.example.org" } }],
+    };
+    const { container } = render(<MessageBody type="incident_data" content={content} mentions={[]} fileUrl={null} nameOf={nameOf} meId="me@x" />);
+    const nested = [...container.querySelectorAll(".incident-field.nested")];
+    expect(nested.map((e) => e.querySelector("dt")!.textContent)).toEqual(["alerts", "labels"]);
+    expect(nested[1]!.querySelector("dd")!.textContent).toBe("alertname=ProbeFailure · job=http_checks");
+    expect(nested[0]!.querySelector("summary")!.textContent).toBe("1 item");
+    expect(JSON.parse(nested[0]!.querySelector("pre")!.textContent!)).toEqual(content.alerts);
+  });
+
   it("orders readings and shows the measurement time in the display zone", () => {
     const { container } = render(
       <MessageBody

@@ -88,27 +88,50 @@ export function IncidentCard({
     <figure class={compact ? "incident-card compact" : "incident-card"}>
       <figcaption>{CARD_TEXT.title}</figcaption>
       <dl>
-        {shownFields(content).map(({ key, label, value, unit }) => (
-          <div key={key} class="incident-field" data-field={key}>
-            <dt>{terms.length > 0 && hasTerm(key, terms) ? <mark>{label}</mark> : label}</dt>
-            <dd>
-              {typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
-                <time dateTime={value}>{formatTime(value)}</time>
-              ) : (
-                <>
-                  {terms.length > 0 && hasTerm(formatValue(value), terms) ? (
-                    <mark>{formatValue(value)}</mark>
-                  ) : (
-                    formatValue(value)
-                  )}
-                  {unit ? <span class="unit"> {unit}</span> : null}
-                </>
-              )}
-            </dd>
-          </div>
-        ))}
+        {shownFields(content).map(({ key, label, value, unit }) => {
+          const nested = value !== null && typeof value === "object";
+          return (
+            <div key={key} class={`incident-field${nested ? " nested" : ""}`} data-field={key}>
+              <dt>{terms.length > 0 && hasTerm(key, terms) ? <mark>{label}</mark> : label}</dt>
+              <dd>
+                {nested ? (
+                  <NestedValue value={value} />
+                ) : typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
+                  <time dateTime={value}>{formatTime(value)}</time>
+                ) : (
+                  <>
+                    {terms.length > 0 && hasTerm(formatValue(value), terms) ? (
+                      <mark>{formatValue(value)}</mark>
+                    ) : (
+                      formatValue(value)
+                    )}
+                    {unit ? <span class="unit"> {unit}</span> : null}
+                  </>
+                )}
+              </dd>
+            </div>
+          );
+        })}
       </dl>
     </figure>
+  );
+}
+
+/** An object or list inside incident data (an alert's labels, its alerts): a full-width row,
+ * flat objects as `key=value` pairs, anything deeper folded away as indented JSON. */
+function NestedValue({ value }: { value: object }) {
+  const flat = !Array.isArray(value) && Object.values(value).every((v) => v === null || typeof v !== "object");
+  if (flat) {
+    const pairs = Object.entries(value);
+    if (pairs.length === 0) return <>—</>;
+    return <>{pairs.map(([k, v]) => `${k}=${formatValue(v)}`).join(" · ")}</>;
+  }
+  const size = Array.isArray(value) ? `${value.length} item${value.length === 1 ? "" : "s"}` : `${Object.keys(value).length} fields`;
+  return (
+    <details>
+      <summary>{size}</summary>
+      <pre class="incident-json">{JSON.stringify(value, null, 2)}</pre>
+    </details>
   );
 }
 
