@@ -134,13 +134,14 @@ class WebhookIntake:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        messages = [o if isinstance(o, dict) else o.fields() for o in outcomes if not isinstance(o, BaseException)]
+        # Each is the message stored, or (a retried delivery) the ack of the one stored before.
+        answers = [o for o in outcomes if not isinstance(o, BaseException)]
         return {
             "status": "firing",
             "room_id": str(room_id),
             "room_created": created,
-            "message_ids": [m["message_id"] for m in messages],
-            "sequence_numbers": [m["sequence_number"] for m in messages],
+            "message_ids": [a.message_id for a in answers],
+            "sequence_numbers": [a.sequence_number for a in answers],
         }
 
     async def _room_for(self, hook: Any, alert: Alert) -> tuple[uuid.UUID, bool]:
