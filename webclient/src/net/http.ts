@@ -9,6 +9,7 @@ import {
   aroundPage,
   clientConfig,
   errorBody,
+  incidentFields,
   incidentPoints,
   messageVersions,
   loginResponse,
@@ -189,6 +190,11 @@ export class ApiClient {
   /** Every version of a message, original first (the sender, the room's OWNER and admins may ask). */
   async messageVersions(roomId: string, messageId: string): Promise<{ content: MessageContent; at: string; by: string | null }[]> {
     return (await this.get(`/api/rooms/${enc(roomId)}/messages/${enc(messageId)}/history`, messageVersions)).versions;
+  }
+
+  /** The room's numeric incident-data fields with their latest units (an extension, README). */
+  async incidentFields(roomId: string): Promise<{ field: string; count: number; unit: string | null }[]> {
+    return (await this.get(`/api/rooms/${enc(roomId)}/incident-data/fields`, incidentFields)).fields;
   }
 
   async uploadFile(roomId: string, file: Blob, filename: string): Promise<UploadedFile> {

@@ -48,6 +48,7 @@ const content: Decoder<MessageContent> = (v, path) => {
   throw new DecodeError(path, "string, object or null");
 };
 
+/** The contract's message object; the server's `api.domain.events.Message` struct mirrors it. */
 export interface ChatMessage {
   message_id: string;
   room_id: string;
@@ -70,6 +71,8 @@ export interface ChatMessage {
   file?: FileInfo | null | undefined;
   /** Extension, REST history only: who put each emoji on, oldest first. Live frames update it. */
   reacted_by?: Record<string, Reactor[]> | undefined;
+  /** Extension: sent by a bot (an incoming webhook's), not a person. */
+  sender_is_bot?: boolean | undefined;
 }
 
 export interface FileInfo {
@@ -102,6 +105,7 @@ const messageFields = {
   my_reactions: optional(array(str)),
   file: optional(nullable(object({ filename: str, content_type: str, size: num }))),
   reacted_by: optional(record(array(object({ user_id: str, display_name: str })))),
+  sender_is_bot: optional(bool),
 };
 
 export const chatMessage: Decoder<ChatMessage> = map(object(messageFields), (m) => ({
@@ -629,6 +633,13 @@ export interface IncidentPoint {
 }
 export const incidentPoints = object({
   points: array(object({ message_id: str, sequence_number: int, created_at: str, value: num })),
+  /** Extension: the unit the field was last posted with (`_units`), or null. */
+  unit: withDefault(nullable(str), () => null),
+});
+
+/** Extension: GET /api/rooms/{id}/incident-data/fields, the room's numeric fields. */
+export const incidentFields = object({
+  fields: array(object({ field: str, count: int, unit: withDefault(nullable(str), () => null) })),
 });
 
 export const messageVersions = object({
