@@ -31,7 +31,7 @@ from api.domain.core.settings import Settings
 from api.domain.messages.send import MessageWriter
 from api.domain.outbox.relay import OutboxKicker
 from api.domain.presence import Presence
-from api.http import auth, files, health, messages, metrics, push, queries, rooms, search
+from api.http import auth, files, health, messages, metrics, push, queries, reports, rooms, search
 from api.http.access_log import AccessLogMiddleware
 from api.http.openapi import document_errors
 from api.ws.gateway import room_socket
@@ -202,6 +202,7 @@ ROUTES: list[Any] = [
     queries.incident_data,
     search.search_messages,
     files.download,
+    reports.room_report,
     health.healthz,
     health.readyz,
     health.client_config,
