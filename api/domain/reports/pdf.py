@@ -15,7 +15,6 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from typing import Any
 
 from api.domain.reports.document import THUMB_PDF, Prepared
 from api.domain.reports.render_html import html_report
@@ -23,19 +22,13 @@ from api.domain.reports.render_html import html_report
 CHUNK = 64 * 1024
 
 
-def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    if url.startswith("data:"):
-        from weasyprint import default_url_fetcher
-
-        result: dict[str, Any] = default_url_fetcher(url, *args, **kwargs)
-        return result
-    raise ValueError("the report fetches nothing from the network")
-
-
 def _render(html_path: str, pdf_path: str) -> None:
     from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
 
-    HTML(filename=html_path, url_fetcher=_no_fetch).write_pdf(pdf_path)
+    # data: only (the images and charts); links are links, never fetched.
+    fetcher = URLFetcher(allowed_protocols={"data"})
+    HTML(filename=html_path, url_fetcher=fetcher).write_pdf(pdf_path)
 
 
 async def pdf_report(p: Prepared) -> AsyncIterator[bytes]:
