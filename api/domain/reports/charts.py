@@ -137,6 +137,8 @@ def render_chart(series: Series, tz: tzinfo, *, width: int = 760, height: int = 
         label_font_size=11,
         major_label_font_size=11,
     )
+    span = (series.last_at - series.first_at).total_seconds() if series.first_at and series.last_at else 0
+    pattern = "%H:%M:%S" if span < 3600 else "%H:%M" if span < 86400 else "%m-%d %H:%M"
     chart = pygal.DateTimeLine(
         width=width,
         height=height,
@@ -146,7 +148,8 @@ def render_chart(series: Series, tz: tzinfo, *, width: int = 760, height: int = 
         js=[],  # no script: the SVG is a picture in HTML and PDF alike
         disable_xml_declaration=False,
         x_label_rotation=20,
-        x_value_formatter=lambda d: d.astimezone(tz).strftime("%m-%d %H:%M"),
+        x_value_formatter=lambda d: d.astimezone(tz).strftime(pattern),
+        show_minor_y_guides=False,
         show_dots=len(series.points) <= 60,
         dots_size=2,
         truncate_label=-1,
