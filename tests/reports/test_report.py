@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import os
 import re
 import subprocess
@@ -54,7 +53,8 @@ def _png() -> bytes:
 
 async def _upload(client: Api, user: User, room_id: str, name: str, data: bytes) -> dict[str, Any]:
     r = await client.http.post(
-        f"/api/rooms/{room_id}/files", files={"file": (name, io.BytesIO(data), "application/octet-stream")},
+        f"/api/rooms/{room_id}/files",
+        files={"file": (name, io.BytesIO(data), "application/octet-stream")},
         headers=user.headers,
     )
     assert r.status_code == 201, r.text
@@ -85,9 +85,7 @@ async def _build(client: Api, pg: asyncpg.Connection) -> Incident:
     bws = await client.connect(editor, room_id)
     try:
         seqs["first"] = await _sent(ws, "烤箱溫度異常，開始調查 oven temperature alarm")
-        seqs["mention"] = await _sent(
-            ws, "@Bob Chen please check the conveyor", mentions=[editor.user_id]
-        )
+        seqs["mention"] = await _sent(ws, "@Bob Chen please check the conveyor", mentions=[editor.user_id])
         image = await _upload(client, owner, room_id, "defect.png", _png())
         seqs["image"] = await _sent(ws, "defect photo", message_type="image_ref", file_id=image["file_id"])
         doc = await _upload(client, editor, room_id, "runbook 手冊.txt", b"step 1: stop the line\n")
@@ -99,7 +97,13 @@ async def _build(client: Api, pg: asyncpg.Connection) -> Incident:
                 message_type="incident_data",
             )
         seqs["edited"] = await _sent(ws, ORIGINAL)
-        await ws.send({"type": "edit_message", "message_id": (await _id(pg, room_id, seqs["edited"])), "content": EDITED})
+        await ws.send(
+            {
+                "type": "edit_message",
+                "message_id": (await _id(pg, room_id, seqs["edited"])),
+                "content": EDITED,
+            }
+        )
         await ws.next("message_edited")
         seqs["deleted"] = await _sent(ws, SECRET)
         await ws.send({"type": "delete_message", "message_id": (await _id(pg, room_id, seqs["deleted"]))})
@@ -165,7 +169,11 @@ async def test_html_report_for_the_owner_has_everything_in_order(client: Api, pg
         tr.find_all("td")[1].get_text(): tr.find_all("td")[2].get_text()
         for tr in soup.select("#participants tbody tr")
     }
-    assert participants == {inc.owner.user_id: "OWNER", inc.editor.user_id: "EDITOR", inc.viewer.user_id: "VIEWER"}
+    assert participants == {
+        inc.owner.user_id: "OWNER",
+        inc.editor.user_id: "EDITOR",
+        inc.viewer.user_id: "VIEWER",
+    }
     roles = soup.select_one("#participants .role-changes").get_text(" ")
     assert "changed the role of Carol 林 to VIEWER" in roles
 
@@ -180,8 +188,12 @@ async def test_html_report_for_the_owner_has_everything_in_order(client: Api, pg
     img = by_seq[inc.seqs["image"]].select_one("img.thumb")
     assert img is not None and img["src"].startswith("data:image/jpeg;base64,")
     file_link = by_seq[inc.seqs["file"]].select_one("a")
-    assert file_link.get_text() == "runbook 手冊.txt" and re.search(r"/api/files/[0-9a-f-]{36}$", file_link["href"])
-    assert EDITED in by_seq[inc.seqs["edited"]].get_text() and "edited" in by_seq[inc.seqs["edited"]].get_text()
+    assert file_link.get_text() == "runbook 手冊.txt" and re.search(
+        r"/api/files/[0-9a-f-]{36}$", file_link["href"]
+    )
+    assert (
+        EDITED in by_seq[inc.seqs["edited"]].get_text() and "edited" in by_seq[inc.seqs["edited"]].get_text()
+    )
     deleted = by_seq[inc.seqs["deleted"]]
     assert "deleted" in deleted["class"] and SECRET in deleted.get_text()  # the OWNER sees it, struck out
     assert "changed the status from active to resolved" in items[-1].get_text()
@@ -242,7 +254,15 @@ async def test_markdown_report(client: Api, pg: asyncpg.Connection) -> None:
     tokens = MarkdownIt("commonmark").enable("table").enable("strikethrough").parse(text)
     headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
     assert headings[0] == inc.title.replace("/", "/")
-    for section in ("Summary", "Status history", "Participants", "Incident data", "Files", "Appendix", "Audit chain"):
+    for section in (
+        "Summary",
+        "Status history",
+        "Participants",
+        "Incident data",
+        "Files",
+        "Appendix",
+        "Audit chain",
+    ):
         assert any(h.startswith(section) for h in headings), section
     lines = [line for line in text.splitlines() if line.startswith("- `") and "(#" in line]
     seqs = [int(re.search(r"\(#(\d+)\)", line).group(1)) for line in lines]  # type: ignore[union-attr]
@@ -273,7 +293,11 @@ async def test_csv_report_has_one_row_per_incident_data_message(client: Api, pg:
         assert row["sender_display_name"] == "Bob Chen"
     assert [row["temp_c"] for row in rows] == ["250", "262.5", "241"]
     assert [row["pressure.kpa"] for row in rows] == ["101.3", "99.8", "100.4"]
-    assert [row["line"] for row in rows] == ["L3"] * 3 and [row["ok"] for row in rows] == ["false", "false", "true"]
+    assert [row["line"] for row in rows] == ["L3"] * 3 and [row["ok"] for row in rows] == [
+        "false",
+        "false",
+        "true",
+    ]
 
 
 async def test_json_report_is_the_whole_room(client: Api, pg: asyncpg.Connection) -> None:
@@ -281,7 +305,9 @@ async def test_json_report_is_the_whole_room(client: Api, pg: asyncpg.Connection
     body = (await _get(client, inc.owner, inc.room_id, "json")).json()
     assert body["room"]["title"] == inc.title and body["room"]["status"] == "resolved"
     assert body["room"]["duration_seconds"] is not None and body["room"]["duration_seconds"] >= 0
-    assert [m["sequence_number"] for m in body["messages"]] == list(range(1, body["room"]["last_sequence_number"] + 1))
+    assert [m["sequence_number"] for m in body["messages"]] == list(
+        range(1, body["room"]["last_sequence_number"] + 1)
+    )
     assert [s["to"] for s in body["status_history"]] == ["resolved"]
     assert {p["user_id"]: p["role"] for p in body["participants"]}[inc.viewer.user_id] == "VIEWER"
     assert {s["field"] for s in body["incident_series"]} == {"temp_c", "pressure.kpa"}
@@ -298,7 +324,9 @@ async def test_pdf_report_has_the_timeline_in_order_chinese_text_times_and_chart
     inc = await _incident(client, pg)
     r = await _get(client, inc.owner, inc.room_id, "pdf", download="0")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
-    assert r.headers["content-disposition"].startswith("inline") and ".pdf" in r.headers["content-disposition"]
+    assert (
+        r.headers["content-disposition"].startswith("inline") and ".pdf" in r.headers["content-disposition"]
+    )
     reader = PdfReader(io.BytesIO(r.content))
     text = "\n".join(page.extract_text() or "" for page in reader.pages)
     flat = re.sub(r"\s+", "", text)
@@ -337,7 +365,8 @@ async def test_a_tampered_audit_row_is_reported_as_tampered(
     good = (await _get(client, owner, room_id, "json")).json()["audit"]
     assert good["ok"] is True
     await pg.execute(
-        "UPDATE audit_log SET body = jsonb_set(body, '{after,content}', '\"forged\"') WHERE room_id = $1", room_id
+        "UPDATE audit_log SET body = jsonb_set(body, '{after,content}', '\"forged\"') WHERE room_id = $1",
+        room_id,
     )
     audit = (await _get(client, owner, room_id, "json")).json()["audit"]
     assert audit["ok"] is False and audit["broken_index"] == 0 and "altered" in audit["reason"]
@@ -376,12 +405,17 @@ async def test_cli_writes_the_report_with_a_progress_bar(
     text = out.read_text()
     assert SECRET in text and ORIGINAL in text  # the operator's report is complete
     code, log = await _cli(
-        stack, ["report", inc.room_id, "--format", "csv", "--as", inc.viewer.user_id, "--output", "-", "--quiet"]
+        stack,
+        ["report", inc.room_id, "--format", "csv", "--as", inc.viewer.user_id, "--output", "-", "--quiet"],
     )
     assert code == 0 and "temp_c" in log and "100%" not in log
-    code, _ = await _cli(stack, ["report", inc.room_id, "--format", "json", "--as", inc.outsider.user_id, "--output", "-"])
+    code, _ = await _cli(
+        stack, ["report", inc.room_id, "--format", "json", "--as", inc.outsider.user_id, "--output", "-"]
+    )
     assert code == 2
     code, log = await _cli(stack, ["report", inc.room_id, "--format", "html"], cwd=str(tmp_path))
     assert code == 0, log
     written = [p.name for p in tmp_path.iterdir() if p.suffix == ".html"]
-    assert len(written) == 1 and re.fullmatch(r"產線-3-停機-Line-3-outage-\d{4}-\d\d-\d\d\.html", written[0]), written
+    assert len(written) == 1 and re.fullmatch(
+        r"產線-3-停機-Line-3-outage-\d{4}-\d\d-\d\d\.html", written[0]
+    ), written

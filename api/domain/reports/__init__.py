@@ -20,7 +20,16 @@ from collections.abc import AsyncIterator
 from api.domain.reports import source
 from api.domain.reports.document import FORMATS, MEDIA_TYPES, Prepared, check_format, prepare
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "Prepared", "check_format", "file_name", "prepare", "source", "stream_report"]
+__all__ = [
+    "FORMATS",
+    "MEDIA_TYPES",
+    "Prepared",
+    "check_format",
+    "file_name",
+    "prepare",
+    "source",
+    "stream_report",
+]
 
 EXTENSIONS = {"html": "html", "pdf": "pdf", "md": "md", "csv": "csv", "json": "json"}
 

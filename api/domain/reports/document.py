@@ -186,8 +186,7 @@ def entry_of(row: Any, reader: Reader, prepared_base: str) -> Entry:
         entry.mentions.setdefault(uid, uid)
     if row.message_type == "system":
         entry.data = data if isinstance(data, dict) else {}
-        entry.event = describe_event(
-entry.data, row.sender_name, row.target_name)
+        entry.event = describe_event(entry.data, row.sender_name, row.target_name)
         return entry
     if hidden:
         return entry

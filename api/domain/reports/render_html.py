@@ -112,9 +112,7 @@ async def _entry_html(p: Prepared, e: Entry, thumb_px: int) -> str:
     if e.edited_at is not None and e.deleted_at is None:
         marks += f' · <span class="edited">edited {_e(p.clock.local(e.edited_at))}</span>'
     if e.deleted_at is not None:
-        marks += (
-            f' · <span class="deleted-mark">deleted by {_e(e.deleted_by_name)} at {_e(p.clock.local(e.deleted_at))}</span>'
-        )
+        marks += f' · <span class="deleted-mark">deleted by {_e(e.deleted_by_name)} at {_e(p.clock.local(e.deleted_at))}</span>'
     head = (
         f'<div class="meta"><time datetime="{_e(p.clock.utc(e.at))}">{_e(time)}</time> · '
         f'<span class="sender">{_e(e.sender_name)}</span> · #{e.seq}{marks}</div>'
@@ -146,7 +144,7 @@ async def html_report(p: Prepared, *, thumb_px: int = THUMB_HTML) -> AsyncIterat
     head = p.head
     lang_title = _e(head.title)
     yield (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{lang_title} — incident report</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{STYLE}</style></head><body><main>\n"
@@ -164,10 +162,16 @@ async def html_report(p: Prepared, *, thumb_px: int = THUMB_HTML) -> AsyncIterat
         ("Created", f"{p.clock.local(head.created_at)} by {head.created_by_name}"),
         ("First message", p.clock.local(head.first_message_at) or "—"),
         ("Resolved", p.clock.local(head.resolved_at) or "not resolved"),
-        ("Duration", duration_text(head.first_message_at, p.end_at) + ("" if head.resolved_at else " (so far)")),
+        (
+            "Duration",
+            duration_text(head.first_message_at, p.end_at) + ("" if head.resolved_at else " (so far)"),
+        ),
         ("Messages", f"{head.message_count:,}"),
         ("Incident data entries", f"{p.incident_rows:,}"),
-        ("Report generated", f"{p.clock.local(p.generated_at)} for {p.reader.display_name} ({p.reader.role})"),
+        (
+            "Report generated",
+            f"{p.clock.local(p.generated_at)} for {p.reader.display_name} ({p.reader.role})",
+        ),
         (
             "Content",
             "complete: deleted content and edit history included"
@@ -193,8 +197,10 @@ async def html_report(p: Prepared, *, thumb_px: int = THUMB_HTML) -> AsyncIterat
             f"<tr><td>{_e(m.display_name)}</td><td>{_e(m.user_id)}</td><td>{_e(m.role)}</td>"
             f"<td>{_e(p.clock.local(m.joined_at))}</td><td>{int(m.messages):,}</td></tr>"
         )
-    yield "</tbody></table><h3>Role changes</h3><ul class=\"role-changes\">"
-    async for row in source.system_events(p.db, p.room_id, ["member_added", "member_role_changed", "member_removed"]):
+    yield '</tbody></table><h3>Role changes</h3><ul class="role-changes">'
+    async for row in source.system_events(
+        p.db, p.room_id, ["member_added", "member_role_changed", "member_removed"]
+    ):
         data = source.decode_json(row.data) or {}
         yield f"<li>{_e(p.clock.local(row.created_at))}: {_e(describe_event(data, row.actor_name, row.target_name))}</li>"
     yield "</ul></section>\n"
@@ -229,7 +235,7 @@ async def html_report(p: Prepared, *, thumb_px: int = THUMB_HTML) -> AsyncIterat
         if e.file is None:
             continue
         yield (
-            f"<tr><td>{_e(p.clock.local(e.at))}</td><td><a href=\"{_e(e.file.url)}\">{_e(e.file.filename)}</a></td>"
+            f'<tr><td>{_e(p.clock.local(e.at))}</td><td><a href="{_e(e.file.url)}">{_e(e.file.filename)}</a></td>'
             f"<td>{_e(e.file.content_type)}</td><td>{e.file.size:,}</td><td>{_e(e.sender_name)}</td></tr>"
         )
     yield "</tbody></table></section>\n"
@@ -241,10 +247,10 @@ async def html_report(p: Prepared, *, thumb_px: int = THUMB_HTML) -> AsyncIterat
         async for row in source.edits(p.db, p.room_id):
             yield (
                 f"<tr><td>#{int(row.sequence_number)} by {_e(row.sender_name)}</td>"
-                f"<td class=\"body\">{_e(version_text(row.message_type, row.content, row.data))}</td>"
+                f'<td class="body">{_e(version_text(row.message_type, row.content, row.data))}</td>'
                 f"<td>{_e(p.clock.local(row.version_at))} by {_e(row.version_by_name)}</td>"
                 f"<td>{_e(p.clock.local(row.replaced_at))}</td>"
-                f"<td class=\"body\">{_e(version_text(row.message_type, row.next_content, row.next_data))}</td></tr>"
+                f'<td class="body">{_e(version_text(row.message_type, row.next_content, row.next_data))}</td></tr>'
             )
         yield "</tbody></table>"
     else:
@@ -259,7 +265,7 @@ async def html_report(p: Prepared, *, thumb_px: int = THUMB_HTML) -> AsyncIterat
         yield (
             f"<tr><td>#{int(row.sequence_number)} by {_e(row.sender_name)}, {_e(p.clock.local(row.created_at))}</td>"
             f"<td>{_e(p.clock.local(row.deleted_at))} by {_e(row.deleted_by_name)}</td>"
-            f"<td class=\"body\">{_e(content)}</td></tr>"
+            f'<td class="body">{_e(content)}</td></tr>'
         )
     yield "</tbody></table>"
     a = p.audit

@@ -26,7 +26,9 @@ _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>#|!~"})
 
 def md_escape(value: object) -> str:
     """Text that Markdown shows as typed (one line: newlines become `<br>`)."""
-    return ("" if value is None else str(value)).translate(_MD_SPECIAL).replace("\r", "").replace("\n", "<br>")
+    return (
+        ("" if value is None else str(value)).translate(_MD_SPECIAL).replace("\r", "").replace("\n", "<br>")
+    )
 
 
 def _md_text(text: str, names: dict[str, str]) -> str:
@@ -75,7 +77,10 @@ async def markdown_report(p: Prepared) -> AsyncIterator[str]:
         ("Resolved", p.clock.local(h.resolved_at) or "not resolved"),
         ("Duration", duration_text(h.first_message_at, p.end_at) + ("" if h.resolved_at else " (so far)")),
         ("Messages", f"{h.message_count:,}"),
-        ("Report generated", f"{p.clock.local(p.generated_at)} for {p.reader.display_name} ({p.reader.role})"),
+        (
+            "Report generated",
+            f"{p.clock.local(p.generated_at)} for {p.reader.display_name} ({p.reader.role})",
+        ),
     ]
     yield "".join(f"| {md_escape(k)} | {md_escape(v)} |\n" for k, v in rows) + "\n"
 
@@ -95,7 +100,9 @@ async def markdown_report(p: Prepared) -> AsyncIterator[str]:
             f"{p.clock.local(m.joined_at)} | {int(m.messages)} |\n"
         )
     yield "\n### Role changes\n\n"
-    async for row in source.system_events(p.db, p.room_id, ["member_added", "member_role_changed", "member_removed"]):
+    async for row in source.system_events(
+        p.db, p.room_id, ["member_added", "member_role_changed", "member_removed"]
+    ):
         data = source.decode_json(row.data) or {}
         yield f"- `{p.clock.local(row.created_at)}` {md_escape(describe_event(data, row.actor_name, row.target_name))}\n"
 
@@ -177,7 +184,15 @@ def _cell(value: Any) -> Any:
 async def csv_report(p: Prepared) -> AsyncIterator[str]:
     """One row per `incident_data` message, one column per field (dotted paths for nested ones)."""
     local_label = f"time_{p.clock.tz}".replace("/", "_")
-    fixed = ["sequence_number", f"{local_label} ({_offset(p)})", "time_utc", "sender_id", "sender_display_name", "edited", "deleted"]
+    fixed = [
+        "sequence_number",
+        f"{local_label} ({_offset(p)})",
+        "time_utc",
+        "sender_id",
+        "sender_display_name",
+        "edited",
+        "deleted",
+    ]
     yield "\ufeff" + _csv_line(fixed + p.columns)
     async for e in entries(p, types=["incident_data"]):
         if e.content_hidden:
@@ -263,7 +278,12 @@ async def json_report(p: Prepared) -> AsyncIterator[str]:
     first = True
     async for row in source.system_events(p.db, p.room_id, ["room_status_changed"]):
         data = source.decode_json(row.data) or {}
-        item = {"at": iso(row.created_at), "from": data.get("old_status"), "to": data.get("new_status"), "by": row.sender_id}
+        item = {
+            "at": iso(row.created_at),
+            "from": data.get("old_status"),
+            "to": data.get("new_status"),
+            "by": row.sender_id,
+        }
         yield ("" if first else ",") + _j(item)
         first = False
     yield '],"participants":['

@@ -84,7 +84,8 @@ async def user_by_id(db: Database, user_id: str) -> AuthUser | None:
     async with db.read() as conn:
         row = (
             await conn.execute(
-                text("SELECT user_id, display_name, is_admin FROM tr_users WHERE user_id = :u"), {"u": user_id}
+                text("SELECT user_id, display_name, is_admin FROM tr_users WHERE user_id = :u"),
+                {"u": user_id},
             )
         ).first()
     if row is None:
