@@ -52,3 +52,41 @@ async def test_a_four_times_larger_room_needs_no_more_memory(database_url: str, 
     assert large_size > 3.5 * small_size  # the output does grow with the room …
     # … the memory does not: a report that held its timeline would need ~4× (and MiBs more).
     assert large_peak < small_peak * 1.5 + 512 * 1024, (small_peak, large_peak)
+
+
+async def test_a_long_rooms_pdf_is_laid_out_in_parts_and_joined_in_order(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import re
+
+    from pypdf import PdfReader
+
+    from api.domain.reports import pdf
+
+    monkeypatch.setattr(pdf, "PART_MESSAGES", 40)
+    rendered: list[str] = []
+    real_render = pdf._render
+
+    def counting_render(html_path: str, pdf_path: str) -> None:
+        rendered.append(html_path)
+        real_render(html_path, pdf_path)
+
+    monkeypatch.setattr(pdf, "_render", counting_render)
+    pg = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        room = await fill_room(pg, 130, "parts 產線")
+    finally:
+        await pg.close()
+    db = Database(create_engine(Settings(db_pool_size=2, db_max_overflow=0), database_url))
+    try:
+        prepared = await reports.prepare(db, None, room, None, base_url="http://andon.test", timezone="Asia/Taipei")
+        data = b"".join([chunk async for chunk in reports.stream_report(prepared, "pdf")])
+    finally:
+        await db.dispose()
+    assert len(rendered) == 4  # 130 entries in parts of 40: 40, 40, 40, 10 and the appendix
+    text = "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
+    seqs = [int(n) for n in re.findall(r"· #(\d+)", text)]
+    assert seqs == list(range(1, 131))
+    flat = re.sub(r"\s+", "", text)
+    assert "parts產線" in flat and "Chart:temp_c" in flat and "chainintact" in flat

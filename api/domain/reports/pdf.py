@@ -3,10 +3,15 @@
 WeasyPrint (BSD, maintained by CourtBouillon) turns HTML and CSS into PDF with real text, so the
 PDF is searchable and its text extractable; it draws the SVG charts itself, so the PDF shows the
 same chart as the HTML. Chinese text needs a CJK font installed for fontconfig (Debian's
-`fonts-noto-cjk`). The HTML is spooled to a temporary file first, so rendering reads no
-database; the layout itself is held by WeasyPrint while it runs (see docs/reports.md for the
-bound). Nothing is fetched over the network: every image is a data: URI already, and the
-fetcher refuses anything else.
+`fonts-noto-cjk`). Nothing is fetched over the network: every image is a data: URI already, and
+the fetcher allows nothing else.
+
+WeasyPrint holds the whole laid-out document while it renders (about 130 KiB per message), so
+a large room is laid out in parts of `PART_MESSAGES` timeline entries, each part's HTML spooled
+to a temporary file and rendered on its own, and the parts' pages are joined with pypdf. Peak
+memory is then that of one part plus the joined pages (compressed content streams, a few KiB a
+page), not that of the whole room. Page numbers ("3 / 12") are printed only on a report of
+one part, where WeasyPrint knows the page count.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import tempfile
 from collections.abc import AsyncIterator
 
 from api.domain.reports.document import THUMB_PDF, Prepared
-from api.domain.reports.render_html import html_report
+from api.domain.reports.render_html import PART_BREAK, html_report
 
 CHUNK = 64 * 1024
+PART_MESSAGES = 1000
 
 
 def _render(html_path: str, pdf_path: str) -> None:
@@ -31,24 +37,67 @@ def _render(html_path: str, pdf_path: str) -> None:
     HTML(filename=html_path, url_fetcher=fetcher).write_pdf(pdf_path)
 
 
+def _join(parts: list[str], target: str) -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for path in parts:
+        writer.append(path)
+    with open(target, "wb") as out:
+        writer.write(out)
+    writer.close()
+
+
+class _Parts:
+    """Spools HTML parts to temporary files and renders each to PDF when it is complete."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.pdfs: list[str] = []
+        self.current: str | None = None
+        self.handle: object = None
+
+    def _path(self, suffix: str) -> str:
+        return os.path.join(self.folder, f"part-{len(self.pdfs):05d}{suffix}")
+
+    def write(self, text: str) -> None:
+        if self.handle is None:
+            self.current = self._path(".html")
+            self.handle = open(self.current, "w", encoding="utf-8")  # closed in close()
+        self.handle.write(text)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        """Render the part written so far (if any) and delete its HTML."""
+        if self.handle is None or self.current is None:
+            return
+        self.handle.close()  # type: ignore[attr-defined]
+        self.handle = None
+        pdf = self._path(".pdf")
+        _render(self.current, pdf)
+        os.unlink(self.current)
+        self.pdfs.append(pdf)
+
+
 async def pdf_report(p: Prepared) -> AsyncIterator[bytes]:
-    fd_html, html_path = tempfile.mkstemp(prefix="andon-report-", suffix=".html")
-    fd_pdf, pdf_path = tempfile.mkstemp(prefix="andon-report-", suffix=".pdf")
-    os.close(fd_pdf)
-    try:
-        with os.fdopen(fd_html, "w", encoding="utf-8") as out:
-            async for piece in html_report(p, thumb_px=THUMB_PDF):
-                out.write(piece)
-        await asyncio.to_thread(_render, html_path, pdf_path)
-        pdf = await asyncio.to_thread(open, pdf_path, "rb")
+    with tempfile.TemporaryDirectory(prefix="andon-report-") as folder:
+        parts = _Parts(folder)
+        single = p.head.message_count <= PART_MESSAGES
+        async for piece in html_report(p, thumb_px=THUMB_PDF, part_every=PART_MESSAGES, page_numbers=single):
+            *complete, rest = piece.split(PART_BREAK)
+            for text in complete:
+                await asyncio.to_thread(parts.write, text)
+                await asyncio.to_thread(parts.close)
+            if rest:
+                await asyncio.to_thread(parts.write, rest)
+        await asyncio.to_thread(parts.close)
+        if len(parts.pdfs) == 1:
+            result = parts.pdfs[0]
+        else:
+            result = os.path.join(folder, "report.pdf")
+            await asyncio.to_thread(_join, parts.pdfs, result)
+        pdf = await asyncio.to_thread(open, result, "rb")
         try:
             while chunk := await asyncio.to_thread(pdf.read, CHUNK):
                 yield chunk
         finally:
             pdf.close()
-    finally:
-        for path in (html_path, pdf_path):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass

@@ -57,6 +57,7 @@ figure.chart { margin: 12px 0; page-break-inside: avoid; } figure.chart img { wi
 @media print { body { background: #fff; } main { padding: 0; max-width: none; } a { color: inherit; } }
 @page { size: A4; margin: 16mm 14mm; @bottom-right { content: counter(page) " / " counter(pages); font-size: 9px; } }
 """
+_PAGE_NUMBERS = '@bottom-right { content: counter(page) " / " counter(pages); font-size: 9px; }'
 
 
 def _e(value: object) -> str:
@@ -140,15 +141,25 @@ async def _entry_html(p: Prepared, e: Entry, thumb_px: int) -> str:
     return f'<li class="{" ".join(classes)}" id="m{e.seq}" data-seq="{e.seq}">{head}<div class="body">{body}</div></li>\n'
 
 
-async def html_report(p: Prepared, *, thumb_px: int = THUMB_HTML) -> AsyncIterator[str]:
+# Between two parts of a report rendered in parts (`part_every`): each part is a whole document.
+PART_BREAK = "\x00andon-report-part\x00"
+
+
+async def html_report(
+    p: Prepared, *, thumb_px: int = THUMB_HTML, part_every: int | None = None, page_numbers: bool = True
+) -> AsyncIterator[str]:
+    """The report as one HTML document; with `part_every`, as several separated by `PART_BREAK`,
+    a new one after every `part_every` timeline entries (the PDF lays out one part at a time)."""
     head = p.head
     lang_title = _e(head.title)
-    yield (
+    style = STYLE if page_numbers else STYLE.replace(_PAGE_NUMBERS, "")
+    prefix = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{lang_title} — incident report</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<style>{STYLE}</style></head><body><main>\n"
+        f"<style>{style}</style></head><body><main>\n"
     )
+    yield prefix
     yield (
         f'<header><h1 id="title">{lang_title}</h1>'
         f'<p><span class="pill {_e(head.status)}">{_e(head.status)}</span> '
@@ -221,9 +232,18 @@ async def html_report(p: Prepared, *, thumb_px: int = THUMB_HTML) -> AsyncIterat
 
     yield f'<section id="timeline"><h2>Timeline <span class="muted">({_e(p.clock.tz)})</span></h2><ol class="timeline">\n'
     batch: list[str] = []
+    count = 0
     async for entry in entries(p):
         batch.append(await _entry_html(p, entry, thumb_px))
-        if len(batch) >= 200:
+        count += 1
+        if part_every and count % part_every == 0:
+            batch.append(
+                "</ol></section></main></body></html>\n"
+                + PART_BREAK
+                + prefix
+                + f'<section class="timeline-part"><ol class="timeline" start="{count + 1}">\n'
+            )
+        if len(batch) >= 200 or (part_every and count % part_every == 0):
             yield "".join(batch)
             batch.clear()
     if batch:
