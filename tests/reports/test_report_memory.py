@@ -80,7 +80,9 @@ async def test_a_long_rooms_pdf_is_laid_out_in_parts_and_joined_in_order(
         await pg.close()
     db = Database(create_engine(Settings(db_pool_size=2, db_max_overflow=0), database_url))
     try:
-        prepared = await reports.prepare(db, None, room, None, base_url="http://andon.test", timezone="Asia/Taipei")
+        prepared = await reports.prepare(
+            db, None, room, None, base_url="http://andon.test", timezone="Asia/Taipei"
+        )
         data = b"".join([chunk async for chunk in reports.stream_report(prepared, "pdf")])
     finally:
         await db.dispose()
