@@ -64,18 +64,18 @@ async def test_a_long_rooms_pdf_is_laid_out_in_parts_and_joined_in_order(
 
     from api.domain.reports import pdf
 
-    monkeypatch.setattr(pdf, "PART_MESSAGES", 40)
+    monkeypatch.setattr(pdf, "PART_MESSAGES", 30)
     rendered: list[str] = []
-    real_render = pdf._render
+    real_render = pdf._render_part
 
-    def counting_render(html_path: str, pdf_path: str) -> None:
+    async def counting_render(html_path: str, pdf_path: str) -> None:
         rendered.append(html_path)
-        real_render(html_path, pdf_path)
+        await real_render(html_path, pdf_path)
 
-    monkeypatch.setattr(pdf, "_render", counting_render)
+    monkeypatch.setattr(pdf, "_render_part", counting_render)
     pg = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        room = await fill_room(pg, 130, "parts 產線")
+        room = await fill_room(pg, 70, "parts 產線")
     finally:
         await pg.close()
     db = Database(create_engine(Settings(db_pool_size=2, db_max_overflow=0), database_url))
@@ -86,9 +86,9 @@ async def test_a_long_rooms_pdf_is_laid_out_in_parts_and_joined_in_order(
         data = b"".join([chunk async for chunk in reports.stream_report(prepared, "pdf")])
     finally:
         await db.dispose()
-    assert len(rendered) == 4  # 130 entries in parts of 40: 40, 40, 40, 10 and the appendix
+    assert len(rendered) == 3  # 70 entries in parts of 30: 30, 30, and 10 with the appendix
     text = "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
     seqs = [int(n) for n in re.findall(r"· #(\d+)", text)]
-    assert seqs == list(range(1, 131))
+    assert seqs == list(range(1, 71))
     flat = re.sub(r"\s+", "", text)
     assert "parts產線" in flat and "Chart:temp_c" in flat and "chainintact" in flat

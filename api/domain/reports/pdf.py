@@ -6,26 +6,35 @@ same chart as the HTML. Chinese text needs a CJK font installed for fontconfig (
 `fonts-noto-cjk`). Nothing is fetched over the network: every image is a data: URI already, and
 the fetcher allows nothing else.
 
-WeasyPrint holds the whole laid-out document while it renders (about 130 KiB per message), so
-a large room is laid out in parts of `PART_MESSAGES` timeline entries, each part's HTML spooled
+WeasyPrint holds the whole laid-out document while it renders (~180 KiB per message), so a
+large room is laid out in parts of `PART_MESSAGES` timeline entries, each part's HTML spooled
 to a temporary file and rendered on its own, and the parts' pages are joined with pypdf. Peak
 memory is then that of one part plus the joined pages (compressed content streams, a few KiB a
 page), not that of the whole room. Page numbers ("3 / 12") are printed only on a report of
 one part, where WeasyPrint knows the page count.
+
+Each part is rendered by a child process (`python -m api.domain.reports.pdf HTML PDF`, at
+niceness +10): layout is CPU-bound Python, and in the server's own process it would hold the
+GIL for seconds at a time and stall the realtime path; the child's memory goes back to the
+system when it exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator
+from typing import TextIO
 
 from api.domain.reports.document import THUMB_PDF, Prepared
 from api.domain.reports.render_html import PART_BREAK, html_report
 
 CHUNK = 64 * 1024
 PART_MESSAGES = 1000
+PART_TIMEOUT = 900.0
 
 
 def _render(html_path: str, pdf_path: str) -> None:
@@ -35,6 +44,30 @@ def _render(html_path: str, pdf_path: str) -> None:
     # data: only (the images and charts); links are links, never fetched.
     fetcher = URLFetcher(allowed_protocols={"data"})
     HTML(filename=html_path, url_fetcher=fetcher).write_pdf(pdf_path)
+
+
+async def _render_part(html_path: str, pdf_path: str) -> None:
+    """`_render` in a child process (see the module's notes); an error names the child's complaint."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "api.domain.reports.pdf",
+        html_path,
+        pdf_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), PART_TIMEOUT)
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise RuntimeError(f"the PDF renderer failed ({proc.returncode}): {tail[0]}")
 
 
 def _join(parts: list[str], target: str) -> None:
@@ -55,7 +88,7 @@ class _Parts:
         self.folder = folder
         self.pdfs: list[str] = []
         self.current: str | None = None
-        self.handle: object = None
+        self.handle: TextIO | None = None
 
     def _path(self, suffix: str) -> str:
         return os.path.join(self.folder, f"part-{len(self.pdfs):05d}{suffix}")
@@ -63,18 +96,25 @@ class _Parts:
     def write(self, text: str) -> None:
         if self.handle is None:
             self.current = self._path(".html")
-            self.handle = open(self.current, "w", encoding="utf-8")  # closed in close()
-        self.handle.write(text)  # type: ignore[attr-defined]
+            self.handle = open(self.current, "w", encoding="utf-8")  # closed in finish()
+        self.handle.write(text)
 
-    def close(self) -> None:
-        """Render the part written so far (if any) and delete its HTML."""
+    def finish(self) -> str | None:
+        """Close the part written so far; its HTML path, or None when nothing was written."""
         if self.handle is None or self.current is None:
-            return
-        self.handle.close()  # type: ignore[attr-defined]
+            return None
+        self.handle.close()
         self.handle = None
+        return self.current
+
+    async def close(self) -> None:
+        """Render the part written so far (if any) and delete its HTML."""
+        html = await asyncio.to_thread(self.finish)
+        if html is None:
+            return
         pdf = self._path(".pdf")
-        _render(self.current, pdf)
-        os.unlink(self.current)
+        await _render_part(html, pdf)
+        os.unlink(html)
         self.pdfs.append(pdf)
 
 
@@ -86,10 +126,10 @@ async def pdf_report(p: Prepared) -> AsyncIterator[bytes]:
             *complete, rest = piece.split(PART_BREAK)
             for text in complete:
                 await asyncio.to_thread(parts.write, text)
-                await asyncio.to_thread(parts.close)
+                await parts.close()
             if rest:
                 await asyncio.to_thread(parts.write, rest)
-        await asyncio.to_thread(parts.close)
+        await parts.close()
         if len(parts.pdfs) == 1:
             result = parts.pdfs[0]
         else:
@@ -101,3 +141,9 @@ async def pdf_report(p: Prepared) -> AsyncIterator[bytes]:
                 yield chunk
         finally:
             pdf.close()
+
+
+if __name__ == "__main__":
+    # The renderer child: python -m api.domain.reports.pdf HTML PDF
+    os.nice(10)
+    _render(sys.argv[1], sys.argv[2])
