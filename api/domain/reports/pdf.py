@@ -35,6 +35,20 @@ from api.domain.reports.render_html import PART_BREAK, html_report
 CHUNK = 64 * 1024
 PART_MESSAGES = 1000
 PART_TIMEOUT = 900.0
+# Renderer children at once per process (per event loop): each holds a part's layout, ~400 MiB
+# for 1,000 messages, so concurrent PDF requests queue rather than multiply that.
+RENDER_SLOTS = 1
+_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        for old in [k for k in _slots if k.is_closed()]:
+            del _slots[old]
+        slot = _slots[loop] = asyncio.Semaphore(RENDER_SLOTS)
+    return slot
 
 
 def _render(html_path: str, pdf_path: str) -> None:
@@ -48,6 +62,11 @@ def _render(html_path: str, pdf_path: str) -> None:
 
 async def _render_part(html_path: str, pdf_path: str) -> None:
     """`_render` in a child process (see the module's notes); an error names the child's complaint."""
+    async with _slot():
+        await _render_child(html_path, pdf_path)
+
+
+async def _render_child(html_path: str, pdf_path: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
