@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -304,7 +305,15 @@ async def test_json_report_is_the_whole_room(client: Api, pg: asyncpg.Connection
     inc = await _incident(client, pg)
     body = (await _get(client, inc.owner, inc.room_id, "json")).json()
     assert body["room"]["title"] == inc.title and body["room"]["status"] == "resolved"
-    assert body["room"]["duration_seconds"] is not None and body["room"]["duration_seconds"] >= 0
+    # Duration: from the first message someone wrote (not the set-up events before it) to resolution.
+    by_seq = {m["sequence_number"]: m for m in body["messages"]}
+    assert by_seq[1]["message_type"] == "system"
+    assert body["room"]["first_message_at"] == by_seq[inc.seqs["first"]]["created_at"]
+    assert body["room"]["resolved_at"] == by_seq[max(by_seq)]["created_at"]
+    first = datetime.fromisoformat(body["room"]["first_message_at"].replace("Z", "+00:00"))
+    resolved = datetime.fromisoformat(body["room"]["resolved_at"].replace("Z", "+00:00"))
+    # (the wire times are at millisecond precision, the duration is computed from the stored ones)
+    assert abs(body["room"]["duration_seconds"] - (resolved - first).total_seconds()) <= 1
     assert [m["sequence_number"] for m in body["messages"]] == list(
         range(1, body["room"]["last_sequence_number"] + 1)
     )

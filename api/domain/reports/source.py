@@ -104,7 +104,10 @@ _HEAD = text(
     SELECT r.room_id, r.title, r.description, r.status, r.created_by, r.created_at, r.last_seq,
            COALESCE(u.display_name, r.created_by) AS created_by_name,
            (SELECT count(*) FROM messages m WHERE m.room_id = r.room_id) AS message_count,
-           (SELECT min(created_at) FROM messages m WHERE m.room_id = r.room_id) AS first_at,
+           -- The incident starts with the first message someone wrote (system events of setting
+           -- the room up, such as members added, come before it), or the first event of all.
+           (SELECT COALESCE(min(created_at) FILTER (WHERE m.message_type <> 'system'), min(created_at))
+              FROM messages m WHERE m.room_id = r.room_id) AS first_at,
            (SELECT max(created_at) FROM messages m WHERE m.room_id = r.room_id) AS last_at,
            (SELECT max(created_at) FROM messages m
              WHERE m.room_id = r.room_id AND m.message_type = 'system'
