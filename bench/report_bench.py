@@ -130,7 +130,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
     env.setdefault("ANDON_DATA_DIR", tempfile.mkdtemp(prefix="andon-report-bench-"))
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt in args.formats.split(","):
+        for fmt in [f for f in args.formats.split(",") if f]:
             results[fmt] = {
                 f"{args.small}_messages": run_report(env, small, fmt, f"{tmp}/small.{fmt}"),
                 f"{args.messages}_messages": run_report(env, big, fmt, f"{tmp}/big.{fmt}"),
