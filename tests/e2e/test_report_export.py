@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.e2e.browser import Chromium, expect, open_room, requires_browser
+from tests.e2e.browser import Chromium, expect, open_room, requires_browser, shot
 from tests.support.clients import Api
 from tests.support.servers import ServerProcess
 
@@ -39,6 +39,7 @@ async def test_export_report_from_the_room_menu(
     await expect(menu.get_by_role("group", name="Export report")).to_be_visible()
     assert await menu.get_by_role("radio").count() == 5
     await expect(menu.get_by_role("radio", name="PDF")).to_be_checked()
+    await shot(page, "report-export-menu")
 
     async with page.expect_download() as pdf_info:
         await menu.get_by_role("link", name="Download PDF").click()
