@@ -14,6 +14,7 @@ from litestar.response import Stream
 
 from api.domain import reports
 from api.domain.auth.sessions import AuthUser
+from api.domain.core.settings import Settings
 from api.http.deps import current_user, services_of
 from api.http.files import content_disposition, storage_of
 from api.http.openapi import RoomId
@@ -22,6 +23,16 @@ AUTH = {"user": Provide(current_user)}
 # The report is our own markup with the users' text escaped; still, if it is opened in the
 # browser, nothing in it may run or load from elsewhere.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+
+
+def link_base(request: Request[Any, Any, Any], settings: Settings) -> str:
+    """Where the report's file links point: this request's origin when it is one the server
+    answers on (ALLOWED_ORIGINS, or its own listen address), never a Host header it does not know."""
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    if settings.origin_allowed(origin):
+        return origin
+    configured = [o for o in settings.allowed_origins if o != "*"] or list(settings.own_origins)
+    return configured[0].rstrip("/") if configured else ""
 
 
 @get(
@@ -43,7 +54,7 @@ async def room_report(
         storage_of(request),
         room_id,
         user,
-        base_url=str(request.base_url).rstrip("/"),
+        base_url=link_base(request, services.settings),
         timezone=services.settings.display_timezone,
     )
     inline = download in ("0", "false") and fmt in ("html", "pdf")

@@ -245,6 +245,18 @@ async def test_a_non_member_is_refused_and_bad_input_is_an_error(client: Api, pg
     assert (await client.http.get(f"/api/rooms/{inc.room_id}/report")).status_code == 401
 
 
+async def test_file_links_never_take_a_forged_host(client: Api, pg: asyncpg.Connection) -> None:
+    inc = await _incident(client, pg)
+    r = await client.http.get(
+        f"/api/rooms/{inc.room_id}/report",
+        params={"format": "md"},
+        headers={**inc.owner.headers, "Host": "evil.example"},
+    )
+    assert r.status_code == 200, r.text
+    assert "evil.example" not in r.text
+    assert re.search(rf"\({re.escape(client.base_url)}/api/files/[0-9a-f-]{{36}}\)", r.text)
+
+
 async def test_markdown_report(client: Api, pg: asyncpg.Connection) -> None:
     inc = await _incident(client, pg)
     r = await _get(client, inc.owner, inc.room_id, "md")
