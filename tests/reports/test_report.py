@@ -94,7 +94,8 @@ async def _build(client: Api, pg: asyncpg.Connection) -> Incident:
         for i, (temp, kpa) in enumerate([(250, 101.3), (262.5, 99.8), (241, 100.4)]):
             seqs[f"data{i}"] = await _sent(
                 bws,
-                {"temp_c": temp, "pressure": {"kpa": kpa}, "line": "L3", "ok": i == 2},
+                {"temp_c": temp, "pressure": {"kpa": kpa}, "line": "L3", "ok": i == 2}
+                | ({"note": "=HYPERLINK(1)"} if i == 1 else {}),
                 message_type="incident_data",
             )
         seqs["edited"] = await _sent(ws, ORIGINAL)
@@ -311,6 +312,8 @@ async def test_csv_report_has_one_row_per_incident_data_message(client: Api, pg:
         "false",
         "true",
     ]
+    # Text that a spreadsheet would take for a formula stays text.
+    assert [row["note"] for row in rows] == ["", "'=HYPERLINK(1)", ""]
 
 
 async def test_json_report_is_the_whole_room(client: Api, pg: asyncpg.Connection) -> None:

@@ -171,14 +171,24 @@ def _csv_line(values: list[Any]) -> str:
     return buf.getvalue()
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one starting like a formula gets a leading `'`."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float | str):
+    if isinstance(value, int | float):
         return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str):
+        return _text_cell(value)
+    return _text_cell(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
 async def csv_report(p: Prepared) -> AsyncIterator[str]:
@@ -193,7 +203,7 @@ async def csv_report(p: Prepared) -> AsyncIterator[str]:
         "edited",
         "deleted",
     ]
-    yield "\ufeff" + _csv_line(fixed + p.columns)
+    yield "\ufeff" + _csv_line(fixed + [_text_cell(c) for c in p.columns])
     async for e in entries(p, types=["incident_data"]):
         if e.content_hidden:
             continue
@@ -203,8 +213,8 @@ async def csv_report(p: Prepared) -> AsyncIterator[str]:
                 e.seq,
                 p.clock.local(e.at),
                 p.clock.utc(e.at),
-                e.sender_id,
-                e.sender_name,
+                _text_cell(e.sender_id),
+                _text_cell(e.sender_name),
                 "true" if e.edited_at else "false",
                 "true" if e.deleted_at else "false",
             ]
