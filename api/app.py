@@ -31,8 +31,9 @@ from api.domain.core.settings import Settings
 from api.domain.messages.send import MessageWriter
 from api.domain.outbox.relay import OutboxKicker
 from api.domain.presence import Presence
-from api.http import auth, files, health, messages, metrics, push, queries, reports, rooms, search
-from api.http.access_log import AccessLogMiddleware
+from api.domain.webhooks.intake import WebhookIntake
+from api.http import auth, files, health, messages, metrics, push, queries, reports, rooms, search, webhooks
+from api.http.access_log import AccessLogMiddleware, loggable_path
 from api.http.openapi import document_errors
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
@@ -108,7 +109,7 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
             _unreachable_logged[0] = now
             log.warning("database unreachable: %s; answering 503", type(exc).__name__)
         return _error_response(503, "the database is unreachable; try again", {"Retry-After": "2"})
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error on %s %s", request.method, loggable_path(request.url.path))
     return _error_response(500, "internal server error")
 
 
@@ -195,11 +196,14 @@ ROUTES: list[Any] = [
     auth.logout,
     auth.me,
     rooms.RoomRoutes,
+    webhooks.WebhookRoutes,
+    webhooks.deliver,
     messages.history,
     messages.message_versions,
     files.upload,
     queries.my_mentions,
     queries.incident_data,
+    queries.incident_data_fields,
     search.search_messages,
     files.download,
     reports.room_report,
@@ -238,6 +242,7 @@ def _lifespan(settings: Settings, services: Services | None) -> Any:
         app.state.services = svc
         app.state.presence = presence
         app.state.hub = hub
+        app.state.webhook_intake = WebhookIntake(svc, hub.writer)
         app.state.draining = False
         app.state.search_backend = open_search_backend(
             svc.db.engine, settings.meili_url, settings.meili_master_key

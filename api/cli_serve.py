@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from api.domain.core.procs import pid_alive
+from api.domain.core.procs import WANTED_OPEN_FILES, pid_alive, raise_open_files_limit
 from api.domain.core.settings import Settings, get_settings
 from api.embedded import backing_services
 from api.logs import configure as configure_logging
@@ -203,6 +203,7 @@ def serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     settings = get_settings()
     configure_logging(settings.log_level)
+    _open_files_limit()
     metrics_path, owns_metrics = _metrics_dir(settings)
     try:
         with backing_services(settings) as backing:
@@ -211,6 +212,19 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if owns_metrics:
             shutil.rmtree(metrics_path, ignore_errors=True)
+
+
+def _open_files_limit() -> None:
+    """Each WebSocket is a file descriptor: raise the soft limit as far as the hard one allows."""
+    soft, hard = raise_open_files_limit()
+    if soft < WANTED_OPEN_FILES:
+        logging.getLogger("andon.serve").warning(
+            "open-files limit is %d (hard %d): each process holds fewer than that many connections; "
+            "raise the hard limit (ulimit -Hn, LimitNOFILE=, ulimits: nofile) to %d for 50,000",
+            soft,
+            hard,
+            WANTED_OPEN_FILES,
+        )
 
 
 def _serve(args: argparse.Namespace, settings: Settings, start_worker: bool) -> None:

@@ -97,7 +97,7 @@ PROBE = textwrap.dedent(
 
     def _dump(signum, frame):
         gc.collect()
-        names = ("Connection", "_Session", "AndonWebSocketProtocol", "WebSocket", "AuthUser",
+        names = ("Connection", "RoomSession", "AndonWebSocketProtocol", "WebSocket", "AuthUser",
                  "RoomState", "Task", "Future")
         counts = dict.fromkeys(names, 0)
         for obj in gc.get_objects():

@@ -307,7 +307,7 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
                     await asyncio.sleep(max(0.0, start + i / args.rate - time.monotonic()))
                 draft = check_draft({"content": f"bench message {i}: line 3 status update"})
                 message = await writer.send(SendRequest(room, sender, draft, None))
-                committed[message["message_id"]] = time.time()
+                committed[message.message_id] = time.time()
             sent_at = time.monotonic()
 
             async def sent() -> int:

@@ -33,6 +33,10 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+# incident_data may carry its readings' units under this key: `{"pressure": 95, "_units": {"pressure": "bar"}}`.
+UNITS_KEY = "_units"
+
+
 def _flatten(value: Any, out: list[str], depth: int) -> None:
     if depth > _MAX_DEPTH or value is None:
         return
@@ -59,7 +63,19 @@ def incident_data_text(data: Any) -> str:
         except ValueError:
             return data if isinstance(data, str) else data.decode("utf-8", "replace")
     out: list[str] = []
-    _flatten(data, out, 0)
+    units = data.get(UNITS_KEY) if isinstance(data, Mapping) else None
+    if isinstance(data, Mapping) and isinstance(units, Mapping):
+        # Units (README, extensions) follow their readings: `pressure 95 bar`; the key itself is not text.
+        for key, item in data.items():
+            if key == UNITS_KEY:
+                continue
+            out.append(str(key))
+            _flatten(item, out, 1)
+            unit = units.get(key)
+            if isinstance(unit, str) and unit:
+                out.append(unit)
+    else:
+        _flatten(data, out, 0)
     return " ".join(out)
 
 

@@ -286,6 +286,7 @@ def deliver(
     ``ValueError`` for a bad ``ttl``/``urgency``/``timeout``/session or a VAPID key or subject that
     cannot sign, and ``TypeError`` for a payload JSON cannot encode: those are the caller's bugs.
     """
+    # Long by its docstring (the contract with callers); the body is one send and its outcomes.
     _check_arguments(ttl, urgency, timeout, allow_private, session)
     body = encode_payload(payload)
     signer = vapid_signer(vapid_private_key) if isinstance(vapid_private_key, str) else vapid_private_key

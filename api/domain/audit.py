@@ -195,6 +195,22 @@ class EarlierEntryPending(Exception):
     """An earlier edit or deletion of the room has no entry yet; append this one after it."""
 
 
+async def _take_turn(conn: AsyncConnection, row: OutboxRow, room_id: uuid.UUID) -> None:
+    """Lock the room's chain for this transaction; raise if an earlier change waits for its entry."""
+    # Serialises appends per room so two workers never take the same chain index.
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _LOCK_CLASS, "k": _lock_key(room_id)}
+    )
+    earlier = (
+        await conn.execute(
+            _EARLIER_PENDING,
+            {"o": row.outbox_id, "kinds": list(ACTIONS), "r": str(room_id), "job": jobs.AUDIT_APPEND},
+        )
+    ).first()
+    if earlier is not None:
+        raise EarlierEntryPending(f"outbox row {earlier.outbox_id} first")
+
+
 async def append_from_outbox(conn: AsyncConnection, row: OutboxRow) -> int | None:
     """Append the entry for an edit/delete outbox row; returns its chain index.
 
@@ -216,18 +232,7 @@ async def append_from_outbox(conn: AsyncConnection, row: OutboxRow) -> int | Non
     message = (await conn.execute(_MESSAGE, {"m": message_id})).first()
     if message is None:
         return None
-    # Serialises appends per room so two workers never take the same chain index.
-    await conn.execute(
-        text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _LOCK_CLASS, "k": _lock_key(room_id)}
-    )
-    earlier = (
-        await conn.execute(
-            _EARLIER_PENDING,
-            {"o": row.outbox_id, "kinds": list(ACTIONS), "r": str(room_id), "job": jobs.AUDIT_APPEND},
-        )
-    ).first()
-    if earlier is not None:
-        raise EarlierEntryPending(f"outbox row {earlier.outbox_id} first")
+    await _take_turn(conn, row, room_id)
     body = await _edit_body(conn, message, row) if action == "edit" else _delete_body(message)
     last = (await conn.execute(_LAST, {"r": room_id})).first()
     chain_index = 0 if last is None else int(last.chain_index) + 1

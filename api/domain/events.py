@@ -2,8 +2,9 @@
 
 Frame shapes are CONTRACT §3's (and docs/user-stream.md's for `/ws`); they mirror the web
 client's decoders in `webclient/src/net/schemas.ts`. A frame is encoded once per event and
-the bytes are fanned out as they are. `system_frame` / `message_frame` turn a stored message
-object into its live frame, so history, replay and gap filling produce identical frames.
+the bytes are fanned out as they are. `Message` is the contract's message object (webclient
+`ChatMessage`); `message_frame_bytes` / `edited_frame_bytes` turn a stored one into its live
+frame, so history, replay and gap filling produce identical frames.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 _encoder = msgspec.json.Encoder()
 
@@ -18,6 +20,53 @@ _encoder = msgspec.json.Encoder()
 def encode(obj: Any) -> bytes:
     """The one encoder (structs, and the message object's dict form)."""
     return _encoder.encode(obj)
+
+
+class Message(msgspec.Struct, kw_only=True):
+    """The contract's message object (CONTRACT §3), the same in history, live frames and search.
+
+    Mirrors `ChatMessage` in `webclient/src/net/schemas.ts`. `content` is text for chat, an
+    object for incident data and stored system events, null once deleted. Built from a row by
+    `api.domain.messages.read.message_object` and from a freshly stored message by
+    `api.domain.messages.sequencing.stored_message`.
+    """
+
+    message_id: str
+    room_id: str
+    sender_id: str
+    sender_display_name: str
+    content: Any
+    message_type: str
+    mentions: list[str]
+    file_id: str | None
+    file_url: str | None
+    client_id: str | None
+    created_at: str | None
+    edited_at: str | None
+    deleted_at: str | None
+    sequence_number: int
+    reactions: dict[str, int]
+    # Extension: the sender is a bot (an incoming webhook's, `api.domain.webhooks`), not a person.
+    sender_is_bot: bool = False
+    # REST history only: the emoji the reader has put on this message (absent elsewhere).
+    my_reactions: list[str] | UnsetType = UNSET
+
+    def fields(self) -> dict[str, Any]:
+        """The fields as keyword arguments (to build a `MentionedMessage` or `SearchHit` from it)."""
+        return msgspec.structs.asdict(self)
+
+
+class MentionedMessage(Message, kw_only=True):
+    """A message in the caller's mentions inbox (`GET /api/mentions`)."""
+
+    room_title: str
+    unread: bool
+
+
+class SearchHit(Message, kw_only=True):
+    """A message found by search (`GET /api/search`), with the matched terms marked."""
+
+    highlighted_content: str | None
 
 
 class _Frame(msgspec.Struct, tag_field="type", kw_only=True):
@@ -64,6 +113,9 @@ class RoomConnected(_Frame, tag="connected"):
     last_sequence_number: int
     server_time: str
     online: list[Any]
+    # Large rooms only (docs/big-rooms.md): `online` is a sample; how many are online in all.
+    online_count: int | UnsetType = UNSET
+    truncated: bool | UnsetType = UNSET
 
 
 class SyncComplete(_Frame, tag="sync_complete"):
@@ -82,6 +134,9 @@ class PresenceEvent(_Frame, tag="system"):
 
 class Presence(_Frame, tag="presence"):
     online: list[Any]
+    # Large rooms only (docs/big-rooms.md): `online` is a sample; how many are online in all.
+    online_count: int | UnsetType = UNSET
+    truncated: bool | UnsetType = UNSET
 
 
 class Typing(_Frame, tag="typing"):
@@ -148,26 +203,28 @@ class RoleChanged(_Frame, tag="role_changed"):
 # ---------------------------------------------------------------------- builders
 
 
-def ack_frame(fields: dict[str, Any]) -> bytes:
-    """The sender's `ack` from a message's ack fields (`api.domain.messages.batch.ack_fields`)."""
+def ack_frame(answer: Message | Ack) -> bytes:
+    """The sender's `ack`: of the message stored, or (a repeated client id) of the one stored earlier."""
+    if isinstance(answer, Ack):
+        return encode(answer)
     return encode(
         Ack(
-            client_id=fields["client_id"],
-            message_id=fields["message_id"],
-            sequence_number=fields["sequence_number"],
-            created_at=fields["created_at"],
+            client_id=answer.client_id,
+            message_id=answer.message_id,
+            sequence_number=answer.sequence_number,
+            created_at=answer.created_at,
         )
     )
 
 
-def mention_frame(message: dict[str, Any], room_title: str, preview: str) -> bytes:
+def mention_frame(message: Message, room_title: str, preview: str) -> bytes:
     return encode(
         Mention(
-            room_id=message["room_id"],
+            room_id=message.room_id,
             room_title=room_title,
-            message_id=message["message_id"],
-            sequence_number=message["sequence_number"],
-            sender_display_name=message["sender_display_name"],
+            message_id=message.message_id,
+            sequence_number=message.sequence_number,
+            sender_display_name=message.sender_display_name,
             preview=preview,
         )
     )
@@ -177,35 +234,41 @@ def error_frame(code: str, message: str, client_id: str | None = None, message_i
     return encode(Error(code=code, message=message, client_id=client_id, message_id=message_id))
 
 
-def system_frame(message: dict[str, Any]) -> dict[str, Any]:
+def system_frame(message: Message) -> dict[str, Any]:
     """The live `system` frame of a stored system message (CONTRACT §3).
 
     Open-ended (each event adds its own fields), so it stays a mapping built from the
     stored event object.
     """
-    content = dict(message["content"] or {})
+    content = dict(message.content or {})
     frame: dict[str, Any] = {
         "type": "system",
         "event": content.get("event"),
-        "message_id": message["message_id"],
-        "sequence_number": message["sequence_number"],
+        "message_id": message.message_id,
+        "sequence_number": message.sequence_number,
         "user_id": content.get("user_id"),
         "actor_id": content.get("actor_id"),
-        "timestamp": message["created_at"],
-        "room_id": message["room_id"],
+        "timestamp": message.created_at,
+        "room_id": message.room_id,
     }
     for key, value in content.items():
         frame.setdefault(key, value)
     return frame
 
 
-def message_frame(message: dict[str, Any]) -> dict[str, Any]:
+def _tagged(frame_type: bytes, message: Message) -> bytes:
+    """`{"type": <frame_type>, …the message object's fields}` from one encode of the struct."""
+    body = _encoder.encode(message)
+    return b'{"type":"' + frame_type + b'",' + body[1:]
+
+
+def message_frame_bytes(message: Message) -> bytes:
     """The live frame of any stored message: `message`, or `system` for system messages."""
-    if message["message_type"] == "system":
-        return system_frame(message)
-    return {"type": "message", **message}
+    if message.message_type == "system":
+        return encode(system_frame(message))
+    return _tagged(b"message", message)
 
 
-def edited_frame(message: dict[str, Any]) -> dict[str, Any]:
+def edited_frame_bytes(message: Message) -> bytes:
     """`message_edited`: the message object with `edited_at` set."""
-    return {"type": "message_edited", **message}
+    return _tagged(b"message_edited", message)

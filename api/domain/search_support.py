@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
 
 from sqlalchemy import text
 
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.services import Services
+from api.domain.events import Message
 from api.domain.messages.read import SELECT_MESSAGE, message_object
+
+# A `from:` word shared by more display names than this is too vague to be useful.
+MAX_NAME_CANDIDATES = 500
 
 
 async def readable_room_ids(services: Services, user: AuthUser) -> list[str]:
@@ -24,27 +28,51 @@ async def readable_room_ids(services: Services, user: AuthUser) -> list[str]:
     return [str(r.room_id) for r in rows]
 
 
-async def resolve_senders(services: Services, values: list[str]) -> list[str]:
-    """User ids matching `from:` values: a user id or a display name, case-insensitive."""
+async def resolve_senders(
+    services: Services,
+    values: list[str],
+    *,
+    like_patterns: Callable[[str], list[str]],
+    name_matches: Callable[[str, str], bool],
+) -> list[str]:
+    """User ids matching `from:` values: a user id, or a display name the search rules accept.
+
+    The rules come from the caller (`search.names`: `from:Maintenance` finds "Maintenance
+    Team"); the database narrows the candidates with `like_patterns(value)` (all must match
+    the NFKC-normalised, lower-cased name) and `name_matches(display_name, value)` decides.
+    """
     if not values:
         return []
     lowered = [v.strip().lower() for v in values if v.strip()]
+    found: list[str] = []
     async with services.db.read() as conn:
         rows = (
             await conn.execute(
-                text(
-                    "SELECT user_id FROM tr_users WHERE user_id = ANY(CAST(:v AS text[])) "
-                    "OR lower(display_name) = ANY(CAST(:v AS text[]))"
-                ),
+                text("SELECT user_id FROM tr_users WHERE user_id = ANY(CAST(:v AS text[]))"),
                 {"v": lowered},
             )
         ).all()
-    found = [r.user_id for r in rows]
+        found.extend(r.user_id for r in rows)
+        for value in lowered:
+            patterns = like_patterns(value)
+            if not patterns:
+                continue
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT user_id, display_name FROM tr_users "
+                        "WHERE lower(normalize(display_name, NFKC)) LIKE ALL(CAST(:p AS text[])) "
+                        "ORDER BY user_id LIMIT :n"
+                    ),
+                    {"p": patterns, "n": MAX_NAME_CANDIDATES},
+                )
+            ).all()
+            found.extend(r.user_id for r in rows if name_matches(r.display_name or "", value))
     # Senders unknown to tr_users can still be searched by their id.
     return list(dict.fromkeys(found + [v for v in lowered if "@" in v]))
 
 
-async def live_messages(services: Services, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def live_messages(services: Services, message_ids: list[str]) -> dict[str, Message]:
     """Message objects by id, leaving out deleted ones (the index may lag a deletion)."""
     ids = []
     for mid in message_ids:

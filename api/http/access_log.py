@@ -42,6 +42,17 @@ def request_id_from(headers: Any) -> str:
     return uuid.uuid4().hex
 
 
+
+HOOK_PREFIX = "/api/hooks/"
+
+
+def loggable_path(path: str) -> str:
+    """The path as logged: an incoming webhook's URL carries its secret, which is left out."""
+    if path.startswith(HOOK_PREFIX):
+        webhook_id = path[len(HOOK_PREFIX) :].split("/", 1)[0]
+        return f"{HOOK_PREFIX}{webhook_id}/<secret>"
+    return path
+
 class _Exchange:
     """One request's or socket's notes, with the wrapped send/receive as bound methods.
 
@@ -101,7 +112,7 @@ class AccessLogMiddleware:
             await self.app(scope, ex.receive if kind == "websocket" else receive, ex.send)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            path = scope.get("path", "")
+            path = loggable_path(scope.get("path", ""))
             if kind == "http":
                 status = ex.status if ex.status is not None else 500
                 method = scope.get("method", "")

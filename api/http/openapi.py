@@ -56,6 +56,8 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
 RoomId = Annotated[str, Parameter(description="A room id (UUID)", schema_extra={"format": "uuid"})]
 MessageId = Annotated[str, Parameter(description="A message id (UUID)", schema_extra={"format": "uuid"})]
 FileId = Annotated[str, Parameter(description="A file id (UUID)", schema_extra={"format": "uuid"})]
+WebhookId = Annotated[str, Parameter(description="A webhook id (UUID)", schema_extra={"format": "uuid"})]
+HookSecret = Annotated[str, Parameter(description="The webhook's secret, as shown once when it was created")]
 MemberId = Annotated[
     str, Parameter(description="The member's user id (an e-mail address)", schema_extra={"format": "email"})
 ]
@@ -93,6 +95,24 @@ class ChangeRoleBody(msgspec.Struct):
 
 class ReadMarkerBody(msgspec.Struct):
     sequence_number: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class CreateWebhookBody(msgspec.Struct, forbid_unknown_fields=True):
+    """`room_per_alert` opens a room per alert group; `resolve_room` sets it `resolved` when the alert resolves."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="The bot's display name")]
+    mode: Literal["post", "room_per_alert"] = "post"
+    resolve_room: bool = False
+
+
+class GenericAlertBody(msgspec.Struct, forbid_unknown_fields=True):
+    """One of the accepted bodies (at least one field). Alertmanager's webhook payload (version 4)
+    and Grafana's alerting webhook payload are accepted as their projects document them."""
+
+    title: str | None = None
+    text: str | None = None
+    incident_data: dict[str, Any] | None = None
+    severity: str | None = None
 
 
 class PushKeys(msgspec.Struct):

@@ -11,7 +11,7 @@ from litestar.di import Provide
 from api.domain.auth.access import access_room
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Invalid
-from api.domain.messages.queries import check_field, incident_series, mentions_of
+from api.domain.messages.queries import check_field, incident_fields, incident_series, mentions_of
 from api.domain.messages.read import clamp_limit
 from api.http.deps import current_user, int_param, services_of, ts_param
 from api.http.openapi import RoomId
@@ -78,3 +78,17 @@ async def incident_data(
         before=ts_param(before, "before"),
         limit=clamp_limit(int_param(limit, "limit"), default=10_000, maximum=10_000),
     )
+
+
+@get(
+    "/api/rooms/{room_id:str}/incident-data/fields",
+    dependencies=AUTH,
+    summary="The room's numeric incident-data fields, with their units",
+)
+async def incident_data_fields(
+    request: Request[Any, Any, Any], user: AuthUser, room_id: RoomId
+) -> dict[str, Any]:
+    services = services_of(request)
+    async with services.db.read() as conn:
+        access = await access_room(conn, room_id, user)
+    return await incident_fields(services, access.room["room_id"])

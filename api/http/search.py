@@ -10,10 +10,12 @@ from litestar.exceptions import HTTPException
 
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Invalid
+from api.domain.events import SearchHit
 from api.domain.search_support import live_messages, readable_room_ids, resolve_senders
 from api.http.deps import current_user, int_param, services_of, ts_param
 from search.base import MAX_RESULT_WINDOW, MESSAGE_TYPES, SearchBackend, SearchUnavailable
 from search.compose import compose_query
+from search.names import like_patterns, name_matches
 from search.query_syntax import EmptyQuery, QuerySyntaxError, QueryTooLong, parse_query
 
 AUTH = {"user": Provide(current_user)}
@@ -53,7 +55,13 @@ async def search_messages(
         raise Invalid(f"q could not be understood: {exc}", code="unprocessable") from exc
     services = services_of(request)
     rooms = await readable_room_ids(services, user)
-    senders = await resolve_senders(services, list(parsed.from_users)) if parsed.from_users else None
+    senders = (
+        await resolve_senders(
+            services, list(parsed.from_users), like_patterns=like_patterns, name_matches=name_matches
+        )
+        if parsed.from_users
+        else None
+    )
     query = compose_query(
         parsed,
         readable_room_ids=rooms,
@@ -79,5 +87,5 @@ async def search_messages(
         message = messages.get(hit.message_id)
         if message is None:
             continue  # deleted since it was indexed
-        hits.append({**message, "highlighted_content": hit.highlighted_content})
+        hits.append(SearchHit(**message.fields(), highlighted_content=hit.highlighted_content))
     return {"hits": hits, "total": results.total, "total_exact": results.total_exact}

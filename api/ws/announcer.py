@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from api.domain.core.services import Services
-from api.domain.events import ack_frame, encode, mention_frame
+from api.domain.events import Message, ack_frame, mention_frame, message_frame_bytes
 from api.domain.messages.send import Outcome
 from api.domain.rooms.summaries import preview_text
 from api.ws.connection import Connection
@@ -41,7 +40,7 @@ class Announcer:
                 request.origin.push(ack_frame(ack))
         if not outcome.messages:
             return
-        frames = [encode({"type": "message", **m}) for m in outcome.messages]
+        frames = [message_frame_bytes(m) for m in outcome.messages]
         try:
             self.deliver_local(outcome.room_id, outcome.first_seq, frames, outcome.committed_at)
         except Exception:
@@ -77,15 +76,15 @@ class Announcer:
             log.warning("publish failed after commit; receivers fill the gap from the database")
         await self._notify_mentions(outcome.room_title, outcome.messages)
 
-    async def _notify_mentions(self, room_title: str, messages: list[dict[str, Any]]) -> None:
+    async def _notify_mentions(self, room_title: str, messages: list[Message]) -> None:
         for msg in messages:
-            for user_id in msg["mentions"]:
-                if user_id == msg["sender_id"]:
+            for user_id in msg.mentions:
+                if user_id == msg.sender_id:
                     continue
                 try:
-                    preview = preview_text(msg["message_type"], msg["content"])
+                    preview = preview_text(msg.message_type, msg.content)
                     await self.services.bus.publish_user(
-                        user_id, mention_frame(msg, room_title, preview), room_id=msg["room_id"]
+                        user_id, mention_frame(msg, room_title, preview), room_id=msg.room_id
                     )
                 except Exception:
                     # The mention is stored; the push worker still notifies, and the inbox lists it.

@@ -60,13 +60,21 @@ class Hub:
         self.orderer = Orderer(services)
         self.registry = Registry(services, self.orderer)
         self.registry.count_sockets = lambda: self.connection_count
-        self.signals = PresenceAndTyping(presence, self.settings.typing_timeout)
+        self.signals = PresenceAndTyping(
+            presence,
+            self.settings.typing_timeout,
+            list_max=self.settings.presence_list_max,
+            large_interval=self.settings.presence_large_interval,
+        )
         self.streams = UserStreams(self.registry)
         self.orderer.before_frame = self.signals.clear_on_message
         self.orderer.after_frames = self.streams.on_sequenced
         self.orderer.ephemeral = self._deliver_ephemeral
         self.rate_limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
         self.accepting = True
+        # Bounds the sockets signing in and opening at once (WS_SETUP_CONCURRENCY): a burst of
+        # thousands queues here rather than holding thousands of half-done opens in memory.
+        self.setup_slots = asyncio.Semaphore(self.settings.ws_setup_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -156,8 +164,14 @@ class Hub:
     def detach(self, conn: Connection) -> None:
         self.registry.detach(conn)
 
-    def note_online(self, room_id: str, online: list[dict[str, str]]) -> None:
-        self.signals.note_online(self.rooms.get(room_id), online)
+    async def connected_online(self, room_id: str, user_id: str, display_name: str) -> dict[str, Any]:
+        """The `online` fields of a new socket's `connected` frame (a sample in a large room)."""
+        user = {"user_id": user_id, "display_name": display_name}
+        return await self.signals.connected_view(self.rooms.get(room_id), room_id, user)
+
+    def room_is_large(self, room_id: str) -> bool:
+        """Whether the room has more members online than `presence` lists (no join/leave frames)."""
+        return self.signals.is_large(self.rooms.get(room_id))
 
     async def resume(
         self, conn: Connection, since: int | None, since_time: datetime | None, attached_at: int

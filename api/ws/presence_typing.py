@@ -5,13 +5,21 @@ heartbeat) schedules one debounced read of the room's online set; a `presence` f
 out only when the set differs from the last one sent. Typing: a `typing` frame starts a
 timer per typist; it expires into `is_typing: false` after TYPING_TIMEOUT, and the typist's
 message clears it at once (CONTRACT §3).
+
+Large rooms (more than `presence_list_max` online; docs/big-rooms.md): a full `online` list to
+every member on every change would cost O(members²) bytes, so `presence` and `connected` carry a
+sample (the room's recent speakers first, then by user id) with `online_count` and
+`truncated: true`; the set is read at most every `presence_large_interval` seconds, and
+`user_joined` / `user_left` are not broadcast.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
@@ -30,9 +38,80 @@ _dec = msgspec.json.Decoder()
 class PresenceAndTyping:
     """Presence frames and typing timers of the rooms this process serves."""
 
-    def __init__(self, presence: Presence, typing_timeout: float) -> None:
+    def __init__(
+        self, presence: Presence, typing_timeout: float, list_max: int = 100, large_interval: float = 1.0
+    ) -> None:
         self.presence = presence
         self.typing_timeout = typing_timeout
+        self.list_max = list_max
+        self.large_interval = large_interval
+
+    # ------------------------------------------------------------------ large rooms
+
+    def is_large(self, room: RoomState | None) -> bool:
+        return room is not None and room.online_count > self.list_max
+
+    def _sample(self, room: RoomState, online: list[dict[str, str]]) -> list[dict[str, str]]:
+        """At most `list_max` of `online`: the most recent speakers first, then by user id."""
+        by_id = {u["user_id"]: u for u in online}
+        picked: list[dict[str, str]] = []
+        for uid in reversed(room.speakers):
+            entry = by_id.get(uid)
+            if entry is not None:
+                picked.append(entry)
+                if len(picked) == self.list_max:
+                    return picked
+        chosen = {u["user_id"] for u in picked}
+        for entry in online:  # sorted by user id
+            if entry["user_id"] not in chosen:
+                picked.append(entry)
+                if len(picked) == self.list_max:
+                    break
+        return picked
+
+    def _read(self, room: RoomState, online: list[dict[str, str]]) -> None:
+        room.recent_online = online
+        room.online_count = len(online)
+        room.online_read_at = time.monotonic()
+        room.speakers_tracked = room.online_count > self.list_max
+
+    def _shape(self, room: RoomState, online: list[dict[str, str]]) -> dict[str, Any]:
+        """The `online` fields of a frame for this room's current size."""
+        if len(online) <= self.list_max:
+            return {"online": online}
+        return {"online": self._sample(room, online), "online_count": len(online), "truncated": True}
+
+    async def connected_view(self, room: RoomState | None, room_id: str, user: dict[str, str]) -> dict[str, Any]:
+        """The `online` fields of a new socket's `connected` frame (which must list its user).
+
+        A large room's recent read is reused, with the user put first, rather than reading a set
+        of thousands per connection.
+        """
+        if (
+            room is not None
+            and self.is_large(room)
+            and time.monotonic() - room.online_read_at < self.large_interval
+        ):
+            sample = [user] + [u for u in self._sample(room, room.recent_online) if u["user_id"] != user["user_id"]]
+            return {"online": sample[: self.list_max], "online_count": room.online_count, "truncated": True}
+        online = await self.presence.online(room_id)
+        if room is None:
+            return {"online": online}
+        self._read(room, online)
+        if room.last_online is None:
+            room.last_online = online
+        shaped = self._shape(room, online)
+        if shaped.get("truncated"):
+            others = [u for u in shaped["online"] if u["user_id"] != user["user_id"]]
+            shaped["online"] = [user, *others][: self.list_max]
+        return shaped
+
+    def note_speaker(self, room: RoomState, sender: str) -> None:
+        speakers = room.speakers
+        speakers.pop(sender, None)
+        speakers[sender] = None
+        if len(speakers) > 4 * self.list_max:
+            del speakers[next(iter(speakers))]
 
     # ------------------------------------------------------------------ presence
 
@@ -46,26 +125,24 @@ class PresenceAndTyping:
     async def _send_presence(self, room: RoomState) -> None:
         while True:
             room.presence_again = False
-            await asyncio.sleep(PRESENCE_DEBOUNCE)
+            # A large room's changes are gathered for longer: one frame per interval at most.
+            await asyncio.sleep(self.large_interval if self.is_large(room) else PRESENCE_DEBOUNCE)
             try:
                 online = await self.presence.online(room.room_id)
             except Exception:
                 # Redis is unreachable: the next change or heartbeat reads again.
                 log.warning("presence read failed for a room; retried at the next heartbeat")
                 return
-            if online != room.last_online:
-                room.last_online = online
-                frame = encode(PresenceFrame(online=online))
+            before = self._shape(room, room.last_online) if room.last_online is not None else None
+            self._read(room, online)
+            room.last_online = online
+            shaped = self._shape(room, online)
+            if shaped != before:
+                frame = encode(PresenceFrame(**shaped))
                 for conn in room.conns:
                     conn.push(frame)
             if not room.presence_again:
                 return
-
-    @staticmethod
-    def note_online(room: RoomState | None, online: list[dict[str, str]]) -> None:
-        """The set a new socket's `connected` frame showed: the baseline for later changes."""
-        if room is not None and room.last_online is None:
-            room.last_online = online
 
     async def heartbeat(self, rooms: Iterable[RoomState]) -> None:
         """Refresh this process's presence entries and re-check each room's set."""
@@ -92,12 +169,17 @@ class PresenceAndTyping:
         self._to_others(room, user_id, encode(payload))
 
     def clear_on_message(self, room: RoomState, frame: bytes) -> None:
-        """A typist's message arrived: their indicator goes off now, before the message."""
+        """A typist's message arrived: their indicator goes off now, before the message.
+
+        In a large room the sender is also noted as a recent speaker (shown first in `online`).
+        """
         try:
             payload = _dec.decode(frame)
         except msgspec.DecodeError:
             return
         sender = payload.get("sender_id") if payload.get("type") == "message" else None
+        if sender and room.speakers_tracked:
+            self.note_speaker(room, sender)
         if sender and sender in room.typing:
             room.typing.pop(sender).cancel()
             name = payload.get("sender_display_name", sender)

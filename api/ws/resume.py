@@ -17,9 +17,9 @@ from api.domain.events import (
     ReactionAdded,
     ReactionRemoved,
     SyncComplete,
-    edited_frame,
+    edited_frame_bytes,
     encode,
-    message_frame,
+    message_frame_bytes,
 )
 from api.domain.messages.read import changed_since, latest_reactions, messages_in_range
 from api.domain.messages.sequencing import room_positions
@@ -49,8 +49,8 @@ async def resume(
         async with services.db.read() as db:
             rows = await messages_in_range(db, room_uuid, cursor, None, limit=REPLAY_PAGE)
         for msg in rows:
-            conn.push(encode(message_frame(msg)))
-            cursor = msg["sequence_number"]
+            conn.push(message_frame_bytes(msg))
+            cursor = msg.sequence_number
         if len(rows) < REPLAY_PAGE:
             break
         await conn.wait_room()
@@ -66,35 +66,35 @@ async def _replay_changes(
     """Edits, deletions and reaction changes made after `since_time` to messages up to `up_to`."""
     async with services.db.read() as db:
         changed = await changed_since(db, room_uuid, since_time, up_to)
-        latest = await latest_reactions(db, [msg["message_id"] for msg, _row in changed])
+        latest = await latest_reactions(db, [msg.message_id for msg, _row in changed])
     for msg, row in changed:
         if row["deleted_at"] is not None:
             if row["deleted_at"] > since_time:
                 conn.push(
                     encode(
                         MessageDeleted(
-                            message_id=msg["message_id"],
-                            room_id=msg["room_id"],
-                            sequence_number=msg["sequence_number"],
-                            deleted_at=msg["deleted_at"],
+                            message_id=msg.message_id,
+                            room_id=msg.room_id,
+                            sequence_number=msg.sequence_number,
+                            deleted_at=msg.deleted_at,
                             deleted_by=row["deleted_by"],
                         )
                     )
                 )
             continue
         if row["edited_at"] is not None and row["edited_at"] > since_time:
-            conn.push(encode(edited_frame(msg)))
+            conn.push(edited_frame_bytes(msg))
         if row["reactions_at"] is not None and row["reactions_at"] > since_time:
-            last = latest.get(msg["message_id"])
+            last = latest.get(msg.message_id)
             # The aggregated counts are the state; emoji/user name the latest remaining reaction.
-            kind = ReactionAdded if msg["reactions"] else ReactionRemoved
+            kind = ReactionAdded if msg.reactions else ReactionRemoved
             conn.push(
                 encode(
                     kind(
-                        message_id=msg["message_id"],
+                        message_id=msg.message_id,
                         emoji=last.emoji if last else None,
                         user_id=last.user_id if last else None,
-                        reactions=msg["reactions"],
+                        reactions=msg.reactions,
                     )
                 )
             )

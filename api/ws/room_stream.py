@@ -23,7 +23,7 @@ from typing import Any
 from api.domain.core import metrics
 from api.domain.core.bus import Ephemeral, Sequenced
 from api.domain.core.services import Services
-from api.domain.events import encode, message_frame
+from api.domain.events import Message, message_frame_bytes
 from api.domain.messages.read import messages_in_range
 from api.domain.messages.sequencing import room_positions
 from api.ws.connection import Connection
@@ -52,6 +52,15 @@ class RoomState:
     gap_task: asyncio.Task[None] | None = None
     typing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     last_online: list[dict[str, str]] | None = None
+    # The online count at the last read of the set, and when (monotonic): a large room's
+    # `connected` frames reuse that read for `presence_large_interval` (docs/big-rooms.md).
+    online_count: int = 0
+    online_read_at: float = 0.0
+    recent_online: list[dict[str, str]] = field(default_factory=list)
+    # Large rooms: who spoke last (most recent last), the first people shown in `online`.
+    speakers: dict[str, None] = field(default_factory=dict)
+    # Set while the room counts as large: each message's sender is noted in `speakers`.
+    speakers_tracked: bool = False
     presence_task: asyncio.Task[None] | None = None
     # A presence change arrived while `presence_task` was already reading: read again after it.
     presence_again: bool = False
@@ -71,15 +80,16 @@ class RoomState:
         return not self.conns and not self.watchers
 
 
-def control_of(message: dict[str, Any]) -> dict[str, Any] | None:
+def control_of(message: Message) -> dict[str, Any] | None:
     """Socket-level effects of a stored system event (also when it was read back from the database)."""
-    if message.get("message_type") != "system" or not isinstance(message.get("content"), dict):
+    content = message.content
+    if message.message_type != "system" or not isinstance(content, dict):
         return None
-    event = message["content"].get("event")
+    event = content.get("event")
     if event == "member_removed":
-        return {"kick": message["content"].get("user_id")}
+        return {"kick": content.get("user_id")}
     if event == "member_role_changed":
-        return {"role": [message["content"].get("user_id"), message["content"].get("role")]}
+        return {"role": [content.get("user_id"), content.get("role")]}
     return None
 
 
@@ -220,7 +230,7 @@ class Orderer:
                 _observe(stamp)
         if control:
             _apply_control(room, control)
-        if room.typing:
+        if room.typing or room.speakers_tracked:
             self.before_frame(room, frame)
         wire = text_frame(frame)
         for conn in room.conns:
@@ -252,10 +262,10 @@ class Orderer:
                 if not rows:
                     break
                 for msg in rows:
-                    seq = msg["sequence_number"]
+                    seq = msg.sequence_number
                     if room.next_expected is not None and seq == room.next_expected:
                         room.pending.pop(seq, None)
-                        self._deliver(room, seq, encode(message_frame(msg)), control_of(msg))
+                        self._deliver(room, seq, message_frame_bytes(msg), control_of(msg))
                 self._deliver_waiting(room)
                 self.release_ephemeral(room)
                 if up_to is not None and room.next_expected > up_to:

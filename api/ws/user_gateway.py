@@ -32,7 +32,7 @@ async def user_socket(socket: WebSocket[Any, Any, Any]) -> None:
     if token is None:
         return
     try:
-        async with hub.services.db.read() as db:
+        async with hub.setup_slots, hub.services.db.read() as db:
             user = await access_token(db, token)
     except Unauthorized:
         await socket.close(4401, "unauthorized")
@@ -59,7 +59,8 @@ async def user_socket(socket: WebSocket[Any, Any, Any]) -> None:
     peer_code: int | None = None
     try:
         try:
-            await hub.streams.open(stream)
+            async with hub.setup_slots:
+                await hub.streams.open(stream)
         except Exception as exc:
             log.warning("user stream open failed: %s", type(exc).__name__)
             conn.close(1011, "try again")

@@ -85,7 +85,9 @@ async def test_image_and_file_upload_and_incident_data_chart(
     await expect(cards).to_have_count(2)
     await expect(cards.last).to_contain_text("85")
     await other.get_by_role("button", name=re.compile("Trend")).click()
-    chart = other.get_by_role("img", name=re.compile(r"^Temperature: 2 readings from 80 to 85, latest 85"))
+    chart = other.get_by_role(
+        "group", name=re.compile(r"^Temperature: 2 readings from 80 °C to 85 °C, latest 85 °C")
+    )
     await expect(chart).to_be_visible()
     await shot(other, "09-media-and-trend")
     points = (

@@ -167,3 +167,10 @@ def test_meilisearch_highlight_escapes_everything_but_the_sentinels() -> None:
     out = s.to_html(f"<script>{s.pre}pump{s.post}</script>{fake}")
     assert out == "&lt;script&gt;<mark>pump</mark>&lt;/script&gt;&lt;mark&gt;x&lt;/mark&gt;"
     assert Sentinels().pre != s.pre
+
+
+def test_incident_data_units_follow_their_readings_and_the_units_key_is_not_text() -> None:
+    data = {"pressure": 95, "station": "ST-7", "_units": {"pressure": "bar"}, "timestamp": "2026-12-04T02:15:00Z"}
+    assert incident_data_text(data) == "pressure 95 bar station ST-7 timestamp 2026-12-04T02:15:00Z"
+    # A malformed `_units` is indexed like any other field.
+    assert incident_data_text({"t": 1, "_units": "C"}) == "t 1 _units C"

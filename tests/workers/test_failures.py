@@ -269,7 +269,7 @@ async def test_redis_down_at_commit_time_delays_the_push_until_redis_is_back(
             # then the message and its outbox row are committed, nothing queued
             row = await pg.fetchrow(
                 "SELECT enqueued_at, done_at FROM outbox WHERE payload->'message_ids' ? $1",
-                message["message_id"],
+                message.message_id,
             )
             assert row is not None and row["enqueued_at"] is None and row["done_at"] is None
             assert service.attempts(sub.token) == []
@@ -277,12 +277,12 @@ async def test_redis_down_at_commit_time_delays_the_push_until_redis_is_back(
             # and once Redis is back (empty: it keeps nothing), the push is delivered
             await asyncio.to_thread(private_redis.start)
             [push] = await service.wait_for_deliveries_async(1, token=sub.token, timeout=60)
-            assert push.payload["message_id"] == message["message_id"]
+            assert push.payload["message_id"] == message.message_id
             assert push.payload["kind"] == "mention"
             await eventually(
                 lambda: pg.fetchval(
                     "SELECT done_at IS NOT NULL FROM outbox WHERE payload->'message_ids' ? $1",
-                    message["message_id"],
+                    message.message_id,
                 ),
                 timeout=30,
                 what="outbox row done",
@@ -344,7 +344,7 @@ async def test_jobs_lost_with_a_redis_restart_run_within_seconds_not_after_the_s
 
             # then the lost job is queued again and the push arrives within seconds
             [push] = await service.wait_for_deliveries_async(1, token=sub.token, timeout=60)
-            assert push.payload["message_id"] == message["message_id"]
+            assert push.payload["message_id"] == message.message_id
             assert time.monotonic() - back_at < 30
             assert len(service.attempts(sub.token)) == 1
         finally:

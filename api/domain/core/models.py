@@ -39,6 +39,8 @@ users = Table(
     Column("user_id", String(254), primary_key=True),
     Column("display_name", String(100), nullable=False),
     Column("is_admin", Boolean, nullable=False, server_default=text("false")),
+    # A webhook's sender (api.domain.webhooks): no password, never signs in.
+    Column("is_bot", Boolean, nullable=False, server_default=text("false")),
     Column("password_hash", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -264,4 +266,67 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     UniqueConstraint("room_id", "chain_index", name="uq_audit_log_room_chain"),
+)
+
+WEBHOOK_MODES = ("post", "room_per_alert")
+
+# Incoming webhooks (api.domain.webhooks): only the SHA-256 of the URL's secret is kept.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("webhook_id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "room_id",
+        UUID(as_uuid=True),
+        ForeignKey("incident_rooms.room_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("resolve_room", Boolean, nullable=False, server_default=text("false")),
+    Column("secret_hash", LargeBinary(32), nullable=False),
+    Column("bot_user_id", String(254), ForeignKey("tr_users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("created_by", String(254), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("mode IN ('post', 'room_per_alert')", name="ck_webhooks_mode"),
+    Index("ix_webhooks_room_id", "room_id"),
+)
+
+# In `room_per_alert` mode: the rooms opened per alert group (repeats go to the active one).
+webhook_alert_rooms = Table(
+    "webhook_alert_rooms",
+    metadata,
+    Column(
+        "webhook_id",
+        UUID(as_uuid=True),
+        ForeignKey("webhooks.webhook_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("group_key", Text, nullable=False),
+    Column(
+        "room_id",
+        UUID(as_uuid=True),
+        ForeignKey("incident_rooms.room_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("webhook_id", "room_id", name="pk_webhook_alert_rooms"),
+    Index("ix_webhook_alert_rooms_group", "webhook_id", "group_key"),
+)
+
+# Accepted deliveries by payload hash: a retried delivery is answered without posting again.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", BigInteger, primary_key=True, autoincrement=True),
+    Column(
+        "webhook_id",
+        UUID(as_uuid=True),
+        ForeignKey("webhooks.webhook_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("dedupe_key", String(64), nullable=False),
+    Column("result", JSONB, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_webhook_deliveries_key", "webhook_id", "dedupe_key", "received_at"),
 )

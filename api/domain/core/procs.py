@@ -15,3 +15,27 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# 50,000 connections (issue 19) plus the pools, pub/sub, log and listening sockets.
+WANTED_OPEN_FILES = 65536
+
+
+def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> tuple[int, int]:
+    """Raise this process's soft limit on open files towards `wanted`, as far as allowed.
+
+    The soft limit (often 1024) bounds how many WebSockets one process can hold; the hard limit
+    is the most an unprivileged process may ask for. Returns (soft, hard) after the attempt;
+    children (uvicorn's worker processes) inherit the raised limit.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass  # a container may forbid even that: keep what we have
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft, hard

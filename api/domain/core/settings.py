@@ -101,12 +101,22 @@ class Settings:
     ws_pong_timeout: float = 10.0
     edit_window_seconds: int = 900
     typing_timeout: float = 3.0
+    # Large rooms (docs/big-rooms.md): above this many online members, `presence` and `connected`
+    # carry a sample of `online` plus `online_count`, refreshed at most every
+    # `presence_large_interval` seconds, and `user_joined`/`user_left` are not broadcast.
+    presence_list_max: int = 100
+    presence_large_interval: float = 1.0
     rate_limit_per_second: float = 10.0
     rate_limit_burst: int = 30
     # Sign-in throttle (api.domain.auth.throttle): failed attempts per window.
     login_failures_per_account: int = 10
     login_failures_per_address: int = 100
     login_window_seconds: int = 300
+    # Incoming webhooks (api.domain.webhooks): deliveries per webhook (Redis buckets shared by
+    # every process), and how long an identical delivery counts as a retry of the first.
+    webhook_rate_per_second: float = 1.0
+    webhook_rate_burst: int = 20
+    webhook_dedupe_seconds: int = 3600
     token_ttl_hours: float = 720.0
     allowed_origins: tuple[str, ...] = ()
     vapid_private_key: str | None = None
@@ -124,6 +134,9 @@ class Settings:
     redis_prefix: str = "andon"
     # Outgoing queue bound per WebSocket connection (frames) before it is closed with 1013.
     ws_send_queue_max: int = 1000
+    # Sockets past the upgrade that may be signing in and opening (database and Redis work) at
+    # once per process; a burst queues here instead of growing every pool and the heap with it.
+    ws_setup_concurrency: int = 32
     ws_compression: bool = False
     # Slow or idle HTTP clients (api/http/protocol.py): seconds for a request's headers to
     # arrive, seconds a request body may stall between two reads, seconds an idle keep-alive
@@ -146,7 +159,11 @@ class Settings:
     def from_env(
         cls, environ: dict[str, str] | None = None, dotenv: Path | None = None, **overrides: Any
     ) -> Settings:
-        """Build settings from `environ` (default: os.environ) over a `.env` file."""
+        """Build settings from `environ` (default: os.environ) over a `.env` file.
+
+        Long on purpose: one line per setting, each with its variable name, default and bound in
+        one place, so the README's settings table can be checked against it line by line.
+        """
         env: dict[str, str] = {}
         env.update(_read_dotenv(dotenv if dotenv is not None else Path.cwd() / ".env"))
         env.update(os.environ if environ is None else environ)
@@ -172,11 +189,16 @@ class Settings:
             ws_pong_timeout=_float(env, "WS_PONG_TIMEOUT", 10.0, 0.05),
             edit_window_seconds=_int(env, "EDIT_WINDOW_SECONDS", 900, 0),
             typing_timeout=_float(env, "TYPING_TIMEOUT", 3.0, 0.01),
+            presence_list_max=_int(env, "PRESENCE_LIST_MAX", 100, 1),
+            presence_large_interval=_float(env, "PRESENCE_LARGE_INTERVAL", 1.0, 0.01),
             rate_limit_per_second=_float(env, "RATE_LIMIT_PER_SECOND", 10.0, 0.001),
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 30, 1),
             login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 10, 1),
             login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 100, 1),
             login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 300, 1),
+            webhook_rate_per_second=_float(env, "WEBHOOK_RATE_PER_SECOND", 1.0, 0.001),
+            webhook_rate_burst=_int(env, "WEBHOOK_RATE_BURST", 20, 1),
+            webhook_dedupe_seconds=_int(env, "WEBHOOK_DEDUPE_SECONDS", 3600, 0),
             token_ttl_hours=_float(env, "TOKEN_TTL_HOURS", 720.0, 0.0001),
             allowed_origins=origins,
             vapid_private_key=_opt(env, "VAPID_PRIVATE_KEY"),
@@ -191,6 +213,7 @@ class Settings:
             push_allow_private_endpoints=_bool(env, "PUSH_ALLOW_PRIVATE_ENDPOINTS", False),
             redis_prefix=env.get("ANDON_REDIS_PREFIX") or "andon",
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
+            ws_setup_concurrency=_int(env, "WS_SETUP_CONCURRENCY", 32, 1),
             ws_compression=_bool(env, "WS_COMPRESSION", False),
             http_header_timeout=_float(env, "HTTP_HEADER_TIMEOUT", 10.0, 0.05),
             http_body_timeout=_float(env, "HTTP_BODY_TIMEOUT", 30.0, 0.05),

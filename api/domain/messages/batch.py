@@ -19,7 +19,8 @@ from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Forbidden, Invalid, RateLimited
 from api.domain.core.rate_limit import SharedRateLimiter
 from api.domain.core.timefmt import iso
-from api.domain.messages.sequencing import NewMessage, insert_sequenced
+from api.domain.events import Ack, Message
+from api.domain.messages.sequencing import NewMessage, insert_sequenced, stored_message
 from api.domain.messages.validate import Draft, find_display_name_mentions
 
 WRITER_ROLES = ("OWNER", "EDITOR")
@@ -34,32 +35,23 @@ class SendRequest:
     draft: Draft
     # Whoever asked, opaque to the domain: the WebSocket layer answers it (an ack) from the outcome.
     origin: object | None = None
-    future: asyncio.Future[dict[str, Any]] = field(
+    future: asyncio.Future[Message | Ack] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-
-
-def ack_fields(message: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "client_id": message["client_id"],
-        "message_id": message["message_id"],
-        "sequence_number": message["sequence_number"],
-        "created_at": message["created_at"],
-    }
 
 
 # One round trip before the room lock: each sender's role and display name (kind 's'), and the
 # messages already stored under one of the batch's (sender, client_id) pairs (kind 'e').
 _CHECK = text(
     """
-    SELECT 's' AS kind, s.user_id, u.display_name, m.role,
+    SELECT 's' AS kind, s.user_id, u.display_name, COALESCE(u.is_bot, false) AS is_bot, m.role,
            NULL AS client_id, NULL::uuid AS message_id, NULL::bigint AS sequence_number,
            NULL::timestamptz AS created_at
     FROM unnest(CAST(:senders AS text[])) AS s(user_id)
     LEFT JOIN tr_users u ON u.user_id = s.user_id
     LEFT JOIN room_members m ON m.room_id = :r AND m.user_id = s.user_id
     UNION ALL
-    SELECT 'e', sender_id, NULL, NULL, client_id, message_id, sequence_number, created_at
+    SELECT 'e', sender_id, NULL, NULL, NULL, client_id, message_id, sequence_number, created_at
     FROM messages
     WHERE room_id = :r AND (sender_id, client_id) IN (
         SELECT * FROM unnest(CAST(:cid_senders AS text[]), CAST(:cids AS text[])))
@@ -90,7 +82,7 @@ class Batch:
     granted: dict[str, int] = field(default_factory=dict)
     existing: dict[tuple[str, str], Any] = field(default_factory=dict)
     # Requests answered (in submission order) and the new messages, in the order they are stored.
-    answers: list[tuple[SendRequest, NewMessage | _SameAs | dict[str, Any]]] = field(default_factory=list)
+    answers: list[tuple[SendRequest, NewMessage | _SameAs | Ack]] = field(default_factory=list)
     new: list[NewMessage] = field(default_factory=list)
 
 
@@ -162,18 +154,13 @@ class BatchSteps:
             cid = req.draft.client_id
             row = batch.existing.get((req.sender.user_id, cid)) if cid else None
             if row is not None:
-                batch.answers.append(
-                    (
-                        req,
-                        {
-                            "client_id": row.client_id,
-                            "message_id": str(row.message_id),
-                            "sequence_number": int(row.sequence_number),
-                            "created_at": iso(row.created_at),
-                            "duplicate": True,
-                        },
-                    )
+                stored_earlier = Ack(
+                    client_id=row.client_id,
+                    message_id=str(row.message_id),
+                    sequence_number=int(row.sequence_number),
+                    created_at=iso(row.created_at),
                 )
+                batch.answers.append((req, stored_earlier))
             else:
                 fresh.append(req)
         batch.live = fresh
@@ -230,7 +217,7 @@ class BatchSteps:
             batch.answers.append((req, new))
 
     @classmethod
-    async def store(cls, conn: AsyncConnection, batch: Batch) -> tuple[str, int, list[dict[str, Any]]]:
+    async def store(cls, conn: AsyncConnection, batch: Batch) -> tuple[str, int, list[Message]]:
         """Reserve the numbers and insert the messages and their outbox row: one statement."""
         reserved, stored = await insert_sequenced(
             conn,
@@ -241,44 +228,39 @@ class BatchSteps:
                 {"room_id": str(batch.room_id), "message_ids": [str(n.message_id) for n in batch.new]},
             ),
         )
-        messages = [cls.message_object(batch, nm, seq, created) for nm, seq, created in stored]
+        messages = [
+            stored_message(
+                batch.room_id,
+                nm,
+                seq,
+                created,
+                cls._display_name(batch, nm.sender_id),
+                bool(getattr(batch.senders.get(nm.sender_id), "is_bot", False)),
+            )
+            for nm, seq, created in stored
+        ]
         return reserved.title, reserved.first_seq, messages
 
     @staticmethod
-    def message_object(batch: Batch, nm: NewMessage, seq: int, created: Any) -> dict[str, Any]:
-        sender = batch.senders.get(nm.sender_id)
-        return {
-            "message_id": str(nm.message_id),
-            "room_id": str(batch.room_id),
-            "sender_id": nm.sender_id,
-            "sender_display_name": sender.display_name if sender and sender.display_name else nm.sender_id,
-            "content": nm.data if nm.message_type == "incident_data" else nm.content,
-            "message_type": nm.message_type,
-            "mentions": nm.mentions,
-            "file_id": str(nm.file_id) if nm.file_id else None,
-            "file_url": nm.file_url,
-            "client_id": nm.client_id,
-            "created_at": iso(created),
-            "edited_at": None,
-            "deleted_at": None,
-            "sequence_number": seq,
-            "reactions": {},
-        }
+    def _display_name(batch: Batch, sender_id: str) -> str | None:
+        sender = batch.senders.get(sender_id)
+        return sender.display_name if sender else None
 
     @staticmethod
     def answers(
-        batch: Batch, stored: list[dict[str, Any]]
-    ) -> tuple[list[tuple[SendRequest, dict[str, Any]]], list[tuple[SendRequest, dict[str, Any]]]]:
-        """Each answered request's ack fields, and the result its future resolves to."""
+        batch: Batch, stored: list[Message]
+    ) -> tuple[list[tuple[SendRequest, Message | Ack]], list[tuple[SendRequest, Message | Ack]]]:
+        """Each answered request's ack source (its message, or a repeat's stored fields), and the
+        result its future resolves to."""
         by_new = {id(nm): obj for nm, obj in zip(batch.new, stored, strict=True)}
-        answers: list[tuple[SendRequest, dict[str, Any]]] = []
-        results: list[tuple[SendRequest, dict[str, Any]]] = []
+        answers: list[tuple[SendRequest, Message | Ack]] = []
+        results: list[tuple[SendRequest, Message | Ack]] = []
         for req, what in batch.answers:
             if isinstance(what, NewMessage | _SameAs):
-                obj = by_new[id(what if isinstance(what, NewMessage) else what.first)]
-                answers.append((req, ack_fields(obj)))
+                obj: Message | Ack = by_new[id(what if isinstance(what, NewMessage) else what.first)]
+                answers.append((req, obj))
             else:
                 obj = what
-                answers.append((req, {k: v for k, v in what.items() if k != "duplicate"}))
+                answers.append((req, what))
             results.append((req, obj))
         return answers, results

@@ -22,9 +22,16 @@ from api.domain.core.db import UnitOfWork
 from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound, TooLarge
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
-from api.domain.events import MessageDeleted, ReactionAdded, ReactionRemoved, edited_frame, encode
+from api.domain.events import (
+    Message,
+    MessageDeleted,
+    ReactionAdded,
+    ReactionRemoved,
+    edited_frame_bytes,
+    encode,
+)
 from api.domain.messages.read import load_message
-from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, json_depth
+from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, check_units, json_depth
 
 _GRAPHEME = regex.compile(r"\X")
 MAX_EMOJI_BYTES = 32
@@ -65,6 +72,7 @@ def check_new_content(message_type: str, content: object) -> tuple[str | None, A
             raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
         if len(encode(content)) > MAX_DATA_BYTES:
             raise TooLarge("incident_data is over 16 KiB")
+        check_units(content)
         return None, content
     if not isinstance(content, str):
         raise Invalid("content must be a string")
@@ -123,9 +131,40 @@ async def _role(uow: UnitOfWork, room_id: uuid.UUID, user: AuthUser) -> str | No
     return row.role if row else None
 
 
+async def _store_edit(uow: UnitOfWork, rid: uuid.UUID, row: Any, new_content: Any, new_data: Any) -> None:
+    """Keep the version being replaced in `message_edits`, then write the new one."""
+    await uow.conn.execute(
+        text(
+            "INSERT INTO message_edits (message_id, room_id, content, data, version_at, version_by) "
+            "VALUES (:id, :r, :c, CAST(:d AS jsonb), :at, :by)"
+        ),
+        {
+            "id": row.message_id,
+            "r": rid,
+            "c": row.content,
+            "d": None
+            if row.data is None
+            else (row.data if isinstance(row.data, str) else encode(row.data).decode()),
+            "at": row.edited_at or row.created_at,
+            "by": row.sender_id,
+        },
+    )
+    await uow.conn.execute(
+        text(
+            "UPDATE messages SET content = :c, data = CAST(:d AS jsonb), edited_at = clock_timestamp(), "
+            "updated_at = clock_timestamp() WHERE message_id = :id"
+        ),
+        {
+            "c": new_content,
+            "d": None if new_data is None else encode(new_data).decode(),
+            "id": row.message_id,
+        },
+    )
+
+
 async def do_edit_message(
     services: Services, user: AuthUser, room_id: str, message_id: object, content: object
-) -> dict[str, Any]:
+) -> Message:
     """Edit one's own message within the window (database clock); the replaced version is kept."""
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:
@@ -143,33 +182,7 @@ async def do_edit_message(
         if row.expired:
             raise EditWindowExpired("the edit window has passed")
         new_content, new_data = check_new_content(row.message_type, content)
-        await uow.conn.execute(
-            text(
-                "INSERT INTO message_edits (message_id, room_id, content, data, version_at, version_by) "
-                "VALUES (:id, :r, :c, CAST(:d AS jsonb), :at, :by)"
-            ),
-            {
-                "id": row.message_id,
-                "r": rid,
-                "c": row.content,
-                "d": None
-                if row.data is None
-                else (row.data if isinstance(row.data, str) else encode(row.data).decode()),
-                "at": row.edited_at or row.created_at,
-                "by": row.sender_id,
-            },
-        )
-        await uow.conn.execute(
-            text(
-                "UPDATE messages SET content = :c, data = CAST(:d AS jsonb), edited_at = clock_timestamp(), "
-                "updated_at = clock_timestamp() WHERE message_id = :id"
-            ),
-            {
-                "c": new_content,
-                "d": None if new_data is None else encode(new_data).decode(),
-                "id": row.message_id,
-            },
-        )
+        await _store_edit(uow, rid, row, new_content, new_data)
         await outbox.add(
             uow.conn,
             outbox.MESSAGE_EDITED,
@@ -182,7 +195,7 @@ async def do_edit_message(
             uow,
             services,
             room_id,
-            encode(edited_frame(message)),
+            edited_frame_bytes(message),
             int(row.sequence_number),
             changed=True,
         )

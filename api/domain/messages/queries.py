@@ -14,9 +14,12 @@ from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Invalid
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
+from api.domain.events import MentionedMessage
 from api.domain.messages.read import message_object, select_messages
 
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,4}$")
+# A name of letters (any script), digits and `_`, not starting with a digit; dotted for nesting.
+_FIELD = re.compile(r"^[^\W\d]\w{0,63}(\.[^\W\d]\w{0,63}){0,4}$")
+UNITS_KEY = "_units"
 MAX_POINTS = 10_000
 
 
@@ -86,22 +89,25 @@ async def mentions_of(
     has_more = len(rows) > limit
     page = []
     for row in rows[:limit]:
-        message = message_object(row)
-        message["room_title"] = row.room_title
-        message["unread"] = bool(row.unread) and row.sender_id != user.user_id
-        page.append(message)
+        page.append(
+            MentionedMessage(
+                **message_object(row).fields(),
+                room_title=row.room_title,
+                unread=bool(row.unread) and row.sender_id != user.user_id,
+            )
+        )
     last = rows[limit - 1] if has_more else None
     return {
         "messages": page,
         "has_more": has_more,
-        "next_before": page[-1]["created_at"] if page and has_more else None,
+        "next_before": page[-1].created_at if page and has_more else None,
         "next_cursor": mention_cursor(last.created_at, last.room_id, int(last.sequence_number)) if last else None,
         "unread_total": int(total),
     }
 
 
 def check_field(field: object) -> list[str]:
-    """A field name or dotted path (≤ 5 levels) of letters, digits and underscores."""
+    """A field name or dotted path (≤ 5 levels) of letters (any script), digits and underscores."""
     if not isinstance(field, str) or not _FIELD.match(field):
         raise Invalid(
             "field must be a name like `temperature` or a dotted path like `oven.zone1`", code="unprocessable"
@@ -151,7 +157,9 @@ async def incident_series(
     )
     async with services.db.read() as conn:
         rows = (await conn.execute(text(sql), params)).all()
+        units = await _latest_units(conn, room_id, [path[0]]) if len(path) == 1 else {}
     return {
+        "unit": units.get(path[0]),
         "points": [
             {
                 "message_id": str(r.message_id),
@@ -160,5 +168,46 @@ async def incident_series(
                 "value": r.value,
             }
             for r in rows
-        ]
+        ],
+    }
+
+
+_LATEST_UNITS = text(
+    "SELECT DISTINCT ON (u.key) u.key AS field, u.value #>> '{}' AS unit "
+    "FROM messages m CROSS JOIN LATERAL jsonb_each(m.data -> '" + UNITS_KEY + "') AS u(key, value) "
+    "WHERE m.room_id = :r AND m.message_type = 'incident_data' AND m.deleted_at IS NULL "
+    "AND jsonb_typeof(m.data -> '" + UNITS_KEY + "') = 'object' AND jsonb_typeof(u.value) = 'string' "
+    "AND (CAST(:f AS text[]) IS NULL OR u.key = ANY(CAST(:f AS text[]))) "
+    "ORDER BY u.key, m.sequence_number DESC"
+)
+
+_NUMERIC_FIELDS = text(
+    "SELECT f.key AS field, count(*) AS n, max(m.created_at) AS last_at "
+    "FROM messages m CROSS JOIN LATERAL jsonb_each(m.data) AS f(key, value) "
+    "WHERE m.room_id = :r AND m.message_type = 'incident_data' AND m.deleted_at IS NULL "
+    "AND jsonb_typeof(m.data) = 'object' AND jsonb_typeof(f.value) = 'number' "
+    "GROUP BY f.key ORDER BY f.key"
+)
+
+
+async def _latest_units(conn: Any, room_id: uuid.UUID, fields: list[str] | None) -> dict[str, str]:
+    """The unit each field was last posted with (`_units`), by field name."""
+    rows = (await conn.execute(_LATEST_UNITS, {"r": room_id, "f": fields})).all()
+    return {r.field: r.unit for r in rows}
+
+
+async def incident_fields(services: Services, room_id: uuid.UUID) -> dict[str, Any]:
+    """The room's numeric top-level incident-data fields: what can be charted.
+
+    `{"fields": [{"field", "count", "last_at", "unit"}]}` by name; `unit` is the one the field
+    was last posted with, or null.
+    """
+    async with services.db.read() as conn:
+        rows = (await conn.execute(_NUMERIC_FIELDS, {"r": room_id})).all()
+        units = await _latest_units(conn, room_id, None)
+    return {
+        "fields": [
+            {"field": r.field, "count": int(r.n), "last_at": iso(r.last_at), "unit": units.get(r.field)}
+            for r in rows
+        ],
     }

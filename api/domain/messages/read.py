@@ -7,18 +7,20 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.domain.core.errors import Invalid
 from api.domain.core.timefmt import iso
+from api.domain.events import Message
 
 MAX_PAGE = 200
 
 # One select list for every reader, so REST, WebSocket replay and gap filling agree.
 _MESSAGE_COLUMNS = """
            m.message_id, m.room_id, m.sender_id,
-           COALESCE(u.display_name, m.sender_id) AS sender_display_name,
+           COALESCE(u.display_name, m.sender_id) AS sender_display_name, COALESCE(u.is_bot, false) AS sender_is_bot,
            m.content, m.data, m.message_type, m.mentions, m.file_id, m.file_url, m.client_id,
            m.created_at, m.edited_at, m.deleted_at, m.deleted_by, m.sequence_number, m.updated_at, m.reactions_at,
            COALESCE((
@@ -58,38 +60,35 @@ def _json(value: Any) -> Any:
     return value
 
 
-def message_object(row: Any) -> dict[str, Any]:
+def message_object(row: Any) -> Message:
     """The contract's message object from a row of SELECT_MESSAGE (deleted content masked)."""
     r = row._mapping if hasattr(row, "_mapping") else row
-    deleted = r["deleted_at"] is not None
     mtype = r["message_type"]
-    if deleted:
+    if r["deleted_at"] is not None:
         content: Any = None
     elif mtype in ("incident_data", "system"):
         content = _json(r["data"])
     else:
         content = r["content"]
-    reactions = _json(r["reactions"]) if r["reactions"] is not None else {}
-    obj = {
-        "message_id": str(r["message_id"]),
-        "room_id": str(r["room_id"]),
-        "sender_id": r["sender_id"],
-        "sender_display_name": r["sender_display_name"],
-        "content": content,
-        "message_type": mtype,
-        "mentions": list(r["mentions"] or []),
-        "file_id": str(r["file_id"]) if r["file_id"] else None,
-        "file_url": r["file_url"],
-        "client_id": r["client_id"],
-        "created_at": iso(r["created_at"]),
-        "edited_at": iso(r["edited_at"]),
-        "deleted_at": iso(r["deleted_at"]),
-        "sequence_number": int(r["sequence_number"]),
-        "reactions": reactions or {},
-    }
-    if "my_reactions" in r:
-        obj["my_reactions"] = list(r["my_reactions"] or [])
-    return obj
+    return Message(
+        message_id=str(r["message_id"]),
+        room_id=str(r["room_id"]),
+        sender_id=r["sender_id"],
+        sender_display_name=r["sender_display_name"],
+        content=content,
+        message_type=mtype,
+        mentions=list(r["mentions"] or []),
+        file_id=str(r["file_id"]) if r["file_id"] else None,
+        file_url=r["file_url"],
+        client_id=r["client_id"],
+        created_at=iso(r["created_at"]),
+        edited_at=iso(r["edited_at"]),
+        deleted_at=iso(r["deleted_at"]),
+        sequence_number=int(r["sequence_number"]),
+        reactions=(_json(r["reactions"]) if r["reactions"] is not None else None) or {},
+        sender_is_bot=bool(r["sender_is_bot"]),
+        my_reactions=list(r["my_reactions"] or []) if "my_reactions" in r else UNSET,
+    )
 
 
 def clamp_limit(limit: int | None, default: int = 50, maximum: int = MAX_PAGE) -> int:
@@ -140,11 +139,11 @@ async def history_page(
     page = [message_object(r) for r in rows[:limit]]
     result: dict[str, Any] = {"messages": page, "has_more": has_more}
     if after_sequence is not None:
-        result["next_after_sequence"] = page[-1]["sequence_number"] if page else after_sequence
+        result["next_after_sequence"] = page[-1].sequence_number if page else after_sequence
     else:
         last = page[-1] if page else None
-        result["next_before"] = last["created_at"] if last and has_more else None
-        result["next_before_sequence"] = last["sequence_number"] if last and has_more else None
+        result["next_before"] = last.created_at if last and has_more else None
+        result["next_before_sequence"] = last.sequence_number if last and has_more else None
     return result
 
 
@@ -169,14 +168,14 @@ async def history_around(
         "has_more_before": has_before,
         "has_more_after": newer["has_more"],
         "has_more": has_before or newer["has_more"],
-        "next_before_sequence": messages[0]["sequence_number"] if messages and has_before else None,
-        "next_after_sequence": messages[-1]["sequence_number"] if messages else sequence - 1,
+        "next_before_sequence": messages[0].sequence_number if messages and has_before else None,
+        "next_after_sequence": messages[-1].sequence_number if messages else sequence - 1,
     }
 
 
 async def messages_in_range(
     conn: AsyncConnection, room_id: uuid.UUID, after_seq: int, up_to_seq: int | None = None, limit: int = 1000
-) -> list[dict[str, Any]]:
+) -> list[Message]:
     """Messages with after_seq < sequence_number [<= up_to_seq], ascending (replay, gap fill)."""
     params: dict[str, Any] = {"r": room_id, "a": after_seq, "n": limit}
     cond = "m.room_id = :r AND m.sequence_number > :a"
@@ -193,7 +192,7 @@ async def messages_in_range(
 
 async def changed_since(
     conn: AsyncConnection, room_id: uuid.UUID, since_time: datetime, up_to_seq: int, limit: int = 5000
-) -> list[tuple[dict[str, Any], Any]]:
+) -> list[tuple[Message, Any]]:
     """Messages up to `up_to_seq` changed (edit, delete, reaction) after `since_time`."""
     rows = (
         await conn.execute(
@@ -209,7 +208,7 @@ async def changed_since(
 
 async def load_message(
     conn: AsyncConnection, room_id: uuid.UUID, message_id: uuid.UUID
-) -> dict[str, Any] | None:
+) -> Message | None:
     row = (
         await conn.execute(
             text(SELECT_MESSAGE + " WHERE m.room_id = :r AND m.message_id = :id"),

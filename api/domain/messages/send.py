@@ -29,6 +29,7 @@ from api.domain.core import metrics
 from api.domain.core.errors import DomainError, Invalid
 from api.domain.core.rate_limit import SharedRateLimiter
 from api.domain.core.services import Services
+from api.domain.events import Ack, Message
 from api.domain.messages.batch import Batch, BatchSteps, SendRequest
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,11 @@ class Outcome:
 
     room_id: str
     room_title: str
-    # Requests answered by this batch, in submission order, each with its message's ack fields
-    # (`client_id`, `message_id`, `sequence_number`, `created_at`).
-    answers: list[tuple[SendRequest, dict[str, Any]]]
+    # Requests answered by this batch, in submission order, each with what its ack is made of:
+    # the message stored, or (a repeated client id) the ack of the message stored earlier.
+    answers: list[tuple[SendRequest, Message | Ack]]
     # Message objects stored by this batch, in sequence order, starting at `first_seq`.
-    messages: list[dict[str, Any]]
+    messages: list[Message]
     first_seq: int
     committed_at: float
 
@@ -88,7 +89,7 @@ class MessageWriter:
         # Takes each batch's outcome, synchronously, before the senders' futures resolve.
         self.sink: Callable[[Outcome], None] | None = None
 
-    def submit(self, request: SendRequest) -> asyncio.Future[dict[str, Any]]:
+    def submit(self, request: SendRequest) -> asyncio.Future[Message | Ack]:
         """Queue a send now; the future resolves to the message object (or the first one, for a
         repeated client_id) once its batch has committed, or fails with the batch."""
         queue = self._rooms.get(request.room_id)
@@ -100,7 +101,7 @@ class MessageWriter:
             queue.task = asyncio.create_task(self._drain(request.room_id, queue))
         return request.future
 
-    async def send(self, request: SendRequest) -> dict[str, Any]:
+    async def send(self, request: SendRequest) -> Message | Ack:
         """Queue a send and wait for its outcome (see :meth:`submit`)."""
         return await self.submit(request)
 
@@ -211,7 +212,7 @@ class MessageWriter:
         self,
         batch: Batch,
         title: str | None,
-        stored: list[dict[str, Any]],
+        stored: list[Message],
         started: float,
         first_seq: int = 0,
     ) -> None:

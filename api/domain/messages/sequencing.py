@@ -19,6 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.domain.core.errors import Forbidden, NotFound
+from api.domain.core.timefmt import iso
+from api.domain.events import Message
 
 
 @dataclass(slots=True)
@@ -34,6 +36,35 @@ class NewMessage:
     file_url: str | None = None
     client_id: str | None = None
     message_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def stored_message(
+    room_id: uuid.UUID,
+    new: NewMessage,
+    sequence_number: int,
+    created_at: datetime,
+    display_name: str | None,
+    is_bot: bool = False,
+) -> Message:
+    """The message object of a message `insert_sequenced` just stored (nothing edited or reacted yet)."""
+    return Message(
+        message_id=str(new.message_id),
+        room_id=str(room_id),
+        sender_id=new.sender_id,
+        sender_display_name=display_name or new.sender_id,
+        content=new.data if new.message_type in ("incident_data", "system") else new.content,
+        message_type=new.message_type,
+        mentions=new.mentions,
+        file_id=str(new.file_id) if new.file_id else None,
+        file_url=new.file_url,
+        client_id=new.client_id,
+        created_at=iso(created_at),
+        edited_at=None,
+        deleted_at=None,
+        sequence_number=sequence_number,
+        reactions={},
+        sender_is_bot=is_bot,
+    )
 
 
 @dataclass(frozen=True, slots=True)

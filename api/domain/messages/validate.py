@@ -17,6 +17,11 @@ MAX_DATA_DEPTH = 5
 MAX_MENTIONS = 100
 MAX_CLIENT_ID = 64
 CLIENT_TYPES = ("text", "image_ref", "file_ref", "incident_data")
+# incident_data may carry the units of its readings under this key (README, extensions):
+# `{"temperature": 85, "_units": {"temperature": "°C"}}`. Values stay plain JSON numbers, so the
+# incident-data series and filters work on them unchanged.
+UNITS_KEY = "_units"
+MAX_UNIT_CHARS = 32
 
 _enc = msgspec.json.Encoder()
 
@@ -38,6 +43,22 @@ def json_depth(value: Any, limit: int) -> int:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
     return best
+
+
+def check_units(data: dict[str, Any]) -> None:
+    """`_units`, when present, maps field names of this object to short unit strings."""
+    if UNITS_KEY not in data:
+        return
+    units = data[UNITS_KEY]
+    if not isinstance(units, dict):
+        raise Invalid(f"incident_data {UNITS_KEY} must be an object of field name to unit")
+    for name, unit in units.items():
+        if name not in data or name == UNITS_KEY:
+            raise Invalid(f"incident_data {UNITS_KEY} names a field the data does not have")
+        if not isinstance(unit, str) or not unit.strip() or len(unit) > MAX_UNIT_CHARS:
+            raise Invalid(
+                f"incident_data units must be non-empty strings of at most {MAX_UNIT_CHARS} characters"
+            )
 
 
 @dataclass(slots=True)
@@ -84,6 +105,7 @@ def check_draft(frame: dict[str, Any]) -> Draft:
             raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
         if len(_enc.encode(content)) > MAX_DATA_BYTES:
             raise TooLarge("incident_data is over 16 KiB")
+        check_units(content)
         data, text_content = content, None
     else:
         if content is None and mtype != "text":
@@ -136,5 +158,3 @@ def find_display_name_mentions(content: str, members: dict[str, str]) -> list[st
         if uid in members and uid not in found:
             found.append(uid)
     return found
-
-

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from api.domain.auth.access import RoomAccess, access_owned_room, access_room, parse_uuid
 from api.domain.auth.sessions import AuthUser
+from api.domain.core.db import UnitOfWork
 from api.domain.core.errors import Invalid
 from api.domain.core.models import ROOM_STATUSES
 from api.domain.core.services import Services
@@ -102,6 +103,21 @@ async def get_room(services: Services, user: AuthUser, room_id: object) -> dict[
     return room_object(access.room, access.role, unread)
 
 
+async def insert_room(
+    uow: UnitOfWork, room_id: uuid.UUID, title: str, description: str, created_by: str
+) -> Any:
+    """Insert a room row (checked title and description); the caller adds its members."""
+    return (
+        await uow.conn.execute(
+            text(
+                "INSERT INTO incident_rooms (room_id, title, description, created_by) VALUES (:r, :t, :d, :u) "
+                "RETURNING room_id, title, description, status, created_by, created_at, last_seq, last_message_at"
+            ),
+            {"r": room_id, "t": title, "d": description, "u": created_by},
+        )
+    ).one()
+
+
 async def do_create_room(
     services: Services, user: AuthUser, title: object, description: object
 ) -> dict[str, Any]:
@@ -110,15 +126,7 @@ async def do_create_room(
     clean_description = check_description(description)
     room_id = uuid.uuid4()
     async with services.db.transaction() as uow:
-        row = (
-            await uow.conn.execute(
-                text(
-                    "INSERT INTO incident_rooms (room_id, title, description, created_by) VALUES (:r, :t, :d, :u) "
-                    "RETURNING room_id, title, description, status, created_by, created_at, last_seq, last_message_at"
-                ),
-                {"r": room_id, "t": clean_title, "d": clean_description, "u": user.user_id},
-            )
-        ).first()
+        row = await insert_room(uow, room_id, clean_title, clean_description, user.user_id)
         await uow.conn.execute(
             text("INSERT INTO room_members (room_id, user_id, role) VALUES (:r, :u, 'OWNER')"),
             {"r": room_id, "u": user.user_id},
@@ -162,20 +170,46 @@ async def do_update_room(
                 {"r": rid, **updates},
             )
         if "status" in updates:
-            await post_system(
-                uow,
-                services,
-                rid,
-                user.user_id,
-                {
-                    "event": "room_status_changed",
-                    "user_id": user.user_id,
-                    "actor_id": user.user_id,
-                    "old_status": old_status,
-                    "new_status": new_status,
-                },
-            )
+            await post_status_changed(uow, services, rid, user.user_id, old_status, updates["status"])
     return await get_room(services, user, room_id)
+
+
+async def post_status_changed(
+    uow: UnitOfWork, services: Services, room_id: uuid.UUID, actor_id: str, old_status: str, new_status: str
+) -> None:
+    """Post the `room_status_changed` system message of a status change made in `uow`."""
+    await post_system(
+        uow,
+        services,
+        room_id,
+        actor_id,
+        {
+            "event": "room_status_changed",
+            "user_id": actor_id,
+            "actor_id": actor_id,
+            "old_status": old_status,
+            "new_status": new_status,
+        },
+    )
+
+
+async def do_set_status_locked(
+    uow: UnitOfWork, services: Services, room_id: uuid.UUID, actor_id: str, new_status: str
+) -> bool:
+    """Set a room's status in `uow` (row locked) and post the change; False when it already had it."""
+    locked = (
+        await uow.conn.execute(
+            text("SELECT status FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": room_id}
+        )
+    ).first()
+    if locked is None or locked.status == new_status:
+        return False
+    await uow.conn.execute(
+        text("UPDATE incident_rooms SET status = :s, updated_at = now() WHERE room_id = :r"),
+        {"r": room_id, "s": new_status},
+    )
+    await post_status_changed(uow, services, room_id, actor_id, locked.status, new_status)
+    return True
 
 
 async def do_mark_read(services: Services, user: AuthUser, room_id: object, sequence_number: object) -> None:
@@ -197,4 +231,3 @@ async def do_mark_read(services: Services, user: AuthUser, room_id: object, sequ
             {"r": rid, "u": user.user_id, "s": sequence_number},
         )
         tell_user_after_commit(uow, services, user.user_id, "read", rid)
-

@@ -26,7 +26,8 @@ def check_role(value: object) -> str:
 
 _MEMBERS = text(
     """
-    SELECT m.user_id, COALESCE(u.display_name, m.user_id) AS display_name, m.role, m.joined_at
+    SELECT m.user_id, COALESCE(u.display_name, m.user_id) AS display_name, COALESCE(u.is_bot, false) AS is_bot,
+           m.role, m.joined_at
     FROM room_members m LEFT JOIN tr_users u ON u.user_id = m.user_id
     WHERE m.room_id = :r ORDER BY m.joined_at, m.user_id
     """
@@ -40,7 +41,13 @@ async def list_members(
         access = await access_room(conn, room_id, user)
         rows = (await conn.execute(_MEMBERS, {"r": access.room["room_id"]})).all()
     return access.room_id, [
-        {"user_id": r.user_id, "display_name": r.display_name, "role": r.role, "joined_at": iso(r.joined_at)}
+        {
+            "user_id": r.user_id,
+            "display_name": r.display_name,
+            "is_bot": r.is_bot,
+            "role": r.role,
+            "joined_at": iso(r.joined_at),
+        }
         for r in rows
     ]
 
@@ -107,7 +114,7 @@ async def do_add_member(
             user.user_id,
             {"event": "member_added", "user_id": target, "actor_id": user.user_id, "role": clean_role},
         )
-        tell_user_after_commit(uow, services, target, "rooms", rid, added["sequence_number"])
+        tell_user_after_commit(uow, services, target, "rooms", rid, added.sequence_number)
     return {
         "user_id": target,
         "display_name": target_row.display_name,

@@ -13,13 +13,19 @@ from tests.support.servers import ServerProcess
 
 METHODS = ("get", "post", "put", "patch", "delete")
 # Operations that take no body (state-changing but parameterless).
-NO_BODY = {("post", "/api/auth/logout"), ("delete", "/api/rooms/{room_id}/members/{member_id}")}
-ID_FORMATS = {"room_id": "uuid", "message_id": "uuid", "file_id": "uuid", "member_id": "email"}
+NO_BODY = {
+    ("post", "/api/auth/logout"),
+    ("delete", "/api/rooms/{room_id}/members/{member_id}"),
+    ("delete", "/api/rooms/{room_id}/webhooks/{webhook_id}"),
+}
+ID_FORMATS = {"room_id": "uuid", "message_id": "uuid", "file_id": "uuid", "member_id": "email", "webhook_id": "uuid"}
 EXAMPLE_IDS = {
     "room_id": "00000000-0000-0000-0000-000000000001",
     "message_id": "00000000-0000-0000-0000-000000000002",
     "file_id": "00000000-0000-0000-0000-000000000003",
     "member_id": "someone@example.com",
+    "webhook_id": "00000000-0000-0000-0000-000000000004",
+    "secret": "not-a-secret",
 }
 
 

@@ -40,3 +40,43 @@ async def test_a_connect_burst_larger_than_the_redis_pool_opens_every_socket(
         for ws in sockets:
             await ws.ws.close()
         await local.aclose()
+
+
+async def test_with_one_setup_slot_a_burst_still_opens_and_closes_every_socket(
+    server_factory, database_url: str
+) -> None:
+    """WS_SETUP_CONCURRENCY=1: room sockets and user streams open and close one at a time, and
+    a socket already open is not held up by the queue (its messages flow)."""
+    srv = server_factory(WS_SETUP_CONCURRENCY="1")
+    local = Api(srv.base_url, database_url)
+    sockets: list[WsClient] = []
+    try:
+        owner = await local.user("owner")
+        members = [await local.user(f"crew{i}") for i in range(8)]
+        room_id = await local.room_with(owner, *((m, "EDITOR") for m in members))
+        first = await local.connect(owner, room_id)
+        opened = await asyncio.wait_for(
+            asyncio.gather(
+                *(local.connect(user, room_id) for user in members * 2),
+                *(local.stream(user) for user in members),
+                return_exceptions=True,
+            ),
+            60,
+        )
+        sockets = [o for o in opened if isinstance(o, WsClient)]
+        assert len(sockets) == len(opened), [o for o in opened if isinstance(o, BaseException)][:3]
+        # Half of them close at once while the room keeps talking.
+        closing = sockets[: len(sockets) // 2]
+        sockets = sockets[len(sockets) // 2 :]
+        await asyncio.gather(*(ws.ws.close() for ws in closing))
+        ack = await first.send_message("pressure back to 80")
+        assert ack["sequence_number"] > 0
+        again = await asyncio.wait_for(asyncio.gather(*(local.connect(m, room_id) for m in members)), 60)
+        sockets.extend(again)
+        for ws in again:
+            assert ws.connected is not None and ws.connected["last_sequence_number"] >= ack["sequence_number"]
+        sockets.append(first)
+    finally:
+        for ws in sockets:
+            await ws.ws.close()
+        await local.aclose()

@@ -9,6 +9,7 @@ import {
   aroundPage,
   clientConfig,
   errorBody,
+  incidentFields,
   incidentPoints,
   loginResponse,
   memberList,
@@ -182,6 +183,11 @@ export class ApiClient {
   async incidentData(roomId: string, field: string): Promise<IncidentPoint[]> {
     const q = new URLSearchParams({ field });
     return (await this.get(`/api/rooms/${enc(roomId)}/incident-data?${q}`, incidentPoints)).points;
+  }
+
+  /** The room's numeric incident-data fields with their latest units (an extension, README). */
+  async incidentFields(roomId: string): Promise<{ field: string; count: number; unit: string | null }[]> {
+    return (await this.get(`/api/rooms/${enc(roomId)}/incident-data/fields`, incidentFields)).fields;
   }
 
   async uploadFile(roomId: string, file: Blob, filename: string): Promise<UploadedFile> {

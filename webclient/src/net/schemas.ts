@@ -48,6 +48,7 @@ const content: Decoder<MessageContent> = (v, path) => {
   throw new DecodeError(path, "string, object or null");
 };
 
+/** The contract's message object; the server's `api.domain.events.Message` struct mirrors it. */
 export interface ChatMessage {
   message_id: string;
   room_id: string;
@@ -66,6 +67,8 @@ export interface ChatMessage {
   reactions: Record<string, number>;
   /** REST history only: the emoji the signed-in user has put on this message. */
   my_reactions?: string[] | undefined;
+  /** Extension: sent by a bot (an incoming webhook's), not a person. */
+  sender_is_bot?: boolean | undefined;
 }
 
 const messageFields = {
@@ -85,6 +88,7 @@ const messageFields = {
   sequence_number: int,
   reactions: withDefault(record(int), () => ({}) as Record<string, number>),
   my_reactions: optional(array(str)),
+  sender_is_bot: optional(bool),
 };
 
 export const chatMessage: Decoder<ChatMessage> = map(object(messageFields), (m) => ({
@@ -612,6 +616,13 @@ export interface IncidentPoint {
 }
 export const incidentPoints = object({
   points: array(object({ message_id: str, sequence_number: int, created_at: str, value: num })),
+  /** Extension: the unit the field was last posted with (`_units`), or null. */
+  unit: withDefault(nullable(str), () => null),
+});
+
+/** Extension: GET /api/rooms/{id}/incident-data/fields, the room's numeric fields. */
+export const incidentFields = object({
+  fields: array(object({ field: str, count: int, unit: withDefault(nullable(str), () => null) })),
 });
 
 export interface UploadedFile {

@@ -380,6 +380,8 @@ export class RoomSession {
     return (
       this.members.value.find((m) => m.user_id === userId)?.display_name ??
       this.presence.value.online.find((u) => u.user_id === userId)?.display_name ??
+      // A sender who is no member, such as a webhook's bot: named by its messages.
+      this.timeline.value.messages.find((m) => m.sender_id === userId && m.message_type !== "system")?.sender_display_name ??
       userId
     );
   }

@@ -1,65 +1,134 @@
-/** Geometry of the small incident-data line chart, computed without the DOM. */
-import type { IncidentPoint } from "../net/schemas";
+/**
+ * Incident-data series for the room chart, computed without the DOM: merging what the REST
+ * endpoint returned with readings that arrived live, aligning several fields on one time axis
+ * (uPlot's column format), and the zoom/pan window arithmetic.
+ */
+import type { ChatMessage, IncidentPoint } from "../net/schemas";
+import { UNITS_KEY, unitsOf } from "./incident_fields";
 
-export interface ChartBox {
-  width: number;
-  height: number;
-  padLeft: number;
-  padRight: number;
-  padTop: number;
-  padBottom: number;
+/** A field of the room that can be charted. */
+export interface FieldInfo {
+  field: string;
+  unit: string | null;
+  count: number;
 }
 
-export interface ChartGeometry {
-  /** The SVG polyline `points` attribute. */
-  polyline: string;
-  dots: { x: number; y: number; value: number; at: string }[];
+export interface Series {
+  field: string;
+  unit: string | null;
+  points: readonly IncidentPoint[];
+}
+
+/** uPlot's aligned data: x in seconds, then one column per series (null where it has no reading). */
+export type Aligned = [number[], ...(number | null)[][]];
+
+function byTime(a: IncidentPoint, b: IncidentPoint): number {
+  return Date.parse(a.created_at) - Date.parse(b.created_at) || a.sequence_number - b.sequence_number;
+}
+
+/** Both lists as one, oldest first; a message in both keeps the later copy (`b`: live, possibly edited). */
+export function mergePoints(a: readonly IncidentPoint[], b: readonly IncidentPoint[]): IncidentPoint[] {
+  const byId = new Map<string, IncidentPoint>();
+  for (const p of a) byId.set(p.message_id, p);
+  for (const p of b) byId.set(p.message_id, p);
+  return [...byId.values()].sort(byTime);
+}
+
+function isStored(m: ChatMessage): boolean {
+  return m.message_type === "incident_data" && !m.deleted_at && m.sequence_number > 0 && m.content !== null;
+}
+
+function dataOf(m: ChatMessage): Record<string, unknown> | null {
+  return typeof m.content === "object" && m.content !== null && !Array.isArray(m.content)
+    ? (m.content as Record<string, unknown>)
+    : null;
+}
+
+/** Readings of `field` in the loaded messages (live ones included): numbers only, like the server. */
+export function pointsFromMessages(messages: readonly ChatMessage[], field: string): IncidentPoint[] {
+  const out: IncidentPoint[] = [];
+  for (const m of messages) {
+    if (!isStored(m)) continue;
+    const value = dataOf(m)?.[field];
+    if (typeof value === "number" && Number.isFinite(value)) {
+      out.push({ message_id: m.message_id, sequence_number: m.sequence_number, created_at: m.created_at, value });
+    }
+  }
+  return out.sort(byTime);
+}
+
+/** Message ids of the loaded incident data that was deleted: their points leave the chart at once. */
+export function deletedIds(messages: readonly ChatMessage[]): Set<string> {
+  return new Set(messages.filter((m) => m.message_type === "incident_data" && m.deleted_at).map((m) => m.message_id));
+}
+
+/**
+ * The fields that can be charted: the server's list, plus numeric fields seen in the loaded
+ * messages (a reading that just arrived), with the latest unit seen; by name.
+ */
+export function chartableFields(server: readonly FieldInfo[], messages: readonly ChatMessage[]): FieldInfo[] {
+  const out = new Map<string, FieldInfo>(server.map((f) => [f.field, { ...f }]));
+  const sorted = messages.filter(isStored).sort((a, b) => a.sequence_number - b.sequence_number);
+  for (const m of sorted) {
+    const data = dataOf(m);
+    if (!data) continue;
+    const units = unitsOf(data);
+    for (const [key, value] of Object.entries(data)) {
+      if (key === UNITS_KEY || typeof value !== "number" || !Number.isFinite(value)) continue;
+      const known = out.get(key);
+      if (known) {
+        if (units[key]) known.unit = units[key]!;
+      } else out.set(key, { field: key, unit: units[key] ?? null, count: 1 });
+    }
+  }
+  return [...out.values()].sort((a, b) => a.field.localeCompare(b.field));
+}
+
+/** Several series on one time axis (seconds), each with null where it has no reading at that time. */
+export function alignSeries(series: readonly Series[]): Aligned {
+  const times = new Set<number>();
+  for (const s of series) for (const p of s.points) times.add(Date.parse(p.created_at) / 1000);
+  const xs = [...times].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const columns = series.map((s) => {
+    const col: (number | null)[] = new Array<number | null>(xs.length).fill(null);
+    for (const p of s.points) col[index.get(Date.parse(p.created_at) / 1000)!] = p.value;
+    return col;
+  });
+  return [xs, ...columns];
+}
+
+/**
+ * The y scales: one per distinct unit (fields without a unit each get their own), so °C and kPa
+ * are never read off the same axis. Returns the scale key of each series.
+ */
+export function scaleKeys(series: readonly Series[]): string[] {
+  return series.map((s) => (s.unit ? `unit:${s.unit}` : `field:${s.field}`));
+}
+
+export interface Window {
   min: number;
   max: number;
-  first: string | null;
-  last: string | null;
 }
 
-export function chartGeometry(points: readonly IncidentPoint[], box: ChartBox): ChartGeometry {
-  // A line over time: ordered by timestamp, the sequence number breaking ties.
-  const sorted = [...points].sort(
-    (a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.sequence_number - b.sequence_number,
-  );
-  if (sorted.length === 0) return { polyline: "", dots: [], min: 0, max: 0, first: null, last: null };
-  const values = sorted.map((p) => p.value);
-  let min = Math.min(...values);
-  let max = Math.max(...values);
-  if (min === max) {
-    // A flat series is drawn across the middle rather than along an edge.
-    min -= 1;
-    max += 1;
-  }
-  const times = sorted.map((p) => Date.parse(p.created_at));
-  const t0 = times[0]!;
-  const t1 = times[times.length - 1]!;
-  const innerW = box.width - box.padLeft - box.padRight;
-  const innerH = box.height - box.padTop - box.padBottom;
-  const dots = sorted.map((p, i) => {
-    // Equal spacing when the timestamps do not spread (one point, or all at one instant).
-    const fx = t1 > t0 ? (times[i]! - t0) / (t1 - t0) : sorted.length === 1 ? 0.5 : i / (sorted.length - 1);
-    const fy = (p.value - min) / (max - min);
-    return {
-      x: round(box.padLeft + fx * innerW),
-      y: round(box.padTop + (1 - fy) * innerH),
-      value: p.value,
-      at: p.created_at,
-    };
-  });
-  return {
-    polyline: dots.map((d) => `${d.x},${d.y}`).join(" "),
-    dots,
-    min: Math.min(...values),
-    max: Math.max(...values),
-    first: sorted[0]!.created_at,
-    last: sorted[sorted.length - 1]!.created_at,
-  };
+/** Zooms the x window by `factor` (< 1 zooms in) around `center`, kept inside `bounds`. */
+export function zoomWindow(w: Window, factor: number, center: number, bounds: Window): Window {
+  const full = bounds.max - bounds.min;
+  let span = (w.max - w.min) * factor;
+  if (full <= 0) return { ...bounds };
+  span = Math.min(Math.max(span, Math.min(full, 1)), full);
+  const frac = w.max > w.min ? (center - w.min) / (w.max - w.min) : 0.5;
+  let min = center - span * frac;
+  let max = min + span;
+  if (min < bounds.min) [min, max] = [bounds.min, bounds.min + span];
+  if (max > bounds.max) [min, max] = [bounds.max - span, bounds.max];
+  return { min, max };
 }
 
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
+/** Moves the x window by `fraction` of its width (negative: back in time), kept inside `bounds`. */
+export function panWindow(w: Window, fraction: number, bounds: Window): Window {
+  const span = w.max - w.min;
+  let min = w.min + span * fraction;
+  min = Math.max(bounds.min, Math.min(min, bounds.max - span));
+  return { min, max: min + span };
 }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { chartGeometry } from "./chart";
 import {
   decodeMyReactions,
   hasMyReaction,
@@ -74,24 +73,9 @@ describe("system event text", () => {
     ).toBe("Bob changed the room status from active to resolved");
     expect(describeSystemEvent({ event: "user_joined", user_id: "c@x" }, nameOf)).toBe("c@x joined");
   });
-});
-
-describe("chartGeometry", () => {
-  const box = { width: 110, height: 60, padLeft: 10, padRight: 0, padTop: 0, padBottom: 10 };
-  const p = (seq: number, value: number, at: string) => ({ message_id: `m${seq}`, sequence_number: seq, created_at: at, value });
-
-  it("scales time to x and value to y (higher values drawn higher)", () => {
-    const g = chartGeometry(
-      [p(1, 70, "2025-11-17T10:00:00.000Z"), p(2, 90, "2025-11-17T10:10:00.000Z"), p(3, 80, "2025-11-17T10:05:00.000Z")],
-      box,
+  it("describes a resolved alert by its title", () => {
+    expect(describeSystemEvent({ event: "alert_resolved", user_id: "bot@x", actor_id: "bot@x", title: "ProbeFailure" }, nameOf)).toBe(
+      "Resolved: ProbeFailure",
     );
-    expect(g.polyline).toBe("10,50 60,25 110,0");
-    expect([g.min, g.max]).toEqual([70, 90]);
-  });
-
-  it("draws a flat or single-point series in the middle", () => {
-    const g = chartGeometry([p(1, 5, "2025-11-17T10:00:00.000Z")], box);
-    expect(g.dots[0]).toMatchObject({ x: 60, y: 25 });
-    expect(chartGeometry([], box).polyline).toBe("");
   });
 });

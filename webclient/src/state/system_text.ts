@@ -28,6 +28,11 @@ export function describeSystemEvent(content: Record<string, unknown>, nameOf: Na
       const who = actor ?? user;
       return `${who} changed the room status from ${from} to ${to}`;
     }
+    case "alert_resolved": {
+      const title = typeof content.title === "string" && content.title ? content.title : "alert";
+      // The actor is the webhook's bot, no member whose name the room knows: the badge says it.
+      return `Resolved: ${title}`;
+    }
     default:
       return `${event.replace(/_/g, " ")}${by}`;
   }

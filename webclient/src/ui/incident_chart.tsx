@@ -1,106 +1,305 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
 import type { ApiClient } from "../net/http";
-import type { IncidentPoint } from "../net/schemas";
-import { chartGeometry } from "../state/chart";
+import type { ChatMessage, IncidentPoint } from "../net/schemas";
+import {
+  alignSeries,
+  chartableFields,
+  deletedIds,
+  mergePoints,
+  panWindow,
+  pointsFromMessages,
+  scaleKeys,
+  zoomWindow,
+  type FieldInfo,
+  type Series,
+  type Window,
+} from "../state/chart";
+import { fieldLabel, formatReading } from "../state/incident_fields";
 import type { ZonedTimeFormatter } from "../state/time_format";
-import { INCIDENT_FIELDS } from "./incident_form";
 
-const BOX = { width: 320, height: 140, padLeft: 44, padRight: 10, padTop: 10, padBottom: 24 };
+/** User-visible strings of the chart (routed through the i18n library at merge). */
+export const CHART_TEXT = {
+  title: "Trend",
+  fields: "Fields to chart",
+  none: "No numeric readings in this room yet. Post incident data with a number to see it here.",
+  pick: "Choose a field to chart.",
+  loadFailed: (why: string) => `Could not load the readings: ${why}`,
+  zoomIn: "Zoom in",
+  zoomOut: "Zoom out",
+  panBack: "Earlier",
+  panForward: "Later",
+  reset: "Show all",
+  time: "Time",
+  hint: "Drag across the chart to zoom, scroll to zoom, Shift+scroll to pan; the legend shows the values under the pointer.",
+  summary: (parts: string[]) => parts.join("; "),
+  seriesSummary: (label: string, n: number, min: string, max: string, latest: string) =>
+    `${label}: ${n} readings from ${min} to ${max}, latest ${latest}`,
+};
 
-/** A line of one incident-data field over time, from the incident-data endpoint. */
+const COLORS = ["#c2410c", "#1d4ed8", "#15803d", "#7e22ce", "#0e7490", "#b91c1c", "#4d7c0f", "#a16207"];
+const HEIGHT = 220;
+
+/** Numeric incident-data fields of the room over time: several at once, zoom/pan, live. */
 export function IncidentChart({
   api,
   roomId,
   fmt,
   refreshKey,
+  messages = [],
 }: {
   api: ApiClient;
   roomId: string;
   fmt: ZonedTimeFormatter;
-  /** Changes when new incident data arrives, to refetch. */
+  /** Changes when incident data arrives, is edited or deleted, to refetch. */
   refreshKey: number;
+  /** The room's loaded messages: readings that just arrived show before the refetch answers. */
+  messages?: readonly ChatMessage[];
 }) {
-  const [field, setField] = useState("temperature");
-  const [points, setPoints] = useState<IncidentPoint[] | null>(null);
+  const [serverFields, setServerFields] = useState<FieldInfo[]>([]);
+  const [fetched, setFetched] = useState<Record<string, IncidentPoint[]>>({});
+  const [selected, setSelected] = useState<string[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+
+  const fields = useMemo(() => chartableFields(serverFields, messages), [serverFields, messages]);
+  const chosen = (selected ?? defaultSelection(fields)).filter((f) => fields.some((x) => x.field === f));
 
   useEffect(() => {
     let cancelled = false;
-    setError(null);
-    api.incidentData(roomId, field).then(
-      (p) => !cancelled && setPoints(p),
-      (err: unknown) => !cancelled && setError(err instanceof Error ? err.message : String(err)),
+    api.incidentFields(roomId).then(
+      (list) => !cancelled && setServerFields(list),
+      (err: unknown) => !cancelled && setError(CHART_TEXT.loadFailed(err instanceof Error ? err.message : String(err))),
     );
     return () => {
       cancelled = true;
     };
-  }, [roomId, field, refreshKey]);
+  }, [roomId, refreshKey]);
 
-  const now = new Date();
-  const g = points ? chartGeometry(points, BOX) : null;
-  const label = INCIDENT_FIELDS.find((f) => f.key === field)?.label ?? field;
+  const chosenKey = chosen.join("\n");
+  useEffect(() => {
+    let cancelled = false;
+    setError(null);
+    Promise.all(chosen.map(async (f) => [f, await api.incidentData(roomId, f)] as const)).then(
+      (pairs) => !cancelled && setFetched((old) => ({ ...old, ...Object.fromEntries(pairs) })),
+      (err: unknown) => !cancelled && setError(CHART_TEXT.loadFailed(err instanceof Error ? err.message : String(err))),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [roomId, chosenKey, refreshKey]);
+
+  const gone = deletedIds(messages);
+  const series: Series[] = chosen.map((f) => ({
+    field: f,
+    unit: fields.find((x) => x.field === f)?.unit ?? null,
+    points: mergePoints(fetched[f] ?? [], pointsFromMessages(messages, f)).filter((p) => !gone.has(p.message_id)),
+  }));
+
+  const toggle = (field: string, on: boolean) =>
+    setSelected(on ? [...chosen.filter((f) => f !== field), field] : chosen.filter((f) => f !== field));
+
   return (
     <section class="chart card" aria-labelledby="chart-title">
-      <div class="row">
-        <h2 id="chart-title">Trend</h2>
-        <label>
-          <span class="visually-hidden">Field</span>
-          <select value={field} onChange={(e) => setField(e.currentTarget.value)}>
-            {INCIDENT_FIELDS.map((f) => (
-              <option key={f.key} value={f.key}>
-                {f.label}
-              </option>
-            ))}
-          </select>
-        </label>
-      </div>
+      <h2 id="chart-title">{CHART_TEXT.title}</h2>
+      {fields.length > 0 ? (
+        <fieldset class="chart-fields">
+          <legend class="visually-hidden">{CHART_TEXT.fields}</legend>
+          {fields.map((f) => (
+            <label key={f.field} class="chart-field">
+              <input
+                type="checkbox"
+                checked={chosen.includes(f.field)}
+                onChange={(e) => toggle(f.field, e.currentTarget.checked)}
+              />
+              {fieldLabel(f.field)}
+              {f.unit ? ` (${f.unit})` : ""}
+            </label>
+          ))}
+        </fieldset>
+      ) : null}
       {error ? (
         <p class="error" role="alert">
-          Could not load the data: {error}
+          {error}
         </p>
       ) : null}
-      {g && g.dots.length === 0 ? <p class="muted">No {label.toLowerCase()} readings yet.</p> : null}
-      {g && g.dots.length > 0 ? (
-        <svg
-          viewBox={`0 0 ${BOX.width} ${BOX.height}`}
-          role="img"
-          aria-label={`${label}: ${g.dots.length} readings from ${g.min} to ${g.max}, latest ${g.dots[g.dots.length - 1]!.value}`}
-          class="chart-svg"
-        >
-          <line x1={BOX.padLeft} y1={BOX.padTop} x2={BOX.padLeft} y2={BOX.height - BOX.padBottom} class="axis" />
-          <line
-            x1={BOX.padLeft}
-            y1={BOX.height - BOX.padBottom}
-            x2={BOX.width - BOX.padRight}
-            y2={BOX.height - BOX.padBottom}
-            class="axis"
-          />
-          <text x={BOX.padLeft - 4} y={BOX.padTop + 8} text-anchor="end" class="tick">
-            {g.max}
-          </text>
-          <text x={BOX.padLeft - 4} y={BOX.height - BOX.padBottom} text-anchor="end" class="tick">
-            {g.min}
-          </text>
-          {g.first ? (
-            <text x={BOX.padLeft} y={BOX.height - 8} class="tick">
-              {fmt.short(g.first, now)}
-            </text>
-          ) : null}
-          {g.last ? (
-            <text x={BOX.width - BOX.padRight} y={BOX.height - 8} text-anchor="end" class="tick">
-              {fmt.short(g.last, now)}
-            </text>
-          ) : null}
-          <polyline points={g.polyline} class="series" fill="none" />
-          {g.dots.map((d, i) => (
-            <circle key={i} cx={d.x} cy={d.y} r={3} class="dot">
-              <title>
-                {d.value} at {fmt.short(d.at, now)}
-              </title>
-            </circle>
-          ))}
-        </svg>
-      ) : null}
+      {fields.length === 0 ? <p class="muted">{CHART_TEXT.none}</p> : null}
+      {fields.length > 0 && chosen.length === 0 ? <p class="muted">{CHART_TEXT.pick}</p> : null}
+      {series.length > 0 && series.some((s) => s.points.length > 0) ? <Plot series={series} fmt={fmt} /> : null}
     </section>
   );
+}
+
+/** The spec's temperature when the room has it, else the first field. */
+function defaultSelection(fields: readonly FieldInfo[]): string[] {
+  if (fields.length === 0) return [];
+  return [fields.find((f) => f.field === "temperature")?.field ?? fields[0]!.field];
+}
+
+function summary(series: readonly Series[]): string {
+  return CHART_TEXT.summary(
+    series
+      .filter((s) => s.points.length > 0)
+      .map((s) => {
+        const values = s.points.map((p) => p.value);
+        return CHART_TEXT.seriesSummary(
+          fieldLabel(s.field),
+          values.length,
+          formatReading(Math.min(...values), s.unit),
+          formatReading(Math.max(...values), s.unit),
+          formatReading(values[values.length - 1], s.unit),
+        );
+      }),
+  );
+}
+
+function Plot({ series, fmt }: { series: Series[]; fmt: ZonedTimeFormatter }) {
+  const host = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  /** The x window the user zoomed to, or null for everything. */
+  const zoom = useRef<Window | null>(null);
+  const [zoomed, setZoomed] = useState(false);
+  const data = alignSeries(series);
+  const shape = series.map((s) => `${s.field}|${s.unit ?? ""}`).join("\n");
+  const dataRef = useRef(data);
+  dataRef.current = data;
+  const bounds = (): Window => {
+    const xs = dataRef.current[0];
+    return { min: xs[0] ?? 0, max: xs[xs.length - 1] ?? 0 };
+  };
+
+  const applyZoom = (w: Window | null) => {
+    const u = plot.current;
+    zoom.current = w;
+    setZoomed(w !== null);
+    if (!u) return;
+    const b = bounds();
+    const target = w ?? paddedBounds(b);
+    u.setScale("x", target);
+  };
+
+  // A new uPlot when the set of series (or their units) changes; new data otherwise.
+  useEffect(() => {
+    const el = host.current;
+    if (!el) return;
+    const keys = scaleKeys(series);
+    const axisScales = [...new Set(keys)].slice(0, 2);
+    const now = new Date();
+    const opts: uPlot.Options = {
+      width: Math.max(240, el.clientWidth || 320),
+      height: HEIGHT,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), fmt.timeZone),
+      scales: {
+        x: { time: true, range: (_u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) },
+        ...Object.fromEntries(keys.map((k) => [k, { auto: true }])),
+      },
+      cursor: { drag: { x: true, y: false, setScale: false } },
+      legend: { live: true },
+      axes: [
+        { stroke: "#555", grid: { stroke: "#eee" } },
+        ...axisScales.map((k, i) => ({
+          scale: k,
+          side: i === 0 ? 3 : 1,
+          stroke: "#555",
+          grid: { show: i === 0, stroke: "#eee" },
+          label: series.find((_, j) => keys[j] === k)?.unit ?? undefined,
+          size: 50,
+        })),
+      ],
+      series: [
+        {
+          label: CHART_TEXT.time,
+          value: (_u, v) => (v == null ? "—" : fmt.short(new Date(v * 1000).toISOString(), now)),
+        },
+        ...series.map((s, i) => ({
+          label: fieldLabel(s.field),
+          scale: keys[i]!,
+          stroke: COLORS[i % COLORS.length]!,
+          width: 2,
+          spanGaps: true,
+          points: { show: true, size: 6 },
+          value: (_u: uPlot, v: number | null) => (v == null ? "—" : formatReading(v, s.unit)),
+        })),
+      ],
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width < 4) return;
+            const min = u.posToVal(u.select.left, "x");
+            const max = u.posToVal(u.select.left + u.select.width, "x");
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            applyZoom({ min, max });
+          },
+        ],
+      },
+    };
+    const u = new uPlot(opts, data, el);
+    plot.current = u;
+    if (zoom.current) u.setScale("x", zoom.current);
+    const onWheel = (e: WheelEvent) => {
+      const b = bounds();
+      if (b.max <= b.min) return;
+      e.preventDefault();
+      const current = zoom.current ?? b;
+      if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
+        applyZoom(panWindow(current, Math.sign(e.deltaX || e.deltaY) * 0.2, b));
+      } else {
+        const center = u.posToVal(e.offsetX, "x");
+        applyZoom(zoomWindow(current, e.deltaY < 0 ? 0.75 : 1 / 0.75, center, b));
+      }
+    };
+    u.over.addEventListener("wheel", onWheel, { passive: false });
+    const resize = new ResizeObserver(() => {
+      if (el.clientWidth > 0) u.setSize({ width: el.clientWidth, height: HEIGHT });
+    });
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      u.over.removeEventListener("wheel", onWheel);
+      u.destroy();
+      plot.current = null;
+    };
+  }, [shape, fmt.timeZone]);
+
+  // Live data: redraw, keeping the user's zoom window.
+  useEffect(() => {
+    const u = plot.current;
+    if (!u) return;
+    u.setData(data, zoom.current === null);
+    if (zoom.current) u.setScale("x", zoom.current);
+  });
+
+  const step = (fn: (w: Window, b: Window) => Window) => {
+    const b = bounds();
+    if (b.max <= b.min) return;
+    applyZoom(fn(zoom.current ?? b, b));
+  };
+
+  return (
+    <div class="incident-plot">
+      <div class="row chart-tools">
+        <button type="button" onClick={() => step((w, b) => zoomWindow(w, 0.5, (w.min + w.max) / 2, b))}>
+          {CHART_TEXT.zoomIn}
+        </button>
+        <button type="button" onClick={() => step((w, b) => zoomWindow(w, 2, (w.min + w.max) / 2, b))}>
+          {CHART_TEXT.zoomOut}
+        </button>
+        <button type="button" disabled={!zoomed} onClick={() => step((w, b) => panWindow(w, -0.5, b))}>
+          {CHART_TEXT.panBack}
+        </button>
+        <button type="button" disabled={!zoomed} onClick={() => step((w, b) => panWindow(w, 0.5, b))}>
+          {CHART_TEXT.panForward}
+        </button>
+        <button type="button" disabled={!zoomed} onClick={() => applyZoom(null)}>
+          {CHART_TEXT.reset}
+        </button>
+      </div>
+      <div ref={host} class="plot-host" role="group" aria-label={summary(series)} data-testid="incident-plot" />
+      <p class="muted small">{CHART_TEXT.hint}</p>
+    </div>
+  );
+}
+
+function paddedBounds(b: Window): Window {
+  return b.min === b.max ? { min: b.min - 60, max: b.max + 60 } : b;
 }

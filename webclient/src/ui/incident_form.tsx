@@ -1,18 +1,35 @@
 import { useState } from "preact/hooks";
+import "./incident.css";
+import {
+  buildIncidentData,
+  fieldLabel,
+  PRESET_FIELDS,
+  SUGGESTED_TEXT_FIELDS,
+  type FieldKind,
+  type FieldRow,
+} from "../state/incident_fields";
 
-interface Field {
-  key: string;
-  label: string;
-  unit: string;
-}
+/** User-visible strings of the form (routed through the i18n library at merge). */
+export const FORM_TEXT = {
+  title: "Incident data",
+  name: "Field name",
+  kind: "Type",
+  number: "Number",
+  text: "Text",
+  value: "Value",
+  unit: "Unit",
+  unitPlaceholder: "e.g. °C",
+  namePlaceholder: "e.g. line",
+  remove: (name: string) => `Remove field ${name || "(unnamed)"}`,
+  addField: "Add field",
+  submit: "Post readings",
+  cancel: "Cancel",
+  fieldGroup: (n: number) => `Field ${n}`,
+  /** The value input's accessible name: "Temperature (°C)", or "Value 4" for a row not named yet. */
+  valueLabel: (n: number, label: string, unit: string) => (label ? (unit ? `${label} (${unit})` : label) : `Value ${n}`),
+};
 
-export const INCIDENT_FIELDS: Field[] = [
-  { key: "temperature", label: "Temperature", unit: "°C" },
-  { key: "pressure", label: "Pressure", unit: "kPa" },
-  { key: "production_rate", label: "Production rate", unit: "units/h" },
-];
-
-/** Structured readings for the room: numbers only, sent as an incident_data object. */
+/** Structured readings for the room: any fields (number or text, with units), sent as incident_data. */
 export function IncidentForm({
   onSubmit,
   onCancel,
@@ -20,62 +37,87 @@ export function IncidentForm({
   onSubmit: (data: Record<string, unknown>) => Promise<void>;
   onCancel: () => void;
 }) {
-  const [values, setValues] = useState<Record<string, string>>({});
-  const [extraName, setExtraName] = useState("");
-  const [extraValue, setExtraValue] = useState("");
+  const [rows, setRows] = useState<FieldRow[]>(() => PRESET_FIELDS.map((r) => ({ ...r })));
   const [error, setError] = useState<string | null>(null);
+
+  const update = (i: number, patch: Partial<FieldRow>) =>
+    setRows(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
 
   const submit = async (e: Event) => {
     e.preventDefault();
-    const data: Record<string, unknown> = {};
-    for (const f of INCIDENT_FIELDS) {
-      const raw = values[f.key]?.trim();
-      if (raw) data[f.key] = Number(raw);
-    }
-    const name = extraName.trim().toLowerCase().replace(/\s+/g, "_");
-    if (name && extraValue.trim()) {
-      if (!/^[a-z][a-z0-9_]{0,39}$/.test(name)) return setError("A field name uses letters, digits and _.");
-      data[name] = Number(extraValue);
-    }
-    if (Object.values(data).some((v) => typeof v === "number" && !Number.isFinite(v))) {
-      return setError("Every value must be a number.");
-    }
-    if (Object.keys(data).length === 0) return setError("Enter at least one reading.");
-    data.timestamp = new Date().toISOString();
+    const result = buildIncidentData(rows, new Date());
+    if (!result.ok) return setError(result.error);
     setError(null);
-    await onSubmit(data);
+    await onSubmit(result.data);
   };
 
   return (
-    <form class="incident-form card" onSubmit={submit} aria-label="Incident data">
-      <div class="form-grid three">
-        {INCIDENT_FIELDS.map((f) => (
-          <label key={f.key}>
-            {f.label} ({f.unit})
-            <input
-              type="number"
-              inputMode="decimal"
-              step="any"
-              value={values[f.key] ?? ""}
-              onInput={(e) => setValues({ ...values, [f.key]: e.currentTarget.value })}
-            />
-          </label>
+    <form class="incident-form card" onSubmit={submit} aria-label={FORM_TEXT.title}>
+      <datalist id="incident-field-names">
+        {SUGGESTED_TEXT_FIELDS.map((name) => (
+          <option key={name} value={name} />
         ))}
-        <label>
-          Other field
-          <input placeholder="e.g. vibration" value={extraName} onInput={(e) => setExtraName(e.currentTarget.value)} />
-        </label>
-        <label>
-          Its value
-          <input
-            type="number"
-            inputMode="decimal"
-            step="any"
-            value={extraValue}
-            onInput={(e) => setExtraValue(e.currentTarget.value)}
-          />
-        </label>
-      </div>
+      </datalist>
+      <ol class="incident-rows">
+        {rows.map((row, i) => (
+          <li key={i} class="incident-row" role="group" aria-label={FORM_TEXT.fieldGroup(i + 1)}>
+            <label>
+              <span class="visually-hidden">{FORM_TEXT.name}</span>
+              <input
+                class="field-name"
+                list="incident-field-names"
+                placeholder={FORM_TEXT.namePlaceholder}
+                value={row.name}
+                aria-label={`${FORM_TEXT.name} ${i + 1}`}
+                onInput={(e) => update(i, { name: e.currentTarget.value })}
+              />
+            </label>
+            <label>
+              <span class="visually-hidden">{FORM_TEXT.kind}</span>
+              <select
+                value={row.kind}
+                aria-label={`${FORM_TEXT.kind} ${i + 1}`}
+                onChange={(e) => update(i, { kind: e.currentTarget.value as FieldKind })}
+              >
+                <option value="number">{FORM_TEXT.number}</option>
+                <option value="text">{FORM_TEXT.text}</option>
+              </select>
+            </label>
+            <label>
+              <span class="visually-hidden">{FORM_TEXT.value}</span>
+              <input
+                class="field-value"
+                inputMode={row.kind === "number" ? "decimal" : "text"}
+                placeholder={row.name ? fieldLabel(row.name) : FORM_TEXT.value}
+                value={row.value}
+                aria-label={FORM_TEXT.valueLabel(i + 1, row.name ? fieldLabel(row.name) : "", row.unit.trim())}
+                onInput={(e) => update(i, { value: e.currentTarget.value })}
+              />
+            </label>
+            <label>
+              <span class="visually-hidden">{FORM_TEXT.unit}</span>
+              <input
+                class="field-unit"
+                placeholder={FORM_TEXT.unitPlaceholder}
+                value={row.unit}
+                aria-label={`${FORM_TEXT.unit} ${i + 1}`}
+                onInput={(e) => update(i, { unit: e.currentTarget.value })}
+              />
+            </label>
+            <button
+              type="button"
+              class="link-button"
+              aria-label={FORM_TEXT.remove(row.name)}
+              onClick={() => setRows(rows.filter((_, j) => j !== i))}
+            >
+              ✕
+            </button>
+          </li>
+        ))}
+      </ol>
+      <button type="button" onClick={() => setRows([...rows, { name: "", kind: "text", value: "", unit: "" }])}>
+        {FORM_TEXT.addField}
+      </button>
       {error ? (
         <p class="error" role="alert">
           {error}
@@ -83,10 +125,10 @@ export function IncidentForm({
       ) : null}
       <div class="row">
         <button type="submit" class="primary">
-          Post readings
+          {FORM_TEXT.submit}
         </button>
         <button type="button" onClick={onCancel}>
-          Cancel
+          {FORM_TEXT.cancel}
         </button>
       </div>
     </form>

@@ -160,6 +160,33 @@ describe("MessageList opened at a message", () => {
   });
 });
 
+describe("MessageList bots", () => {
+  it("badges a bot's message and an alert's resolved notice, and no person's message", async () => {
+    const { room: session, server } = await liveRoom();
+    server.last.receive(messageFrame(1));
+    server.last.receive(messageFrame(2, { sender_display_name: "Prometheus", sender_is_bot: true, content: "[FIRING:1] ProbeFailure" }));
+    server.last.receive({
+      type: "system",
+      event: "alert_resolved",
+      message_id: "m-3",
+      sequence_number: 3,
+      user_id: "webhook-1@bots.andon.invalid",
+      actor_id: "webhook-1@bots.andon.invalid",
+      timestamp: "2025-11-17T10:00:03.000Z",
+      room_id: "r1",
+      title: "ProbeFailure",
+    });
+    const { container } = render(<MessageList room={session} fmt={taipei} />);
+    const rows = container.querySelectorAll("li.message");
+    expect(rows[0]!.querySelector(".bot-badge")).toBeNull();
+    expect(rows[1]!.querySelector(".bot-badge")!.textContent).toBe("BOT");
+    const notice = container.querySelector("li.system-notice")!;
+    expect(notice.querySelector(".bot-badge.alert")!.textContent).toBe("alert");
+    expect(notice.textContent).toContain("Resolved: ProbeFailure");
+    session.stop();
+  });
+});
+
 describe("MessageList re-rendering", () => {
   /** Counts how often each instant is formatted, i.e. how often the rows showing it render. */
   class CountingFormatter extends ZonedTimeFormatter {

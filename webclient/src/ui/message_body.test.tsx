@@ -41,6 +41,49 @@ describe("MessageBody", () => {
     expect(container.querySelector("i")).toBeNull();
   });
 
+  it("shows units beside readings and never shows the _units object itself", () => {
+    const { container } = render(
+      <MessageBody
+        type="incident_data"
+        content={{ temperature: 85, line: "L3", _units: { temperature: "°C", "<img src=x onerror=alert(1)>": "x" } }}
+        mentions={[]}
+        fileUrl={null}
+        nameOf={nameOf}
+        meId="me@x"
+      />,
+    );
+    expect([...container.querySelectorAll(".incident-field")].map((e) => e.textContent)).toEqual(["Temperature85 °C", "lineL3"]);
+    expect(container.querySelector("img")).toBeNull();
+    cleanup();
+    const hostile = render(
+      <MessageBody
+        type="incident_data"
+        content={{ "<img src=x onerror=alert(1)>": "<script>alert(2)</script>", t: 1, _units: { t: "<b>°C</b>" } }}
+        mentions={[]}
+        fileUrl={null}
+        nameOf={nameOf}
+        meId="me@x"
+      />,
+    );
+    expect(hostile.container.querySelector("img, script, b")).toBeNull();
+    expect(hostile.container.textContent).toContain("<script>alert(2)</script>");
+    expect(hostile.container.textContent).toContain("1 <b>°C</b>");
+  });
+
+  it("shows an alert's labels as pairs on a full row and folds its alert list away", () => {
+    const content = {
+      severity: "critical",
+      labels: { alertname: "ProbeFailure", job: "http_checks" },
+      alerts: [{ status: "firing", labels: { instance: "https://server.example.org" } }],
+    };
+    const { container } = render(<MessageBody type="incident_data" content={content} mentions={[]} fileUrl={null} nameOf={nameOf} meId="me@x" />);
+    const nested = [...container.querySelectorAll(".incident-field.nested")];
+    expect(nested.map((e) => e.querySelector("dt")!.textContent)).toEqual(["alerts", "labels"]);
+    expect(nested[1]!.querySelector("dd")!.textContent).toBe("alertname=ProbeFailure · job=http_checks");
+    expect(nested[0]!.querySelector("summary")!.textContent).toBe("1 item");
+    expect(JSON.parse(nested[0]!.querySelector("pre")!.textContent!)).toEqual(content.alerts);
+  });
+
   it("orders readings and shows the measurement time in the display zone", () => {
     const { container } = render(
       <MessageBody

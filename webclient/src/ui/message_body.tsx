@@ -1,4 +1,5 @@
 import type { ChatMessage, MessageContent, MessageType } from "../net/schemas";
+import { formatValue, hasTerm, shownFields } from "../state/incident_fields";
 import { mentionSegments } from "../state/mentions";
 import { safeFileUrl } from "./safe_url";
 
@@ -63,56 +64,75 @@ export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId, fo
   }
 }
 
-const FIELD_LABELS: Record<string, string> = {
-  temperature: "Temperature",
-  pressure: "Pressure",
-  production_rate: "Production rate",
-  timestamp: "Measured at",
-};
-
-const FIELD_ORDER = ["temperature", "pressure", "production_rate"];
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
+export const CARD_TEXT = { title: "📊 Incident data" };
+
+/** An incident_data object as a card of fields with their units; `compact` for search hits. */
 export function IncidentCard({
   content,
   formatTime,
+  compact,
+  terms = [],
 }: {
   content: MessageContent;
   formatTime?: ((iso: string) => string) | undefined;
+  compact?: boolean;
+  /** Search terms to mark in field names and values (a search hit). */
+  terms?: readonly string[];
 }) {
   if (content === null || typeof content !== "object") {
     return <p class="text">{typeof content === "string" ? content : ""}</p>;
   }
-  // The usual readings first, the measurement time last, anything else between.
-  const rank = (key: string) => (key === "timestamp" ? 1000 : FIELD_ORDER.includes(key) ? FIELD_ORDER.indexOf(key) : 100);
-  const entries = Object.entries(content).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
   return (
-    <figure class="incident-card">
-      <figcaption>📊 Incident data</figcaption>
+    <figure class={compact ? "incident-card compact" : "incident-card"}>
+      <figcaption>{CARD_TEXT.title}</figcaption>
       <dl>
-        {entries.map(([key, value]) => (
-          <div key={key} class="incident-field">
-            <dt>{FIELD_LABELS[key] ?? key}</dt>
-            <dd>
-              {typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
-                <time dateTime={value}>{formatTime(value)}</time>
-              ) : (
-                formatValue(value)
-              )}
-            </dd>
-          </div>
-        ))}
+        {shownFields(content).map(({ key, label, value, unit }) => {
+          const nested = value !== null && typeof value === "object";
+          return (
+            <div key={key} class={`incident-field${nested ? " nested" : ""}`} data-field={key}>
+              <dt>{terms.length > 0 && hasTerm(key, terms) ? <mark>{label}</mark> : label}</dt>
+              <dd>
+                {nested ? (
+                  <NestedValue value={value} />
+                ) : typeof value === "string" && formatTime && ISO_INSTANT.test(value) ? (
+                  <time dateTime={value}>{formatTime(value)}</time>
+                ) : (
+                  <>
+                    {terms.length > 0 && hasTerm(formatValue(value), terms) ? (
+                      <mark>{formatValue(value)}</mark>
+                    ) : (
+                      formatValue(value)
+                    )}
+                    {unit ? <span class="unit"> {unit}</span> : null}
+                  </>
+                )}
+              </dd>
+            </div>
+          );
+        })}
       </dl>
     </figure>
   );
 }
 
-function formatValue(value: unknown): string {
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(2).replace(/\.?0+$/, "");
-  if (typeof value === "string") return value;
-  if (typeof value === "boolean") return value ? "yes" : "no";
-  if (value === null) return "—";
-  return JSON.stringify(value);
+/** An object or list inside incident data (an alert's labels, its alerts): a full-width row,
+ * flat objects as `key=value` pairs, anything deeper folded away as indented JSON. */
+function NestedValue({ value }: { value: object }) {
+  const flat = !Array.isArray(value) && Object.values(value).every((v) => v === null || typeof v !== "object");
+  if (flat) {
+    const pairs = Object.entries(value);
+    if (pairs.length === 0) return <>—</>;
+    return <>{pairs.map(([k, v]) => `${k}=${formatValue(v)}`).join(" · ")}</>;
+  }
+  const size = Array.isArray(value) ? `${value.length} item${value.length === 1 ? "" : "s"}` : `${Object.keys(value).length} fields`;
+  return (
+    <details>
+      <summary>{size}</summary>
+      <pre class="incident-json">{JSON.stringify(value, null, 2)}</pre>
+    </details>
+  );
 }
 
 export function messageText(m: ChatMessage): string {

@@ -61,6 +61,11 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
         data-sequence-number={message.sequence_number}
         data-testid={highlighted ? "highlighted-message" : undefined}
       >
+        {content.event === "alert_resolved" ? (
+          <span class="bot-badge alert" title="Posted by a monitoring integration">
+            alert
+          </span>
+        ) : null}
         <span>{describeSystemEvent(content, nameOf)}</span>{" "}
         <time dateTime={message.created_at} title={fmt.long(message.created_at)}>
           {fmt.short(message.created_at, now)}
@@ -87,6 +92,11 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
     >
       <div class="message-head">
         <span class="sender">{message.sender_display_name}</span>
+        {message.sender_is_bot ? (
+          <span class="bot-badge" data-testid="bot-badge" title="Sent by an integration (webhook), not a person">
+            BOT
+          </span>
+        ) : null}
         <time dateTime={message.created_at} title={fmt.long(message.created_at)}>
           {fmt.short(message.created_at, now)}
         </time>

@@ -4,7 +4,7 @@ import { typingSummary } from "../state/presence";
 import { Composer } from "./composer";
 import { ConnectionBadge } from "./connection_badge";
 import { useApp } from "./context";
-import { IncidentChart } from "./incident_chart";
+import { LazyIncidentChart } from "./incident_chart_lazy";
 import { MembersPanel } from "./members_panel";
 import { MessageList } from "./message_list";
 import { RoomMenu } from "./room_menu";
@@ -109,7 +109,13 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
             </button>
             {side === "members" ? <MembersPanel room={room} info={info} /> : null}
             {side === "chart" ? (
-              <IncidentChart api={session.api} roomId={roomId} fmt={fmt} refreshKey={incidentCount} />
+              <LazyIncidentChart
+                api={session.api}
+                roomId={roomId}
+                fmt={fmt}
+                refreshKey={incidentCount}
+                messages={room.timeline.value.messages}
+              />
             ) : null}
           </aside>
         ) : null}

@@ -2,6 +2,9 @@ import { useEffect, useState } from "preact/hooks";
 import type { SearchHit } from "../net/schemas";
 import { useApp } from "./context";
 import { HighlightedText } from "./highlighted_text";
+import { IncidentCard } from "./message_body";
+import { markedTerms } from "../state/incident_fields";
+import { searchErrorMessage } from "../state/search_errors";
 
 const PAGE = 20;
 
@@ -27,7 +30,7 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
       setHits(offset === 0 ? res.hits : [...hits, ...res.hits]);
       setTotal(res.total);
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(searchErrorMessage(err));
     } finally {
       setBusy(false);
     }
@@ -105,9 +108,18 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
                   {fmt.short(hit.message.created_at, now)}
                 </time>
               </span>
-              <span class="hit-text">
-                <HighlightedText html={hit.highlighted_content} />
-              </span>
+              {hit.message.message_type === "incident_data" ? (
+                <IncidentCard
+                  content={hit.message.content}
+                  formatTime={(iso) => fmt.short(iso, now)}
+                  terms={markedTerms(hit.highlighted_content)}
+                  compact
+                />
+              ) : (
+                <span class="hit-text">
+                  <HighlightedText html={hit.highlighted_content} />
+                </span>
+              )}
             </a>
           </li>
         ))}

@@ -1,6 +1,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { PUSH_LEVELS, type NotificationPrefs, type PushLevel } from "../net/schemas";
-import { ensurePushSubscription, notificationPermission } from "../platform/push";
+import { notificationPermission } from "../platform/push";
+import { pushOptInFor } from "../platform/push_opt_in";
+import { PushStatusLine } from "./push_status";
 import type { AlertFor } from "../state/settings";
 import { useApp } from "./context";
 
@@ -18,7 +20,7 @@ const ALERT_CHOICES: [AlertFor, string][] = [
 export function SettingsView() {
   const { session, sound } = useApp();
   const settings = session.settings.value;
-  const [permission, setPermission] = useState(notificationPermission());
+  const push = pushOptInFor(session.api);
   const [prefs, setPrefs] = useState<NotificationPrefs | null>(null);
   const [prefsError, setPrefsError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
@@ -32,14 +34,9 @@ export function SettingsView() {
 
   const enableNotifications = async () => {
     sound.unlock();
-    const result = await Notification.requestPermission();
-    setPermission(result);
+    await push.enable();
+    const result = notificationPermission();
     session.updateSettings({ notificationChoice: result === "granted" ? "granted" : result === "denied" ? "denied" : "dismissed" });
-    if (result === "granted") {
-      ensurePushSubscription(session.api).catch((err: unknown) =>
-        setPrefsError(`Push subscription failed: ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }
   };
 
   const savePrefs = async (e: Event) => {
@@ -108,26 +105,7 @@ export function SettingsView() {
             </label>
           ))}
         </fieldset>
-        <p>
-          Browser notifications:{" "}
-          <strong>
-            {permission === "granted"
-              ? "on"
-              : permission === "denied"
-                ? "blocked (allow them in the browser's site settings)"
-                : permission === "unsupported"
-                  ? "not supported by this browser"
-                  : "not enabled"}
-          </strong>
-          {permission === "default" ? (
-            <>
-              {" "}
-              <button type="button" onClick={() => void enableNotifications()}>
-                Enable notifications
-              </button>
-            </>
-          ) : null}
-        </p>
+        <PushStatusLine push={push} onEnable={() => void enableNotifications()} />
       </fieldset>
 
       <form class="card" onSubmit={savePrefs} aria-labelledby="push-title">
