@@ -95,7 +95,8 @@ async def _build(client: Api, pg: asyncpg.Connection) -> Incident:
             seqs[f"data{i}"] = await _sent(
                 bws,
                 {"temp_c": temp, "pressure": {"kpa": kpa}, "line": "L3", "ok": i == 2}
-                | ({"note": "=HYPERLINK(1)"} if i == 1 else {}),
+                | ({"note": "=HYPERLINK(1)"} if i == 1 else {})
+                | ({"_units": {"temp_c": "°C"}} if i == 0 else {}),
                 message_type="incident_data",
             )
         seqs["edited"] = await _sent(ws, ORIGINAL)
@@ -203,7 +204,10 @@ async def test_html_report_for_the_owner_has_everything_in_order(client: Api, pg
     charts = {fig["data-field"]: fig for fig in soup.select("#charts figure.chart")}
     assert set(charts) == {"temp_c", "pressure.kpa"}
     assert charts["temp_c"].img["src"].startswith("data:image/svg+xml;base64,")
-    assert "3 values, min 241, max 262.5, last 241" in charts["temp_c"].get_text()
+    assert "temp_c (°C): 3 values, min 241, max 262.5, last 241" in charts["temp_c"].get_text()
+    # A reading shows its unit; the units are not a reading of their own.
+    data_row = by_seq[inc.seqs["data0"]]
+    assert "250 °C" in data_row.get_text() and "_units" not in data_row.get_text()
 
     files = soup.select_one("#files").get_text(" ")
     assert "defect.png" in files and "runbook 手冊.txt" in files
@@ -312,6 +316,7 @@ async def test_csv_report_has_one_row_per_incident_data_message(client: Api, pg:
         "false",
         "true",
     ]
+    assert not [k for k in rows[0] if "_units" in k]
     # Text that a spreadsheet would take for a formula stays text.
     assert [row["note"] for row in rows] == ["", "'=HYPERLINK(1)", ""]
 
@@ -334,7 +339,7 @@ async def test_json_report_is_the_whole_room(client: Api, pg: asyncpg.Connection
     )
     assert [s["to"] for s in body["status_history"]] == ["resolved"]
     assert {p["user_id"]: p["role"] for p in body["participants"]}[inc.viewer.user_id] == "VIEWER"
-    assert {s["field"] for s in body["incident_series"]} == {"temp_c", "pressure.kpa"}
+    assert {s["field"]: s["unit"] for s in body["incident_series"]} == {"temp_c": "°C", "pressure.kpa": None}
     [edit] = body["edits"]
     assert edit["version"] == ORIGINAL and edit["replaced_by_version"] == EDITED
     [deletion] = body["deletions"]
@@ -362,7 +367,7 @@ async def test_pdf_report_has_the_timeline_in_order_chinese_text_times_and_chart
     positions = [text.find(f"· {m}") if f"· {m}" in text else text.find(m) for m in markers]
     assert all(p >= 0 for p in positions) and positions == sorted(positions)
     # The charts are drawn (pygal's title is drawn as text in the SVG), with the images embedded.
-    assert "Chart:temp_c" in flat and "Chart:pressure.kpa" in flat
+    assert "Chart:temp_c(°C)" in flat and "Chart:pressure.kpa" in flat
     images = sum(len(page.images) for page in reader.pages)
     assert images >= 1  # the thumbnail of defect.png
     assert "chainintact" in flat

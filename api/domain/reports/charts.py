@@ -23,6 +23,8 @@ from typing import Any
 MAX_POINTS = 400
 MAX_FIELDS = 40
 MAX_DEPTH = 8
+# An incident_data object may name its readings' units: {"temp": 85, "_units": {"temp": "°C"}}.
+UNITS_KEY = "_units"
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 
 
@@ -33,6 +35,8 @@ def numeric_leaves(data: Any, prefix: str = "", depth: int = 0) -> dict[str, flo
         return out
     for key, value in data.items():
         path = f"{prefix}{key}"
+        if depth == 0 and key == UNITS_KEY:
+            continue
         if isinstance(value, bool):
             continue
         if isinstance(value, int | float):
@@ -45,12 +49,16 @@ def numeric_leaves(data: Any, prefix: str = "", depth: int = 0) -> dict[str, flo
 
 
 def all_leaves(data: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
-    """Every scalar leaf of a JSON object by dotted path (lists kept whole), for the CSV columns."""
+    """Every scalar leaf of a JSON object by dotted path (lists kept whole), for the CSV columns.
+
+    The units (`_units`) are not readings and get no column: the charts and the JSON name them."""
     out: dict[str, Any] = {}
     if not isinstance(data, dict) or depth > MAX_DEPTH:
         return out
     for key, value in data.items():
         path = f"{prefix}{key}"
+        if depth == 0 and key == UNITS_KEY:
+            continue
         if isinstance(value, dict):
             out.update(all_leaves(value, path + ".", depth + 1))
         else:
@@ -61,6 +69,7 @@ def all_leaves(data: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
 @dataclass(slots=True)
 class Series:
     name: str
+    unit: str | None = None
     count: int = 0
     minimum: float = math.inf
     maximum: float = -math.inf
@@ -96,6 +105,7 @@ class SeriesSet:
     dropped_fields: set[str] = field(default_factory=set)
 
     def add(self, at: datetime, data: Any) -> None:
+        units = data.get(UNITS_KEY) if isinstance(data, dict) else None
         for name, value in numeric_leaves(data).items():
             s = self.series.get(name)
             if s is None:
@@ -104,6 +114,8 @@ class SeriesSet:
                         self.dropped_fields.add(name)
                     continue
                 s = self.series[name] = Series(name)
+            if isinstance(units, dict) and isinstance(units.get(name), str):
+                s.unit = units[name]  # the latest posted unit wins, as in the app
             s.add(at, value)
 
     def ordered(self) -> list[Series]:
@@ -143,7 +155,7 @@ def render_chart(series: Series, tz: tzinfo, *, width: int = 760, height: int = 
         width=width,
         height=height,
         style=style,
-        title=f"Chart: {series.name}",
+        title=f"Chart: {series.name}" + (f" ({series.unit})" if series.unit else ""),
         show_legend=False,
         js=[],  # no script: the SVG is a picture in HTML and PDF alike
         disable_xml_declaration=False,

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from html import escape
 
 from api.domain.reports import source
+from api.domain.reports.charts import UNITS_KEY
 from api.domain.reports.document import (
     THUMB_HTML,
     Entry,
@@ -97,9 +98,14 @@ def _text_html(text: str, names: dict[str, str]) -> str:
 
 
 def _data_html(data: dict[str, object]) -> str:
+    units = data.get(UNITS_KEY)
+    unit_of = units if isinstance(units, dict) else {}
     rows = "".join(
-        f"<tr><th>{_e(k)}</th><td>{_e(json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)}</td></tr>"
+        f"<tr><th>{_e(k)}</th><td>{_e(json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)}"
+        + (f" {_e(unit_of[k])}" if isinstance(unit_of.get(k), str) else "")
+        + "</td></tr>"
         for k, v in data.items()
+        if k != UNITS_KEY
     )
     return f'<table class="data">{rows}</table>'
 
@@ -223,7 +229,7 @@ async def html_report(
         s = chart.series
         yield (
             f'<figure class="chart" data-field="{_e(s.name)}"><img alt="Chart of {_e(s.name)} over time" src="{chart.data_uri}">'
-            f"<figcaption>{_e(s.name)}: {s.count:,} values, min {s.minimum:g}, max {s.maximum:g}, "
+            f"<figcaption>{_e(s.name)}{_e(f' ({s.unit})' if s.unit else '')}: {s.count:,} values, min {s.minimum:g}, max {s.maximum:g}, "
             f"last {s.last:g} ({_e(p.clock.local(s.last_at))})</figcaption></figure>\n"
         )
     if p.dropped_fields:

@@ -113,7 +113,8 @@ async def markdown_report(p: Prepared) -> AsyncIterator[str]:
         yield "| Field | Values | Min | Max | Last | Last at |\n|---|---|---|---|---|---|\n"
         for c in p.charts:
             s = c.series
-            yield f"| {md_escape(s.name)} | {s.count} | {s.minimum:g} | {s.maximum:g} | {s.last:g} | {p.clock.local(s.last_at)} |\n"
+            unit = f" ({s.unit})" if s.unit else ""
+            yield f"| {md_escape(s.name + unit)} | {s.count} | {s.minimum:g} | {s.maximum:g} | {s.last:g} | {p.clock.local(s.last_at)} |\n"
         yield "\n"
         for c in p.charts:
             yield f"![Chart of {md_escape(c.series.name)}]({c.data_uri})\n\n"
@@ -311,6 +312,7 @@ async def json_report(p: Prepared) -> AsyncIterator[str]:
     series = [
         {
             "field": c.series.name,
+            "unit": c.series.unit,
             "count": c.series.count,
             "min": c.series.minimum,
             "max": c.series.maximum,
