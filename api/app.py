@@ -32,7 +32,7 @@ from api.domain.messages.send import MessageWriter
 from api.domain.outbox.relay import OutboxKicker
 from api.domain.presence import Presence
 from api.domain.webhooks.intake import WebhookIntake
-from api.http import auth, files, health, messages, metrics, push, queries, rooms, search, webhooks
+from api.http import auth, files, health, messages, metrics, push, queries, reports, rooms, search, webhooks
 from api.http.access_log import AccessLogMiddleware, loggable_path
 from api.http.openapi import document_errors
 from api.ws.gateway import room_socket
@@ -206,6 +206,7 @@ ROUTES: list[Any] = [
     queries.incident_data_fields,
     search.search_messages,
     files.download,
+    reports.room_report,
     health.healthz,
     health.readyz,
     health.client_config,

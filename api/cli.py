@@ -1,4 +1,4 @@
-"""The `andon` command: serve, worker, migrate, users add, search reindex, audit verify.
+"""The `andon` command: serve, worker, migrate, users add, search reindex, audit verify, report.
 
 Every command is always listed. A command's heavier modules are imported when it runs, so a
 missing dependency is reported by that command as an error naming the module, and never hides
@@ -108,6 +108,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return verify(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from api.cli_report import report
+
+    return report(args)
+
+
 def cmd_search_reindex(args: argparse.Namespace) -> int:
     from api.cli_search import reindex_command
 
@@ -171,6 +177,23 @@ def _add_admin_commands(sub: Any) -> None:
     )
     verify.add_argument("room_id", help="the room's id (UUID)")
     verify.set_defaults(func=cmd_audit_verify)
+
+    report = sub.add_parser(
+        "report", help="write a room's incident report (HTML, PDF, Markdown, CSV or JSON)"
+    )
+    report.add_argument("room_id", help="the room's id (UUID)")
+    report.add_argument("--format", choices=("html", "pdf", "md", "csv", "json"), default="html")
+    report.add_argument(
+        "--output", default=None, help="file to write ('-' for stdout); default: <room title>-<date>.<ext>"
+    )
+    report.add_argument(
+        "--as", dest="as_user", default=None, help="write it as this member would get it (default: complete)"
+    )
+    report.add_argument(
+        "--base-url", default=None, help="server address for file links (default http://ANDON_HOST:ANDON_PORT)"
+    )
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(func=cmd_report)
 
     search = sub.add_parser("search", help="the search index")
     search_sub = search.add_subparsers(dest="search_command", required=True)

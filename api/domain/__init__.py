@@ -10,6 +10,7 @@
                   sequencing, queries
     rooms/        rooms and members (manage), room-list summaries
     push/         Web Push: endpoints, subscriptions, prefs, planning, deliveries, vapid
+    reports/      incident reports (HTML, PDF, Markdown, CSV, JSON) of a room
     audit.py      the hash-chained audit log
     files.py      uploads
     presence.py   who is online and focused (Redis only)
@@ -17,7 +18,7 @@
 
 The allowed direction is written down as import-linter contracts in pyproject.toml: `core` at
 the bottom; `auth`, `outbox` and `events` above it; `messages` above those; rooms, push, audit,
-files, presence and search support on top, independent of each other. Inside a context,
-modules import their siblings; across contexts, a package's face (its `__init__`) or its named
-modules.
+files, presence and search support above them, independent of each other; reports on top.
+Inside a context, modules import their siblings; across contexts, a package's face (its
+`__init__`) or its named modules.
 """

@@ -18,6 +18,7 @@ from api.domain.auth.access import access_room, parse_uuid, require_writer
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Forbidden, Invalid, NotFound, TooLarge
 from api.domain.core.services import Services
+from api.domain.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,11 @@ class S3Storage:
 
 
 def make_storage(services: Services) -> Storage:
-    s = services.settings
+    return storage_for(services.settings)
+
+
+def storage_for(s: Settings) -> Storage:
+    """The configured file storage (for code that has settings but no `Services`, like the CLI)."""
     if s.file_storage == "s3":
         assert s.s3_bucket
         return S3Storage(s.s3_endpoint_url, s.s3_bucket, s.s3_access_key, s.s3_secret_key)

@@ -20,7 +20,7 @@ from api.http.openapi import FileId, RoomId
 AUTH = {"user": Provide(current_user)}
 
 
-def _storage(request: Request[Any, Any, Any]) -> Any:
+def storage_of(request: Request[Any, Any, Any]) -> Any:
     state = request.app.state
     if getattr(state, "file_storage", None) is None:
         state.file_storage = make_storage(services_of(request))
@@ -39,7 +39,7 @@ async def upload(
         raise Invalid("a multipart field named `file` is required")
     services = services_of(request)
     content = await upload.read(services.settings.max_upload_bytes + 1)
-    return await do_upload(services, _storage(request), user, room_id, upload.filename, content)
+    return await do_upload(services, storage_of(request), user, room_id, upload.filename, content)
 
 
 def content_disposition(kind: str, filename: str) -> str:
@@ -50,7 +50,7 @@ def content_disposition(kind: str, filename: str) -> str:
 
 @get("/api/files/{file_id:str}", dependencies=AUTH, summary="Download a file (members of its room only)")
 async def download(request: Request[Any, Any, Any], user: AuthUser, file_id: FileId) -> Response[bytes]:
-    meta, content = await load_file(services_of(request), _storage(request), user, file_id)
+    meta, content = await load_file(services_of(request), storage_of(request), user, file_id)
     inline = meta["content_type"] in INLINE_TYPES
     return Response(
         content,

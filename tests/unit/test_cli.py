@@ -17,7 +17,7 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 def test_every_command_is_listed() -> None:
     commands = _commands(cli.build_parser())
-    assert set(commands) == {"serve", "worker", "migrate", "users", "audit", "search"}
+    assert set(commands) == {"serve", "worker", "migrate", "users", "audit", "search", "report"}
     assert set(_commands(commands["audit"])) == {"verify"}
     assert set(_commands(commands["search"])) == {"reindex"}
 

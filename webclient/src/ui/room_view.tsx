@@ -7,6 +7,7 @@ import { useApp } from "./context";
 import { LazyIncidentChart } from "./incident_chart_lazy";
 import { MembersPanel } from "./members_panel";
 import { MessageList } from "./message_list";
+import { RoomMenu } from "./room_menu";
 
 export function RoomView({ roomId, at }: { roomId: string; at?: number | undefined }) {
   const { session, router } = useApp();
@@ -76,6 +77,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           >
             📈 Trend
           </button>
+          <RoomMenu roomId={roomId} />
         </div>
       </header>
       {room.notice.value ? (
