@@ -32,7 +32,20 @@ from api.domain.messages.send import MessageWriter
 from api.domain.outbox.relay import OutboxKicker
 from api.domain.presence import Presence
 from api.domain.webhooks.intake import WebhookIntake
-from api.http import auth, files, health, messages, metrics, push, queries, reports, rooms, search, webhooks
+from api.http import (
+    auth,
+    files,
+    health,
+    messages,
+    metrics,
+    push,
+    queries,
+    reports,
+    rooms,
+    search,
+    urgent,
+    webhooks,
+)
 from api.http.access_log import AccessLogMiddleware, loggable_path
 from api.http.openapi import document_errors
 from api.ws.gateway import room_socket
@@ -91,9 +104,9 @@ def _database_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
         return True
     orig = getattr(exc, "orig", None) or exc.__cause__
-    return isinstance(exc, ConnectionError | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError) or (
-        orig is not None and orig is not exc and _database_unreachable(orig)
-    )
+    return isinstance(
+        exc, ConnectionError | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
+    ) or (orig is not None and orig is not exc and _database_unreachable(orig))
 
 
 _unreachable_logged = [0.0]
@@ -214,6 +227,9 @@ ROUTES: list[Any] = [
     push.vapid_public_key,
     push.SubscriptionRoutes,
     push.NotificationRoutes,
+    urgent.acknowledge,
+    urgent.UrgentSettingsRoutes,
+    urgent.put_urgent_alerts,
     room_socket,
     user_socket,
     web_client,

@@ -130,9 +130,9 @@ def create_app(settings: Settings) -> Celery:
     )
     app.steps["worker"].add(_RelayStep)
 
-    from workers import audit, indexing, push, push_planning, relay
+    from workers import audit, indexing, push, push_planning, relay, urgent
 
-    for module in (push_planning, push, indexing, audit, relay):
+    for module in (push_planning, push, indexing, audit, relay, urgent):
         module.register(app, settings)
     return app
 

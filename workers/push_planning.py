@@ -22,6 +22,7 @@ from api.domain.core.settings import Settings
 from api.domain.outbox import jobs
 from api.domain.outbox.job_state import load_for_job, mark_job_done
 from api.domain.push.planning import plan_deliveries, plan_recipients
+from api.domain.push.urgent import plan_pages
 from workers.runtime import WorkerRuntime, get_runtime
 from workers.task_policy import task_options
 
@@ -37,6 +38,11 @@ async def notify_messages(runtime: WorkerRuntime, outbox_id: int) -> int | None:
         room_id = uuid.UUID(str(row.payload["room_id"]))
         message_ids = [str(m) for m in row.payload.get("message_ids") or ()]
         recipients = await plan_recipients(uow.conn, room_id, message_ids, runtime.presence.focused_among)
+        # Urgent messages page their recipients instead (round 1 at once, then repeats): no
+        # second, ordinary push to the same person for the same message.
+        paged = await plan_pages(uow.conn, runtime.settings, room_id, message_ids)
+        if paged:
+            recipients = [r for r in recipients if (str(r.message_id), r.user_id) not in paged]
         await plan_deliveries(uow.conn, row.outbox_id, recipients)
         await mark_job_done(uow.conn, row, jobs.NOTIFY_MESSAGES)
         return len(recipients)
@@ -65,4 +71,8 @@ def register(app: Celery, settings: Settings) -> None:
             if planned is not None:
                 log.debug("outbox %s: %s recipients", outbox_id, planned)
         # Also after a rerun: the first run may have died between its commits and this.
-        return runtime.run(queue_planned(runtime, ids))
+        queued = runtime.run(queue_planned(runtime, ids))
+        # Urgent pages planned just now are due at once: publish their first round now rather
+        # than at the relay's next pass.
+        runtime.run(runtime.task_relay.relay_pages())
+        return queued

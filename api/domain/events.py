@@ -22,6 +22,14 @@ def encode(obj: Any) -> bytes:
     return _encoder.encode(obj)
 
 
+class Acknowledgement(msgspec.Struct):
+    """Who acknowledged an urgent message, and when (docs/alerts.md)."""
+
+    user_id: str
+    display_name: str
+    at: str
+
+
 class Message(msgspec.Struct, kw_only=True):
     """The contract's message object (CONTRACT §3), the same in history, live frames and search.
 
@@ -56,6 +64,10 @@ class Message(msgspec.Struct, kw_only=True):
     # Extension, REST history only: who put each emoji on, {emoji: [{"user_id", "display_name"}]},
     # oldest first (absent elsewhere: clients follow it from the reaction frames' user_id).
     reacted_by: dict[str, list[dict[str, str]]] | UnsetType = UNSET
+    # Extension (docs/alerts.md): `normal` or `urgent`; on urgent messages only, who acknowledged
+    # it and when, oldest first.
+    priority: str = "normal"
+    acknowledgements: list[Acknowledgement] | UnsetType = UNSET
 
     def fields(self) -> dict[str, Any]:
         """The fields as keyword arguments (to build a `MentionedMessage` or `SearchHit` from it)."""
@@ -93,6 +105,31 @@ class Mention(_Frame, tag="mention"):
     sequence_number: int
     sender_display_name: str
     preview: str
+
+
+class UrgentAcknowledged(_Frame, tag="urgent_acknowledged"):
+    """A member acknowledged an urgent message (docs/alerts.md)."""
+
+    message_id: str
+    user_id: str
+    at: str
+    room_id: str
+    display_name: str
+
+
+class UrgentPage(_Frame, tag="urgent_page"):
+    """One notification round of an urgent page, to the paged user's sockets (docs/alerts.md)."""
+
+    room_id: str
+    room_title: str
+    message_id: str
+    sequence_number: int
+    sender_display_name: str
+    preview: str
+    round: int
+    last_round: bool
+    # Paged because someone else's page went unacknowledged (the room's escalation).
+    escalated: bool
 
 
 class Error(_Frame, tag="error", omit_defaults=True):

@@ -131,6 +131,21 @@ class PushUnsubscribeBody(msgspec.Struct):
     endpoint: str
 
 
+class UrgentSettingsBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Any of the fields (docs/alerts.md); `null` turns escalation off / clears its target."""
+
+    repeat_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] | None = None
+    max_repeats: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    escalate_after: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    escalate_to: Annotated[str, msgspec.Meta(description="A member's user id, or role:OWNER|EDITOR|VIEWER")] | None = None
+
+
+class UrgentAlertsBody(msgspec.Struct):
+    """The caller's opt-in to urgent messages of the room that mention nobody."""
+
+    alerts: bool
+
+
 class NotificationPrefsBody(msgspec.Struct):
     """A field left out keeps its value; `rooms`, when given, replaces every override."""
 

@@ -273,6 +273,11 @@ class Hub:
             for conn in room.conns:
                 if conn.user_id != env.exclude_user:
                     conn.push(env.frame)
+            if control.get("streams"):
+                # Also for every user stream following the room (urgent acknowledgements).
+                for watch in room.watchers:
+                    if watch.stream.ready:
+                        watch.stream.conn.push(env.frame)
         if control.get("changed") and room.watchers:
             self.streams.on_changed(room)
         if control.get("presence"):

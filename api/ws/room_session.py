@@ -24,6 +24,7 @@ from api.domain.events import PresenceEvent, RoomConnected, Typing, encode
 from api.domain.messages import changes as messages_ops
 from api.domain.messages.send import SendRequest
 from api.domain.messages.validate import check_draft
+from api.domain.push import urgent
 from api.ws.admission import CONTRACT_ERROR_CODES, client_frame, error_frame, pong_frame
 from api.ws.connection import Connection
 from api.ws.hub import Hub
@@ -42,6 +43,7 @@ CLIENT_TYPES = frozenset(
         "sync",
         "focus",
         "ping",
+        "ack_urgent",
     }
 )
 
@@ -196,6 +198,10 @@ class RoomSession:
         elif kind == "edit_message":
             await messages_ops.do_edit_message(
                 self.hub.services, self.user, self.conn.room_id, frame.get("message_id"), frame.get("content")
+            )
+        elif kind == "ack_urgent":
+            await urgent.do_acknowledge(
+                self.hub.services, self.user, frame.get("message_id"), room_id=self.conn.room_id
             )
         elif kind == "delete_message":
             await messages_ops.do_delete_message(

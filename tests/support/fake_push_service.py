@@ -140,6 +140,8 @@ class PushAttempt:
     urgency: str | None
     headers: Mapping[str, str]
     body_size: int
+    # time.monotonic() when the request arrived (for tests of when pushes come).
+    received_at: float = 0.0
 
     @property
     def delivered(self) -> bool:
@@ -448,6 +450,7 @@ class FakePushService:
                     urgency=urgency,
                     headers=lowered,
                     body_size=len(body),
+                    received_at=time.monotonic(),
                 )
             )
             self._changed.notify_all()

@@ -34,7 +34,7 @@ CONTRACT_FIELDS = {
     "reactions",
 }
 # Documented extensions (README): always present too.
-EXTENSION_FIELDS = {"sender_is_bot", "file"}  # reacted_by: REST history only, like my_reactions
+EXTENSION_FIELDS = {"sender_is_bot", "file", "priority"}  # reacted_by: REST history only, like my_reactions
 
 
 def _message(**over: object) -> Message:

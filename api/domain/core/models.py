@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -70,6 +71,12 @@ rooms = Table(
     # The room's last assigned sequence number: the row lock on it orders the room's stream.
     Column("last_seq", BigInteger, nullable=False, server_default="0"),
     Column("last_message_at", DateTime(timezone=True), nullable=True),
+    # Urgent pages (migration 0006): repeat interval and repeats after the first; NULL: defaults.
+    Column("urgent_repeat_seconds", Integer, nullable=True),
+    Column("urgent_max_repeats", Integer, nullable=True),
+    # Escalation: after this many unacknowledged repeats, also page a user id or `role:ROLE`.
+    Column("urgent_escalate_after", Integer, nullable=True),
+    Column("urgent_escalate_to", String(254), nullable=True),
     CheckConstraint("status IN ('active', 'resolved', 'archived')", name="ck_incident_rooms_status"),
 )
 
@@ -81,6 +88,8 @@ members = Table(
     Column("role", String(8), nullable=False),
     Column("joined_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_read_seq", BigInteger, nullable=False, server_default="0"),
+    # Paged by urgent messages that mention nobody (migration 0006).
+    Column("urgent_alerts", Boolean, nullable=False, server_default=text("false")),
     PrimaryKeyConstraint("room_id", "user_id", name="pk_room_members"),
     CheckConstraint("role IN ('OWNER', 'EDITOR', 'VIEWER')", name="ck_room_members_role"),
     Index("ix_room_members_user_id", "user_id"),
@@ -122,6 +131,8 @@ messages = Table(
     Column("file_id", UUID(as_uuid=True), nullable=True),
     Column("file_url", Text, nullable=True),
     Column("client_id", String(64), nullable=True),
+    # `normal` or `urgent` (migration 0006, docs/alerts.md).
+    Column("priority", String(8), nullable=False, server_default="normal"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("edited_at", DateTime(timezone=True), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
@@ -135,6 +146,7 @@ messages = Table(
         "message_type IN ('text', 'image_ref', 'file_ref', 'incident_data', 'system')",
         name="ck_messages_type",
     ),
+    CheckConstraint("priority IN ('normal', 'urgent')", name="ck_messages_priority"),
     Index("ix_messages_room_created", "room_id", "created_at"),
     Index("ix_messages_room_updated", "room_id", "updated_at"),
     Index("ix_messages_mentions", "mentions", postgresql_using="gin"),
@@ -239,8 +251,12 @@ push_deliveries = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("last_status", Integer, nullable=True),
     Column("last_outcome", String(32), nullable=True),
-    UniqueConstraint("message_id", "subscription_id", name="uq_push_deliveries_message_subscription"),
-    CheckConstraint("kind IN ('message', 'mention')", name="ck_push_deliveries_kind"),
+    # 0 for ordinary pushes; the round (1, 2, …) of an urgent page (migration 0006).
+    Column("page_round", Integer, nullable=False, server_default="0"),
+    UniqueConstraint(
+        "message_id", "subscription_id", "page_round", name="uq_push_deliveries_message_subscription_round"
+    ),
+    CheckConstraint("kind IN ('message', 'mention', 'urgent')", name="ck_push_deliveries_kind"),
     CheckConstraint(
         "status IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="ck_push_deliveries_status"
     ),
@@ -249,6 +265,40 @@ push_deliveries = Table(
     ),
     Index("ix_push_deliveries_outbox", "outbox_id"),
     Index("ix_push_deliveries_subscription", "subscription_id"),
+)
+
+# Urgent pages (migration 0006, docs/alerts.md): acknowledgements, and one paging schedule per
+# (urgent message, paged user).
+urgent_acks = Table(
+    "urgent_acks",
+    metadata,
+    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.message_id", ondelete="CASCADE")),
+    Column("user_id", String(254), nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("message_id", "user_id", name="pk_urgent_acks"),
+)
+
+urgent_pages = Table(
+    "urgent_pages",
+    metadata,
+    Column("page_id", BigInteger, primary_key=True, autoincrement=True),
+    Column(
+        "message_id", UUID(as_uuid=True), ForeignKey("messages.message_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("room_id", UUID(as_uuid=True), nullable=False),
+    Column("user_id", String(254), nullable=False),
+    Column("rounds_sent", Integer, nullable=False, server_default="0"),
+    Column("max_rounds", Integer, nullable=False),
+    Column("interval_seconds", Float, nullable=False),
+    Column("next_at", DateTime(timezone=True), nullable=True),
+    Column("enqueued_at", DateTime(timezone=True), nullable=True),
+    Column("done_at", DateTime(timezone=True), nullable=True),
+    Column("stop_reason", String(16), nullable=True),
+    # The page whose unacknowledged repeats started this one (an escalation), if any.
+    Column("escalated_from", BigInteger, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("message_id", "user_id", name="uq_urgent_pages_message_user"),
+    Index("ix_urgent_pages_due", "next_at", postgresql_where=text("done_at IS NULL")),
 )
 
 audit_log = Table(

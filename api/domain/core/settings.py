@@ -154,6 +154,13 @@ class Settings:
     outbox_sweep_seconds: float = 5.0
     outbox_stale_seconds: float = 120.0
     worker_visibility_timeout: float = 900.0
+    # Urgent pages (docs/alerts.md): a room's default repeat interval, the shortest one a room
+    # may set, the default number of repeats after the first notification, and the most a room
+    # may set.
+    urgent_repeat_seconds: int = 120
+    urgent_min_repeat_seconds: int = 60
+    urgent_max_repeats: int = 5
+    urgent_max_repeats_limit: int = 30
 
     @classmethod
     def from_env(
@@ -224,6 +231,10 @@ class Settings:
             outbox_sweep_seconds=_float(env, "OUTBOX_SWEEP_SECONDS", 5.0, 0.05),
             outbox_stale_seconds=_float(env, "OUTBOX_STALE_SECONDS", 120.0, 1.0),
             worker_visibility_timeout=_float(env, "WORKER_VISIBILITY_TIMEOUT", 900.0, 1.0),
+            urgent_repeat_seconds=_int(env, "URGENT_REPEAT_SECONDS", 120, 1),
+            urgent_min_repeat_seconds=_int(env, "URGENT_MIN_REPEAT_SECONDS", 60, 1),
+            urgent_max_repeats=_int(env, "URGENT_MAX_REPEATS", 5, 0),
+            urgent_max_repeats_limit=_int(env, "URGENT_MAX_REPEATS_LIMIT", 30, 0),
         )
         if settings.file_storage == "s3" and not settings.s3_bucket:
             raise SettingsError("FILE_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL for MinIO)")

@@ -221,6 +221,7 @@ class BatchSteps:
                 file_id=d.file_id,
                 file_url=f"/api/files/{d.file_id}" if d.file_id else None,
                 client_id=d.client_id,
+                priority=d.priority,
             )
             if key:
                 first_of[key] = new

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.domain.core.errors import Invalid
 from api.domain.core.timefmt import iso
-from api.domain.events import Message
+from api.domain.events import Acknowledgement, Message
 
 MAX_PAGE = 200
 
@@ -23,6 +23,14 @@ _MESSAGE_COLUMNS = """
            COALESCE(u.display_name, m.sender_id) AS sender_display_name, COALESCE(u.is_bot, false) AS sender_is_bot,
            m.content, m.data, m.message_type, m.mentions, m.file_id, m.file_url, m.client_id,
            m.created_at, m.edited_at, m.deleted_at, m.deleted_by, m.sequence_number, m.updated_at, m.reactions_at,
+           m.priority,
+           CASE WHEN m.priority = 'urgent' THEN COALESCE((
+               SELECT jsonb_agg(jsonb_build_object(
+                          'user_id', a.user_id, 'display_name', COALESCE(au.display_name, a.user_id),
+                          'at', to_char(a.acknowledged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                      ORDER BY a.acknowledged_at, a.user_id)
+               FROM urgent_acks a LEFT JOIN tr_users au ON au.user_id = a.user_id
+               WHERE a.message_id = m.message_id), '[]'::jsonb)::text END AS acknowledgements,
            COALESCE((
                SELECT jsonb_object_agg(x.emoji, x.n ORDER BY x.first_at)
                FROM (SELECT r.emoji, count(*) AS n, min(r.created_at) AS first_at
@@ -105,6 +113,10 @@ def message_object(row: Any) -> Message:
         # (REST history) who reacted.
         file=_json(r["file_info"]) if r.get("file_info") is not None and r["deleted_at"] is None else None,
         reacted_by=(_json(r["reacted_by"]) or {}) if "reacted_by" in r else UNSET,
+        priority=r["priority"],
+        acknowledgements=[Acknowledgement(**a) for a in _json(r["acknowledgements"])]
+        if r["acknowledgements"] is not None
+        else UNSET,
     )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +36,7 @@ class NewMessage:
     file_id: uuid.UUID | None = None
     file_url: str | None = None
     client_id: str | None = None
+    priority: str = "normal"
     message_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
@@ -66,6 +68,8 @@ def stored_message(
         reactions={},
         sender_is_bot=is_bot,
         file=file,
+        priority=new.priority,
+        acknowledgements=[] if new.priority == "urgent" else UNSET,
     )
 
 
@@ -96,16 +100,18 @@ _RESERVE_AND_INSERT = text(
         RETURNING last_seq, status, title
     ), inserted AS (
         INSERT INTO messages (message_id, room_id, sequence_number, sender_id, message_type, content, data,
-                              mentions, file_id, file_url, client_id, created_at, updated_at)
+                              mentions, file_id, file_url, client_id, priority, created_at, updated_at)
         SELECT x.id, :r, reserved.last_seq - :k + x.ord, x.sender, x.mtype, x.content, CAST(x.data AS jsonb),
                ARRAY(SELECT jsonb_array_elements_text(CAST(x.mentions AS jsonb))),
-               x.file_id, x.file_url, x.client_id,
+               x.file_id, x.file_url, x.client_id, x.priority,
                date_trunc('milliseconds', clock_timestamp()), clock_timestamp()
         FROM reserved,
              unnest(CAST(:ids AS uuid[]), CAST(:senders AS text[]), CAST(:mtypes AS text[]),
                     CAST(:contents AS text[]), CAST(:datas AS text[]), CAST(:mentions AS text[]),
-                    CAST(:file_ids AS uuid[]), CAST(:file_urls AS text[]), CAST(:client_ids AS text[]))
-             WITH ORDINALITY AS x(id, sender, mtype, content, data, mentions, file_id, file_url, client_id, ord)
+                    CAST(:file_ids AS uuid[]), CAST(:file_urls AS text[]), CAST(:client_ids AS text[]),
+                    CAST(:priorities AS text[]))
+             WITH ORDINALITY AS x(id, sender, mtype, content, data, mentions, file_id, file_url, client_id,
+                                  priority, ord)
         ORDER BY x.ord
         RETURNING message_id, sequence_number, created_at
     ), queued AS (
@@ -153,6 +159,7 @@ async def insert_sequenced(
         "file_ids": [n.file_id for n in new],
         "file_urls": [n.file_url for n in new],
         "client_ids": [n.client_id for n in new],
+        "priorities": [n.priority for n in new],
         "outbox_kind": outbox_row[0] if outbox_row else None,
         "outbox_payload": _enc.encode(outbox_row[1]).decode() if outbox_row else None,
     }

@@ -17,6 +17,7 @@ MAX_DATA_DEPTH = 5
 MAX_MENTIONS = 100
 MAX_CLIENT_ID = 64
 CLIENT_TYPES = ("text", "image_ref", "file_ref", "incident_data")
+PRIORITIES = ("normal", "urgent")
 # incident_data may carry the units of its readings under this key (README, extensions):
 # `{"temperature": 85, "_units": {"temperature": "°C"}}`. Values stay plain JSON numbers, so the
 # incident-data series and filters work on them unchanged.
@@ -71,6 +72,7 @@ class Draft:
     mentions: list[str]
     file_id: uuid.UUID | None
     client_id: str | None
+    priority: str = "normal"
 
 
 def check_draft(frame: dict[str, Any]) -> Draft:
@@ -87,6 +89,11 @@ def check_draft(frame: dict[str, Any]) -> Draft:
         not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID
     ):
         raise Invalid(f"client_id must be a non-empty string of at most {MAX_CLIENT_ID} characters")
+    priority = frame.get("priority", "normal")
+    if priority is None:
+        priority = "normal"
+    if not isinstance(priority, str) or priority not in PRIORITIES:
+        raise Invalid("priority must be normal or urgent")
     raw_mentions = frame.get("mentions", [])
     if raw_mentions is None:
         raw_mentions = []
@@ -126,7 +133,7 @@ def check_draft(frame: dict[str, Any]) -> Draft:
             file_id = uuid.UUID(raw)
         except ValueError as exc:
             raise Invalid("file_id is not a valid UUID") from exc
-    return Draft(mtype, text_content, data, mentions, file_id, client_id)
+    return Draft(mtype, text_content, data, mentions, file_id, client_id, priority)
 
 
 def find_display_name_mentions(content: str, members: dict[str, str]) -> list[str]:

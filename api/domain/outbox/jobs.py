@@ -19,6 +19,8 @@ NOTIFY_MESSAGES = "mentions.notify_messages"
 PUSH_SEND = "push.send"
 # Deliveries per push.send message: one message per push would cost more to queue than to send.
 PUSH_BATCH = 10
+# Run the due round of an urgent page (docs/alerts.md): (page id, rounds already sent).
+URGENT_PAGE = "push.urgent_page"
 # Bring the search index in line with the messages of an outbox row (create, edit, delete).
 INDEX_MESSAGES = "index.messages"
 # Append an edit or a deletion to the room's hash-chained audit log.
@@ -73,6 +75,11 @@ def outbox_jobs(task_name: str, outbox_ids: Sequence[int]) -> list[Job]:
         Job(task_name, tuple(ids[start : start + size]), queue_of(task_name))
         for start in range(0, len(ids), size)
     ]
+
+
+def urgent_page_jobs(pages: Sequence[tuple[int, int]]) -> list[Job]:
+    """One job per due page round: (page id, the rounds it had sent when published)."""
+    return [Job(URGENT_PAGE, (int(page), int(sent)), queue_of(URGENT_PAGE)) for page, sent in pages]
 
 
 def push_send_jobs(delivery_ids: Sequence[int]) -> list[Job]:

@@ -190,6 +190,29 @@ _FORGET_DELIVERIES = text(
 )
 
 
+# Urgent pages whose next round is due (docs/alerts.md); a published one that did not run within
+# the stale age (its queue message lost) is published again; the task's round guard makes a
+# second copy a no-op.
+_DUE_PAGES = text(
+    """
+    SELECT page_id, rounds_sent FROM urgent_pages
+    WHERE done_at IS NULL AND next_at <= now()
+      AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => CAST(:stale AS float8)))
+    ORDER BY next_at
+    LIMIT :n
+    FOR UPDATE SKIP LOCKED
+    """
+)
+_MARK_PAGES = text("UPDATE urgent_pages SET enqueued_at = now() WHERE page_id = ANY(CAST(:ids AS bigint[]))")
+_NEXT_PAGE = text(
+    """
+    SELECT EXTRACT(EPOCH FROM (min(next_at) - now())) AS wait FROM urgent_pages
+    WHERE done_at IS NULL AND next_at IS NOT NULL AND enqueued_at IS NULL
+    """
+)
+_FORGET_PAGES = text("UPDATE urgent_pages SET enqueued_at = NULL WHERE done_at IS NULL AND enqueued_at IS NOT NULL")
+
+
 # How long the relay lets commits accumulate after a wake-up before draining.
 COALESCE_SECONDS = 0.05
 
@@ -222,7 +245,9 @@ class OutboxRelay:
             total += published
             deliveries = await self.relay_deliveries()
             total += deliveries
-            if rows < self.batch and deliveries < self.batch:
+            pages = await self.relay_pages()
+            total += pages
+            if rows < self.batch and deliveries < self.batch and pages < self.batch:
                 return total
 
     async def relay_outbox(self) -> tuple[int, int]:
@@ -285,6 +310,24 @@ class OutboxRelay:
             await uow.conn.execute(_MARK_DELIVERIES, {"ids": ids})
             return len(ids)
 
+    async def relay_pages(self) -> int:
+        """One batch of urgent pages whose next round is due; returns how many were published."""
+        async with self.db.transaction() as uow:
+            rows = (
+                await uow.conn.execute(_DUE_PAGES, {"stale": self.stale_seconds, "n": self.batch})
+            ).all()
+            if not rows:
+                return 0
+            await self.enqueue(jobs.urgent_page_jobs([(int(r.page_id), int(r.rounds_sent)) for r in rows]))
+            await uow.conn.execute(_MARK_PAGES, {"ids": [int(r.page_id) for r in rows]})
+            return len(rows)
+
+    async def next_page_in(self) -> float | None:
+        """Seconds until the next urgent page round is due (None: none is scheduled)."""
+        async with self.db.read() as conn:
+            wait = (await conn.execute(_NEXT_PAGE)).scalar()
+        return None if wait is None else max(0.0, float(wait))
+
     async def forget_enqueued(self) -> tuple[int, int]:
         """Treat every unfinished outbox row and pending delivery as never published.
 
@@ -296,6 +339,7 @@ class OutboxRelay:
         async with self.db.transaction() as uow:
             rows = await uow.conn.execute(_FORGET_OUTBOX)
             deliveries = await uow.conn.execute(_FORGET_DELIVERIES)
+            await uow.conn.execute(_FORGET_PAGES)
             return int(rows.rowcount), int(deliveries.rowcount)  # type: ignore[attr-defined]
 
     async def run(self, redis: Redis, prefix: str, sweep_seconds: float) -> None:
@@ -310,7 +354,13 @@ class OutboxRelay:
                 published = await self.drain()
                 if published:
                     log.debug("outbox relay queued %s jobs", published)
-                if await wait_for_kick(redis, prefix, sweep_seconds) and self.coalesce_seconds > 0:
+                # Wake up when the next urgent page round is due, if that comes before the sweep
+                # (a new page or round kicks the relay, so this is recomputed then).
+                wait = sweep_seconds
+                page_in = await self.next_page_in()
+                if page_in is not None:
+                    wait = max(0.01, min(wait, page_in))
+                if await wait_for_kick(redis, prefix, wait) and self.coalesce_seconds > 0:
                     # A batching window, not a synchronisation: commits arriving together become
                     # one job per kind instead of one each (200 commits/s otherwise means 400
                     # Celery tasks/s, more than a worker runs, and the index lag grows seconds long).

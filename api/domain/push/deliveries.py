@@ -75,9 +75,13 @@ _CLAIM = text(
           AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now()))
                OR (status = 'sending' AND wire_at IS NULL
                    AND claimed_at < now() - make_interval(secs => CAST(:claim AS float8))))
-        RETURNING delivery_id, subscription_id, message_id, kind, attempts
+        RETURNING delivery_id, subscription_id, message_id, kind, attempts, user_id, page_round
     )
-    SELECT c.delivery_id, c.subscription_id, c.message_id, c.kind, c.attempts,
+    SELECT c.delivery_id, c.subscription_id, c.message_id, c.kind, c.attempts, c.page_round,
+           r.status AS room_status,
+           (c.kind = 'urgent' AND EXISTS (
+               SELECT 1 FROM urgent_acks a WHERE a.message_id = c.message_id AND a.user_id = c.user_id))
+               AS acknowledged,
            s.endpoint, s.p256dh, s.auth, m.room_id, m.sequence_number, m.message_type, m.content, m.data,
            m.deleted_at, COALESCE(u.display_name, m.sender_id) AS sender_display_name, r.title AS room_title
     FROM claimed c
@@ -138,6 +142,10 @@ async def claim(
     if content.endpoint is None or content.room_id is None or content.deleted_at is not None:
         await finish(conn, delivery_id, "skipped", outcome="message deleted")
         return None
+    if row.kind == "urgent" and (row.acknowledged or row.room_status == "archived"):
+        # An urgent page stops at once on acknowledgement and room archival (docs/alerts.md).
+        await finish(conn, delivery_id, "skipped", outcome="acknowledged" if row.acknowledged else "archived")
+        return None
     payload = push_payload(
         kind=row.kind,
         room_id=str(content.room_id),
@@ -147,6 +155,8 @@ async def claim(
         sender_display_name=content.sender_display_name,
         preview=preview_of(content.message_type, content.content, content.data),
     )
+    if row.kind == "urgent":
+        payload["round"] = int(row.page_round)
     return ClaimedDelivery(
         delivery_id=int(row.delivery_id),
         subscription_id=int(row.subscription_id),

@@ -24,8 +24,9 @@ PREVIEW_CHARS = 140
 # Push services take 4096 encrypted bytes; encryption adds 86, the rest is headroom.
 PAYLOAD_LIMIT = 3072
 # A mention stays worth delivering for a day; a plain message is stale after an hour.
-TTL_SECONDS = {"mention": 24 * 3600, "message": 3600}
-URGENCY = {"mention": "high", "message": "normal"}
+# An urgent page repeats until acknowledged: a round not delivered within the hour is stale.
+TTL_SECONDS = {"mention": 24 * 3600, "message": 3600, "urgent": 3600}
+URGENCY = {"mention": "high", "message": "normal", "urgent": "high"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,7 @@ _PLAN = text(
     FROM unnest(CAST(:mids AS uuid[]), CAST(:uids AS varchar[]), CAST(:kinds AS varchar[]))
          AS r(message_id, user_id, kind)
     JOIN push_subscriptions s ON s.user_id = r.user_id
-    ON CONFLICT (message_id, subscription_id) DO NOTHING
+    ON CONFLICT (message_id, subscription_id, page_round) DO NOTHING
     """
 )
 

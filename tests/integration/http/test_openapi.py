@@ -16,6 +16,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 NO_BODY = {
     ("post", "/api/auth/logout"),
     ("delete", "/api/rooms/{room_id}/members/{member_id}"),
+    ("post", "/api/messages/{message_id}/acknowledge"),
     ("delete", "/api/rooms/{room_id}/webhooks/{webhook_id}"),
 }
 ID_FORMATS = {"room_id": "uuid", "message_id": "uuid", "file_id": "uuid", "member_id": "email", "webhook_id": "uuid"}

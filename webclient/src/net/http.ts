@@ -170,6 +170,11 @@ export class ApiClient {
     return this.get(`/api/mentions?${q}`, mentionsPage);
   }
 
+  /** Acknowledges an urgent message (idempotent; docs/alerts.md). */
+  async acknowledge(messageId: string): Promise<void> {
+    return this.send("POST", `/api/messages/${enc(messageId)}/acknowledge`, {}, null);
+  }
+
   async markRead(roomId: string, sequenceNumber: number): Promise<void> {
     await this.send("POST", `/api/rooms/${enc(roomId)}/read`, { sequence_number: sequenceNumber }, null);
   }

@@ -71,6 +71,10 @@ export interface ChatMessage {
   file?: FileInfo | null | undefined;
   /** Extension, REST history only: who put each emoji on, oldest first. Live frames update it. */
   reacted_by?: Record<string, Reactor[]> | undefined;
+  /** `urgent` pages its recipients until they acknowledge (docs/alerts.md). */
+  priority?: Priority | undefined;
+  /** On urgent messages: who acknowledged it, and when (oldest first). */
+  acknowledgements?: Acknowledgement[] | undefined;
   /** Extension: sent by a bot (an incoming webhook's), not a person. */
   sender_is_bot?: boolean | undefined;
 }
@@ -85,6 +89,16 @@ export interface Reactor {
   user_id: string;
   display_name: string;
 }
+export type Priority = "normal" | "urgent";
+export interface Acknowledgement {
+  user_id: string;
+  display_name: string;
+  at: string;
+}
+const acknowledgement: Decoder<Acknowledgement> = map(
+  object({ user_id: str, display_name: nullable(str), at: str }),
+  (a) => ({ ...a, display_name: a.display_name ?? a.user_id }),
+);
 
 const messageFields = {
   message_id: str,
@@ -105,6 +119,8 @@ const messageFields = {
   my_reactions: optional(array(str)),
   file: optional(nullable(object({ filename: str, content_type: str, size: num }))),
   reacted_by: optional(record(array(object({ user_id: str, display_name: str })))),
+  priority: withDefault(oneOf("normal", "urgent"), () => "normal" as Priority),
+  acknowledgements: optional(array(acknowledgement)),
   sender_is_bot: optional(bool),
 };
 
@@ -201,6 +217,29 @@ export interface MentionFrame {
   sender_display_name: string;
   preview: string;
 }
+/** Someone acknowledged an urgent message (room sockets and the user stream). */
+export interface UrgentAcknowledgedFrame {
+  type: "urgent_acknowledged";
+  message_id: string;
+  room_id: string;
+  user_id: string;
+  display_name: string;
+  at: string;
+}
+/** One round of an urgent page for me: alert with sound and vibration until I acknowledge. */
+export interface UrgentPageFrame {
+  type: "urgent_page";
+  room_id: string;
+  room_title: string;
+  message_id: string;
+  sequence_number: number;
+  sender_display_name: string;
+  preview: string;
+  round: number;
+  last_round: boolean;
+  /** Paged because another member's page went unacknowledged (the room's escalation). */
+  escalated: boolean;
+}
 export interface SyncCompleteFrame {
   type: "sync_complete";
   last_sequence_number: number;
@@ -231,6 +270,8 @@ export type ServerFrame =
   | TypingFrame
   | PresenceFrame
   | MentionFrame
+  | UrgentAcknowledgedFrame
+  | UrgentPageFrame
   | SyncCompleteFrame
   | PongFrame
   | ErrorFrame;
@@ -339,6 +380,26 @@ const mentionFrame: Decoder<MentionFrame> = map(
   (f) => ({ type: "mention", ...f }),
 );
 
+const urgentAcknowledgedFrame: Decoder<UrgentAcknowledgedFrame> = map(
+  object({ message_id: str, room_id: withDefault(str, () => ""), user_id: str, display_name: nullable(str), at: str }),
+  (f) => ({ type: "urgent_acknowledged", ...f, display_name: f.display_name ?? f.user_id }),
+);
+
+const urgentPageFrame: Decoder<UrgentPageFrame> = map(
+  object({
+    room_id: str,
+    room_title: withDefault(str, () => ""),
+    message_id: str,
+    sequence_number: int,
+    sender_display_name: withDefault(str, () => ""),
+    preview: withDefault(str, () => ""),
+    round: withDefault(int, () => 1),
+    last_round: withDefault(bool, () => false),
+    escalated: withDefault(bool, () => false),
+  }),
+  (f) => ({ type: "urgent_page", ...f }),
+);
+
 const syncCompleteFrame: Decoder<SyncCompleteFrame> = map(
   object({ last_sequence_number: int, server_time: str }),
   (f) => ({ type: "sync_complete", ...f }),
@@ -371,6 +432,8 @@ const frameDecoders: Record<string, Decoder<ServerFrame>> = {
   typing: typingFrame,
   presence: presenceFrame,
   mention: mentionFrame,
+  urgent_acknowledged: urgentAcknowledgedFrame,
+  urgent_page: urgentPageFrame,
   sync_complete: syncCompleteFrame,
   pong: pongFrame,
   error: errorFrame,
@@ -424,6 +487,7 @@ export interface OutgoingMessageFrame {
   mentions?: string[];
   file_id?: string;
   client_id: string;
+  priority?: Priority;
 }
 
 export type ClientFrame =
@@ -434,6 +498,7 @@ export type ClientFrame =
   | { type: "typing"; is_typing: boolean }
   | { type: "sync"; since: number; since_time?: string }
   | { type: "focus"; focused: boolean }
+  | { type: "ack_urgent"; message_id: string }
   | PingFrame;
 
 /** The application-level heartbeat, accepted on `/ws` and `/ws/{room_id}`; answered by `pong`. */
@@ -741,6 +806,8 @@ export type UserServerFrame =
   | RoomRemovedFrame
   | RoomStatusChangedFrame
   | RoleChangedFrame
+  | UrgentAcknowledgedFrame
+  | UrgentPageFrame
   | PongFrame
   | ErrorFrame;
 
@@ -768,6 +835,8 @@ const userFrameDecoders: Record<string, Decoder<UserServerFrame>> = {
     ...f,
   })),
   role_changed: map(object({ room_id: str, role }), (f) => ({ type: "role_changed" as const, ...f })),
+  urgent_acknowledged: urgentAcknowledgedFrame,
+  urgent_page: urgentPageFrame,
   pong: pongFrame,
   error: errorFrame,
 };

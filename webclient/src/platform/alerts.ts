@@ -2,15 +2,16 @@
  * How a new message or a mention reaches the user outside the message list: a
  * sound, a vibration and, while the page is not being looked at, a notification.
  */
-import type { ChatMessage, MentionFrame, RoomPreview } from "../net/schemas";
+import type { ChatMessage, MentionFrame, RoomPreview, UrgentPageFrame } from "../net/schemas";
 import type { LocalSettings } from "../state/settings";
 import { notificationFor, roomTag } from "../sw/push_payload";
 import { showPageNotification } from "./push";
 import type { SoundPlayer } from "./sound";
 
-const VIBRATION: Record<"message" | "mention", number[]> = {
+const VIBRATION: Record<"message" | "mention" | "urgent", number[]> = {
   message: [80],
   mention: [120, 60, 120],
+  urgent: [400, 150, 400, 150, 400],
 };
 
 export interface AlertContext {
@@ -55,6 +56,23 @@ export class Alerts {
   }
 
   /**
+   * A round of an urgent page for me: sound and vibration whatever the message-alert settings
+   * say (it repeats until acknowledged), and a notification with an Acknowledge action while
+   * the page is not being looked at.
+   */
+  urgent(frame: UrgentPageFrame, ctx: AlertContext): void {
+    this.ring("urgent", { ...ctx.settings, sound: true, vibrate: true });
+    if (!ctx.focused) {
+      void showPageNotification(
+        notificationFor(
+          { kind: "urgent", ...frame, url: `/rooms/${encodeURIComponent(frame.room_id)}?seq=${frame.sequence_number}` },
+          location.origin,
+        ),
+      ).catch(() => undefined);
+    }
+  }
+
+  /**
    * A new message in a room that is not open, from the user stream. Sound and vibration
    * only: notifications for rooms not open come from Web Push, as before.
    */
@@ -70,7 +88,7 @@ export class Alerts {
     for (const n of open) n.close();
   }
 
-  private ring(kind: "message" | "mention", settings: LocalSettings): void {
+  private ring(kind: "message" | "mention" | "urgent", settings: LocalSettings): void {
     if (settings.sound) this.sound.play(kind);
     if (settings.vibrate && typeof navigator.vibrate === "function") {
       try {

@@ -1,6 +1,6 @@
 /** Service worker registration, page notifications and the Web Push subscription. */
 import type { ApiClient } from "../net/http";
-import { base64UrlToBytes, bytesToBase64Url, type NotificationSpec } from "../sw/push_payload";
+import { ACK_ACTION, base64UrlToBytes, bytesToBase64Url, type NotificationSpec } from "../sw/push_payload";
 
 export function notificationsSupported(): boolean {
   return typeof Notification !== "undefined";
@@ -27,9 +27,13 @@ export async function showPageNotification(spec: NotificationSpec): Promise<void
   const options: NotificationOptions = {
     body: spec.body,
     tag: spec.tag,
-    data: { url: spec.url },
+    data: { url: spec.url, message_id: spec.urgentMessageId },
     icon: "/icons/icon-192.png",
+    requireInteraction: spec.requireInteraction,
     ...({ renotify: spec.renotify } as NotificationOptions),
+    ...(spec.urgentMessageId
+      ? ({ actions: [{ action: ACK_ACTION, title: "Acknowledge" }], vibrate: [400, 150, 400] } as NotificationOptions)
+      : {}),
   };
   const registration = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration() : undefined;
   if (registration) {

@@ -3,7 +3,7 @@
  * allow audio after a user gesture, so the context is created and resumed on the
  * first click or key press; until then `play` is silently a no-op.
  */
-export type ToneKind = "message" | "mention";
+export type ToneKind = "message" | "mention" | "urgent";
 
 const TONES: Record<ToneKind, { freq: number; at: number; length: number }[]> = {
   message: [{ freq: 880, at: 0, length: 0.12 }],
@@ -11,6 +11,11 @@ const TONES: Record<ToneKind, { freq: number; at: number; length: number }[]> = 
     { freq: 988, at: 0, length: 0.1 },
     { freq: 1319, at: 0.12, length: 0.16 },
   ],
+  // An urgent page: three insistent high-low pairs.
+  urgent: [0, 0.45, 0.9].flatMap((at) => [
+    { freq: 1568, at, length: 0.16 },
+    { freq: 1175, at: at + 0.2, length: 0.16 },
+  ]),
 };
 
 export class SoundPlayer {

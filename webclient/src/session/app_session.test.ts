@@ -80,8 +80,9 @@ function world(routes: Record<string, Handler>, storage = new MemoryStore()) {
     const handler = routes[`${init?.method ?? "GET"} ${path}`];
     return handler ? handler(init) : json({ status_code: 404, detail: "Not Found" }, 404);
   };
-  const alerts = { messages: [] as ChatMessage[], mentions: [] as MentionFrame[], activity: [] as string[] };
+  const alerts = { messages: [] as ChatMessage[], mentions: [] as MentionFrame[], activity: [] as string[], urgent: [] as number[] };
   const sink: AlertSink = {
+    urgent: (f) => alerts.urgent.push(f.round),
     newMessage: (m) => alerts.messages.push(m),
     mention: (f) => alerts.mentions.push(f),
     activity: (_room, p) => alerts.activity.push(p.message_id),
@@ -280,6 +281,38 @@ describe("AppSession user stream", () => {
     expect(w.app.findRoom(ROOM)!.role).toBe("VIEWER");
     s.receive({ type: "room_removed", room_id: "room-9" });
     expect(w.app.findRoom("room-9")).toBeNull();
+  });
+
+  it("rings for every round of an urgent page and keeps its banner until I acknowledge", async () => {
+    const w = world({ ...signedInRoutes, "POST /api/messages/m-7/acknowledge": () => json({}, 201) });
+    await w.app.init();
+    streamUp(w);
+    const page = (round: number) => ({
+      type: "urgent_page",
+      room_id: ROOM,
+      room_title: "Line 3",
+      message_id: "m-7",
+      sequence_number: 7,
+      sender_display_name: "Operator",
+      preview: "boiler",
+      round,
+      last_round: false,
+      escalated: false,
+    });
+    w.userSocket().receive(page(1));
+    w.userSocket().receive(page(2));
+    expect(w.alerts.urgent).toEqual([1, 2]);
+    expect(w.app.urgentPages.value.map((p) => [p.message_id, p.round])).toEqual([["m-7", 2]]);
+    // Someone else's acknowledgement leaves my page; mine (from another device) clears it.
+    w.userSocket().receive({ type: "urgent_acknowledged", message_id: "m-7", room_id: ROOM, user_id: "other@x", display_name: "O", at: "2025-11-17T10:00:00.000Z" });
+    expect(w.app.urgentPages.value).toHaveLength(1);
+    w.userSocket().receive({ type: "urgent_acknowledged", message_id: "m-7", room_id: ROOM, user_id: ME, display_name: "Me", at: "2025-11-17T10:00:00.000Z" });
+    expect(w.app.urgentPages.value).toHaveLength(0);
+    // From the banner: acknowledged over REST, and the banner goes.
+    w.userSocket().receive(page(3));
+    await w.app.acknowledgeUrgent("m-7");
+    expect(w.calls).toContain("POST /api/messages/m-7/acknowledge");
+    expect(w.app.urgentPages.value).toHaveLength(0);
   });
 
   it("does not let an older REST list overwrite a newer snapshot", async () => {

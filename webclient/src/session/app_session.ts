@@ -17,6 +17,7 @@ import {
   type Room,
   type RoomActivityFrame,
   type RoomPreview,
+  type UrgentPageFrame,
   type User,
   type UserServerFrame,
 } from "../net/schemas";
@@ -41,6 +42,8 @@ export interface AlertSink {
   /** Someone else's new message in a room that is not open (from the user stream): sound and vibration. */
   activity(roomId: string, preview: RoomPreview, roomTitle: string, ctx: { settings: LocalSettings; focused: boolean }): void;
   clearRoom(roomId: string): Promise<void>;
+  /** A round of an urgent page for me: sound and vibration (and a notification when not looked at). */
+  urgent?(frame: UrgentPageFrame, ctx: { settings: LocalSettings; focused: boolean }): void;
 }
 
 export interface AppDeps {
@@ -115,6 +118,8 @@ export class AppSession {
   readonly unreadMentions: ReadonlySignal<number>;
   /** The user stream's connection. */
   readonly userStream: Signal<ConnectionStatus> = signal(NOT_STARTED);
+  /** Urgent pages for me not acknowledged yet (the latest round of each), oldest first. */
+  readonly urgentPages: Signal<UrgentPageFrame[]> = signal([]);
 
   private outbox: Promise<OutboxStore> | null = null;
   private recovering = false;
@@ -458,10 +463,41 @@ export class AppSession {
         if (open && open.roomId === frame.room_id) open.role.value = frame.role;
         return;
       }
+      case "urgent_page":
+        this.onUrgentPage(frame);
+        return;
+      case "urgent_acknowledged":
+        if (frame.user_id === this.user.value?.user_id) this.dropUrgent(frame.message_id);
+        return;
       case "pong":
       case "error":
         return;
     }
+  }
+
+  /** A round of an urgent page for me: the banner shows it until I acknowledge, and it rings. */
+  private onUrgentPage(frame: UrgentPageFrame): void {
+    const others = this.urgentPages.value.filter((p) => p.message_id !== frame.message_id);
+    this.urgentPages.value = [...others, frame];
+    this.announcement.value = `Urgent from ${frame.sender_display_name} in ${frame.room_title}: ${frame.preview}`;
+    this.deps.alerts.urgent?.(frame, { settings: this.settings.value, focused: this.deps.isFocused() });
+  }
+
+  private dropUrgent(messageId: string): void {
+    if (this.urgentPages.value.some((p) => p.message_id === messageId)) {
+      this.urgentPages.value = this.urgentPages.value.filter((p) => p.message_id !== messageId);
+    }
+  }
+
+  /** Acknowledges an urgent page from the banner (REST; the room shows it from the broadcast). */
+  async acknowledgeUrgent(messageId: string): Promise<void> {
+    await this.deps.api.acknowledge(messageId);
+    this.dropUrgent(messageId);
+  }
+
+  /** Hides an urgent banner without acknowledging (it comes back with the next round). */
+  dismissUrgent(messageId: string): void {
+    this.dropUrgent(messageId);
   }
 
   /**

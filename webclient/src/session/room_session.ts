@@ -57,7 +57,7 @@ export const HISTORY_PAGE_SIZE = 50;
 /** Error codes after which resending the same message cannot succeed. */
 const PERMANENT_SEND_ERRORS = new Set(["invalid", "forbidden", "too_large", "not_found"]);
 
-export type RoomApi = Pick<ApiClient, "messages" | "messagesAround" | "members" | "markRead" | "uploadFile">;
+export type RoomApi = Pick<ApiClient, "messages" | "messagesAround" | "members" | "markRead" | "uploadFile" | "acknowledge">;
 
 export const REMOVED_REASON = "You were removed from this room";
 export const NOT_MEMBER_REASON = "You are not a member of this room";
@@ -233,7 +233,7 @@ export class RoomSession {
   // ------------------------------------------------------------ sending
 
   /** Queues a text message; mentions are the members whose @name is in the text. */
-  async sendText(text: string): Promise<void> {
+  async sendText(text: string, opts: { urgent?: boolean } = {}): Promise<void> {
     const content = text.trim();
     if (!content) return;
     const mentions = resolveMentions(content, this.members.value);
@@ -244,6 +244,7 @@ export class RoomSession {
       client_id: this.deps.newClientId(),
     };
     if (mentions.length > 0) frame.mentions = mentions;
+    if (opts.urgent) frame.priority = "urgent";
     this.typing.onSent();
     await this.enqueue(frame, null);
   }
@@ -301,6 +302,16 @@ export class RoomSession {
 
   deleteMessage(messageId: string): boolean {
     return this.sendLive({ type: "delete_message", message_id: messageId });
+  }
+
+  /** Acknowledges an urgent message: over the socket when live, else by REST. */
+  async acknowledge(messageId: string): Promise<void> {
+    if (this.socket.isLive && this.socket.send({ type: "ack_urgent", message_id: messageId })) return;
+    try {
+      await this.deps.api.acknowledge(messageId);
+    } catch {
+      this.notice.value = "Could not acknowledge: try again when the connection is back.";
+    }
   }
 
   /** Adds the reaction, or removes it when it is known to be mine. */
@@ -594,6 +605,16 @@ export class RoomSession {
         return;
       case "mention":
         this.deps.events?.onMention?.(frame);
+        return;
+      case "urgent_acknowledged":
+        this.dispatch({
+          type: "acknowledged",
+          message_id: frame.message_id,
+          ack: { user_id: frame.user_id, display_name: frame.display_name, at: frame.at },
+        });
+        return;
+      case "urgent_page":
+        // The app session alerts from the user stream, which carries every page of mine.
         return;
       case "error":
         this.handleError(frame);

@@ -162,6 +162,15 @@ describe("edits, deletes and reactions", () => {
     s = timelineReducer(s, { type: "reactions", message_id: "m-2", reactions: { "👍": 1 } });
     expect(s.messages[1]!.reactions).toEqual({ "👍": 1 });
   });
+
+  it("adds each acknowledgement of an urgent message once", () => {
+    const urgent = timelineReducer(base, { type: "message_edited", message: msg(2, { priority: "urgent", acknowledgements: [] }) });
+    const ack = { user_id: "bob@x", display_name: "Bob", at: "2025-11-17T10:05:00.000Z" };
+    let s = timelineReducer(urgent, { type: "acknowledged", message_id: "m-2", ack });
+    s = timelineReducer(s, { type: "acknowledged", message_id: "m-2", ack: { ...ack, at: "2025-11-17T10:06:00.000Z" } });
+    expect(s.messages[1]!.acknowledgements).toEqual([ack]);
+    expect(s.messages[0]).toBe(urgent.messages[0]);
+  });
 });
 
 describe("system events", () => {

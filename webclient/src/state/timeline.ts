@@ -4,6 +4,7 @@
  * them as echoes keyed by client_id until the server's copy replaces them.
  */
 import type {
+  Acknowledgement,
   ChatMessage,
   FileInfo,
   OutgoingMessageFrame,
@@ -70,6 +71,7 @@ export type TimelineAction =
   | { type: "message_edited"; message: ChatMessage }
   | { type: "message_deleted"; message_id: string; deleted_at: string }
   | { type: "reactions"; message_id: string; reactions: Record<string, number>; change?: ReactorChange }
+  | { type: "acknowledged"; message_id: string; ack: Acknowledgement }
   | { type: "system_stored"; frame: StoredSystemFrame }
   | { type: "notice"; frame: TransientSystemFrame }
   | { type: "echo_added"; echo: Echo }
@@ -118,6 +120,12 @@ export function timelineReducer(state: TimelineState, action: TimelineAction): T
         reactions: { ...action.reactions },
         ...(action.change ? { reacted_by: applyReactorChange(m.reacted_by, action.change, action.reactions) } : {}),
       }));
+    case "acknowledged":
+      return updateMessage(state, action.message_id, (m) =>
+        (m.acknowledgements ?? []).some((a) => a.user_id === action.ack.user_id)
+          ? m
+          : { ...m, acknowledgements: [...(m.acknowledgements ?? []), action.ack] },
+      );
     case "system_stored":
       return timelineReducer(state, { type: "message", message: systemFrameToMessage(action.frame) });
     case "notice": {

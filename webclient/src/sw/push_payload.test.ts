@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload, safeAppUrl } from "./push_payload";
+import { ACK_ACTION, base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload, safeAppUrl } from "./push_payload";
 
 const ORIGIN = "https://andon.example";
 
@@ -24,12 +24,30 @@ describe("push payloads", () => {
       url: "https://andon.example/rooms/r1",
       renotify: true,
       requireInteraction: true,
+      urgentMessageId: null,
+    });
+  });
+
+  it("builds an urgent notification per message that can be acknowledged", () => {
+    const p = parsePushPayload(JSON.stringify({ ...payload, kind: "urgent", round: 2, url: "/rooms/r1?seq=7" }))!;
+    expect(notificationFor(p, ORIGIN)).toEqual({
+      title: "URGENT: Ann in Line 3 overheating",
+      body: "@Bob please check",
+      tag: "andon-urgent-m1",
+      url: "https://andon.example/rooms/r1?seq=7",
+      renotify: true,
+      requireInteraction: true,
+      urgentMessageId: "m1",
     });
   });
 
   it("builds a message notification with the sender in the body", () => {
     const p = parsePushPayload(JSON.stringify({ ...payload, kind: "message" }))!;
     expect(notificationFor(p, ORIGIN)).toMatchObject({ title: "Line 3 overheating", body: "Ann: @Bob please check" });
+  });
+
+  it("names the acknowledge action the service worker handles", () => {
+    expect(ACK_ACTION).toBe("acknowledge");
   });
 
   it("rejects payloads that are not JSON or lack a room", () => {

@@ -6,7 +6,7 @@
 import { decode, int, object, oneOf, str, withDefault } from "../net/decode";
 
 export interface PushPayload {
-  kind: "message" | "mention";
+  kind: "message" | "mention" | "urgent";
   room_id: string;
   room_title: string;
   message_id: string;
@@ -17,7 +17,7 @@ export interface PushPayload {
 }
 
 const pushPayload = object({
-  kind: withDefault(oneOf("message", "mention"), () => "message" as const),
+  kind: withDefault(oneOf("message", "mention", "urgent"), () => "message" as const),
   room_id: str,
   room_title: withDefault(str, () => ""),
   message_id: withDefault(str, () => ""),
@@ -43,7 +43,12 @@ export interface NotificationSpec {
   /** Mentions ask for attention even when replacing an earlier notification of the room. */
   renotify: boolean;
   requireInteraction: boolean;
+  /** Urgent pages: the message to acknowledge from the notification's action. */
+  urgentMessageId: string | null;
 }
+
+/** The notification action that acknowledges an urgent page (docs/alerts.md). */
+export const ACK_ACTION = "acknowledge";
 
 export function roomTag(roomId: string): string {
   return `andon-room-${roomId}`;
@@ -53,6 +58,18 @@ export function notificationFor(p: PushPayload, origin: string): NotificationSpe
   const room = p.room_title || "Andon";
   const sender = p.sender_display_name || "Someone";
   const mention = p.kind === "mention";
+  if (p.kind === "urgent") {
+    return {
+      title: `URGENT: ${sender} in ${room}`,
+      body: p.preview,
+      // One notification per urgent message: each repeat replaces it and alerts again.
+      tag: `andon-urgent-${p.message_id}`,
+      url: safeAppUrl(p.url, origin, p.room_id),
+      renotify: true,
+      requireInteraction: true,
+      urgentMessageId: p.message_id,
+    };
+  }
   return {
     title: mention ? `${sender} mentioned you in ${room}` : room,
     body: mention ? p.preview : `${sender}: ${p.preview}`,
@@ -60,6 +77,7 @@ export function notificationFor(p: PushPayload, origin: string): NotificationSpe
     url: safeAppUrl(p.url, origin, p.room_id),
     renotify: mention,
     requireInteraction: mention,
+    urgentMessageId: null,
   };
 }
 

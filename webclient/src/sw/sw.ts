@@ -4,7 +4,7 @@
  * offline use, shows Web Push notifications and brings the app forward on click.
  * API calls and the WebSocket are never cached or intercepted.
  */
-import { base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload } from "./push_payload";
+import { ACK_ACTION, base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload } from "./push_payload";
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -99,12 +99,16 @@ self.addEventListener("push", (event) => {
       await self.registration.showNotification(spec.title, {
         body: spec.body,
         tag: spec.tag,
-        data: { url: spec.url, room_id: payload.room_id },
+        data: { url: spec.url, room_id: payload.room_id, message_id: spec.urgentMessageId },
         icon: "/icons/icon-192.png",
         badge: "/icons/badge-96.png",
         requireInteraction: spec.requireInteraction,
         // `renotify` is not in every lib.dom version; browsers that know it honour it.
         ...({ renotify: spec.renotify } as NotificationOptions),
+        // An urgent page: acknowledge right from the notification (docs/alerts.md).
+        ...(spec.urgentMessageId
+          ? ({ actions: [{ action: ACK_ACTION, title: "Acknowledge" }], vibrate: [400, 150, 400, 150, 400] } as NotificationOptions)
+          : {}),
       });
     })(),
   );
@@ -112,10 +116,31 @@ self.addEventListener("push", (event) => {
 
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  const data = event.notification.data as { url?: unknown } | null;
+  const data = event.notification.data as { url?: unknown; message_id?: unknown } | null;
+  if (event.action === ACK_ACTION && typeof data?.message_id === "string") {
+    // Acknowledge without opening the app: the session cookie signs the request in.
+    event.waitUntil(acknowledge(data.message_id));
+    return;
+  }
   const target = typeof data?.url === "string" ? data.url : `${self.location.origin}/`;
   event.waitUntil(openApp(target));
 });
+
+/** POST /api/messages/{id}/acknowledge; a failure opens the app on the message instead. */
+async function acknowledge(messageId: string): Promise<void> {
+  try {
+    const res = await fetch(`/api/messages/${encodeURIComponent(messageId)}/acknowledge`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
+    if (res.ok) return;
+  } catch {
+    // Offline: fall through and open the app.
+  }
+  await openApp(`${self.location.origin}/`);
+}
 
 /** Focuses an open tab of the app (moving it to `url`), or opens one. */
 async function openApp(url: string): Promise<void> {

@@ -44,6 +44,10 @@ export class FakeApi implements RoomApi {
   markRead = async (_room: string, seq: number) => {
     this.reads.push(seq);
   };
+  readonly acknowledged: string[] = [];
+  acknowledge = async (messageId: string) => {
+    this.acknowledged.push(messageId);
+  };
   uploadFile = async () => ({
     file_id: "f-1",
     file_url: "/api/files/f-1",

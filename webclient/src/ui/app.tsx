@@ -3,6 +3,7 @@ import { ConnectionBadge } from "./connection_badge";
 import { useApp } from "./context";
 import { ComposerSkipLink } from "./keyboard";
 import { MentionToasts } from "./mention_toasts";
+import { UrgentBanner } from "./urgent_banner";
 import { MentionsView } from "./mentions_view";
 import { NotificationPrompt } from "./notification_prompt";
 import { RoomListView } from "./room_list_view";
@@ -94,6 +95,7 @@ export function App() {
         </p>
       ) : null}
       <NotificationPrompt />
+      <UrgentBanner />
       <MentionToasts />
       <main id="main" class="content" tabIndex={-1}>
         {route.name === "rooms" ? <RoomListView /> : null}

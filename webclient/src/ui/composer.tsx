@@ -61,13 +61,17 @@ export function Composer({ room }: { room: RoomSession }) {
     input.current?.focus();
   };
 
+  const [urgent, setUrgent] = useState(false);
+
   const send = async () => {
     const text = draft;
     if (!text.trim()) return;
     setDraft("");
     setCaret(0);
     setError(null);
-    await room.sendText(text);
+    const asUrgent = urgent;
+    setUrgent(false);
+    await room.sendText(text, { urgent: asUrgent });
   };
 
   const onKeyDown = (e: KeyboardEvent) => {
@@ -235,6 +239,15 @@ export function Composer({ room }: { room: RoomSession }) {
           onBlur={() => setDismissedAt(query?.start ?? null)}
           onFocus={() => setDismissedAt(null)}
         />
+        <label class={`urgent-toggle${urgent ? " on" : ""}`} title="Urgent: page the mentioned members (or those who opted in) until they acknowledge">
+          <input
+            type="checkbox"
+            data-testid="urgent-toggle"
+            checked={urgent}
+            onChange={(e) => setUrgent(e.currentTarget.checked)}
+          />
+          Urgent
+        </label>
         <button type="button" class="primary" onClick={() => void send()} disabled={!draft.trim()}>
           Send
         </button>

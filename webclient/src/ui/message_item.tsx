@@ -80,10 +80,13 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
   const deleted = message.deleted_at !== null;
   const reactions = Object.entries(message.reactions).filter(([, n]) => n > 0);
   const live = room.connection.value.state === "live";
+  const urgent = message.priority === "urgent";
+  const acks = message.acknowledgements ?? [];
+  const ackedByMe = acks.some((a) => a.user_id === me);
 
   return (
     <li
-      class={`message${mine ? " mine" : ""}${mentionsMe && !deleted ? " mentions-me" : ""}${highlighted ? " highlighted" : ""}`}
+      class={`message${mine ? " mine" : ""}${mentionsMe && !deleted ? " mentions-me" : ""}${urgent ? " urgent" : ""}${highlighted ? " highlighted" : ""}`}
       data-seq={message.sequence_number}
       data-sequence-number={message.sequence_number}
       data-message-id={message.message_id}
@@ -91,6 +94,11 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
       aria-label={`${message.sender_display_name} at ${fmt.short(message.created_at, now)}`}
     >
       <div class="message-head">
+        {urgent ? (
+          <span class="urgent-badge" data-testid="urgent-badge">
+            URGENT
+          </span>
+        ) : null}
         <span class="sender">{message.sender_display_name}</span>
         {message.sender_is_bot ? (
           <span class="bot-badge" data-testid="bot-badge" title="Sent by an integration (webhook), not a person">
@@ -155,6 +163,34 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
           formatTime={(iso) => fmt.short(iso, now)}
         />
       )}
+      {urgent && !deleted ? (
+        <div class="urgent-foot" data-testid="urgent-foot">
+          {!ackedByMe ? (
+            <button
+              type="button"
+              class="primary urgent-ack"
+              data-testid="acknowledge"
+              onClick={() => void room.acknowledge(message.message_id)}
+            >
+              Acknowledge
+            </button>
+          ) : null}
+          {acks.length > 0 ? (
+            <ul class="acks" aria-label="Acknowledgements">
+              {acks.map((a) => (
+                <li key={a.user_id} data-testid="acknowledgement">
+                  acknowledged by {a.user_id === me ? "you" : a.display_name} at{" "}
+                  <time dateTime={a.at} title={fmt.long(a.at)}>
+                    {fmt.short(a.at, now)}
+                  </time>
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <span class="acks-none">not acknowledged yet</span>
+          )}
+        </div>
+      ) : null}
       {!deleted && (reactions.length > 0 || picker) ? (
         <div class="message-foot">
           <ReactionBar message={message} room={room} />

@@ -1,0 +1,38 @@
+import { useApp } from "./context";
+
+/** Urgent pages for me, until I acknowledge them (each repeat rings again; docs/alerts.md). */
+export function UrgentBanner() {
+  const { session, router } = useApp();
+  const pages = session.urgentPages.value;
+  if (pages.length === 0) return null;
+  return (
+    <div class="urgent-banner" role="alert" aria-label="Urgent pages">
+      {pages.map((p) => (
+        <div key={p.message_id} class="urgent-page" data-testid="urgent-page" data-message-id={p.message_id}>
+          <button
+            type="button"
+            class="toast-body"
+            onClick={() => router.go({ name: "room", roomId: p.room_id, at: p.sequence_number })}
+          >
+            <strong>
+              {p.escalated ? "ESCALATED " : ""}URGENT from {p.sender_display_name} in {p.room_title}
+              {p.round > 1 ? ` (reminder ${p.round - 1})` : ""}
+            </strong>
+            <span class="toast-preview">{p.preview}</span>
+          </button>
+          <button
+            type="button"
+            class="primary"
+            data-testid="urgent-page-ack"
+            onClick={() => void session.acknowledgeUrgent(p.message_id).catch(() => undefined)}
+          >
+            Acknowledge
+          </button>
+          <button type="button" class="icon-button" aria-label="Dismiss" onClick={() => session.dismissUrgent(p.message_id)}>
+            ×
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}
