@@ -28,24 +28,13 @@ UNITS_KEY = "_units"
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 
 
-def numeric_leaves(data: Any, prefix: str = "", depth: int = 0) -> dict[str, float]:
-    """Numeric leaves of a JSON object by dotted path (booleans are not numbers here)."""
-    out: dict[str, float] = {}
-    if not isinstance(data, dict) or depth > MAX_DEPTH:
-        return out
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if depth == 0 and key == UNITS_KEY:
-            continue
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            number = float(value)
-            if math.isfinite(number):
-                out[path] = number
-        elif isinstance(value, dict):
-            out.update(numeric_leaves(value, path + ".", depth + 1))
-    return out
+def numeric_leaves(data: Any) -> dict[str, float]:
+    """Finite numeric leaves of a JSON object by dotted path (booleans are not numbers here)."""
+    return {
+        path: float(value)
+        for path, value in all_leaves(data).items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    }
 
 
 def all_leaves(data: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:

@@ -11,18 +11,9 @@ import re
 from collections.abc import AsyncIterator
 from html import escape
 
-from api.domain.reports import source
+from api.domain.reports import sections, source
 from api.domain.reports.charts import UNITS_KEY
-from api.domain.reports.document import (
-    THUMB_HTML,
-    Entry,
-    Prepared,
-    describe_event,
-    duration_text,
-    entries,
-    thumbnail,
-    version_text,
-)
+from api.domain.reports.document import THUMB_HTML, Entry, Prepared, entries, thumbnail
 
 STYLE = """
 :root { --red:#b3261e; --amber:#b26a00; --green:#1e7d32; --ink:#1c1b1f; --muted:#5f5d66;
@@ -156,107 +147,118 @@ async def html_report(
 ) -> AsyncIterator[str]:
     """The report as one HTML document; with `part_every`, as several separated by `PART_BREAK`,
     a new one after every `part_every` timeline entries (the PDF lays out one part at a time)."""
-    head = p.head
-    lang_title = _e(head.title)
     style = STYLE if page_numbers else STYLE.replace(_PAGE_NUMBERS, "")
     prefix = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{lang_title} — incident report</title>"
+        f"<title>{_e(p.head.title)} — incident report</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{style}</style></head><body><main>\n"
     )
     yield prefix
-    yield (
-        f'<header><h1 id="title">{lang_title}</h1>'
+    yield _header(p)
+    yield _summary(p)
+    async for piece in _status_history(p):
+        yield piece
+    async for piece in _participants(p):
+        yield piece
+    yield _charts(p)
+    async for piece in _timeline(p, thumb_px, part_every, prefix):
+        yield piece
+    async for piece in _files(p):
+        yield piece
+    async for piece in _appendix(p):
+        yield piece
+    yield "</section></main></body></html>\n"
+
+
+def _header(p: Prepared) -> str:
+    head = p.head
+    return (
+        f'<header><h1 id="title">{_e(head.title)}</h1>'
         f'<p><span class="pill {_e(head.status)}">{_e(head.status)}</span> '
         f'<span class="muted">Incident report · room {_e(head.room_id)}</span></p>'
         + (f'<p class="description">{_e(head.description)}</p>' if head.description else "")
         + "</header>\n"
     )
-    yield '<section id="summary"><h2>Summary</h2><dl class="facts">'
-    facts = [
-        ("Status", head.status),
-        ("Created", f"{p.clock.local(head.created_at)} by {head.created_by_name}"),
-        ("First message", p.clock.local(head.first_message_at) or "—"),
-        ("Resolved", p.clock.local(head.resolved_at) or "not resolved"),
-        (
-            "Duration",
-            duration_text(head.first_message_at, p.end_at) + ("" if head.resolved_at else " (so far)"),
-        ),
-        ("Messages", f"{head.message_count:,}"),
-        ("Incident data entries", f"{p.incident_rows:,}"),
-        (
-            "Report generated",
-            f"{p.clock.local(p.generated_at)} for {p.reader.display_name} ({p.reader.role})",
-        ),
-        (
-            "Content",
-            "complete: deleted content and edit history included"
-            if p.reader.private
-            else "as the room shows it to this reader: deleted content and edit history left out",
-        ),
-    ]
-    yield "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl></section>\n"
 
-    yield '<section id="status-history"><h2>Status history</h2><table><thead><tr><th>Time</th><th>Change</th><th>By</th></tr></thead><tbody>'
-    yield f"<tr><td>{_e(p.clock.local(head.created_at))}</td><td>created (active)</td><td>{_e(head.created_by_name)}</td></tr>"
-    async for row in source.system_events(p.db, p.room_id, ["room_status_changed"]):
-        data = source.decode_json(row.data) or {}
-        yield (
-            f"<tr><td>{_e(p.clock.local(row.created_at))}</td>"
-            f"<td>{_e(data.get('old_status'))} → {_e(data.get('new_status'))}</td><td>{_e(row.actor_name)}</td></tr>"
-        )
+
+def _summary(p: Prepared) -> str:
+    facts = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in sections.summary_facts(p))
+    return f'<section id="summary"><h2>Summary</h2><dl class="facts">{facts}</dl></section>\n'
+
+
+def _table_head(section: str, title: str, columns: list[str]) -> str:
+    cells = "".join(f"<th>{c}</th>" for c in columns)
+    return f'<section id="{section}"><h2>{title}</h2><table><thead><tr>{cells}</tr></thead><tbody>'
+
+
+async def _status_history(p: Prepared) -> AsyncIterator[str]:
+    yield _table_head("status-history", "Status history", ["Time", "Change", "By"])
+    yield (
+        f"<tr><td>{_e(p.clock.local(p.head.created_at))}</td><td>created (active)</td>"
+        f"<td>{_e(p.head.created_by_name)}</td></tr>"
+    )
+    async for c in sections.status_changes(p):
+        yield f"<tr><td>{_e(p.clock.local(c.at))}</td><td>{_e(c.old)} → {_e(c.new)}</td><td>{_e(c.by_name)}</td></tr>"
     yield "</tbody></table></section>\n"
 
-    yield '<section id="participants"><h2>Participants</h2><table><thead><tr><th>Name</th><th>User</th><th>Role</th><th>Joined</th><th>Messages</th></tr></thead><tbody>'
+
+async def _participants(p: Prepared) -> AsyncIterator[str]:
+    yield _table_head("participants", "Participants", ["Name", "User", "Role", "Joined", "Messages"])
     async for m in source.members(p.db, p.room_id):
         yield (
             f"<tr><td>{_e(m.display_name)}</td><td>{_e(m.user_id)}</td><td>{_e(m.role)}</td>"
             f"<td>{_e(p.clock.local(m.joined_at))}</td><td>{int(m.messages):,}</td></tr>"
         )
     yield '</tbody></table><h3>Role changes</h3><ul class="role-changes">'
-    async for row in source.system_events(
-        p.db, p.room_id, ["member_added", "member_role_changed", "member_removed"]
-    ):
-        data = source.decode_json(row.data) or {}
-        yield f"<li>{_e(p.clock.local(row.created_at))}: {_e(describe_event(data, row.actor_name, row.target_name))}</li>"
+    async for at, sentence in sections.role_changes(p):
+        yield f"<li>{_e(p.clock.local(at))}: {_e(sentence)}</li>"
     yield "</ul></section>\n"
 
-    yield '<section id="charts"><h2>Incident data</h2>'
+
+def _charts(p: Prepared) -> str:
+    out = ['<section id="charts"><h2>Incident data</h2>']
     if not p.charts:
-        yield '<p class="muted">No numeric incident data in this room.</p>'
+        out.append('<p class="muted">No numeric incident data in this room.</p>')
     for chart in p.charts:
         s = chart.series
-        yield (
+        out.append(
             f'<figure class="chart" data-field="{_e(s.name)}"><img alt="Chart of {_e(s.name)} over time" src="{chart.data_uri}">'
             f"<figcaption>{_e(s.name)}{_e(f' ({s.unit})' if s.unit else '')}: {s.count:,} values, min {s.minimum:g}, max {s.maximum:g}, "
             f"last {s.last:g} ({_e(p.clock.local(s.last_at))})</figcaption></figure>\n"
         )
     if p.dropped_fields:
-        yield f'<p class="muted">Not charted (over the chart limit): {_e(", ".join(p.dropped_fields))}</p>'
-    yield "</section>\n"
+        out.append(f'<p class="muted">Not charted (over the chart limit): {_e(", ".join(p.dropped_fields))}</p>')
+    out.append("</section>\n")
+    return "".join(out)
 
+
+async def _timeline(p: Prepared, thumb_px: int, part_every: int | None, prefix: str) -> AsyncIterator[str]:
+    """The timeline in pieces of at most 200 rows; with `part_every`, a new document every so many."""
     yield f'<section id="timeline"><h2>Timeline <span class="muted">({_e(p.clock.tz)})</span></h2><ol class="timeline">\n'
     batch: list[str] = []
     count = 0
     async for entry in entries(p):
         batch.append(await _entry_html(p, entry, thumb_px))
         count += 1
-        if part_every and count % part_every == 0:
+        part_ends = bool(part_every) and count % (part_every or 1) == 0
+        if part_ends:
             batch.append(
                 "</ol></section></main></body></html>\n"
                 + PART_BREAK
                 + prefix
                 + f'<section class="timeline-part"><ol class="timeline" start="{count + 1}">\n'
             )
-        if len(batch) >= 200 or (part_every and count % part_every == 0):
+        if len(batch) >= 200 or part_ends:
             yield "".join(batch)
             batch.clear()
     if batch:
         yield "".join(batch)
     yield "</ol></section>\n"
 
-    yield '<section id="files"><h2>Files</h2><table><thead><tr><th>Time</th><th>File</th><th>Type</th><th>Size</th><th>By</th></tr></thead><tbody>'
+
+async def _files(p: Prepared) -> AsyncIterator[str]:
+    yield _table_head("files", "Files", ["Time", "File", "Type", "Size", "By"])
     async for e in entries(p, types=["image_ref", "file_ref"]):
         if e.file is None:
             continue
@@ -266,41 +268,35 @@ async def html_report(
         )
     yield "</tbody></table></section>\n"
 
-    yield '<section id="appendix"><h2>Appendix</h2>'
-    yield '<h3 id="edits">Edits</h3>'
+
+async def _appendix(p: Prepared) -> AsyncIterator[str]:
+    """Edits (private readers only), deletions and the audit chain's verdict; leaves the section open."""
+    yield '<section id="appendix"><h2>Appendix</h2><h3 id="edits">Edits</h3>'
     if p.reader.private:
         yield "<table><thead><tr><th>Message</th><th>Version</th><th>Written</th><th>Replaced</th><th>Next version</th></tr></thead><tbody>"
-        async for row in source.edits(p.db, p.room_id):
+        async for ed in sections.edit_rows(p):
             yield (
-                f"<tr><td>#{int(row.sequence_number)} by {_e(row.sender_name)}</td>"
-                f'<td class="body">{_e(version_text(row.message_type, row.content, row.data))}</td>'
-                f"<td>{_e(p.clock.local(row.version_at))} by {_e(row.version_by_name)}</td>"
-                f"<td>{_e(p.clock.local(row.replaced_at))}</td>"
-                f'<td class="body">{_e(version_text(row.message_type, row.next_content, row.next_data))}</td></tr>'
+                f"<tr><td>#{ed.seq} by {_e(ed.sender_name)}</td>"
+                f'<td class="body">{_e(ed.version)}</td>'
+                f"<td>{_e(p.clock.local(ed.written_at))} by {_e(ed.written_by_name)}</td>"
+                f"<td>{_e(p.clock.local(ed.replaced_at))}</td>"
+                f'<td class="body">{_e(ed.next_version)}</td></tr>'
             )
         yield "</tbody></table>"
     else:
-        yield '<p class="muted">Edit history is included for the room\'s OWNER and system admins only.</p>'
+        yield f'<p class="muted">{_e(sections.EDITS_PRIVATE_NOTE)}</p>'
     yield '<h3 id="deletions">Deletions</h3><table><thead><tr><th>Message</th><th>Deleted</th><th>Content</th></tr></thead><tbody>'
-    async for row in source.deletions(p.db, p.room_id):
-        content = (
-            version_text(row.message_type, row.content, row.data) or (row.filename or "")
-            if p.reader.private
-            else "(not shown)"
-        )
+    async for d in sections.deletion_rows(p):
         yield (
-            f"<tr><td>#{int(row.sequence_number)} by {_e(row.sender_name)}, {_e(p.clock.local(row.created_at))}</td>"
-            f"<td>{_e(p.clock.local(row.deleted_at))} by {_e(row.deleted_by_name)}</td>"
-            f'<td class="body">{_e(content)}</td></tr>'
+            f"<tr><td>#{d.seq} by {_e(d.sender_name)}, {_e(p.clock.local(d.created_at))}</td>"
+            f"<td>{_e(p.clock.local(d.deleted_at))} by {_e(d.deleted_by_name)}</td>"
+            f'<td class="body">{_e("(not shown)" if d.content is None else d.content)}</td></tr>'
         )
     yield "</tbody></table>"
-    a = p.audit
-    if a.ok:
-        verdict = f'<p class="audit-ok" id="audit-result">Audit chain verified: {a.entries} entries, chain intact.</p>'
-    else:
-        verdict = (
-            f'<p class="audit-broken" id="audit-result">Audit chain BROKEN (tampered): first broken link at entry '
-            f"{_e(a.broken_index)}: {_e(a.reason)}. {a.entries} entries before it verified.</p>"
-        )
-    yield f'<h3 id="audit">Audit chain</h3>{verdict}<p class="muted">Checked as <code>andon audit verify {_e(head.room_id)}</code> does, at {_e(p.clock.local(p.generated_at))}.</p>'
-    yield "</section></main></body></html>\n"
+    ok, headline, detail = sections.audit_sentence(p)
+    yield (
+        f'<h3 id="audit">Audit chain</h3><p class="{"audit-ok" if ok else "audit-broken"}" id="audit-result">'
+        f"{_e(headline)}: {_e(detail)}</p>"
+        f'<p class="muted">Checked as <code>andon audit verify {_e(p.head.room_id)}</code> does, '
+        f"at {_e(p.clock.local(p.generated_at))}.</p>"
+    )

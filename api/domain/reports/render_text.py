@@ -9,16 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from api.domain.core.timefmt import iso
-from api.domain.reports import source
+from api.domain.reports import sections, source
 from api.domain.reports.charts import all_leaves
-from api.domain.reports.document import (
-    Entry,
-    Prepared,
-    describe_event,
-    duration_text,
-    entries,
-    version_text,
-)
+from api.domain.reports.document import Entry, Prepared, entries
 from api.domain.reports.render_html import segments
 
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>#|!~"})
@@ -69,29 +62,12 @@ async def markdown_report(p: Prepared) -> AsyncIterator[str]:
     if h.description:
         yield f"{md_escape(h.description)}\n\n"
     yield "## Summary\n\n| | |\n|---|---|\n"
-    rows = [
-        ("Status", h.status),
-        ("Room", str(h.room_id)),
-        ("Created", f"{p.clock.local(h.created_at)} by {h.created_by_name}"),
-        ("First message", p.clock.local(h.first_message_at) or "—"),
-        ("Resolved", p.clock.local(h.resolved_at) or "not resolved"),
-        ("Duration", duration_text(h.first_message_at, p.end_at) + ("" if h.resolved_at else " (so far)")),
-        ("Messages", f"{h.message_count:,}"),
-        (
-            "Report generated",
-            f"{p.clock.local(p.generated_at)} for {p.reader.display_name} ({p.reader.role})",
-        ),
-    ]
-    yield "".join(f"| {md_escape(k)} | {md_escape(v)} |\n" for k, v in rows) + "\n"
+    yield "".join(f"| {md_escape(k)} | {md_escape(v)} |\n" for k, v in sections.summary_facts(p)) + "\n"
 
     yield "## Status history\n\n| Time | Change | By |\n|---|---|---|\n"
     yield f"| {p.clock.local(h.created_at)} | created (active) | {md_escape(h.created_by_name)} |\n"
-    async for row in source.system_events(p.db, p.room_id, ["room_status_changed"]):
-        data = source.decode_json(row.data) or {}
-        yield (
-            f"| {p.clock.local(row.created_at)} | {md_escape(data.get('old_status'))} → "
-            f"{md_escape(data.get('new_status'))} | {md_escape(row.actor_name)} |\n"
-        )
+    async for c in sections.status_changes(p):
+        yield f"| {p.clock.local(c.at)} | {md_escape(c.old)} → {md_escape(c.new)} | {md_escape(c.by_name)} |\n"
 
     yield "\n## Participants\n\n| Name | User | Role | Joined | Messages |\n|---|---|---|---|---|\n"
     async for m in source.members(p.db, p.room_id):
@@ -100,24 +76,10 @@ async def markdown_report(p: Prepared) -> AsyncIterator[str]:
             f"{p.clock.local(m.joined_at)} | {int(m.messages)} |\n"
         )
     yield "\n### Role changes\n\n"
-    async for row in source.system_events(
-        p.db, p.room_id, ["member_added", "member_role_changed", "member_removed"]
-    ):
-        data = source.decode_json(row.data) or {}
-        yield f"- `{p.clock.local(row.created_at)}` {md_escape(describe_event(data, row.actor_name, row.target_name))}\n"
+    async for at, sentence in sections.role_changes(p):
+        yield f"- `{p.clock.local(at)}` {md_escape(sentence)}\n"
 
-    yield "\n## Incident data\n\n"
-    if not p.charts:
-        yield "No numeric incident data in this room.\n"
-    else:
-        yield "| Field | Values | Min | Max | Last | Last at |\n|---|---|---|---|---|---|\n"
-        for c in p.charts:
-            s = c.series
-            unit = f" ({s.unit})" if s.unit else ""
-            yield f"| {md_escape(s.name + unit)} | {s.count} | {s.minimum:g} | {s.maximum:g} | {s.last:g} | {p.clock.local(s.last_at)} |\n"
-        yield "\n"
-        for c in p.charts:
-            yield f"![Chart of {md_escape(c.series.name)}]({c.data_uri})\n\n"
+    yield _md_charts(p)
 
     yield f"\n## Timeline ({p.clock.tz})\n\n"
     async for entry in entries(p):
@@ -131,39 +93,46 @@ async def markdown_report(p: Prepared) -> AsyncIterator[str]:
                 f"({md_escape(e.file.content_type)}, {e.file.size:,} bytes) by {md_escape(e.sender_name)}\n"
             )
 
+    async for piece in _md_appendix(p):
+        yield piece
+
+
+def _md_charts(p: Prepared) -> str:
+    if not p.charts:
+        return "\n## Incident data\n\nNo numeric incident data in this room.\n"
+    out = ["\n## Incident data\n\n| Field | Values | Min | Max | Last | Last at |\n|---|---|---|---|---|---|\n"]
+    for c in p.charts:
+        s = c.series
+        unit = f" ({s.unit})" if s.unit else ""
+        out.append(
+            f"| {md_escape(s.name + unit)} | {s.count} | {s.minimum:g} | {s.maximum:g} | {s.last:g} | {p.clock.local(s.last_at)} |\n"
+        )
+    out.append("\n")
+    out += [f"![Chart of {md_escape(c.series.name)}]({c.data_uri})\n\n" for c in p.charts]
+    return "".join(out)
+
+
+async def _md_appendix(p: Prepared) -> AsyncIterator[str]:
     yield "\n## Appendix\n\n### Edits\n\n"
     if p.reader.private:
         yield "| Message | Version | Written | Replaced | Next version |\n|---|---|---|---|---|\n"
-        async for row in source.edits(p.db, p.room_id):
+        async for ed in sections.edit_rows(p):
             yield (
-                f"| #{int(row.sequence_number)} by {md_escape(row.sender_name)} | "
-                f"{md_escape(version_text(row.message_type, row.content, row.data))} | "
-                f"{p.clock.local(row.version_at)} by {md_escape(row.version_by_name)} | "
-                f"{p.clock.local(row.replaced_at)} | "
-                f"{md_escape(version_text(row.message_type, row.next_content, row.next_data))} |\n"
+                f"| #{ed.seq} by {md_escape(ed.sender_name)} | {md_escape(ed.version)} | "
+                f"{p.clock.local(ed.written_at)} by {md_escape(ed.written_by_name)} | "
+                f"{p.clock.local(ed.replaced_at)} | {md_escape(ed.next_version)} |\n"
             )
     else:
-        yield "Edit history is included for the room's OWNER and system admins only.\n"
+        yield sections.EDITS_PRIVATE_NOTE + "\n"
     yield "\n### Deletions\n\n| Message | Deleted | Content |\n|---|---|---|\n"
-    async for row in source.deletions(p.db, p.room_id):
-        content = (
-            version_text(row.message_type, row.content, row.data) or (row.filename or "")
-            if p.reader.private
-            else "(not shown)"
-        )
+    async for d in sections.deletion_rows(p):
+        content = "(not shown)" if d.content is None else d.content
         yield (
-            f"| #{int(row.sequence_number)} by {md_escape(row.sender_name)} | "
-            f"{p.clock.local(row.deleted_at)} by {md_escape(row.deleted_by_name)} | {md_escape(content)} |\n"
+            f"| #{d.seq} by {md_escape(d.sender_name)} | "
+            f"{p.clock.local(d.deleted_at)} by {md_escape(d.deleted_by_name)} | {md_escape(content)} |\n"
         )
-    a = p.audit
-    yield "\n### Audit chain\n\n"
-    if a.ok:
-        yield f"**Audit chain verified**: {a.entries} entries, chain intact.\n"
-    else:
-        yield (
-            f"**Audit chain BROKEN (tampered)**: first broken link at entry {a.broken_index}: "
-            f"{md_escape(a.reason)}. {a.entries} entries before it verified.\n"
-        )
+    _ok, headline, detail = sections.audit_sentence(p)
+    yield f"\n### Audit chain\n\n**{headline}**: {md_escape(detail)}\n"
 
 
 def _csv_line(values: list[Any]) -> str:
@@ -263,9 +232,9 @@ def _entry_json(p: Prepared, e: Entry) -> dict[str, Any]:
     return obj
 
 
-async def json_report(p: Prepared) -> AsyncIterator[str]:
+def _room_json(p: Prepared) -> dict[str, Any]:
     h = p.head
-    room = {
+    return {
         "room_id": str(h.room_id),
         "title": h.title,
         "description": h.description,
@@ -280,36 +249,10 @@ async def json_report(p: Prepared) -> AsyncIterator[str]:
         "message_count": h.message_count,
         "last_sequence_number": h.last_seq,
     }
-    meta = {
-        "generated_at": iso(p.generated_at),
-        "time_zone": str(p.clock.tz),
-        "reader": {"user_id": p.reader.user_id, "role": p.reader.role, "complete": p.reader.private},
-    }
-    yield "{" + f'"report":{_j(meta)},"room":{_j(room)},"status_history":['
-    first = True
-    async for row in source.system_events(p.db, p.room_id, ["room_status_changed"]):
-        data = source.decode_json(row.data) or {}
-        item = {
-            "at": iso(row.created_at),
-            "from": data.get("old_status"),
-            "to": data.get("new_status"),
-            "by": row.sender_id,
-        }
-        yield ("" if first else ",") + _j(item)
-        first = False
-    yield '],"participants":['
-    first = True
-    async for m in source.members(p.db, p.room_id):
-        item = {
-            "user_id": m.user_id,
-            "display_name": m.display_name,
-            "role": m.role,
-            "joined_at": iso(m.joined_at),
-            "messages": int(m.messages),
-        }
-        yield ("" if first else ",") + _j(item)
-        first = False
-    series = [
+
+
+def _series_json(p: Prepared) -> list[dict[str, Any]]:
+    return [
         {
             "field": c.series.name,
             "unit": c.series.unit,
@@ -321,42 +264,87 @@ async def json_report(p: Prepared) -> AsyncIterator[str]:
         }
         for c in p.charts
     ]
-    yield f'],"incident_series":{_j(series)},"messages":[\n'
+
+
+async def _json_array(items: AsyncIterator[Any], separator: str = ",") -> AsyncIterator[str]:
+    """The items as the elements of a JSON array (brackets written by the caller)."""
     first = True
-    async for entry in entries(p):
-        yield ("" if first else ",\n") + _j(_entry_json(p, entry))
+    async for item in items:
+        yield ("" if first else separator) + _j(item)
         first = False
+
+
+async def _status_json(p: Prepared) -> AsyncIterator[dict[str, Any]]:
+    async for c in sections.status_changes(p):
+        yield {"at": iso(c.at), "from": c.old, "to": c.new, "by": c.by_id}
+
+
+async def _members_json(p: Prepared) -> AsyncIterator[dict[str, Any]]:
+    async for m in source.members(p.db, p.room_id):
+        yield {
+            "user_id": m.user_id,
+            "display_name": m.display_name,
+            "role": m.role,
+            "joined_at": iso(m.joined_at),
+            "messages": int(m.messages),
+        }
+
+
+async def _messages_json(p: Prepared) -> AsyncIterator[dict[str, Any]]:
+    async for entry in entries(p):
+        yield _entry_json(p, entry)
+
+
+async def _edits_json(p: Prepared) -> AsyncIterator[dict[str, Any]]:
+    async for ed in sections.edit_rows(p):
+        yield {
+            "message_id": ed.message_id,
+            "sequence_number": ed.seq,
+            "version": ed.version,
+            "written_at": iso(ed.written_at),
+            "written_by": ed.written_by,
+            "replaced_at": iso(ed.replaced_at),
+            "replaced_by_version": ed.next_version,
+        }
+
+
+async def _deletions_json(p: Prepared) -> AsyncIterator[dict[str, Any]]:
+    async for d in sections.deletion_rows(p):
+        yield {
+            "message_id": d.message_id,
+            "sequence_number": d.seq,
+            "deleted_at": iso(d.deleted_at),
+            "deleted_by": d.deleted_by,
+            "content": d.content,
+        }
+
+
+async def json_report(p: Prepared) -> AsyncIterator[str]:
+    meta = {
+        "generated_at": iso(p.generated_at),
+        "time_zone": str(p.clock.tz),
+        "reader": {"user_id": p.reader.user_id, "role": p.reader.role, "complete": p.reader.private},
+    }
+    yield "{" + f'"report":{_j(meta)},"room":{_j(_room_json(p))},"status_history":['
+    async for piece in _json_array(_status_json(p)):
+        yield piece
+    yield '],"participants":['
+    async for piece in _json_array(_members_json(p)):
+        yield piece
+    yield f'],"incident_series":{_j(_series_json(p))},"messages":[\n'
+    async for piece in _json_array(_messages_json(p), ",\n"):
+        yield piece
     yield '\n],"edits":'
     if p.reader.private:
         yield "["
-        first = True
-        async for row in source.edits(p.db, p.room_id):
-            item = {
-                "message_id": str(row.message_id),
-                "sequence_number": int(row.sequence_number),
-                "version": version_text(row.message_type, row.content, row.data),
-                "written_at": iso(row.version_at),
-                "written_by": row.version_by,
-                "replaced_at": iso(row.replaced_at),
-                "replaced_by_version": version_text(row.message_type, row.next_content, row.next_data),
-            }
-            yield ("" if first else ",") + _j(item)
-            first = False
+        async for piece in _json_array(_edits_json(p)):
+            yield piece
         yield "]"
     else:
         yield "null"
     yield ',"deletions":['
-    first = True
-    async for row in source.deletions(p.db, p.room_id):
-        item = {
-            "message_id": str(row.message_id),
-            "sequence_number": int(row.sequence_number),
-            "deleted_at": iso(row.deleted_at),
-            "deleted_by": row.deleted_by,
-            "content": version_text(row.message_type, row.content, row.data) if p.reader.private else None,
-        }
-        yield ("" if first else ",") + _j(item)
-        first = False
+    async for piece in _json_array(_deletions_json(p)):
+        yield piece
     a = p.audit
     audit = {"ok": a.ok, "entries": a.entries, "broken_index": a.broken_index, "reason": a.reason}
     yield f'],"audit":{_j(audit)}}}\n'
