@@ -196,18 +196,21 @@ class MessageDeleted(_Frame, tag="message_deleted"):
     deleted_by: str | None
 
 
-class ReactionAdded(_Frame, tag="reaction_added"):
+class _ReactionChange(_Frame):
+    """A reaction added or removed: the emoji, who, and the message's counts after it."""
+
     message_id: str
     emoji: str | None
     user_id: str | None
     reactions: dict[str, int]
 
 
-class ReactionRemoved(_Frame, tag="reaction_removed"):
-    message_id: str
-    emoji: str | None
-    user_id: str | None
-    reactions: dict[str, int]
+class ReactionAdded(_ReactionChange, tag="reaction_added"):
+    pass
+
+
+class ReactionRemoved(_ReactionChange, tag="reaction_removed"):
+    pass
 
 
 # ---------------------------------------------------------------------- the user stream (`/ws`)

@@ -95,6 +95,7 @@ def _status(value: Any, where: str) -> str:
 
 
 def _read_group(body: dict[str, Any], source: str) -> Alert:
+    """An Alertmanager (v4) or Grafana group notification; both share Alertmanager's shape."""
     status = _status(body.get("status"), "status")
     group_key = _str(body.get("groupKey"), "groupKey")
     if not group_key or len(group_key) > MAX_GROUP_KEY:
@@ -110,68 +111,17 @@ def _read_group(body: dict[str, Any], source: str) -> Alert:
         truncated = 0
     if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
         raise Invalid("truncatedAlerts must be a non-negative integer")
-    alerts: list[dict[str, Any]] = []
-    for i, raw in enumerate(raw_alerts):
-        where = f"alerts[{i}]"
-        if not isinstance(raw, dict):
-            raise Invalid(f"{where} must be an object")
-        alert: dict[str, Any] = {
-            "status": _status(raw.get("status"), f"{where}.status"),
-            "labels": _str_map(raw.get("labels"), f"{where}.labels"),
-            "annotations": _str_map(raw.get("annotations"), f"{where}.annotations"),
-            "starts_at": _str(raw.get("startsAt"), f"{where}.startsAt"),
-        }
-        ends_at = _str(raw.get("endsAt"), f"{where}.endsAt", optional=True)
-        if ends_at and not ends_at.startswith("0001-01-01"):
-            alert["ends_at"] = ends_at
-        for key, out in (("fingerprint", "fingerprint"), ("generatorURL", "generator_url")):
-            value = _str(raw.get(key), f"{where}.{key}", optional=True)
-            if value:
-                alert[out] = value
-        if source == "grafana":
-            values = _values(raw.get("values"), f"{where}.values")
-            if values:
-                alert["values"] = values
-            value_string = _str(raw.get("valueString"), f"{where}.valueString", optional=True)
-            if value_string:
-                alert["value_string"] = value_string
-            for key, out in (
-                ("silenceURL", "silence_url"),
-                ("dashboardURL", "dashboard_url"),
-                ("panelURL", "panel_url"),
-            ):
-                value = _str(raw.get(key), f"{where}.{key}", optional=True)
-                if value:
-                    alert[out] = value
-        alerts.append(alert)
+    alerts = [_read_alert(raw, f"alerts[{i}]", source) for i, raw in enumerate(raw_alerts)]
 
-    labels_of_first = alerts[0]["labels"]
-    names = list(dict.fromkeys(a["labels"]["alertname"] for a in alerts if a["labels"].get("alertname")))
-    alertname = (
-        common_labels.get("alertname")
-        or group_labels.get("alertname")
-        or (", ".join(names[:3]) + (", …" if len(names) > 3 else ""))
-        or "alert"
-    )
-    severity = common_labels.get("severity") or labels_of_first.get("severity") or None
-    summary = common_annotations.get("summary") or (
-        alerts[0]["annotations"].get("summary") if len(alerts) == 1 else None
-    )
-    title = alertname if not summary else f"{alertname}: {summary}"
-    firing = [a for a in alerts if a["status"] == "firing"]
-    resolved = [a for a in alerts if a["status"] == "resolved"]
-    head = f"[{status.upper()}:{len(firing) if status == 'firing' else len(resolved)}] {title}"
-    lines = [head]
-    for alert in alerts:
-        lines.append(_alert_line(alert, common_labels))
+    alertname, title = _group_title(alerts, common_labels, common_annotations, group_labels)
+    severity = common_labels.get("severity") or alerts[0]["labels"].get("severity") or None
+    counted = sum(1 for a in alerts if a["status"] == status)
+    lines = [f"[{status.upper()}:{counted}] {title}"]
+    lines += [_alert_line(alert, common_labels) for alert in alerts]
     if truncated:
         lines.append(f"(+{truncated} more alerts left out by the sender)")
     text = _clip("\n".join(lines), MAX_TEXT)
 
-    values_all: dict[str, Any] = {}
-    for alert in alerts:
-        for key, value in alert.get("values", {}).items():
-            values_all.setdefault(key, value)
     data: dict[str, Any] = {
         "source": source,
         "status": status,
@@ -179,17 +129,12 @@ def _read_group(body: dict[str, Any], source: str) -> Alert:
         "group_key": group_key,
         "labels": common_labels,
         "annotations": common_annotations,
-        "firing": len(firing),
-        "resolved": len(resolved),
+        "firing": sum(1 for a in alerts if a["status"] == "firing"),
+        "resolved": sum(1 for a in alerts if a["status"] == "resolved"),
     }
     if severity:
         data["severity"] = severity
-    if values_all:
-        data["values"] = values_all
-        # Numbers at the top level too, so `GET /api/rooms/{id}/incident-data?field=B` charts them.
-        for key, value in values_all.items():
-            if isinstance(value, int | float) and key not in data:
-                data[key] = value
+    _add_values(data, alerts)
     external = body.get("externalURL")
     if isinstance(external, str) and external:
         data["external_url"] = external
@@ -198,6 +143,71 @@ def _read_group(body: dict[str, Any], source: str) -> Alert:
     data["alerts"] = alerts
     data = _fit(data)
     return Alert(source, status, _clip(title, MAX_TITLE), text, data, group_key, severity, len(alerts))
+
+
+# Optional string fields of one alert, by payload name → stored name; Grafana adds its own.
+_ALERT_LINKS = (("fingerprint", "fingerprint"), ("generatorURL", "generator_url"))
+_GRAFANA_LINKS = (("silenceURL", "silence_url"), ("dashboardURL", "dashboard_url"), ("panelURL", "panel_url"))
+
+
+def _read_alert(raw: Any, where: str, source: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise Invalid(f"{where} must be an object")
+    alert: dict[str, Any] = {
+        "status": _status(raw.get("status"), f"{where}.status"),
+        "labels": _str_map(raw.get("labels"), f"{where}.labels"),
+        "annotations": _str_map(raw.get("annotations"), f"{where}.annotations"),
+        "starts_at": _str(raw.get("startsAt"), f"{where}.startsAt"),
+    }
+    ends_at = _str(raw.get("endsAt"), f"{where}.endsAt", optional=True)
+    if ends_at and not ends_at.startswith("0001-01-01"):  # Alertmanager's "not ended"
+        alert["ends_at"] = ends_at
+    links: tuple[tuple[str, str], ...] = _ALERT_LINKS
+    if source == "grafana":
+        values = _values(raw.get("values"), f"{where}.values")
+        if values:
+            alert["values"] = values
+        links += (("valueString", "value_string"), *_GRAFANA_LINKS)
+    for key, out in links:
+        value = _str(raw.get(key), f"{where}.{key}", optional=True)
+        if value:
+            alert[out] = value
+    return alert
+
+
+def _group_title(
+    alerts: list[dict[str, Any]],
+    common_labels: dict[str, str],
+    common_annotations: dict[str, str],
+    group_labels: dict[str, str],
+) -> tuple[str, str]:
+    """(alertname, title): the group's alert name(s), with the summary when there is one."""
+    names = list(dict.fromkeys(a["labels"]["alertname"] for a in alerts if a["labels"].get("alertname")))
+    alertname = (
+        common_labels.get("alertname")
+        or group_labels.get("alertname")
+        or (", ".join(names[:3]) + (", …" if len(names) > 3 else ""))
+        or "alert"
+    )
+    summary = common_annotations.get("summary") or (
+        alerts[0]["annotations"].get("summary") if len(alerts) == 1 else None
+    )
+    return alertname, alertname if not summary else f"{alertname}: {summary}"
+
+
+def _add_values(data: dict[str, Any], alerts: list[dict[str, Any]]) -> None:
+    """Grafana's values (first alert's wins per key), also at the top level so they chart."""
+    values_all: dict[str, Any] = {}
+    for alert in alerts:
+        for key, value in alert.get("values", {}).items():
+            values_all.setdefault(key, value)
+    if not values_all:
+        return
+    data["values"] = values_all
+    # Numbers at the top level too, so `GET /api/rooms/{id}/incident-data?field=B` charts them.
+    for key, value in values_all.items():
+        if isinstance(value, int | float) and key not in data:
+            data[key] = value
 
 
 def _alert_line(alert: dict[str, Any], common_labels: dict[str, str]) -> str:
