@@ -16,7 +16,7 @@ from api.http.deps import current_user, int_param, services_of, ts_param
 from search.base import MAX_RESULT_WINDOW, MESSAGE_TYPES, SearchBackend, SearchUnavailable
 from search.compose import compose_query
 from search.names import like_patterns, name_matches
-from search.query_syntax import EmptyQuery, QuerySyntaxError, QueryTooLong, parse_query
+from search.query_syntax import EmptyQuery, ParsedQuery, QuerySyntaxError, QueryTooLong, parse_query
 
 AUTH = {"user": Provide(current_user)}
 MAX_LIMIT = 100
@@ -35,24 +35,12 @@ async def search_messages(
     limit: str | None = None,
     offset: str | None = None,
 ) -> dict[str, Any]:
-    requested = int_param(limit, "limit")
-    n = 20 if requested is None else requested
-    if n < 1:
-        raise Invalid("limit must be at least 1", code="unprocessable")
-    n = min(n, MAX_LIMIT)
-    skip = int_param(offset, "offset", 0) or 0
-    if skip + n > MAX_RESULT_WINDOW:
-        raise Invalid(f"offset + limit may be at most {MAX_RESULT_WINDOW}", code="unprocessable")
+    n, skip = _window(limit, offset)
     if message_type is not None and message_type not in MESSAGE_TYPES:
         raise Invalid("unknown message_type", code="unprocessable")
-    try:
-        parsed = parse_query(q or "")
-    except QueryTooLong as exc:
-        raise Invalid("q is too long", code="unprocessable") from exc
-    except EmptyQuery:
+    parsed = _parse(q)
+    if parsed is None:
         return {"hits": [], "total": 0}
-    except QuerySyntaxError as exc:
-        raise Invalid(f"q could not be understood: {exc}", code="unprocessable") from exc
     services = services_of(request)
     rooms = await readable_room_ids(services, user)
     senders = (
@@ -89,3 +77,28 @@ async def search_messages(
             continue  # deleted since it was indexed
         hits.append(SearchHit(**message.fields(), highlighted_content=hit.highlighted_content))
     return {"hits": hits, "total": results.total, "total_exact": results.total_exact}
+
+
+def _window(limit: str | None, offset: str | None) -> tuple[int, int]:
+    """(limit, offset) of the page asked for, within the backends' result window."""
+    requested = int_param(limit, "limit")
+    n = 20 if requested is None else requested
+    if n < 1:
+        raise Invalid("limit must be at least 1", code="unprocessable")
+    n = min(n, MAX_LIMIT)
+    skip = int_param(offset, "offset", 0) or 0
+    if skip + n > MAX_RESULT_WINDOW:
+        raise Invalid(f"offset + limit may be at most {MAX_RESULT_WINDOW}", code="unprocessable")
+    return n, skip
+
+
+def _parse(q: str | None) -> ParsedQuery | None:
+    """The parsed query; None for an empty one (no hits, not an error)."""
+    try:
+        return parse_query(q or "")
+    except QueryTooLong as exc:
+        raise Invalid("q is too long", code="unprocessable") from exc
+    except EmptyQuery:
+        return None
+    except QuerySyntaxError as exc:
+        raise Invalid(f"q could not be understood: {exc}", code="unprocessable") from exc
