@@ -22,7 +22,7 @@ from api.domain.core.settings import Settings
 from api.domain.outbox import jobs
 from api.domain.outbox.job_state import load_for_job, mark_job_done
 from api.domain.push.planning import plan_deliveries, plan_recipients
-from api.domain.push.urgent import plan_pages
+from api.domain.push.urgent_rounds import plan_pages
 from workers.runtime import WorkerRuntime, get_runtime
 from workers.task_policy import task_options
 

@@ -3,7 +3,7 @@
 The relay publishes a page when its `next_at` has come, with the number of rounds it had sent
 then. The task locks the page, and when that round is still the one due it plans the round's
 pushes (one per subscription of the paged user) and schedules the next round, in one
-transaction (`api.domain.push.urgent.run_round`). A repeated or stale copy of the task finds
+transaction (`api.domain.push.urgent_rounds.run_round`). A repeated or stale copy of the task finds
 another round count, or the page done, and does nothing. After commit it queues the pushes and
 publishes the in-app `urgent_page` frame to the user's sockets (room sockets and `/ws`).
 """
@@ -17,7 +17,7 @@ from celery import Celery
 
 from api.domain.core.settings import Settings
 from api.domain.outbox import jobs
-from api.domain.push.urgent import Round, run_round
+from api.domain.push.urgent_rounds import Round, run_round
 from workers.runtime import WorkerRuntime, get_runtime
 from workers.task_policy import task_options
 

@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import Provide
 
 from api.domain.auth.sessions import AuthUser
-from api.domain.push import urgent
+from api.domain.push import urgent, urgent_settings
 from api.http.deps import current_user, json_body, services_of
 from api.http.openapi import MessageId, RoomId, UrgentAlertsBody, UrgentSettingsBody, allow, with_body
 
@@ -40,7 +40,7 @@ class UrgentSettingsRoutes(Controller):
 
     @get("/", summary="The room's urgent-page settings and the caller's opt-in")
     async def get_settings(self, request: Request[Any, Any, Any], user: AuthUser, room_id: RoomId) -> dict[str, Any]:
-        return await urgent.urgent_settings(services_of(request), user, room_id)
+        return await urgent_settings.urgent_settings(services_of(request), user, room_id)
 
     @patch(
         "/",
@@ -51,7 +51,7 @@ class UrgentSettingsRoutes(Controller):
         self, request: Request[Any, Any, Any], user: AuthUser, room_id: RoomId
     ) -> dict[str, Any]:
         body = await json_body(request)
-        return await urgent.update_urgent_settings(services_of(request), user, room_id, body)
+        return await urgent_settings.update_urgent_settings(services_of(request), user, room_id, body)
 
 
 @put(
@@ -62,4 +62,4 @@ class UrgentSettingsRoutes(Controller):
 )
 async def put_urgent_alerts(request: Request[Any, Any, Any], user: AuthUser, room_id: RoomId) -> dict[str, Any]:
     body = await json_body(request)
-    return await urgent.set_urgent_alerts(services_of(request), user, room_id, body)
+    return await urgent_settings.set_urgent_alerts(services_of(request), user, room_id, body)
