@@ -2,6 +2,7 @@
  * How a new message or a mention reaches the user outside the message list: a
  * sound, a vibration and, while the page is not being looked at, a notification.
  */
+import { t } from "../i18n";
 import type { ChatMessage, MentionFrame, RoomPreview, UrgentPageFrame } from "../net/schemas";
 import type { LocalSettings } from "../state/settings";
 import { notificationFor, roomTag } from "../sw/push_payload";
@@ -38,6 +39,7 @@ export class Alerts {
             url: `/rooms/${encodeURIComponent(message.room_id)}`,
           },
           location.origin,
+          t,
         ),
       ).catch(() => undefined);
     }
@@ -50,6 +52,7 @@ export class Alerts {
         notificationFor(
           { kind: "mention", ...frame, url: `/rooms/${encodeURIComponent(frame.room_id)}` },
           location.origin,
+          t,
         ),
       ).catch(() => undefined);
     }
@@ -67,6 +70,7 @@ export class Alerts {
         notificationFor(
           { kind: "urgent", ...frame, url: `/rooms/${encodeURIComponent(frame.room_id)}?seq=${frame.sequence_number}` },
           location.origin,
+          t,
         ),
       ).catch(() => undefined);
     }
@@ -101,15 +105,16 @@ export class Alerts {
 }
 
 export function previewOf(message: ChatMessage): string {
-  if (message.deleted_at) return "message deleted";
+  if (message.deleted_at) return t("preview.deleted");
+  const caption = typeof message.content === "string" ? message.content : "";
   switch (message.message_type) {
     case "image_ref":
-      return `📷 ${typeof message.content === "string" ? message.content : "image"}`.slice(0, 140);
+      return (caption ? t("preview.image", { caption }) : t("preview.imageNoCaption")).slice(0, 140);
     case "file_ref":
-      return `📎 ${typeof message.content === "string" ? message.content : "file"}`.slice(0, 140);
+      return (caption ? t("preview.file", { caption }) : t("preview.fileNoCaption")).slice(0, 140);
     case "incident_data":
-      return "📊 incident data";
+      return t("preview.incident");
     default:
-      return typeof message.content === "string" ? message.content.slice(0, 140) : "";
+      return caption.slice(0, 140);
   }
 }
