@@ -649,9 +649,9 @@ export class AppSession {
 }
 
 function previewText(message: ChatMessage): string {
-  if (message.message_type === "image_ref") return "sent an image";
-  if (message.message_type === "file_ref") return "sent a file";
-  if (message.message_type === "incident_data") return "posted incident data";
+  if (message.message_type === "image_ref") return t("preview.imageNoCaption");
+  if (message.message_type === "file_ref") return t("preview.fileNoCaption");
+  if (message.message_type === "incident_data") return t("preview.incident");
   return typeof message.content === "string" ? message.content.slice(0, 140) : "";
 }
 

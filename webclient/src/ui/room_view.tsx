@@ -1,3 +1,5 @@
+import { t } from "../i18n";
+import { termOf } from "../state/system_text";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Room } from "../net/schemas";
 import { typingSummary } from "../state/presence";
@@ -23,7 +25,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
     }
   }, [roomId, at]);
 
-  if (!room || room.roomId !== roomId) return <p class="muted">Opening room…</p>;
+  if (!room || room.roomId !== roomId) return <p class="muted">{t("room.opening")}</p>;
 
   // A room the user was just removed from leaves the list; keep showing its title.
   const listed = session.findRoom(roomId);
@@ -42,7 +44,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
         <a
           href="/"
           class="back-link"
-          aria-label="Back to rooms"
+          aria-label={t("room.back")}
           onClick={(e) => {
             e.preventDefault();
             router.go({ name: "rooms" });
@@ -51,14 +53,14 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           ←
         </a>
         <div class="room-head-title">
-          <h1 id="room-title">{info?.title ?? "Room"}</h1>
-          {info ? <span class={`status-pill ${info.status}`}>{info.status}</span> : null}
+          <h1 id="room-title">{info?.title ?? t("room.fallbackTitle")}</h1>
+          {info ? <span class={`status-pill ${info.status}`}>{termOf("roomStatus", info.status)}</span> : null}
         </div>
         <ConnectionBadge
           status={status}
           onRetry={() => session.retryNow()}
           testId="room-connection-badge"
-          label="Room connection"
+          label={t("connection.roomLabel")}
         />
         <div class="room-tools">
           <button
@@ -67,7 +69,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
             aria-controls="room-side"
             onClick={() => setSide(side === "members" ? "none" : "members")}
           >
-            👥 <span class="online-count">{presence.online.length} online</span>
+            👥 <span class="online-count">{t("members.onlineCount", { count: presence.online.length })}</span>
           </button>
           <button
             type="button"
@@ -75,7 +77,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
             aria-controls="room-side"
             onClick={() => setSide(side === "chart" ? "none" : "chart")}
           >
-            📈 Trend
+            📈 {t("room.trend")}
           </button>
           <RoomMenu roomId={roomId} />
         </div>
@@ -84,7 +86,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
         <p class="banner warn" role="alert">
           {room.notice.value}{" "}
           <button type="button" class="link-button" onClick={() => (room.notice.value = null)}>
-            Dismiss
+            {t("common.dismiss")}
           </button>
         </p>
       ) : null}
@@ -96,16 +98,16 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           </p>
           {room.blockedReason.value === null && archived ? (
             <p class="composer-readonly muted" role="note">
-              This room is archived and read-only.
+              {t("composer.archived")}
             </p>
           ) : (
             <Composer room={room} />
           )}
         </div>
         {side !== "none" ? (
-          <aside id="room-side" class="room-side" aria-label={side === "members" ? "Members" : "Trend"}>
+          <aside id="room-side" class="room-side" aria-label={side === "members" ? t("room.members") : t("room.trend")}>
             <button type="button" class="link-button side-close" onClick={() => setSide("none")}>
-              Close
+              {t("common.close")}
             </button>
             {side === "members" ? <MembersPanel room={room} info={info} /> : null}
             {side === "chart" ? (
