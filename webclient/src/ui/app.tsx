@@ -13,6 +13,9 @@ import { SearchView } from "./search_view";
 import { SettingsView } from "./settings_view";
 import { SignInView } from "./sign_in_view";
 
+const NAV = ["rooms", "mentions", "search", "settings"] as const;
+type NavName = (typeof NAV)[number];
+
 export function App() {
   const { session, router } = useApp();
   const auth = session.auth.value;
@@ -39,8 +42,9 @@ export function App() {
   }
   if (auth === "signed_out" || !user) return <SignInView />;
 
-  const nav = (name: "rooms" | "mentions" | "search" | "settings", label: string) => (
+  const nav = (name: NavName) => (
     <a
+      key={name}
       href={name === "rooms" ? "/" : `/${name}`}
       class="nav-link"
       data-testid={`nav-${name}`}
@@ -50,7 +54,7 @@ export function App() {
         router.go(name === "search" ? { name, q: "" } : { name });
       }}
     >
-      {label}
+      {t(`nav.${name}`)}
       {name === "rooms" && unread > 0 ? (
         <span class="badge" data-testid="nav-rooms-badge" aria-label={t("nav.unread", { count: unread })}>
           {unread}
@@ -75,10 +79,7 @@ export function App() {
           <span class="lamp" /> Andon
         </span>
         <nav aria-label={t("app.mainNav")}>
-          {nav("rooms", t("nav.rooms"))}
-          {nav("mentions", t("nav.mentions"))}
-          {nav("search", t("nav.search"))}
-          {nav("settings", t("nav.settings"))}
+          {NAV.map(nav)}
         </nav>
         <ConnectionBadge status={session.userStream.value} onRetry={() => session.retryNow()} />
         <button
