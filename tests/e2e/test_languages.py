@@ -16,7 +16,6 @@ from tests.e2e.browser import Chromium, expect, requires_browser, shot
 from tests.support.clients import PASSWORD, Api, User
 from tests.workers.conftest import Stack, eventually
 
-
 pytestmark = [pytest.mark.e2e, requires_browser]
 
 

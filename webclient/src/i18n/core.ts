@@ -4,9 +4,7 @@
  * language built on i18next (plurals through Intl.PluralRules, numbers through
  * Intl.NumberFormat, English as the fallback for anything missing).
  */
-import i18next, { type i18n, type TOptions } from "i18next";
-import en from "./locales/en.json";
-import zhTW from "./locales/zh-TW.json";
+import i18next, { type i18n, type Resource, type TOptions } from "i18next";
 
 export const LANGUAGES = ["en", "zh-TW"] as const;
 export type Language = (typeof LANGUAGES)[number];
@@ -15,8 +13,6 @@ export type Language = (typeof LANGUAGES)[number];
 export type LanguageChoice = Language | "auto";
 
 export const DEFAULT_LANGUAGE: Language = "en";
-
-export const RESOURCES = { en: { translation: en }, "zh-TW": { translation: zhTW } } as const;
 
 /** The BCP 47 tag for Intl formatters (dates, numbers) of each language. */
 export const INTL_LOCALE: Record<Language, string> = { en: "en-GB", "zh-TW": "zh-TW" };
@@ -51,14 +47,14 @@ export function isLanguage(value: unknown): value is Language {
   return value === "en" || value === "zh-TW";
 }
 
-let shared: i18n | null = null;
-
-/** One i18next instance with both languages loaded synchronously (no backend, no flash of keys). */
-export function i18nInstance(): i18n {
-  if (shared) return shared;
+/**
+ * An i18next instance with the given texts loaded synchronously (no backend, no flash of keys).
+ * The page loads both locale files whole (locales.ts); the service worker only its part.
+ */
+export function createI18n(resources: Resource): i18n {
   const instance = i18next.createInstance();
   void instance.init({
-    resources: RESOURCES,
+    resources,
     lng: DEFAULT_LANGUAGE,
     fallbackLng: DEFAULT_LANGUAGE,
     supportedLngs: [...LANGUAGES],
@@ -67,15 +63,14 @@ export function i18nInstance(): i18n {
     interpolation: { escapeValue: false },
     returnNull: false,
   });
-  shared = instance;
   return instance;
 }
 
 export type Translate = (key: string, options?: TOptions) => string;
 
-/** A translator fixed to one language (the service worker's, a test's). */
-export function translator(language: Language): Translate {
+/** A translator fixed to one language of an instance. */
+export function fixedTranslator(instance: i18n, language: Language): Translate {
   // The keys are checked by the tests (both locales, every key used), not by i18next's types.
-  const fixed = i18nInstance().getFixedT(language) as unknown as (key: string, options: TOptions) => string;
+  const fixed = instance.getFixedT(language) as unknown as (key: string, options: TOptions) => string;
   return (key, options) => fixed(key, options ?? {});
 }

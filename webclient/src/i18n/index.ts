@@ -6,15 +6,8 @@
 import { computed, signal } from "@preact/signals";
 import type { TOptions } from "i18next";
 import type { KeyValueStore } from "../state/settings";
-import {
-  INTL_LOCALE,
-  parseChoice,
-  resolveLanguage,
-  translator,
-  type Language,
-  type LanguageChoice,
-  type Translate,
-} from "./core";
+import { INTL_LOCALE, parseChoice, resolveLanguage, type Language, type LanguageChoice, type Translate } from "./core";
+import { translator } from "./locales";
 
 export { LANGUAGES, resolveLanguage, type Language, type LanguageChoice } from "./core";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { translator } from "../i18n/core";
+import { translator } from "../i18n/locales";
 import { ACK_ACTION, base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload, safeAppUrl } from "./push_payload";
 
 const ORIGIN = "https://andon.example";

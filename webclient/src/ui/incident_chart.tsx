@@ -264,7 +264,7 @@ function Plot({ series, fmt }: { series: Series[]; fmt: ZonedTimeFormatter }) {
       u.destroy();
       plot.current = null;
     };
-  }, [shape, fmt.timeZone]);
+  }, [shape, fmt.timeZone, fmt.locale]);
 
   // Live data: redraw, keeping the user's zoom window.
   useEffect(() => {
