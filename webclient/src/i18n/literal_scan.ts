@@ -51,64 +51,77 @@ function calleeName(call: ts.CallExpression): string {
 
 export function scanSource(file: string, source: string, allow: ReadonlySet<string> = new Set()): Literal[] {
   const sf = ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TSX);
-  const found: Literal[] = [];
-  const report = (node: ts.Node, raw: string) => {
-    const text = raw.replace(/\s+/g, " ").trim();
-    if (!WORDS.test(text) || allow.has(text)) return;
-    found.push({ file, line: sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1, text });
-  };
+  const scanner = new Scanner(sf, allow);
+  scanner.visit(sf, false);
+  return scanner.found;
+}
 
-  const visit = (node: ts.Node, inText: boolean): void => {
-    if (ts.isJsxText(node)) return report(node, node.text);
-    if (ts.isJsxAttribute(node)) {
-      const name = node.name.getText(sf);
-      const init = node.initializer;
-      const isText = TEXT_ATTRIBUTES.has(name);
-      if (init && ts.isStringLiteral(init)) {
-        if (isText) report(init, init.text);
-      } else if (init) {
-        visit(init, isText);
-      }
-      return;
-    }
+/** Walks a file; `inText` is true where a string would be rendered as text. */
+class Scanner {
+  readonly found: Literal[] = [];
+
+  constructor(
+    private readonly sf: ts.SourceFile,
+    private readonly allow: ReadonlySet<string>,
+  ) {}
+
+  visit(node: ts.Node, inText: boolean): void {
+    if (ts.isJsxText(node)) return this.report(node, node.text);
+    if (ts.isJsxAttribute(node)) return this.attribute(node);
     if (ts.isJsxExpression(node) && node.parent && (ts.isJsxElement(node.parent) || ts.isJsxFragment(node.parent))) {
-      if (node.expression) visit(node.expression, true);
+      if (node.expression) this.visit(node.expression, true);
       return;
     }
-    if (ts.isCallExpression(node)) {
-      const name = calleeName(node);
-      if (KEY_CALLS.has(name)) return;
-      if (TEXT_CALLS.test(name)) {
-        visit(node.expression, inText);
-        for (const arg of node.arguments) visit(arg, true);
-        return;
-      }
-    }
+    if (ts.isCallExpression(node)) return this.call(node, inText);
     if (ts.isBinaryExpression(node) && COMPARISONS.has(node.operatorToken.kind)) return;
-    // In a function body only what it returns is rendered; the rest are ids, keys and values.
-    if (ts.isBlock(node) && inText) {
-      for (const statement of node.statements) {
-        if (ts.isReturnStatement(statement) && statement.expression) visit(statement.expression, true);
-        else visit(statement, false);
-      }
-      return;
-    }
-    if (ts.isElementAccessExpression(node)) return visit(node.expression, inText);
+    if (ts.isBlock(node) && inText) return this.body(node);
+    if (ts.isElementAccessExpression(node)) return this.visit(node.expression, inText);
     if (ts.isJsxElement(node) || ts.isJsxSelfClosingElement(node) || ts.isJsxFragment(node)) {
-      ts.forEachChild(node, (child) => visit(child, false));
+      ts.forEachChild(node, (child) => this.visit(child, false));
       return;
     }
-    if (inText && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node))) return report(node, node.text);
-    if (inText && ts.isTemplateExpression(node)) {
-      report(node.head, node.head.text);
-      for (const span of node.templateSpans) {
-        visit(span.expression, true);
-        report(span.literal, span.literal.text);
-      }
-      return;
+    if (inText && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node))) return this.report(node, node.text);
+    if (inText && ts.isTemplateExpression(node)) return this.template(node);
+    ts.forEachChild(node, (child) => this.visit(child, inText));
+  }
+
+  private attribute(node: ts.JsxAttribute): void {
+    const isText = TEXT_ATTRIBUTES.has(node.name.getText(this.sf));
+    const init = node.initializer;
+    if (init && ts.isStringLiteral(init)) {
+      if (isText) this.report(init, init.text);
+    } else if (init) {
+      this.visit(init, isText);
     }
-    ts.forEachChild(node, (child) => visit(child, inText));
-  };
-  visit(sf, false);
-  return found;
+  }
+
+  private call(node: ts.CallExpression, inText: boolean): void {
+    const name = calleeName(node);
+    if (KEY_CALLS.has(name)) return;
+    const argsAreText = TEXT_CALLS.test(name) || inText;
+    this.visit(node.expression, inText);
+    for (const arg of node.arguments) this.visit(arg, argsAreText);
+  }
+
+  /** In a function body only what it returns is rendered; the rest are ids, keys and values. */
+  private body(node: ts.Block): void {
+    for (const statement of node.statements) {
+      if (ts.isReturnStatement(statement) && statement.expression) this.visit(statement.expression, true);
+      else this.visit(statement, false);
+    }
+  }
+
+  private template(node: ts.TemplateExpression): void {
+    this.report(node.head, node.head.text);
+    for (const span of node.templateSpans) {
+      this.visit(span.expression, true);
+      this.report(span.literal, span.literal.text);
+    }
+  }
+
+  private report(node: ts.Node, raw: string): void {
+    const text = raw.replace(/\s+/g, " ").trim();
+    if (!WORDS.test(text) || this.allow.has(text)) return;
+    this.found.push({ file: this.sf.fileName, line: this.sf.getLineAndCharacterOfPosition(node.getStart(this.sf)).line + 1, text });
+  }
 }
