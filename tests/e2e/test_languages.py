@@ -5,16 +5,20 @@ language, with a screenshot of every screen under the test output directory."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.browser import Chromium, expect, requires_browser, shot
+from tests.e2e.browser import WAIT_MS, Chromium, Page, expect, requires_browser, shot
 from tests.support.clients import PASSWORD, Api, User
 from tests.workers.conftest import Stack, eventually
+
+if TYPE_CHECKING:
+    from playwright.async_api import CDPSession
 
 pytestmark = [pytest.mark.e2e, requires_browser]
 
@@ -171,3 +175,98 @@ async def test_main_flows_in_the_browsers_language(
     await expect(page.get_by_role("heading", name=w.other_settings, level=1)).to_be_visible()
     await expect(page.get_by_test_id("language-select")).to_have_value(w.other_lang)
     await shot(page, f"{name}-6-switched")
+
+
+async def _worker_language(page: Page, expected: str) -> None:
+    """Waits (bounded) until the service worker has stored the language the page told it."""
+    stored = await page.evaluate(
+        """async ({ expected, timeoutMs }) => {
+             const deadline = Date.now() + timeoutMs;
+             for (;;) {
+               const hit = await (await caches.open('andon-prefs')).match('/__andon/language');
+               const value = hit ? await hit.text() : null;
+               if (value === expected || Date.now() > deadline) return value;
+               await new Promise((resolve) => setTimeout(resolve, 50));
+             }
+           }""",
+        {"expected": expected, "timeoutMs": WAIT_MS},
+    )
+    assert stored == expected
+
+
+async def _push(page: Page, cdp: CDPSession, registration_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Hands a push to the page's service worker, as the push service would, and returns the
+    notification it showed."""
+    base = page.url.split("/", 3)[:3]
+    await cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": "/".join(base), "registrationId": registration_id, "data": json.dumps(payload)},
+    )
+    tag = (
+        f"andon-urgent-{payload['message_id']}"
+        if payload["kind"] == "urgent"
+        else f"andon-room-{payload['room_id']}"
+    )
+    shown: list[dict[str, Any]] = await page.evaluate(
+        """async ({ tag, timeoutMs }) => {
+             const reg = await navigator.serviceWorker.getRegistration();
+             const deadline = Date.now() + timeoutMs;
+             for (;;) {
+               const shown = await reg.getNotifications({ tag });
+               if (shown.length > 0 || Date.now() > deadline) {
+                 return shown.map((n) => ({ title: n.title, body: n.body, actions: (n.actions ?? []).map((a) => a.title) }));
+               }
+               await new Promise((resolve) => setTimeout(resolve, 100));
+             }
+           }""",
+        {"tag": tag, "timeoutMs": WAIT_MS},
+    )
+    assert len(shown) == 1, shown
+    return shown[0]
+
+
+async def test_notifications_speak_the_language_the_page_shows(
+    browser: Chromium, worker_stack: Stack, stack_api: Api
+) -> None:
+    base = worker_stack.server.base_url
+    user = await stack_api.user("lang-push", display_name="Ann")
+    page = await browser.page(base, locale="zh-TW", permissions=["notifications"])
+    cdp = await page.context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    await cdp.send("ServiceWorker.enable")
+    await page.goto(f"{base}/")
+    await expect(page.get_by_role("button", name=ZH.sign_in)).to_be_visible()
+    assert await page.evaluate("navigator.serviceWorker.ready.then((r) => r.active !== null)")
+    await _worker_language(page, "zh-TW")
+    # The same registration is reported at each step of its worker's life: one id.
+    [reg_id] = {
+        r["registrationId"] for r in registrations if r["scopeURL"] == f"{base}/" and not r["isDeleted"]
+    }
+
+    mention = {
+        "kind": "mention",
+        "room_id": "r-lang",
+        "room_title": "二號線",
+        "message_id": "m-1",
+        "sequence_number": 1,
+        "sender_display_name": "Bob Chen",
+        "preview": "請檢查溫度",
+        "url": "/rooms/r-lang",
+    }
+    shown = await _push(page, cdp, reg_id, mention)
+    assert shown["title"] == "Bob Chen 在「二號線」提及了你"
+    assert shown["body"] == "請檢查溫度"
+
+    # Switched to English in Settings: the worker's next notification is in English.
+    await page.get_by_label(ZH.email).fill(user.user_id)
+    await page.get_by_label(ZH.password).fill(PASSWORD)
+    await page.get_by_role("button", name=ZH.sign_in).click()
+    await page.get_by_role("navigation", name=ZH.nav).get_by_role("link", name=ZH.nav_settings).click()
+    await page.get_by_test_id("language-select").select_option("en")
+    await expect(page.get_by_role("heading", name=EN.settings, level=1)).to_be_visible()
+    await _worker_language(page, "en")
+    urgent = {**mention, "kind": "urgent", "message_id": "m-2"}
+    shown = await _push(page, cdp, reg_id, urgent)
+    assert shown["title"] == "URGENT: Bob Chen in 二號線"
+    assert shown["actions"] in ([], ["Acknowledge"])  # Chromium lists actions only where it shows them
