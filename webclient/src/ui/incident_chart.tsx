@@ -7,6 +7,7 @@ import type { ChatMessage, IncidentPoint } from "../net/schemas";
 import {
   alignSeries,
   chartableFields,
+  dateNames,
   deletedIds,
   mergePoints,
   panWindow,
@@ -194,6 +195,8 @@ function Plot({ series, fmt }: { series: Series[]; fmt: ZonedTimeFormatter }) {
       width: Math.max(240, el.clientWidth || 320),
       height: HEIGHT,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), fmt.timeZone),
+      // The time axis names months and weekdays in the page's language.
+      fmtDate: (tpl) => uPlot.fmtDate(tpl, dateNames(fmt.locale)),
       scales: {
         x: { time: true, range: (_u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) },
         ...Object.fromEntries(keys.map((k) => [k, { auto: true }])),
