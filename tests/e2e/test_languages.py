@@ -50,6 +50,7 @@ class Words:
     sound: str
     other_settings: str
     other_lang: str
+    long_date: re.Pattern[str]
 
 
 EN = Words(
@@ -75,6 +76,7 @@ EN = Words(
     sound="Play a sound for new messages and mentions",
     other_settings="設定",
     other_lang="zh-TW",
+    long_date=re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d:\d\d GMT\+8 \(Asia/Taipei\)$"),
 )
 
 ZH = Words(
@@ -100,6 +102,7 @@ ZH = Words(
     sound="有新訊息和提及時播放提示音",
     other_settings="Settings",
     other_lang="en",
+    long_date=re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日.*\d\d:\d\d:\d\d.*\(Asia/Taipei\)$"),
 )
 
 
@@ -149,6 +152,10 @@ async def test_main_flows_in_the_browsers_language(
     await expect(box).to_have_value("")
     sent = page.get_by_label(w.messages, exact=True).locator("li.message:not(.echo)").filter(has_text=word)
     await expect(sent).to_have_count(1)
+    # Today's time is the spec's HH:mm (GMT+8) in both languages; the tooltip's long form is the locale's.
+    stamp = sent.locator(".message-head time")
+    await expect(stamp).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    await expect(stamp).to_have_attribute("title", w.long_date)
     await shot(page, f"{name}-3-room")
 
     # Search finds it once the worker has indexed it.

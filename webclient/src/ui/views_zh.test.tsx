@@ -92,6 +92,12 @@ describe("views in Traditional Chinese (browser zh-TW)", () => {
     const time = document.querySelector("li.message time")!;
     expect(time.textContent).toMatch(/^(\d\d\/\d\d )?\d\d:\d\d$/);
     expect(time.getAttribute("title")).toMatch(/年.*月.*日/);
+
+    // A switch re-renders what is on screen, rows that skip re-rendering for new messages included.
+    await act(() => chooseLanguage("en"));
+    expect(screen.getByText("message deleted")).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Send" })).toBeTruthy();
+    expect(screen.getByTestId("connection-badge-text").textContent).toBe("Live");
     room.stop();
   });
 
