@@ -581,12 +581,15 @@ export interface Member {
   display_name: string;
   role: Role;
   online: boolean;
+  /** Extension: an incoming webhook's bot (docs/alerts.md). */
+  is_bot?: boolean | undefined;
 }
 export const member: Decoder<Member> = object({
   user_id: str,
   display_name: str,
   role,
   online: withDefault(bool, () => false),
+  is_bot: optional(bool),
 });
 export const memberList = object({ members: array(member) });
 
