@@ -63,17 +63,18 @@ export function AlertsPanel({ room }: { room: RoomSession }) {
 /** A member's own choice: be paged by urgent messages of this room that mention nobody. */
 function OptIn({ roomId, settings, onSaved }: { roomId: string; settings: UrgentSettings; onSaved: (s: UrgentSettings) => void }) {
   const { session } = useApp();
-  const [busy, setBusy] = useState(false);
+  // The choice being saved shows at once; a refusal puts the stored one back.
+  const [pending, setPending] = useState<boolean | null>(null);
   const [error, setError] = useState<string | null>(null);
   const change = async (alerts: boolean) => {
-    setBusy(true);
+    setPending(alerts);
     setError(null);
     try {
       onSaved(await session.api.setUrgentAlerts(roomId, alerts));
     } catch (err) {
       setError(message(err));
     } finally {
-      setBusy(false);
+      setPending(null);
     }
   };
   return (
@@ -81,8 +82,8 @@ function OptIn({ roomId, settings, onSaved }: { roomId: string; settings: Urgent
       <label class="check">
         <input
           type="checkbox"
-          checked={settings.alerts}
-          disabled={busy}
+          checked={pending ?? settings.alerts}
+          disabled={pending !== null}
           onChange={(e) => void change(e.currentTarget.checked)}
         />{" "}
         Page me for urgent messages in this room that mention nobody

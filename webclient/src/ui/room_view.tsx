@@ -107,7 +107,12 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
         </div>
         {side !== "none" ? (
           <aside id="room-side" class="room-side" aria-label={SIDE_LABELS[side]}>
-            <button type="button" class="link-button side-close" onClick={() => setSide("none")}>
+            {/* Members and Trend close from their header buttons on a wide screen; Alerts opens from the menu. */}
+            <button
+              type="button"
+              class={`link-button side-close${side === "alerts" ? " always" : ""}`}
+              onClick={() => setSide("none")}
+            >
               Close
             </button>
             {side === "members" ? <MembersPanel room={room} info={info} /> : null}
