@@ -5,6 +5,8 @@ member opt-in over REST. The repeats themselves are tested with a worker in test
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.support.clients import Api
@@ -244,3 +246,20 @@ async def test_sync_since_time_replays_acknowledgements_made_while_away(api: Api
     assert [f["type"] for f in back.frames if f.get("type") in changes] == ["urgent_acknowledged"] * 2, back.frames
     for ws in (a, back):
         await ws.close()
+
+
+async def test_members_acknowledging_at_once_all_succeed(api: Api) -> None:
+    # Each acknowledgement also moves the message's updated_at: under a shared row lock two of
+    # them would each wait for the other's (a deadlock, one 500); the update lock queues them.
+    alice = await api.user("alice")
+    crew = [await api.user(f"fitter{i}") for i in range(6)]
+    room = await api.room_with(alice, *((u, "EDITOR") for u in crew))
+    a = await api.connect(alice, room)
+    mid = (await a.send_message("all hands: line 3 stopped", priority="urgent"))["message_id"]
+    answers = await asyncio.gather(
+        *(api.http.post(f"/api/messages/{mid}/acknowledge", headers=u.headers) for u in crew)
+    )
+    assert [r.status_code for r in answers] == [201] * len(crew), [r.text for r in answers]
+    history = {m["message_id"]: m for m in (await api.history(alice, room))["messages"]}
+    assert sorted(x["user_id"] for x in history[mid]["acknowledgements"]) == sorted(u.user_id for u in crew)
+    await a.close()

@@ -6,14 +6,12 @@ import {
   formFromSettings,
   scheduleSummary,
   urgentPatch,
+  type EscalationChoice,
   type UrgentForm,
 } from "../state/alert_settings";
 import { useApp } from "./context";
+import { ErrorNote, errorText } from "./error_note";
 import { WebhooksSection } from "./webhooks_section";
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * The room's Alerts panel: every member's opt-in to urgent messages that mention nobody; for the
@@ -29,7 +27,7 @@ export function AlertsPanel({ room }: { room: RoomSession }) {
     let live = true;
     session.api.urgentSettings(room.roomId).then(
       (s) => live && setSettings(s),
-      (err: unknown) => live && setError(message(err)),
+      (err: unknown) => live && setError(errorText(err)),
     );
     return () => {
       live = false;
@@ -39,11 +37,7 @@ export function AlertsPanel({ room }: { room: RoomSession }) {
   return (
     <div class="alerts-panel">
       <h2 id="urgent-heading">Urgent pages</h2>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
       {settings ? (
         <>
           <p class="muted" data-testid="urgent-summary">
@@ -72,7 +66,7 @@ function OptIn({ roomId, settings, onSaved }: { roomId: string; settings: Urgent
     try {
       onSaved(await session.api.setUrgentAlerts(roomId, alerts));
     } catch (err) {
-      setError(message(err));
+      setError(errorText(err));
     } finally {
       setPending(null);
     }
@@ -89,11 +83,7 @@ function OptIn({ roomId, settings, onSaved }: { roomId: string; settings: Urgent
         Page me for urgent messages in this room that mention nobody
       </label>
       <p class="hint muted">Urgent messages that mention you always page you.</p>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
     </div>
   );
 }
@@ -104,8 +94,6 @@ function ScheduleForm({ room, settings, onSaved }: { room: RoomSession; settings
   const [form, setForm] = useState<UrgentForm>(() => formFromSettings(settings));
   const [status, setStatus] = useState<{ error: boolean; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
-  const set = (field: keyof UrgentForm) => (e: Event) => setForm({ ...form, [field]: (e.currentTarget as HTMLInputElement).value });
-  const choices = escalationChoices(room.members.value, settings.escalate_to);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -122,7 +110,7 @@ function ScheduleForm({ room, settings, onSaved }: { room: RoomSession; settings
       setForm(formFromSettings(saved));
       setStatus({ error: false, text: "Saved. New urgent messages follow this schedule." });
     } catch (err) {
-      setStatus({ error: true, text: message(err) });
+      setStatus({ error: true, text: errorText(err) });
     } finally {
       setBusy(false);
     }
@@ -130,6 +118,23 @@ function ScheduleForm({ room, settings, onSaved }: { room: RoomSession; settings
 
   return (
     <form class="form-grid urgent-form" aria-label="Urgent page schedule" onSubmit={submit}>
+      <ScheduleFields form={form} onChange={setForm} choices={escalationChoices(room.members.value, settings.escalate_to)} />
+      {status ? (
+        <p class={status.error ? "error" : "ok"} role={status.error ? "alert" : "status"}>
+          {status.text}
+        </p>
+      ) : null}
+      <button type="submit" class="primary" disabled={busy}>
+        Save schedule
+      </button>
+    </form>
+  );
+}
+
+function ScheduleFields({ form, onChange, choices }: { form: UrgentForm; onChange: (f: UrgentForm) => void; choices: EscalationChoice[] }) {
+  const set = (field: keyof UrgentForm) => (e: Event) => onChange({ ...form, [field]: (e.currentTarget as HTMLInputElement).value });
+  return (
+    <>
       <label>
         Repeat every (minutes)
         <input inputMode="decimal" value={form.repeatMinutes} onInput={set("repeatMinutes")} required />
@@ -152,14 +157,6 @@ function ScheduleForm({ room, settings, onSaved }: { room: RoomSession; settings
           ))}
         </select>
       </label>
-      {status ? (
-        <p class={status.error ? "error" : "ok"} role={status.error ? "alert" : "status"}>
-          {status.text}
-        </p>
-      ) : null}
-      <button type="submit" class="primary" disabled={busy}>
-        Save schedule
-      </button>
-    </form>
+    </>
   );
 }

@@ -2,10 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { WEBHOOK_MODES, type CreatedWebhook, type Webhook, type WebhookMode } from "../net/alert_schemas";
 import { MODE_LABELS, checkWebhookName, hookAddress } from "../state/alert_settings";
 import { useApp } from "./context";
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+import { ErrorNote, errorText } from "./error_note";
 
 /**
  * The room's incoming webhooks (OWNER or admin): create one, see its URL with the secret once,
@@ -21,7 +18,7 @@ export function WebhooksSection({ roomId }: { roomId: string }) {
     try {
       setHooks(await session.api.webhooks(roomId));
     } catch (err) {
-      setError(message(err));
+      setError(errorText(err));
     }
   };
   useEffect(() => {
@@ -35,7 +32,7 @@ export function WebhooksSection({ roomId }: { roomId: string }) {
       await session.api.revokeWebhook(roomId, hook.webhook_id);
       if (created?.webhook_id === hook.webhook_id) setCreated(null);
     } catch (err) {
-      setError(message(err));
+      setError(errorText(err));
     }
     await reload();
   };
@@ -54,35 +51,30 @@ export function WebhooksSection({ roomId }: { roomId: string }) {
           void reload();
         }}
       />
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
-      {hooks === null ? null : hooks.length === 0 ? (
-        <p class="muted">No webhooks yet.</p>
-      ) : (
-        <ul class="webhook-list" aria-label="Webhooks">
-          {hooks.map((hook) => (
-            <li key={hook.webhook_id} data-testid="webhook-item">
-              <span class="webhook-name">{hook.name}</span>
-              <span class="muted">
-                {MODE_LABELS[hook.mode]}
-                {hook.resolve_room ? "; resolves the room" : ""}
-              </span>
-              <button
-                type="button"
-                class="link-button danger"
-                aria-label={`Revoke ${hook.name}`}
-                onClick={() => void revoke(hook)}
-              >
-                Revoke
-              </button>
-            </li>
-          ))}
-        </ul>
-      )}
+      <ErrorNote error={error} />
+      {hooks === null ? null : <WebhookList hooks={hooks} onRevoke={(hook) => void revoke(hook)} />}
     </section>
+  );
+}
+
+/** The room's webhooks as the server lists them: name and mode, never a secret. */
+function WebhookList({ hooks, onRevoke }: { hooks: Webhook[]; onRevoke: (hook: Webhook) => void }) {
+  if (hooks.length === 0) return <p class="muted">No webhooks yet.</p>;
+  return (
+    <ul class="webhook-list" aria-label="Webhooks">
+      {hooks.map((hook) => (
+        <li key={hook.webhook_id} data-testid="webhook-item">
+          <span class="webhook-name">{hook.name}</span>
+          <span class="muted">
+            {MODE_LABELS[hook.mode]}
+            {hook.resolve_room ? "; resolves the room" : ""}
+          </span>
+          <button type="button" class="link-button danger" aria-label={`Revoke ${hook.name}`} onClick={() => onRevoke(hook)}>
+            Revoke
+          </button>
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -107,7 +99,7 @@ function CreateHookForm({ roomId, onCreated }: { roomId: string; onCreated: (hoo
       onCreated(await session.api.createWebhook(roomId, { name: name.trim(), mode, resolve_room: resolveRoom }));
       setName("");
     } catch (err) {
-      setError(message(err));
+      setError(errorText(err));
     } finally {
       setBusy(false);
     }
@@ -133,11 +125,7 @@ function CreateHookForm({ roomId, onCreated }: { roomId: string; onCreated: (hoo
         <input type="checkbox" checked={resolveRoom} onChange={(e) => setResolveRoom(e.currentTarget.checked)} /> Set the
         room resolved when the alert resolves
       </label>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
       <button type="submit" class="primary" disabled={busy}>
         Create webhook
       </button>
