@@ -43,7 +43,8 @@ export function AlertsPanel({ room }: { room: RoomSession }) {
           <p class="muted" data-testid="urgent-summary">
             {scheduleSummary(settings, escalationChoices(room.members.value, settings.escalate_to))}
           </p>
-          <OptIn roomId={room.roomId} settings={settings} onSaved={setSettings} />
+          {/* An admin visiting a room they are not a member of has no opt-in to give. */}
+          {room.role.value !== null ? <OptIn roomId={room.roomId} settings={settings} onSaved={setSettings} /> : null}
           {isOwner ? <ScheduleForm room={room} settings={settings} onSaved={setSettings} /> : null}
         </>
       ) : error ? null : (
