@@ -77,6 +77,7 @@ describe("the locale files", () => {
     // Punctuation, units, product and format names: the same in both languages, on purpose.
     const neutral = new Set([
       "app.unreadTitle",
+      "alerts.person",
       "common.labelled",
       "common.listSeparator",
       "common.overflow",

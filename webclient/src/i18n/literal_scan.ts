@@ -30,6 +30,10 @@ const TEXT_ATTRIBUTES = new Set([
 const KEY_CALLS = new Set(["t", "termOf", "formatLabel"]);
 /** Calls whose string arguments are shown to the person. */
 const TEXT_CALLS = /^(confirm|alert|prompt|set[A-Z]\w*Error|setError)$/;
+/** State setters: their string arguments are text when they read as a sentence ("Copied."). */
+const SETTERS = /^set[A-Z]/;
+/** Words with a space or a sentence's end: `setStatus({ text: "Saved." })`, not `setSide("none")`. */
+const SENTENCE = /\p{L}.*[\s.!?…:]|\p{L}[.!?…]$/u;
 
 const COMPARISONS = new Set([
   ts.SyntaxKind.EqualsEqualsEqualsToken,
@@ -65,7 +69,7 @@ class Scanner {
     private readonly allow: ReadonlySet<string>,
   ) {}
 
-  visit(node: ts.Node, inText: boolean): void {
+  visit(node: ts.Node, inText: boolean | "sentence"): void {
     if (ts.isJsxText(node)) return this.report(node, node.text);
     if (ts.isJsxAttribute(node)) return this.attribute(node);
     if (ts.isJsxExpression(node) && node.parent && (ts.isJsxElement(node.parent) || ts.isJsxFragment(node.parent))) {
@@ -80,7 +84,10 @@ class Scanner {
       ts.forEachChild(node, (child) => this.visit(child, false));
       return;
     }
-    if (inText && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node))) return this.report(node, node.text);
+    if (inText && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node))) {
+      if (inText === "sentence" && !SENTENCE.test(node.text)) return;
+      return this.report(node, node.text);
+    }
     if (inText && ts.isTemplateExpression(node)) return this.template(node);
     ts.forEachChild(node, (child) => this.visit(child, inText));
   }
@@ -95,10 +102,10 @@ class Scanner {
     }
   }
 
-  private call(node: ts.CallExpression, inText: boolean): void {
+  private call(node: ts.CallExpression, inText: boolean | "sentence"): void {
     const name = calleeName(node);
     if (KEY_CALLS.has(name)) return;
-    const argsAreText = TEXT_CALLS.test(name) || inText;
+    const argsAreText = TEXT_CALLS.test(name) ? true : inText || (SETTERS.test(name) ? "sentence" : false);
     this.visit(node.expression, inText);
     for (const arg of node.arguments) this.visit(arg, argsAreText);
   }

@@ -34,7 +34,12 @@ describe("no_literals: the views' text goes through t()", () => {
   it("catches text, text attributes, rendered strings and confirm() messages", () => {
     const source = `
       export function V({ n, kind }: { n: number; kind: string }) {
-        const go = () => { if (confirm("Delete it?")) setError(\`Failed: \${n}\`); };
+        const go = () => {
+          if (confirm("Delete it?")) setError(\`Failed: \${n}\`);
+          setStatus({ error: false, text: "Saved." });
+          setSide("none");
+          setCopied(t("copied"));
+        };
         return (
           <section aria-label="Main area" class="page wide" data-testid="page-main">
             <h1>Incident rooms</h1>
@@ -50,6 +55,7 @@ describe("no_literals: the views' text goes through t()", () => {
     expect(texts).toEqual([
       "Delete it?",
       "Failed:",
+      "Saved.",
       "Main area",
       "Incident rooms",
       "Search words",

@@ -4,6 +4,7 @@
  * state and its frames update it; without it, the REST list and the open room's own events
  * keep it roughly current.
  */
+import { t } from "../i18n";
 import type { Role, Room, RoomEntry, RoomPreview, RoomStatus } from "../net/schemas";
 
 export interface RoomsState {
@@ -157,7 +158,7 @@ export function totalUnreadMentions(state: RoomsState): number {
  * messages were all deleted (or whose server sends no preview) shows just its time.
  */
 export type RoomLine =
-  | { kind: "preview"; sender: string | null; text: string; at: string | null }
+  | { kind: "preview"; sender: string | null; bot: boolean; text: string; at: string | null }
   | { kind: "activity"; at: string | null }
   | { kind: "empty" };
 
@@ -165,10 +166,13 @@ export function roomLine(room: Room): RoomLine {
   const at = room.last_message_at ?? room.preview?.created_at ?? null;
   const p = room.preview;
   if (p) {
+    const sender = p.message_type === "system" ? null : p.sender_display_name || p.sender_id || null;
     return {
       kind: "preview",
-      sender: p.message_type === "system" ? null : p.sender_display_name || p.sender_id || null,
-      text: p.content || PREVIEW_LABELS[p.message_type],
+      sender,
+      // A bot's badge goes with its name: never on a line that shows no sender.
+      bot: sender !== null && p.sender_is_bot,
+      text: p.content || (p.message_type === "text" ? "" : t(`roomPreview.${p.message_type}`)),
       at,
     };
   }
@@ -177,14 +181,6 @@ export function roomLine(room: Room): RoomLine {
   }
   return { kind: "empty" };
 }
-
-const PREVIEW_LABELS: Record<RoomPreview["message_type"], string> = {
-  text: "",
-  image_ref: "[image]",
-  file_ref: "[file]",
-  incident_data: "[incident data]",
-  system: "[event]",
-};
 
 function find(state: RoomsState, roomId: string): Room | null {
   return state.rooms.find((r) => r.room_id === roomId) ?? null;

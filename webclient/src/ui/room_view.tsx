@@ -5,15 +5,18 @@ import type { Room } from "../net/schemas";
 import { typingSummary } from "../state/presence";
 import { Composer } from "./composer";
 import { ConnectionBadge } from "./connection_badge";
+import { AlertsPanel } from "./alerts_panel";
 import { useApp } from "./context";
 import { LazyIncidentChart } from "./incident_chart_lazy";
 import { MembersPanel } from "./members_panel";
 import { MessageList } from "./message_list";
 import { RoomMenu } from "./room_menu";
 
+const SIDE_LABELS = { members: "room.members", chart: "room.trend", alerts: "room.alerts" } as const;
+
 export function RoomView({ roomId, at }: { roomId: string; at?: number | undefined }) {
   const { session, router } = useApp();
-  const [side, setSide] = useState<"none" | "members" | "chart">("none");
+  const [side, setSide] = useState<"none" | "members" | "chart" | "alerts">("none");
   const [fetched, setFetched] = useState<Room | null>(null);
   const lastInfo = useRef<Room | null>(null);
   const room = session.room.value;
@@ -79,7 +82,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           >
             📈 {t("room.trend")}
           </button>
-          <RoomMenu roomId={roomId} />
+          <RoomMenu roomId={roomId} onAlerts={() => setSide("alerts")} />
         </div>
       </header>
       {room.notice.value ? (
@@ -105,11 +108,17 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           )}
         </div>
         {side !== "none" ? (
-          <aside id="room-side" class="room-side" aria-label={side === "members" ? t("room.members") : t("room.trend")}>
-            <button type="button" class="link-button side-close" onClick={() => setSide("none")}>
+          <aside id="room-side" class="room-side" aria-label={t(SIDE_LABELS[side])}>
+            {/* Members and Trend close from their header buttons on a wide screen; Alerts opens from the menu. */}
+            <button
+              type="button"
+              class={`link-button side-close${side === "alerts" ? " always" : ""}`}
+              onClick={() => setSide("none")}
+            >
               {t("common.close")}
             </button>
             {side === "members" ? <MembersPanel room={room} info={info} /> : null}
+            {side === "alerts" ? <AlertsPanel room={room} /> : null}
             {side === "chart" ? (
               <LazyIncidentChart
                 api={session.api}
