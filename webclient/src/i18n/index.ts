@@ -55,7 +55,7 @@ const memo = new Map<string, string>();
  *
  * Results are remembered per language, key and values: a lookup through i18next costs tens of
  * microseconds, and a room of hundreds of messages asks for the same few texts for every row
- * (measured: ~30 µs a call through i18next, well under 1 µs remembered).
+ * (measured on this busy 2-core machine: ~30 µs a call through i18next, ~3 µs remembered).
  */
 export function t(key: string, options?: TOptions): string {
   const lang = language.value;
