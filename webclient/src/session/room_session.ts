@@ -530,7 +530,7 @@ export class RoomSession {
         this.serverOffsetMs = Date.parse(frame.server_time) - this.deps.clock.now() || 0;
         batch(() => {
           this.role.value = frame.role;
-          this.applyPresence({ type: "online", online: frame.online });
+          this.applyPresence({ type: "online", online: frame.online, count: frame.online_count });
         });
         this.socket.send({ type: "focus", focused: this.deps.isFocused() });
         this.deps.events?.onConnected?.();
@@ -605,7 +605,7 @@ export class RoomSession {
         });
         return;
       case "presence":
-        this.applyPresence({ type: "online", online: frame.online });
+        this.applyPresence({ type: "online", online: frame.online, count: frame.online_count });
         return;
       case "mention":
         this.deps.events?.onMention?.(frame);

@@ -15,6 +15,14 @@ describe("presenceReducer", () => {
       ],
     });
     expect(s.online.map((u) => u.user_id)).toEqual(["a", "b"]);
+    expect(s.onlineCount).toBeNull();
+  });
+
+  it("keeps a large room's online count beside its sample, and drops it when the room is small again", () => {
+    let s = presenceReducer(emptyPresence, { type: "online", online: [{ user_id: "a", display_name: "Ann" }], count: 1200 });
+    expect([s.online.length, s.onlineCount]).toEqual([1, 1200]);
+    s = presenceReducer(s, { type: "online", online: [{ user_id: "a", display_name: "Ann" }] });
+    expect(s.onlineCount).toBeNull();
   });
 
   it("tracks typists, clears them on is_typing false, on their message and on expiry", () => {
