@@ -535,6 +535,8 @@ export interface RoomPreview {
   message_id: string;
   sender_id: string;
   sender_display_name: string;
+  /** Extension: the sender is a bot (an incoming webhook's); false for system events and older servers. */
+  sender_is_bot: boolean;
   message_type: MessageType;
   /** The text cut to 140 characters, or a short label for other types. */
   content: string;
@@ -545,6 +547,7 @@ export const roomPreview: Decoder<RoomPreview> = map(
     message_id: str,
     sender_id: withDefault(str, () => ""),
     sender_display_name: nullable(str),
+    sender_is_bot: withDefault(bool, () => false),
     message_type: withDefault(oneOf(...MESSAGE_TYPES), () => "text" as MessageType),
     content: withDefault(str, () => ""),
     created_at: str,
@@ -587,12 +590,15 @@ export interface Member {
   display_name: string;
   role: Role;
   online: boolean;
+  /** Extension: an incoming webhook's bot (docs/alerts.md). */
+  is_bot?: boolean | undefined;
 }
 export const member: Decoder<Member> = object({
   user_id: str,
   display_name: str,
   role,
   online: withDefault(bool, () => false),
+  is_bot: optional(bool),
 });
 export const memberList = object({ members: array(member) });
 

@@ -461,7 +461,7 @@ export class RoomSession {
   private async enqueue(frame: OutgoingMessageFrame, previewUrl: string | null, file?: FileInfo): Promise<void> {
     if (this.blockedReason.value !== null) return;
     const queuedAt = this.deps.clock.now();
-    this.dispatch({ type: "echo_added", echo: this.echoFor(frame, queuedAt, previewUrl, file) });
+    const echo = this.echoFor(frame, queuedAt, previewUrl, file);
     try {
       await this.deps.outbox.put({
         client_id: frame.client_id,
@@ -472,9 +472,13 @@ export class RoomSession {
       });
     } catch {
       // Without persistence the message still goes out if we are online now.
+      this.dispatch({ type: "echo_added", echo });
       if (this.socket.isLive && this.socket.send(frame)) this.sentThisConnection.add(frame.client_id);
       return;
     }
+    // The echo shows once the message is saved on this device: what the user sees as waiting
+    // survives a reload or a closed tab (an IndexedDB write still pending at unload is lost).
+    this.dispatch({ type: "echo_added", echo });
     await this.flushOutbox();
   }
 
