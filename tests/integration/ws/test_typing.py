@@ -6,17 +6,23 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.support.clients import Api
+from tests.support.clients import Api, User, WsClient
+
+
+async def _typist_and_watcher(api: Api) -> tuple[User, WsClient, WsClient]:
+    """An OWNER (who types, on `a`) and an EDITOR watching (`b`), both connected to one room."""
+    owner, editor = await api.user("owner"), await api.user("ed")
+    room_id = await api.room_with(owner, (editor, "EDITOR"))
+    a, b = await api.connect(owner, room_id), await api.connect(editor, room_id)
+    await a.next("presence")
+    return owner, a, b
 
 
 async def test_the_auto_clear_timer_restarts_on_every_typing_frame(server_factory, database_url: str) -> None:
     srv = server_factory(TYPING_TIMEOUT="1.0")
     api = Api(srv.base_url, database_url)
     try:
-        owner, editor = await api.user("owner"), await api.user("ed")
-        room_id = await api.room_with(owner, (editor, "EDITOR"))
-        a, b = await api.connect(owner, room_id), await api.connect(editor, room_id)
-        await a.next("presence")
+        owner, a, b = await _typist_and_watcher(api)
         await a.send({"type": "typing", "is_typing": True})
         assert (await b.next("typing"))["is_typing"] is True
         # A typist's keystrokes 0.3 s apart, for longer than the timeout: every one of them
@@ -37,10 +43,7 @@ async def test_the_auto_clear_timer_restarts_on_every_typing_frame(server_factor
 
 
 async def test_typing_right_after_sending_is_not_lost(api: Api) -> None:
-    owner, editor = await api.user("owner"), await api.user("ed")
-    room_id = await api.room_with(owner, (editor, "EDITOR"))
-    a, b = await api.connect(owner, room_id), await api.connect(editor, room_id)
-    await a.next("presence")
+    _, a, b = await _typist_and_watcher(api)
     await a.send({"type": "typing", "is_typing": True})
     assert (await b.next("typing"))["is_typing"] is True
     # Send, and start the next message at once: within a second of the last typing frame and
@@ -57,10 +60,7 @@ async def test_typing_right_after_sending_is_not_lost(api: Api) -> None:
 
 
 async def test_stopping_clears_once_and_a_stray_stop_is_not_broadcast(api: Api) -> None:
-    owner, editor = await api.user("owner"), await api.user("ed")
-    room_id = await api.room_with(owner, (editor, "EDITOR"))
-    a, b = await api.connect(owner, room_id), await api.connect(editor, room_id)
-    await a.next("presence")
+    _, a, b = await _typist_and_watcher(api)
     await a.send({"type": "typing", "is_typing": False})  # not typing: nothing to clear
     await a.send({"type": "typing", "is_typing": True})
     await a.send({"type": "typing", "is_typing": False})
