@@ -70,7 +70,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
             aria-controls="room-side"
             onClick={() => setSide(side === "members" ? "none" : "members")}
           >
-            👥 <span class="online-count">{presence.online.length} online</span>
+            👥 <span class="online-count">{(presence.onlineCount ?? presence.online.length).toLocaleString()} online</span>
           </button>
           <button
             type="button"
