@@ -357,6 +357,7 @@ describe("RoomSession live state", () => {
     world.clock.advance(2000);
     s.draftChanged("hel");
     s.draftChanged("");
+    // At once, once more after the keystrokes (not again while idle), then off when emptied.
     expect(world.server.last.sentOfType("typing").map((f) => f.is_typing)).toEqual([true, true, false]);
   });
 

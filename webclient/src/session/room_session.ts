@@ -51,7 +51,7 @@ import {
   type TimelineAction,
   type TimelineState,
 } from "../state/timeline";
-import { TypingThrottle, typingIntervalMs } from "../state/typing_throttle";
+import { TypingThrottle } from "../state/typing_throttle";
 
 export const HISTORY_PAGE_SIZE = 50;
 
@@ -156,7 +156,7 @@ export class RoomSession {
       ...deps.socketOptions,
     });
     this.connection = signal(this.socket.status);
-    this.typing = new TypingThrottle(typingIntervalMs(deps.config.typing_timeout), (isTyping) => {
+    this.typing = new TypingThrottle(deps.config.typing_timeout * 1000, deps.clock, (isTyping) => {
       this.socket.send({ type: "typing", is_typing: isTyping });
     });
   }
@@ -246,8 +246,12 @@ export class RoomSession {
     };
     if (mentions.length > 0) frame.mentions = mentions;
     if (opts.urgent) frame.priority = "urgent";
-    this.typing.onSent();
-    await this.enqueue(frame, null);
+    this.typing.onSending();
+    try {
+      await this.enqueue(frame, null);
+    } finally {
+      this.typing.onSendDone();
+    }
   }
 
   /** Uploads the file first (needs the network), then queues the message that refers to it. */
@@ -326,7 +330,7 @@ export class RoomSession {
   /** Call on every change of the draft. */
   draftChanged(draft: string): void {
     if (!this.socket.isLive) return;
-    this.typing.onInput(draft, this.deps.clock.now());
+    this.typing.onInput(draft);
   }
 
   /** The page's visibility or focus changed. */
@@ -531,7 +535,7 @@ export class RoomSession {
         this.serverOffsetMs = Date.parse(frame.server_time) - this.deps.clock.now() || 0;
         batch(() => {
           this.role.value = frame.role;
-          this.applyPresence({ type: "online", online: frame.online });
+          this.applyPresence({ type: "online", online: frame.online, count: frame.online_count });
         });
         this.socket.send({ type: "focus", focused: this.deps.isFocused() });
         this.deps.events?.onConnected?.();
@@ -606,7 +610,7 @@ export class RoomSession {
         });
         return;
       case "presence":
-        this.applyPresence({ type: "online", online: frame.online });
+        this.applyPresence({ type: "online", online: frame.online, count: frame.online_count });
         return;
       case "mention":
         this.deps.events?.onMention?.(frame);

@@ -17,6 +17,9 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
   const me = room.me;
   const isOwner = room.role.value === "OWNER" || me.is_admin;
 
+  // A large room's presence is a sample (docs/big-rooms.md): members outside it are not known
+  // to be offline, so they are not said to be.
+  const large = presence.onlineCount !== null;
   // Online people who are not in the member list (an admin visiting) still show.
   const extra = presence.online.filter((u) => !members.some((m) => m.user_id === u.user_id));
 
@@ -51,6 +54,16 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
         </label>
       ) : null}
       <h2>{t("members.title")}</h2>
+      {presence.onlineCount !== null ? (
+        <>
+          <p class="members-online" role="status">
+            {t("members.onlineCount", { count: presence.onlineCount })}
+          </p>
+          <p class="muted members-note">
+            {t("members.largeRoomNote")}
+          </p>
+        </>
+      ) : null}
       {error ? (
         <p class="error" role="alert">
           {error}
@@ -65,7 +78,7 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
               <span class="member-name">
                 {m.display_name}
                 {m.user_id === me.user_id ? t("members.you") : ""}
-                <span class="visually-hidden">{online ? t("members.online") : t("members.offline")}</span>
+                <span class="visually-hidden">{online ? t("members.online") : large ? "" : t("members.offline")}</span>
               </span>
               {isOwner && m.user_id !== me.user_id ? (
                 <>

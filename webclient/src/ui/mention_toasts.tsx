@@ -1,5 +1,6 @@
 import { t } from "../i18n";
 import { useApp } from "./context";
+import { PlainText } from "./formatted_text";
 
 /** Toasts for mentions of me (highlighted) and, when alerts are on for every message, other new messages. */
 export function MentionToasts() {
@@ -29,7 +30,7 @@ export function MentionToasts() {
                 ? t("toasts.mentioned", { sender: toast.sender_display_name, room: toast.room_title })
                 : t("toasts.message", { sender: toast.sender_display_name, room: toast.room_title })}
             </strong>
-            <span class="toast-preview">{toast.preview}</span>
+            <PlainText class="toast-preview" text={toast.preview} />
           </button>
           <button type="button" class="icon-button" aria-label={t("common.dismiss")} onClick={() => session.dismissToast(toast.id)}>
             ×

@@ -72,7 +72,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
             aria-controls="room-side"
             onClick={() => setSide(side === "members" ? "none" : "members")}
           >
-            👥 <span class="online-count">{t("members.onlineCount", { count: presence.online.length })}</span>
+            👥 <span class="online-count">{t("members.onlineCount", { count: presence.onlineCount ?? presence.online.length })}</span>
           </button>
           <button
             type="button"

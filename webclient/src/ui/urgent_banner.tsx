@@ -1,5 +1,6 @@
 import { t } from "../i18n";
 import { useApp } from "./context";
+import { PlainText } from "./formatted_text";
 
 /** Urgent pages for me, until I acknowledge them (each repeat rings again; docs/alerts.md). */
 export function UrgentBanner() {
@@ -19,7 +20,7 @@ export function UrgentBanner() {
               {t(p.escalated ? "urgent.escalatedFrom" : "urgent.from", { sender: p.sender_display_name, room: p.room_title })}
               {p.round > 1 ? t("urgent.reminder", { n: p.round - 1 }) : ""}
             </strong>
-            <span class="toast-preview">{p.preview}</span>
+            <PlainText class="toast-preview" text={p.preview} />
           </button>
           <button
             type="button"
