@@ -666,6 +666,13 @@ class CallbackWebSocket(LeanWebSocket):
         super().__init__(*args, **kwargs)
         self.handler: Callable[[list[bytes]], None] | None = None
         self.lost_handler: Callable[[], None] | None = None
+        # When the current TCP read arrived: taken before any parsing, so the generator's own
+        # frame splitting is not counted as delivery latency.
+        self.arrived = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.arrived = time.monotonic_ns()
+        super().data_received(data)
 
     def attach(self, handler: Callable[[list[bytes]], None], lost: Callable[[], None]) -> None:
         self.handler = handler
@@ -833,7 +840,7 @@ class StreamConn:
 
     def on_frames(self, batch: list[bytes]) -> None:
         """The frames of one TCP read, handed over by the socket's protocol callback."""
-        now = time.monotonic_ns()  # one arrival time per read, as in ws_load: parsing is ours
+        now = self.ws.arrived  # one arrival time per TCP read, taken before parsing it
         state = self.state
         frame_types = state.frame_types
         for raw in batch:
