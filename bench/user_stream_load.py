@@ -664,7 +664,7 @@ class CallbackWebSocket(LeanWebSocket):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.handler: Callable[[list[bytes]], None] | None = None
+        self.handler: Callable[[list[bytes], int], None] | None = None
         self.lost_handler: Callable[[], None] | None = None
         # When the current TCP read arrived: taken before any parsing, so the generator's own
         # frame splitting is not counted as delivery latency.
@@ -674,7 +674,7 @@ class CallbackWebSocket(LeanWebSocket):
         self.arrived = time.monotonic_ns()
         super().data_received(data)
 
-    def attach(self, handler: Callable[[list[bytes]], None], lost: Callable[[], None]) -> None:
+    def attach(self, handler: Callable[[list[bytes], int], None], lost: Callable[[], None]) -> None:
         self.handler = handler
         self.lost_handler = lost
         self._wake()  # frames that came in the same read as the `connected` one
@@ -688,7 +688,7 @@ class CallbackWebSocket(LeanWebSocket):
             batch = self.frames[self.head :] if self.head else self.frames
             self.frames = []
             self.head = 0
-            handler(batch)
+            handler(batch, self.arrived or time.monotonic_ns())
         if self.lost.done() and self.lost_handler is not None:
             lost, self.lost_handler = self.lost_handler, None
             lost()
@@ -838,9 +838,10 @@ class StreamConn:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ws.close(), 3)
 
-    def on_frames(self, batch: list[bytes]) -> None:
-        """The frames of one TCP read, handed over by the socket's protocol callback."""
-        now = self.ws.arrived  # one arrival time per TCP read, taken before parsing it
+    def on_frames(self, batch: list[bytes], arrived: int | None = None) -> None:
+        """The frames of one TCP read, handed over by the socket's protocol callback with the
+        read's arrival time (taken before parsing it)."""
+        now = arrived or time.monotonic_ns()
         state = self.state
         frame_types = state.frame_types
         for raw in batch:
