@@ -189,8 +189,8 @@ async def web_client(path: str = "/") -> Response[Any]:
 
 def build_services(settings: Settings) -> Services:
     """Connections to PostgreSQL and Redis, shared by every request and socket of the process."""
-    if not settings.database_url or not settings.redis_url:
-        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (the CLI starts embedded ones)")
+    if not settings.database_url or not settings.redis_configured:
+        raise RuntimeError("DATABASE_URL and REDIS_URL (or REDIS_CLUSTER_NODES) must be set (the CLI starts embedded ones)")
     engine = create_engine(settings)
     redis = connect_redis(settings)
     return Services(
