@@ -105,3 +105,38 @@ async def test_a_server_that_is_not_a_replica_is_never_read_as_one(
         await wrong.dispose()
         await good.dispose()
         await db.dispose()
+
+
+async def test_the_replica_serves_a_writer_once_it_has_replayed_their_write(
+    pg_pair: PrimaryAndReplica, redis_prefix: str
+) -> None:
+    """Routing by position: behind the user's write → primary; caught up → replica (no error path)."""
+    settings = Settings(db_pool_size=2, db_max_overflow=0)
+    db = Database(create_engine(settings, pg_pair.primary.url(DATABASE)))
+    engine = create_engine(settings, pg_pair.replica.url(DATABASE))
+    redis = Redis.from_url(redis_url())
+    replica = Replica(db, engine, redis, redis_prefix)
+    warnings: list[BaseException] = []
+    replica._warn = warnings.append  # type: ignore[method-assign]
+    try:
+        await pg_pair.pause_replay()
+        async with db.transaction() as uow:
+            await uow.conn.execute(text("CREATE TABLE IF NOT EXISTS ryw_probe (n int)"))
+            await uow.conn.execute(text("INSERT INTO ryw_probe VALUES (1)"))
+        await replica.note_write(["writer"])
+        assert await replica._replica_connection("writer") is None
+        conn = await replica._replica_connection("reader")
+        assert conn is not None
+        await conn.close()
+        await pg_pair.resume_replay()
+        await pg_pair.caught_up()
+        conn = await replica._replica_connection("writer")
+        assert conn is not None
+        assert (await conn.execute(text("SELECT count(*) FROM ryw_probe"))).scalar_one() == 1
+        await conn.close()
+        assert warnings == []
+    finally:
+        await pg_pair.resume_replay()
+        await redis.aclose()
+        await engine.dispose()
+        await db.dispose()

@@ -83,7 +83,7 @@ class PrimaryAndReplica:
     async def primary_lsn(self) -> str:
         conn = await asyncpg.connect(self.primary.admin_url)
         try:
-            return str(await conn.fetchval("SELECT pg_current_wal_lsn()::text"))
+            return str(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
         finally:
             await conn.close()
 

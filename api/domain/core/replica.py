@@ -4,7 +4,7 @@ History pages, mentions, incident-data queries and search may read from a Postgr
 replica. A replica replays the primary's WAL a little later, so a user who just wrote (sent,
 edited, reacted) could read a page without that write. To rule that out:
 
-* after a user's write the primary's WAL position, `pg_current_wal_lsn()`, is remembered for that
+* after a user's write the primary's WAL position, `pg_current_wal_insert_lsn()`, is remembered for that
   user in Redis (`{prefix}:lsn:{user}`, for :data:`POSITION_TTL` seconds, longer than any
   replica lag worth reading from);
 * a read for that user first asks the replica `pg_last_wal_replay_lsn()`, on the connection that
@@ -32,11 +32,14 @@ from api.domain.core.db import Database
 log = logging.getLogger(__name__)
 
 POSITION_TTL = 300
-_CURRENT = text("SELECT pg_current_wal_lsn()::text")
+# Where WAL is inserted, not only written: with synchronous_commit=off a commit returns before its
+# WAL is written, and the position must still cover it.
+_CURRENT = text("SELECT pg_current_wal_insert_lsn()::text")
 # NULL on a primary (not in recovery): never read from a server that is not a replica.
+# The position travels as text (the driver has no pg_lsn codec).
 _CAUGHT_UP = text(
-    "SELECT pg_last_wal_replay_lsn() IS NOT NULL"
-    " AND (CAST(:p AS pg_lsn) IS NULL OR pg_last_wal_replay_lsn() >= CAST(:p AS pg_lsn))"
+    "SELECT pg_last_wal_replay_lsn() IS NOT NULL AND (CAST(:p AS text) IS NULL"
+    " OR pg_last_wal_replay_lsn() >= CAST(CAST(:p AS text) AS pg_lsn))"
 )
 
 
