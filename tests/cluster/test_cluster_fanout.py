@@ -108,6 +108,12 @@ async def test_scripts_run_on_the_cluster(redis_cluster: RedisCluster, redis_pre
         limiter = SharedRateLimiter(client, redis_prefix, per_second=0.001, burst=2)
         assert await limiter.take("room-a", {"u1": 3, "u2": 1}) == {"u1": 2, "u2": 1}
         assert await limiter.take("room-a", {"u1": 1}) == {"u1": 0}
+        # A burst above the per-node pool (REDIS_MAX_CONNECTIONS, 128) waits for turns instead of
+        # failing: every take is counted (a failed one would be granted without counting).
+        burst = SharedRateLimiter(client, redis_prefix, per_second=0.001, burst=1000)
+        granted = await asyncio.gather(*(burst.take("room-b", {"u": 1}) for _ in range(400)))
+        assert granted == [{"u": 1}] * 400
+        assert await burst.take("room-b", {"u": 1000}) == {"u": 600}
         here = Presence(client, redis_prefix, "proc-1", 40.0)
         there = Presence(client, redis_prefix, "proc-2", 40.0)
         assert await here.add("room-a", "u1", "One") == 1
