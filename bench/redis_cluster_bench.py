@@ -126,6 +126,8 @@ def run_config(kind: str, args: argparse.Namespace, database_url: str) -> dict[s
         return _summary(_load(args, env, servers, pids))
     finally:
         for server in servers:
+            if args.keep_logs:
+                print(f"--- {kind} server {server.pid}\n{server.log()[-args.keep_logs:]}", file=sys.stderr)
             server.stop()
         if single is not None:
             single.destroy()
@@ -140,6 +142,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=20)
     parser.add_argument("--senders", type=int, default=40)
     parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--keep-logs", type=int, default=0, help="print the last N characters of each server's log")
     parser.add_argument("--users", type=int, default=40, help="distinct users (created once, by the CLI)")
     parser.add_argument("--configs", nargs="+", default=["single", "cluster"], choices=["single", "cluster"])
     args = parser.parse_args()
