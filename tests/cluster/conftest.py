@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import redis_url
 from tests.support.redis_cluster import RedisCluster
-from tests.support.servers import ServerProcess, start_server
+from tests.support.servers import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -22,19 +22,13 @@ def redis_cluster() -> Iterator[RedisCluster]:
 
 
 @pytest.fixture
-def cluster_server(base_env: dict[str, str], redis_cluster: RedisCluster) -> Iterator[Any]:
+def cluster_server(server_factory: Any, redis_cluster: RedisCluster) -> Callable[..., ServerProcess]:
     """Start servers on the cluster (the Celery broker stays on the single Redis); stopped by PID."""
-    started: list[ServerProcess] = []
 
     def factory(**overrides: str) -> ServerProcess:
-        env = {k: v for k, v in base_env.items() if k != "REDIS_URL"}
-        env.update(REDIS_CLUSTER_NODES=redis_cluster.nodes, CELERY_BROKER_URL=redis_url(), **overrides)
-        proc = start_server(env)
-        started.append(proc)
+        proc: ServerProcess = server_factory(
+            REDIS_URL="", REDIS_CLUSTER_NODES=redis_cluster.nodes, CELERY_BROKER_URL=redis_url(), **overrides
+        )
         return proc
 
-    try:
-        yield factory
-    finally:
-        for proc in started:
-            proc.stop()
+    return factory

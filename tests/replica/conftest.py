@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -11,7 +11,7 @@ import pytest
 
 from api.domain.core.db import migrate
 from tests.support.pg_replica import PrimaryAndReplica
-from tests.support.servers import ServerProcess, start_server
+from tests.support.servers import ServerProcess
 
 DATABASE = "andon"
 
@@ -38,23 +38,15 @@ def pg_pair() -> Iterator[PrimaryAndReplica]:
 
 
 @pytest.fixture
-def replica_server(base_env: dict[str, str], pg_pair: PrimaryAndReplica) -> Iterator[Any]:
+def replica_server(server_factory: Any, pg_pair: PrimaryAndReplica) -> Callable[..., ServerProcess]:
     """Start servers writing to the primary and reading from the replica; stopped by PID."""
-    started: list[ServerProcess] = []
 
     def factory(**overrides: str) -> ServerProcess:
-        env = dict(base_env)
-        env.update(
+        proc: ServerProcess = server_factory(
             DATABASE_URL=pg_pair.primary.url(DATABASE),
             DATABASE_REPLICA_URL=pg_pair.replica.url(DATABASE),
             **overrides,
         )
-        proc = start_server(env)
-        started.append(proc)
         return proc
 
-    try:
-        yield factory
-    finally:
-        for proc in started:
-            proc.stop()
+    return factory
