@@ -104,6 +104,7 @@ class Hub:
         """
         self.accepting = False
         await self._settle_sends()
+        self.streams.flush()
         emptied = self.registry.emptied = asyncio.Event()
         conns = list(self.all_connections())
         await asyncio.gather(
@@ -119,6 +120,7 @@ class Hub:
     async def stop(self, close_code: int = 1012) -> None:
         """Stop accepting, close every socket (1012: clients reconnect elsewhere), clean up."""
         self.accepting = False
+        self.streams.flush()
         conns = list(self.all_connections())
         await asyncio.gather(
             *(c.close_after_flush(close_code, "server restart") for c in conns), return_exceptions=True
@@ -274,8 +276,10 @@ class Hub:
             for conn in room.conns:
                 if conn.user_id != env.exclude_user:
                     conn.push(env.frame)
-            if control.get("streams"):
-                # Also for every user stream following the room (urgent acknowledgements).
+            if control.get("streams") and room.watchers:
+                # Also for every user stream following the room (urgent acknowledgements),
+                # after the activity the tick holds (the room's order).
+                self.streams.flush()
                 for watch in room.watchers:
                     if watch.stream.ready:
                         watch.stream.conn.push(env.frame)

@@ -63,6 +63,13 @@ def _float(env: dict[str, str], key: str, default: float, minimum: float | None 
     return default if value is None else value
 
 
+def _tick_ms(env: dict[str, str]) -> int:
+    value = _int(env, "USER_STREAM_TICK_MS", 10, 0)
+    if value > 1000:
+        raise SettingsError(f"USER_STREAM_TICK_MS must be <= 1000, got {value}")
+    return value
+
+
 def _bool(env: dict[str, str], key: str, default: bool) -> bool:
     raw = env.get(key)
     if raw is None or raw == "":
@@ -143,6 +150,10 @@ class Settings:
     # Sockets past the upgrade that may be signing in and opening (database and Redis work) at
     # once per process; a burst queues here instead of growing every pool and the heap with it.
     ws_setup_concurrency: int = 32
+    # User streams (`/ws`): a room's activity is gathered for this many milliseconds and each
+    # stream gets one `room_activity` per room with the latest state (0: at the end of the
+    # event-loop turn that delivered it). See api/ws/user_stream_tick.py.
+    user_stream_tick_ms: int = 10
     ws_compression: bool = False
     # Slow or idle HTTP clients (api/http/protocol.py): seconds for a request's headers to
     # arrive, seconds a request body may stall between two reads, seconds an idle keep-alive
@@ -230,6 +241,7 @@ class Settings:
             redis_prefix=env.get("ANDON_REDIS_PREFIX") or "andon",
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
             ws_setup_concurrency=_int(env, "WS_SETUP_CONCURRENCY", 32, 1),
+            user_stream_tick_ms=_tick_ms(env),
             ws_compression=_bool(env, "WS_COMPRESSION", False),
             http_header_timeout=_float(env, "HTTP_HEADER_TIMEOUT", 10.0, 0.05),
             http_body_timeout=_float(env, "HTTP_BODY_TIMEOUT", 30.0, 0.05),
