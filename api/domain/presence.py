@@ -5,6 +5,10 @@ with an expiry that the process's heartbeat refreshes. A crashed process stops r
 its keys expire, and its users drop out of the online set within
 WS_PING_INTERVAL + WS_PONG_TIMEOUT (the TTL plus one heartbeat of a surviving process). Focus (a page visible and focused on a room) is kept
 the same way and read by the push worker.
+
+Every key of one room carries the room id as a hash tag (`{room_id}`): on a Redis Cluster they
+share one slot, so the scripts below, which read the per-process keys they find in the room's
+process set, and the focus transaction run on the one shard that holds them.
 """
 
 from __future__ import annotations
@@ -101,16 +105,16 @@ class Presence:
         self._focused_among = redis.register_script(_FOCUSED_AMONG)
 
     def _base(self, room_id: str) -> str:
-        return f"{self.prefix}:pres:{room_id}:"
+        return f"{self.prefix}:pres:{{{room_id}}}:"
 
     def _procs(self, room_id: str) -> str:
-        return f"{self.prefix}:presprocs:{room_id}"
+        return f"{self.prefix}:presprocs:{{{room_id}}}"
 
     def _focus_base(self, room_id: str) -> str:
-        return f"{self.prefix}:focus:{room_id}:"
+        return f"{self.prefix}:focus:{{{room_id}}}:"
 
     def _focus_procs(self, room_id: str) -> str:
-        return f"{self.prefix}:focusprocs:{room_id}"
+        return f"{self.prefix}:focusprocs:{{{room_id}}}"
 
     @property
     def _names(self) -> str:

@@ -84,7 +84,7 @@ class Hub:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        pubsub = self.services.redis.pubsub()
+        pubsub = self.services.bus.channels.subscriber()
         await pubsub.subscribe(self.services.bus.control_channel)
         self.registry.pubsub = pubsub
         self._tasks = [
@@ -189,9 +189,10 @@ class Hub:
     async def _reader(self) -> None:
         backoff = 0.1
         pubsub = self.registry.pubsub
+        assert pubsub is not None
         while True:
             try:
-                message = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+                message = await pubsub.get_message(1.0)
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise

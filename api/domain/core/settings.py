@@ -95,6 +95,12 @@ class Settings:
     port: int = 8000
     database_url: str | None = None
     redis_url: str | None = None
+    # Redis Cluster instead of one Redis (docs/deployment.md): seed nodes, host:port each. The
+    # Celery broker then needs CELERY_BROKER_URL (one Redis: kombu has no cluster transport).
+    redis_cluster_nodes: tuple[str, ...] = ()
+    celery_broker_url: str | None = None
+    # A streaming replica for history, search, mentions and incident data (docs/deployment.md).
+    database_replica_url: str | None = None
     meili_url: str | None = None
     meili_master_key: str | None = None
     data_dir: Path = Path("./var")
@@ -194,6 +200,9 @@ class Settings:
             port=_int(env, "ANDON_PORT", 8000, 0),
             database_url=_opt(env, "DATABASE_URL"),
             redis_url=_opt(env, "REDIS_URL"),
+            redis_cluster_nodes=_cluster_nodes(env.get("REDIS_CLUSTER_NODES", "")),
+            celery_broker_url=_opt(env, "CELERY_BROKER_URL"),
+            database_replica_url=_opt(env, "DATABASE_REPLICA_URL"),
             meili_url=_opt(env, "MEILI_URL"),
             meili_master_key=_opt(env, "MEILI_MASTER_KEY"),
             data_dir=Path(env.get("ANDON_DATA_DIR", "./var") or "./var"),
@@ -248,6 +257,10 @@ class Settings:
             urgent_max_repeats=_int(env, "URGENT_MAX_REPEATS", 5, 0),
             urgent_max_repeats_limit=_int(env, "URGENT_MAX_REPEATS_LIMIT", 30, 0),
         )
+        if settings.redis_cluster_nodes and settings.redis_url:
+            raise SettingsError("set REDIS_URL or REDIS_CLUSTER_NODES, not both")
+        if settings.redis_cluster_nodes and not settings.celery_broker_url:
+            raise SettingsError("REDIS_CLUSTER_NODES needs CELERY_BROKER_URL (one Redis for the Celery broker)")
         if settings.file_storage == "s3" and not settings.s3_bucket:
             raise SettingsError("FILE_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL for MinIO)")
         return replace(settings, **overrides) if overrides else settings
@@ -274,8 +287,28 @@ class Settings:
         return origin in self.own_origins
 
     @property
+    def redis_configured(self) -> bool:
+        """Whether a Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES) is configured."""
+        return bool(self.redis_url or self.redis_cluster_nodes)
+
+    @property
+    def broker_url(self) -> str | None:
+        """Where Celery's broker lives: CELERY_BROKER_URL, else REDIS_URL."""
+        return self.celery_broker_url or self.redis_url
+
+    @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+
+def _cluster_nodes(raw: str) -> tuple[str, ...]:
+    """REDIS_CLUSTER_NODES: `host:port` items separated by commas, each port a number."""
+    nodes = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for node in nodes:
+        host, sep, port = node.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"REDIS_CLUSTER_NODES items must be host:port, got {node!r}")
+    return nodes
 
 
 @lru_cache(maxsize=1)
