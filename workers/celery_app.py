@@ -47,8 +47,10 @@ from kombu import Queue
 
 from api.domain.core.settings import Settings, get_settings
 from api.domain.outbox import jobs
+from workers import broker_transport
 
 log = logging.getLogger(__name__)
+
 
 def broker_url(redis_url: str) -> str:
     """The Celery broker URL for a REDIS_URL; `unix:///path` becomes kombu's `redis+socket://`."""
@@ -99,6 +101,9 @@ def create_app(settings: Settings) -> Celery:
     """A Celery app for these settings, with every Andon task registered."""
     if not settings.broker_url:
         raise ValueError("REDIS_URL must be set (the CLI starts an embedded Redis when it is not)")
+    # kombu's Redis transport with a closed connection failing as a connection error, so a Redis
+    # restart cannot end the worker (workers.broker_transport).
+    broker_transport.register()
     app = Celery("andon", set_as_current=False)
     app.andon_settings = settings  # type: ignore[attr-defined]
     vt = settings.worker_visibility_timeout
