@@ -44,7 +44,7 @@ if str(HERE) not in sys.path:
 
 from scale_client import worker_entry  # noqa: E402
 from scale_stack import Stack, raise_own_limits, server_figures  # noqa: E402
-from ws_load import Workers, summarize  # noqa: E402
+from ws_load import Workers, host_cpu_seconds, summarize  # noqa: E402
 
 from tests.support.fault_stack import private_services  # noqa: E402
 
@@ -124,19 +124,21 @@ def run_config(args: argparse.Namespace, reconnect: bool) -> dict[str, Any]:
 
 
 def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The workers' exports summed (counters) and concatenated (samples)."""
-    out: dict[str, Any] = {
-        "lat": {"big": [], "small": []},
-        "per_message": [],
-        "resumes": [],
-        "connect_ms": [],
-    }
+    """The workers' exports summed (counters), concatenated (samples), and per message combined
+    (a room's members sit in several workers: the last arrival over all, the receivers summed)."""
+    out: dict[str, Any] = {"lat": {"big": [], "small": []}, "resumes": [], "connect_ms": []}
     counters: dict[str, Counter[str]] = {}
+    messages: dict[tuple[int, int], list[int]] = {}
     for res in results:
         for key, value in res.items():
             if key == "lat":
                 for kind, values in value.items():
                     out["lat"][kind].extend(values)
+            elif key == "per_message":
+                for room, seq, stamp, last, count in value:
+                    entry = messages.setdefault((room, seq), [stamp, last, 0])
+                    entry[1] = max(entry[1], last)
+                    entry[2] += count
             elif isinstance(value, list):
                 out[key].extend(value)
             elif isinstance(value, dict):
@@ -144,6 +146,7 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
             else:
                 out[key] = out.get(key, 0) + value
     out.update({k: dict(v) for k, v in counters.items()})
+    out["per_message"] = [(r, s, *v) for (r, s), v in messages.items()]
     return out
 
 
@@ -166,14 +169,17 @@ def connect(workers: Workers, timeout: float, lo: float = 0.0, hi: float = 1.0) 
     return report
 
 
-def run_traffic(workers: Workers, args: argparse.Namespace, on_start: Any = None) -> tuple[int, float]:
-    """Senders run their schedule from t0; returns t0 and the wall seconds it took."""
+def run_traffic(workers: Workers, args: argparse.Namespace, on_start: Any = None) -> tuple[float, float]:
+    """Senders run their schedule; returns the wall seconds it took and the whole machine's busy
+    cores meanwhile (other sessions' work on a shared machine shows there)."""
+    busy0 = host_cpu_seconds()[0]
     t0 = time.monotonic_ns() + 500_000_000
     workers.broadcast(("start", t0))
     if on_start is not None:
         on_start(t0)
     workers.gather("sent", args.duration + args.phase_timeout)
-    return t0, (time.monotonic_ns() - t0) / 1e9
+    wall = (time.monotonic_ns() - t0) / 1e9
+    return wall, round((host_cpu_seconds()[0] - busy0) / max(wall, 1e-9), 2)
 
 
 def drain(
@@ -224,7 +230,7 @@ def bigroom(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     try:
         connected = connect(workers, args.phase_timeout)
         before = [server_figures(s) for s in stack.servers]
-        _t0, wall = run_traffic(workers, args)
+        wall, host_busy = run_traffic(workers, args)
         res, targets = drain(workers, stack, fx.room_ids, args.drain_timeout)
         after = [server_figures(s) for s in stack.servers]
     finally:
@@ -260,6 +266,7 @@ def bigroom(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "errors": res.get("errors", {}),
         "server_cpu_ms_per_message": round(cpu * 1000 / max(1, res.get("acked", 0)), 2),
         "server_cores": round(cpu / max(wall, 1e-9), 3),
+        "host_busy_cores": host_busy,
         "servers_after": after,
         "client_cpu_seconds": res.get("cpu_seconds"),
     }
@@ -343,7 +350,7 @@ def storm(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     try:
         connected = connect(workers, args.phase_timeout)
         before = server_figures(servers[0])
-        _t0, wall = run_traffic(workers, args, on_start=kill_later)
+        wall, host_busy = run_traffic(workers, args, on_start=kill_later)
         res, _targets = drain(workers, stack, fx.room_ids, args.drain_timeout)
         after = server_figures(servers[0])
     finally:
@@ -382,6 +389,7 @@ def storm(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         },
         "survivor_cpu_ms_per_message": round(cpu * 1000 / max(1, res.get("acked", 0)), 2),
         "survivor_cores": round(cpu / max(wall, 1e-9), 3),
+        "host_busy_cores": host_busy,
         "errors": res.get("errors", {}),
         "client_cpu_seconds": res.get("cpu_seconds"),
     }
