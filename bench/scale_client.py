@@ -270,6 +270,13 @@ async def _app_pings(members: list[Member], interval: float) -> None:
             await asyncio.sleep(step)
 
 
+async def _acks(shared: Shared, timeout: float) -> None:
+    """A sender's acks, as long as they come (bounded): a busy server answers late, not never."""
+    deadline = time.monotonic() + timeout
+    while shared.acked + shared.send_failed < shared.sent and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # polling the count the sockets' callbacks keep
+
+
 def _behind(members: list[Member], targets: dict[int, int]) -> list[Member]:
     out = []
     for m in members:
@@ -343,6 +350,7 @@ async def worker_main(run: dict[str, Any], specs: list[dict[str, Any]], pipe: Co
                 cpu0 = _cpu()
                 pinger = asyncio.create_task(_app_pings(members, run.get("app_ping", 0.0)))
                 await asyncio.gather(*(m.send_schedule(msg[1]) for m in members if m.spec.get("offsets")))
+                await _acks(shared, run["connect_timeout"])
                 pipe.send(
                     (
                         "sent",

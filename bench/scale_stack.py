@@ -94,6 +94,7 @@ class Stack:
     def start(self, count: int) -> list[ServerProcess]:
         for _ in range(count):
             self.servers.append(start_server(self.env, timeout=120))
+        print(f"[scale_load] servers {[s.pid for s in self.servers]}", file=sys.stderr, flush=True)
         return self.servers
 
     def stop(self) -> None:
