@@ -57,6 +57,18 @@ def test_workers_results_merge_and_only_complete_messages_count_for_all():
     assert scale_load.all_received(merged["per_message"], {0: 2}, {0}) == [5.0]
 
 
+def test_one_message_seen_by_members_in_two_workers_is_combined():
+    merged = scale_load.merge(
+        [
+            {"lat": {"big": [], "small": []}, "per_message": [(0, 1, 1_000_000, 4_000_000, 2)]},
+            {"lat": {"big": [], "small": []}, "per_message": [(0, 1, 1_000_000, 9_000_000, 3)]},
+        ]
+    )
+    assert merged["per_message"] == [(0, 1, 1_000_000, 9_000_000, 5)]
+    assert scale_load.all_received(merged["per_message"], {0: 5}, {0}) == [8.0]
+    assert scale_load.all_received(merged["per_message"], {0: 6}, {0}) == []  # one member never got it
+
+
 def test_targets_are_checked_against_measured_values():
     report = {"catch_up_ms": {"p99": 4200.0}}
     assert scale_load.check_targets("storm", report) == [
