@@ -57,6 +57,18 @@ end
 return out
 """
 
+# Which of the rooms (KEYS, their process sets; ARGV, their hash prefixes) list a process whose
+# entries have expired (it crashed): only those need their online set read again.
+_EXPIRED = """
+local out = {}
+for i, procs in ipairs(KEYS) do
+  for _, p in ipairs(redis.call('SMEMBERS', procs)) do
+    if redis.call('EXISTS', ARGV[i] .. p) == 0 then table.insert(out, i); break end
+  end
+end
+return out
+"""
+
 _FOCUSED = """
 for _, p in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local v = redis.call('HGET', ARGV[1] .. p, ARGV[2])
@@ -98,6 +110,7 @@ class Presence:
         self._remove = redis.register_script(_REMOVE)
         self._online = redis.register_script(_ONLINE)
         self._focused = redis.register_script(_FOCUSED)
+        self._expired = redis.register_script(_EXPIRED)
         self._focused_among = redis.register_script(_FOCUSED_AMONG)
 
     def _base(self, room_id: str) -> str:
@@ -193,6 +206,15 @@ class Presence:
             pipe.expire(self._procs(room_id), self.ttl)
             pipe.expire(self._focus_base(room_id) + self.process_id, self.ttl)
         await pipe.execute()
+
+    async def rooms_with_expired(self, room_ids: list[str]) -> set[str]:
+        """Those of the rooms where a process's entries have expired (one round trip for all)."""
+        if not room_ids:
+            return set()
+        found = await self._expired(
+            keys=[self._procs(r) for r in room_ids], args=[self._base(r) for r in room_ids]
+        )
+        return {room_ids[int(i) - 1] for i in found}
 
     async def drop_process(self, room_ids: Iterable[str]) -> None:
         """On clean shutdown: remove this process's entries at once."""
