@@ -26,6 +26,7 @@ from api.domain.core.bus import Bus
 from api.domain.core.db import Database, PoolExhausted, create_engine
 from api.domain.core.errors import DomainError
 from api.domain.core.redis_pool import connect_redis
+from api.domain.core.replica import Replica
 from api.domain.core.services import Services
 from api.domain.core.settings import Settings
 from api.domain.messages.send import MessageWriter
@@ -47,6 +48,7 @@ from api.http import (
     webhooks,
 )
 from api.http.access_log import AccessLogMiddleware, loggable_path
+from api.http.deps import note_writes
 from api.http.openapi import document_errors
 from api.ws.gateway import room_socket
 from api.ws.hub import Hub
@@ -189,17 +191,23 @@ async def web_client(path: str = "/") -> Response[Any]:
 
 def build_services(settings: Settings) -> Services:
     """Connections to PostgreSQL and Redis, shared by every request and socket of the process."""
-    if not settings.database_url or not settings.redis_url:
-        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (the CLI starts embedded ones)")
+    if not settings.database_url or not settings.redis_configured:
+        raise RuntimeError("DATABASE_URL and REDIS_URL (or REDIS_CLUSTER_NODES) must be set (the CLI starts embedded ones)")
     engine = create_engine(settings)
     redis = connect_redis(settings)
+    db = Database(engine)
+    replica = None
+    if settings.database_replica_url:
+        replica_engine = create_engine(settings, settings.database_replica_url)
+        replica = Replica(db, replica_engine, redis, settings.redis_prefix)
     return Services(
         settings=settings,
-        db=Database(engine),
+        db=db,
         redis=redis,
         bus=Bus(redis, settings.redis_prefix),
         # Wakes the worker's outbox relay after commits (a Redis list; the API never imports Celery).
         outbox_kick=OutboxKicker(redis, settings.redis_prefix),
+        replica=replica,
     )
 
 
@@ -261,7 +269,7 @@ def _lifespan(settings: Settings, services: Services | None) -> Any:
         app.state.webhook_intake = WebhookIntake(svc, hub.writer)
         app.state.draining = False
         app.state.search_backend = open_search_backend(
-            svc.db.engine, settings.meili_url, settings.meili_master_key
+            svc.replica.engine if svc.replica is not None else svc.db.engine, settings.meili_url, settings.meili_master_key
         )
         await hub.start()
 
@@ -293,6 +301,8 @@ def _lifespan(settings: Settings, services: Services | None) -> Any:
                     await svc.outbox_kick.aclose()
                 await svc.redis.aclose()
                 await svc.db.dispose()
+                if svc.replica is not None:
+                    await svc.replica.engine.dispose()
 
     return lifespan
 
@@ -304,6 +314,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         route_handlers=ROUTES,
         lifespan=[_lifespan(settings, services)],
         middleware=[AccessLogMiddleware],
+        before_send=[note_writes],
         # Logging is ours (api.logs, JSON); Litestar's default config would replace the root handler.
         logging_config=None,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -237,7 +237,7 @@ def backing_services(
     Embedded services start under ANDON_DATA_DIR, their URLs are exported (DATABASE_URL,
     REDIS_URL) so child processes use them too, and they stop when the block ends, however it ends.
     """
-    if not ((need_db and not settings.database_url) or (need_redis and not settings.redis_url)):
+    if not ((need_db and not settings.database_url) or (need_redis and not settings.redis_configured)):
         yield Backing(settings, embedded=False)
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -248,7 +248,7 @@ def backing_services(
             os.environ["DATABASE_URL"] = url
             settings = settings.with_(database_url=url)
             print("Embedded PostgreSQL running under", settings.data_dir / "postgres", file=sys.stderr)
-        if need_redis and not settings.redis_url:
+        if need_redis and not settings.redis_configured:
             url = embedded.start_redis()
             os.environ["REDIS_URL"] = url
             settings = settings.with_(redis_url=url)

@@ -153,6 +153,13 @@ def test_a_clean_stream_records_one_step_per_new_number():
     assert state.activity_frames == 3
 
 
+def test_a_delivery_is_timed_at_the_read_not_at_the_parse():
+    conn, _state = _stream()
+    conn._snapshot(_connected(_entry(ROOMS[0], 0, 0), _entry(ROOMS[1], 0, 0)))
+    conn.on_frames([_activity(ROOMS[0], 1, 1), _activity(ROOMS[0], 2, 2)], 12_345)
+    assert conn.events[ROOMS[0]] == [1, 12_345, 2, 12_345]
+
+
 def test_foreign_rooms_regressions_repeats_and_wrong_counts_are_counted():
     conn, state = _stream()
     conn._snapshot(_connected(_entry(ROOMS[0], 0, 0), _entry(ROOMS[1], 0, 0)))

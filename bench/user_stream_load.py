@@ -664,10 +664,17 @@ class CallbackWebSocket(LeanWebSocket):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.handler: Callable[[list[bytes]], None] | None = None
+        self.handler: Callable[[list[bytes], int], None] | None = None
         self.lost_handler: Callable[[], None] | None = None
+        # When the current TCP read arrived: taken before any parsing, so the generator's own
+        # frame splitting is not counted as delivery latency.
+        self.arrived = 0
 
-    def attach(self, handler: Callable[[list[bytes]], None], lost: Callable[[], None]) -> None:
+    def data_received(self, data: bytes) -> None:
+        self.arrived = time.monotonic_ns()
+        super().data_received(data)
+
+    def attach(self, handler: Callable[[list[bytes], int], None], lost: Callable[[], None]) -> None:
         self.handler = handler
         self.lost_handler = lost
         self._wake()  # frames that came in the same read as the `connected` one
@@ -681,7 +688,7 @@ class CallbackWebSocket(LeanWebSocket):
             batch = self.frames[self.head :] if self.head else self.frames
             self.frames = []
             self.head = 0
-            handler(batch)
+            handler(batch, self.arrived or time.monotonic_ns())
         if self.lost.done() and self.lost_handler is not None:
             lost, self.lost_handler = self.lost_handler, None
             lost()
@@ -831,9 +838,10 @@ class StreamConn:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ws.close(), 3)
 
-    def on_frames(self, batch: list[bytes]) -> None:
-        """The frames of one TCP read, handed over by the socket's protocol callback."""
-        now = time.monotonic_ns()  # one arrival time per read, as in ws_load: parsing is ours
+    def on_frames(self, batch: list[bytes], arrived: int | None = None) -> None:
+        """The frames of one TCP read, handed over by the socket's protocol callback with the
+        read's arrival time (taken before parsing it)."""
+        now = arrived or time.monotonic_ns()
         state = self.state
         frame_types = state.frame_types
         for raw in batch:

@@ -1113,7 +1113,10 @@ class LeanWebSocket(asyncio.Protocol):
     def _closed_error(self) -> Exception:
         from websockets.exceptions import ConnectionClosed
 
-        return ConnectionClosed(self.proto.close_rcvd, self.proto.close_sent)
+        proto = self.proto
+        # websockets asserts the order is given exactly when both close frames are known.
+        both = proto.close_rcvd is not None and proto.close_sent is not None
+        return ConnectionClosed(proto.close_rcvd, proto.close_sent, proto.close_rcvd_then_sent if both else None)
 
     async def _wait_for_frames(self) -> None:
         """Return once a frame is queued; raise ConnectionClosed once none can come."""

@@ -10,6 +10,13 @@ Choices, and why:
 * **Queues by the first part of the task name** (`push`, `index`, `mentions`, `audit`,
   `outbox`), published to the anonymous exchange: Redis then needs no binding keys, which a
   Redis restart would lose, silently dropping every message published afterwards.
+* **The broker is one Redis**, `CELERY_BROKER_URL` (default: `REDIS_URL`). kombu's Redis transport
+  has no Redis Cluster support: a queue is a list plus the `unacked` hash and index, moved between
+  in MULTI/EXEC and Lua across keys that a cluster would put on different shards, and it speaks to
+  one connection, not a cluster client. With `REDIS_CLUSTER_NODES` the broker therefore points at a
+  single Redis beside the cluster (a cluster node answers MOVED for keys of other shards), which
+  holds only queued task ids: small, and its loss
+  is repaired by the outbox relay and the broker watch (docs/deployment.md).
 * **Keys under `ANDON_REDIS_PREFIX`** (`global_keyprefix`), so several deployments or test runs
   share one Redis without taking each other's tasks.
 * **The threads pool.** Every task waits on the network (PostgreSQL, Redis, a push service), so
@@ -90,13 +97,13 @@ class _RelayStep(bootsteps.StartStopStep):
 
 def create_app(settings: Settings) -> Celery:
     """A Celery app for these settings, with every Andon task registered."""
-    if not settings.redis_url:
+    if not settings.broker_url:
         raise ValueError("REDIS_URL must be set (the CLI starts an embedded Redis when it is not)")
     app = Celery("andon", set_as_current=False)
     app.andon_settings = settings  # type: ignore[attr-defined]
     vt = settings.worker_visibility_timeout
     app.conf.update(
-        broker_url=broker_url(settings.redis_url),
+        broker_url=broker_url(settings.broker_url),
         broker_transport_options={
             "global_keyprefix": f"{settings.redis_prefix}:celery:",
             "visibility_timeout": vt,

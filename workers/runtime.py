@@ -26,7 +26,7 @@ from sqlalchemy import exc as sa_exc
 
 from api.domain.core.bus import Bus
 from api.domain.core.db import Database, create_engine
-from api.domain.core.redis_pool import connect_redis
+from api.domain.core.redis_pool import connect_redis, connect_single
 from api.domain.core.services import Services
 from api.domain.core.settings import Settings
 from api.domain.outbox.relay import OutboxRelay
@@ -58,8 +58,13 @@ class WorkerRuntime:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="andon-worker-loop", daemon=True)
         self._thread.start()
-        assert settings.redis_url is not None
+        assert settings.redis_configured
         redis = connect_redis(settings, socket_connect_timeout=5)
+        # Celery's broker: the same Redis, or on a Redis Cluster the single Redis beside it
+        # (CELERY_BROKER_URL). The broker watch and the heartbeats read and write its keys.
+        self.broker_redis = redis
+        if settings.redis_cluster_nodes and settings.broker_url:
+            self.broker_redis = connect_single(settings.broker_url, settings, socket_connect_timeout=5)
         engine = create_engine(settings)
         # SQL errors would otherwise quote their bound values (message text) into the logs.
         engine.sync_engine.hide_parameters = True
@@ -162,7 +167,7 @@ class WorkerRuntime:
 
         if self._watch_task is None or self._watch_task.done():
             # Beside the relay: it notices lost queues and dead workers' messages in seconds.
-            watch = BrokerWatch(self.services.redis, self.settings.redis_prefix, self.relay.forget_enqueued)
+            watch = BrokerWatch(self.broker_redis, self.settings.redis_prefix, self.relay.forget_enqueued)
             self._watch_task = asyncio.run_coroutine_threadsafe(watch.run(), self.loop)
 
     def start_heartbeat(self, node: str) -> None:
@@ -171,7 +176,7 @@ class WorkerRuntime:
             from celery.worker import state
 
             self._heartbeat = Heartbeat(
-                self.services.redis,
+                self.broker_redis,
                 self.settings.redis_prefix,
                 node,
                 lambda: held_delivery_tags(state.requests),
@@ -205,6 +210,8 @@ class WorkerRuntime:
             if self._search is not None:
                 await self._search.close()
             await self.services.redis.aclose()
+            if self.broker_redis is not self.services.redis:
+                await self.broker_redis.aclose()
             await self.services.db.dispose()
 
         try:

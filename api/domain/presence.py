@@ -5,6 +5,10 @@ with an expiry that the process's heartbeat refreshes. A crashed process stops r
 its keys expire, and its users drop out of the online set within
 WS_PING_INTERVAL + WS_PONG_TIMEOUT (the TTL plus one heartbeat of a surviving process). Focus (a page visible and focused on a room) is kept
 the same way and read by the push worker.
+
+Every key of one room carries the room id as a hash tag (`{room_id}`): on a Redis Cluster they
+share one slot, so the scripts below, which read the per-process keys they find in the room's
+process set, and the focus transaction run on the one shard that holds them.
 """
 
 from __future__ import annotations
@@ -57,18 +61,6 @@ end
 return out
 """
 
-# Which of the rooms (KEYS, their process sets; ARGV, their hash prefixes) list a process whose
-# entries have expired (it crashed): only those need their online set read again.
-_EXPIRED = """
-local out = {}
-for i, procs in ipairs(KEYS) do
-  for _, p in ipairs(redis.call('SMEMBERS', procs)) do
-    if redis.call('EXISTS', ARGV[i] .. p) == 0 then table.insert(out, i); break end
-  end
-end
-return out
-"""
-
 _FOCUSED = """
 for _, p in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local v = redis.call('HGET', ARGV[1] .. p, ARGV[2])
@@ -110,20 +102,19 @@ class Presence:
         self._remove = redis.register_script(_REMOVE)
         self._online = redis.register_script(_ONLINE)
         self._focused = redis.register_script(_FOCUSED)
-        self._expired = redis.register_script(_EXPIRED)
         self._focused_among = redis.register_script(_FOCUSED_AMONG)
 
     def _base(self, room_id: str) -> str:
-        return f"{self.prefix}:pres:{room_id}:"
+        return f"{self.prefix}:pres:{{{room_id}}}:"
 
     def _procs(self, room_id: str) -> str:
-        return f"{self.prefix}:presprocs:{room_id}"
+        return f"{self.prefix}:presprocs:{{{room_id}}}"
 
     def _focus_base(self, room_id: str) -> str:
-        return f"{self.prefix}:focus:{room_id}:"
+        return f"{self.prefix}:focus:{{{room_id}}}:"
 
     def _focus_procs(self, room_id: str) -> str:
-        return f"{self.prefix}:focusprocs:{room_id}"
+        return f"{self.prefix}:focusprocs:{{{room_id}}}"
 
     @property
     def _names(self) -> str:
@@ -208,13 +199,30 @@ class Presence:
         await pipe.execute()
 
     async def rooms_with_expired(self, room_ids: list[str]) -> set[str]:
-        """Those of the rooms where a process's entries have expired (one round trip for all)."""
+        """Those of the rooms that list a process whose entries have expired (it crashed).
+
+        Two pipelined round trips for all the rooms (their process sets, then whether each
+        process's entries still exist), plain commands each on its room's slot, so it works the
+        same on a Redis Cluster.
+        """
         if not room_ids:
             return set()
-        found = await self._expired(
-            keys=[self._procs(r) for r in room_ids], args=[self._base(r) for r in room_ids]
-        )
-        return {room_ids[int(i) - 1] for i in found}
+        pipe = self.redis.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.smembers(self._procs(room_id))
+        listed = await pipe.execute()
+        checks = [
+            (room_id, self._base(room_id) + (p.decode() if isinstance(p, bytes) else p))
+            for room_id, procs in zip(room_ids, listed, strict=True)
+            for p in procs
+        ]
+        if not checks:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for _room_id, key in checks:
+            pipe.exists(key)
+        found = await pipe.execute()
+        return {room_id for (room_id, _key), n in zip(checks, found, strict=True) if not n}
 
     async def drop_process(self, room_ids: Iterable[str]) -> None:
         """On clean shutdown: remove this process's entries at once."""

@@ -72,8 +72,13 @@ async def resolve_senders(
     return list(dict.fromkeys(found + [v for v in lowered if "@" in v]))
 
 
-async def live_messages(services: Services, message_ids: list[str]) -> dict[str, Message]:
-    """Message objects by id, leaving out deleted ones (the index may lag a deletion)."""
+async def live_messages(
+    services: Services, message_ids: list[str], viewer: str | None = None
+) -> dict[str, Message]:
+    """Message objects by id, leaving out deleted ones (the index may lag a deletion).
+
+    Read where `viewer`'s own writes are (the replica when it has them, `Services.read_for`).
+    """
     ids = []
     for mid in message_ids:
         try:
@@ -82,7 +87,7 @@ async def live_messages(services: Services, message_ids: list[str]) -> dict[str,
             continue  # Not a message id (the index holds only UUIDs): nothing to show for it.
     if not ids:
         return {}
-    async with services.db.read() as conn:
+    async with services.read_for(viewer) as conn:
         rows = (
             await conn.execute(
                 text(

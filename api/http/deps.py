@@ -87,3 +87,19 @@ def int_param(value: str | None, name: str, minimum: int | None = None) -> int |
     if not -(2**63) <= number < 2**63:
         raise Invalid(f"{name} is out of range", code="unprocessable")
     return number
+
+
+async def note_writes(message: Any, scope: Any) -> None:
+    """`before_send`: a signed-in user's successful write remembers its WAL position for replica reads.
+
+    Before the answer leaves, so the user's next read (any process) finds the write
+    (`api.domain.core.replica`). Nothing to do without DATABASE_REPLICA_URL.
+    """
+    if message.get("type") != "http.response.start" or int(message.get("status", 500)) >= 400:
+        return
+    if scope.get("method") not in UNSAFE_METHODS:
+        return
+    user_id = (scope.get("state") or {}).get("user_id")
+    services: Services | None = getattr(scope["app"].state, "services", None)
+    if user_id and services is not None and services.replica is not None:
+        await services.replica.note_write([user_id])

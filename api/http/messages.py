@@ -48,8 +48,10 @@ async def history(
             code="unprocessable",
         )
     services = services_of(request)
+    # Access on the primary (a membership just granted counts), the page where the user's writes are.
     async with services.db.read() as conn:
         access = await access_room(conn, room_id, user)
+    async with services.read_for(user.user_id) as conn:
         if around is not None:
             return await history_around(conn, access.room["room_id"], around, limit=n, viewer=user.user_id)
         return await history_page(

@@ -77,6 +77,7 @@ async def incident_data(
         after=ts_param(after, "after"),
         before=ts_param(before, "before"),
         limit=clamp_limit(int_param(limit, "limit"), default=10_000, maximum=10_000),
+        viewer=user.user_id,
     )
 
 
@@ -91,4 +92,4 @@ async def incident_data_fields(
     services = services_of(request)
     async with services.db.read() as conn:
         access = await access_room(conn, room_id, user)
-    return await incident_fields(services, access.room["room_id"])
+    return await incident_fields(services, access.room["room_id"], viewer=user.user_id)

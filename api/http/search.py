@@ -69,7 +69,7 @@ async def search_messages(
         results = await backend.search(query)
     except SearchUnavailable as exc:
         raise HTTPException(status_code=503, detail="search is unavailable right now") from exc
-    messages = await live_messages(services, [h.message_id for h in results.hits])
+    messages = await live_messages(services, [h.message_id for h in results.hits], user.user_id)
     hits = []
     for hit in results.hits:
         message = messages.get(hit.message_id)

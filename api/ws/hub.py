@@ -103,7 +103,7 @@ class Hub:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        pubsub = self.services.redis.pubsub()
+        pubsub = self.services.bus.channels.subscriber()
         await pubsub.subscribe(self.services.bus.control_channel)
         self.registry.pubsub = pubsub
         self._tasks = [
@@ -123,6 +123,7 @@ class Hub:
         """
         self.accepting = False
         await self._settle_sends()
+        self.streams.flush()
         emptied = self.registry.emptied = asyncio.Event()
         conns = list(self.all_connections())
         await asyncio.gather(
@@ -138,6 +139,7 @@ class Hub:
     async def stop(self, close_code: int = 1012) -> None:
         """Stop accepting, close every socket (1012: clients reconnect elsewhere), clean up."""
         self.accepting = False
+        self.streams.flush()
         conns = list(self.all_connections())
         await asyncio.gather(
             *(c.close_after_flush(close_code, "server restart") for c in conns), return_exceptions=True
@@ -206,9 +208,10 @@ class Hub:
     async def _reader(self) -> None:
         backoff = 0.1
         pubsub = self.registry.pubsub
+        assert pubsub is not None
         while True:
             try:
-                message = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+                message = await pubsub.get_message(1.0)
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -292,8 +295,10 @@ class Hub:
             for conn in room.conns:
                 if conn.user_id != env.exclude_user:
                     conn.push(env.frame)
-            if control.get("streams"):
-                # Also for every user stream following the room (urgent acknowledgements).
+            if control.get("streams") and room.watchers:
+                # Also for every user stream following the room (urgent acknowledgements),
+                # after the activity the tick holds (the room's order).
+                self.streams.flush()
                 for watch in room.watchers:
                     if watch.stream.ready:
                         watch.stream.conn.push(env.frame)

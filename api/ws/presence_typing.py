@@ -2,9 +2,9 @@
 
 Presence: a change (someone's first or last socket in the room, on any process, or the
 heartbeat) schedules one debounced read of the room's online set; a `presence` frame goes
-out only when the set differs from the last one sent. Typing: a `typing` frame starts a
-timer per typist; it expires into `is_typing: false` after TYPING_TIMEOUT, and the typist's
-message clears it at once (CONTRACT §3).
+out only when the set differs from the last one sent. Typing: each `typing` frame (re)starts a
+timer per typist; it expires into `is_typing: false` TYPING_TIMEOUT after the last one, and the
+typist's message clears it at once (CONTRACT §3).
 
 Large rooms (more than `presence_list_max` online; docs/big-rooms.md): a full `online` list to
 every member on every change would cost O(members²) bytes, so `presence` and `connected` carry a
@@ -170,13 +170,23 @@ class PresenceAndTyping:
     # ------------------------------------------------------------------ typing
 
     def on_typing(self, room: RoomState, user_id: str, on: bool, frame: bytes) -> None:
-        timer = room.typing.pop(user_id, None)
-        if timer is not None:
-            timer.cancel()
+        """Every `typing` restarts the typist's auto-clear timer (the indicator goes off
+        TYPING_TIMEOUT after the last one, CONTRACT §3); members get a change at once and a
+        repeat at most every `typing_timeout / 6`, which keeps their own fallback expiry fresh."""
+        entry = room.typing.pop(user_id, None)
+        if entry is not None:
+            entry[0].cancel()
+        now = time.monotonic()
         if on:
             loop = asyncio.get_running_loop()
-            room.typing[user_id] = loop.call_later(self.typing_timeout, self._expired, room, user_id, frame)
-        self._to_others(room, user_id, frame)
+            forwarded = entry[1] if entry is not None else None
+            if forwarded is None or now - forwarded >= self.typing_timeout / 6:
+                forwarded = now
+                self._to_others(room, user_id, frame)
+            timer = loop.call_later(self.typing_timeout, self._expired, room, user_id, frame)
+            room.typing[user_id] = (timer, forwarded)
+        elif entry is not None:
+            self._to_others(room, user_id, frame)
 
     def _expired(self, room: RoomState, user_id: str, frame: bytes) -> None:
         room.typing.pop(user_id, None)
@@ -197,7 +207,7 @@ class PresenceAndTyping:
         if sender and room.speakers_tracked:
             self.note_speaker(room, sender)
         if sender and sender in room.typing:
-            room.typing.pop(sender).cancel()
+            room.typing.pop(sender)[0].cancel()
             name = payload.get("sender_display_name", sender)
             off = encode(Typing(user_id=sender, display_name=name, is_typing=False))
             self._to_others(room, sender, off)

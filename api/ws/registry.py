@@ -14,6 +14,7 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
+from api.domain.core.pubsub import Subscriber
 from api.domain.core.services import Services
 from api.domain.messages.sequencing import room_positions
 from api.ws.connection import Connection
@@ -33,7 +34,7 @@ class Registry:
         self.orderer = orderer
         self.rooms: dict[str, RoomState] = {}
         self.user_conns: dict[str, set[Connection]] = {}
-        self.pubsub: Any = None
+        self.pubsub: Subscriber | None = None
         self._sub_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         # Set while draining: signalled when the last socket has gone.
@@ -42,6 +43,13 @@ class Registry:
         self.count_sockets: Any = lambda: 0
         # A read connection within the hub's database slots (`Hub.db_read`).
         self.db_read: Any = services.db.read
+
+    @property
+    def subscriber(self) -> Subscriber:
+        """The hub's subscriber (set when the hub starts)."""
+        if self.pubsub is None:
+            raise RuntimeError("the hub has not started")
+        return self.pubsub
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
         """Run a background step, keeping a reference and logging its failure."""
@@ -115,7 +123,7 @@ class Registry:
         """
         try:
             async with self._sub_lock:
-                await self.pubsub.subscribe(*(self.services.bus.room_channel(r.room_id) for r in rooms))
+                await self.subscriber.subscribe(*(self.services.bus.room_channel(r.room_id) for r in rooms))
             async with asyncio.timeout(ROOM_READY_SECONDS):
                 for room in rooms:
                     await room.subscribed.wait()
@@ -152,7 +160,7 @@ class Registry:
                 if self.rooms.get(room_id) is room and room.idle:
                     del self.rooms[room_id]
                     try:
-                        await self.pubsub.unsubscribe(self.services.bus.room_channel(room_id))
+                        await self.subscriber.unsubscribe(self.services.bus.room_channel(room_id))
                     except Exception:
                         # A stale subscription only costs traffic that is dropped (no RoomState).
                         log.warning("could not unsubscribe from an idle room", exc_info=True)
@@ -167,7 +175,7 @@ class Registry:
         if first_for_user:
             try:
                 async with self._sub_lock:
-                    await self.pubsub.subscribe(self.services.bus.user_channel(conn.user_id))
+                    await self.subscriber.subscribe(self.services.bus.user_channel(conn.user_id))
             except Exception:
                 # The subscriber's reconnect subscribes every channel again; until then this user's
                 # mention frames are missed here (a user stream's periodic check repairs its counts).
@@ -184,4 +192,4 @@ class Registry:
     async def _unsubscribe_user(self, user_id: str) -> None:
         async with self._sub_lock:
             if user_id not in self.user_conns:
-                await self.pubsub.unsubscribe(self.services.bus.user_channel(user_id))
+                await self.subscriber.unsubscribe(self.services.bus.user_channel(user_id))

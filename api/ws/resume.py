@@ -2,7 +2,8 @@
 
 The socket is registered with its room first, so live frames start buffering in it
 (`Connection.syncing`); then the stored messages after `since` are replayed from PostgreSQL in
-pages (with back-pressure), then the buffer is flushed skipping every number already sent.
+pages (with back-pressure), then (with `since_time`) the changes made meanwhile to older
+messages, then the buffer is flushed skipping every number already sent.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.domain.core.timefmt import now_iso
+from api.domain.core.timefmt import now_iso, parse_iso
 from api.domain.events import (
+    Message,
     MessageDeleted,
     ReactionAdded,
     ReactionRemoved,
     SyncComplete,
+    UrgentAcknowledged,
     edited_frame_bytes,
     encode,
     message_frame_bytes,
@@ -69,41 +73,70 @@ async def resume(
 async def _replay_changes(
     read: Reader, conn: Connection, room_uuid: uuid.UUID, since_time: datetime, up_to: int
 ) -> None:
-    """Edits, deletions and reaction changes made after `since_time` to messages up to `up_to`."""
+    """Edits, deletions, reaction changes and urgent acknowledgements made after `since_time` to
+    messages up to `up_to` (each of them moves the message's `updated_at`)."""
     async with read() as db:
         changed = await changed_since(db, room_uuid, since_time, up_to)
         latest = await latest_reactions(db, [msg.message_id for msg, _row in changed])
     for msg, row in changed:
         if row["deleted_at"] is not None:
             if row["deleted_at"] > since_time:
-                conn.push(
-                    encode(
-                        MessageDeleted(
-                            message_id=msg.message_id,
-                            room_id=msg.room_id,
-                            sequence_number=msg.sequence_number,
-                            deleted_at=msg.deleted_at,
-                            deleted_by=row["deleted_by"],
-                        )
-                    )
-                )
+                conn.push(_deleted_frame(msg, row["deleted_by"]))
             continue
         if row["edited_at"] is not None and row["edited_at"] > since_time:
             conn.push(edited_frame_bytes(msg))
         if row["reactions_at"] is not None and row["reactions_at"] > since_time:
-            last = latest.get(msg.message_id)
-            # The aggregated counts are the state; emoji/user name the latest remaining reaction.
-            kind = ReactionAdded if msg.reactions else ReactionRemoved
-            conn.push(
-                encode(
-                    kind(
-                        message_id=msg.message_id,
-                        emoji=last.emoji if last else None,
-                        user_id=last.user_id if last else None,
-                        reactions=msg.reactions,
-                    )
-                )
+            conn.push(_reactions_frame(msg, latest.get(msg.message_id)))
+        for ack in _acknowledged_since(msg, since_time):
+            conn.push(ack)
+
+
+def _deleted_frame(msg: Message, deleted_by: str | None) -> bytes:
+    return encode(
+        MessageDeleted(
+            message_id=msg.message_id,
+            room_id=msg.room_id,
+            sequence_number=msg.sequence_number,
+            deleted_at=msg.deleted_at,
+            deleted_by=deleted_by,
+        )
+    )
+
+
+def _reactions_frame(msg: Message, last: Any) -> bytes:
+    # The aggregated counts are the state; emoji/user name the latest remaining reaction.
+    kind = ReactionAdded if msg.reactions else ReactionRemoved
+    return encode(
+        kind(
+            message_id=msg.message_id,
+            emoji=last.emoji if last else None,
+            user_id=last.user_id if last else None,
+            reactions=msg.reactions,
+        )
+    )
+
+
+def _acknowledged_since(msg: Message, since_time: datetime) -> list[bytes]:
+    """`urgent_acknowledged` frames of the message's acknowledgements at or after `since_time`.
+
+    At or after: both times are cut to milliseconds, and an acknowledgement sent twice is
+    harmless (it names the same person and time), one left out is not.
+    """
+    if not msg.acknowledgements:
+        return []
+    return [
+        encode(
+            UrgentAcknowledged(
+                message_id=msg.message_id,
+                user_id=ack.user_id,
+                at=ack.at,
+                room_id=msg.room_id,
+                display_name=ack.display_name,
             )
+        )
+        for ack in msg.acknowledgements
+        if parse_iso(ack.at) >= since_time
+    ]
 
 
 def _go_live(conn: Connection, last_sent: int) -> None:

@@ -20,7 +20,7 @@ from api.domain.auth.sessions import AuthUser
 from api.domain.core import metrics
 from api.domain.core.errors import DomainError, Forbidden, Invalid, RateLimited
 from api.domain.core.timefmt import now_iso, parse_iso
-from api.domain.events import PresenceEvent, RoomConnected, Typing, encode
+from api.domain.events import Ack, Message, PresenceEvent, RoomConnected, Typing, encode
 from api.domain.messages import changes as messages_ops
 from api.domain.messages.send import SendRequest
 from api.domain.messages.validate import check_draft
@@ -32,6 +32,9 @@ from api.ws.hub import Hub
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 256
+# Repeated `typing` frames closer than this are one moment for the auto-clear timers (keystroke
+# rate); any later one restarts them, so the indicator clears TYPING_TIMEOUT after the last.
+TYPING_MIN_GAP = 0.1
 CLIENT_TYPES = frozenset(
     {
         "message",
@@ -59,6 +62,7 @@ class RoomSession:
         "peer_close_code",
         "presence_counted",
         "settings",
+        "typing_after",
         "typing_sent",
         "user",
     )
@@ -70,6 +74,9 @@ class RoomSession:
         self.settings = hub.settings
         self.in_flight: set[asyncio.Future[Any]] = set()
         self.typing_sent: tuple[bool, float] = (False, 0.0)
+        # The sequence number of this socket's last stored message: later typing frames are
+        # delivered after it, so that message's clearing of the indicator cannot hide them.
+        self.typing_after = 0
         self.presence_counted = False
         self.peer_close_code: int | None = None
         # Set once the socket is to close (rate limit): what was answered goes out first.
@@ -262,6 +269,7 @@ class RoomSession:
             if err is None:
                 # The announcer queued the ack just before this future resolved.
                 metrics.ACK_LATENCY.observe(time.perf_counter() - received_at)
+                self._message_stored(t.result())
                 return
             if isinstance(err, DomainError) and err.code in CONTRACT_ERROR_CODES:
                 conn.push(error_frame(err.code, err.message, client_id=client_id))
@@ -276,12 +284,19 @@ class RoomSession:
 
     # ---------------------------------------------------------------- typing / focus / sync
 
+    def _message_stored(self, result: Message | Ack) -> None:
+        """Delivering the message clears its sender's indicator (`clear_on_message`)."""
+        if isinstance(result, Message):
+            self.typing_sent = (False, 0.0)
+            self.typing_after = max(self.typing_after, result.sequence_number)
+
     async def _publish_typing(self, on: bool) -> None:
         frame = encode(Typing(user_id=self.user.user_id, display_name=self.user.display_name, is_typing=on))
         self.typing_sent = (on, time.monotonic())
         await self.hub.services.bus.publish_ephemeral(
             self.conn.room_id,
             frame,
+            after_seq=self.typing_after,
             exclude_user=self.user.user_id,
             control={"typing": self.user.user_id, "on": on},
         )
@@ -292,9 +307,14 @@ class RoomSession:
         value = frame.get("is_typing", True)
         if not isinstance(value, bool):
             raise Invalid("is_typing must be a boolean")
+        if self.in_flight:
+            # Typing again right after sending: the message, once delivered, clears the indicator;
+            # this frame must come after it or the new indicator would be lost.
+            await asyncio.wait(list(self.in_flight), timeout=5.0)
         last_on, last_at = self.typing_sent
-        # Throttle: a repeated "typing" within a third of the timeout is not re-broadcast.
-        if value and last_on and time.monotonic() - last_at < min(1.0, self.settings.typing_timeout / 3):
+        # Every frame restarts the auto-clear timers (each process's hub de-duplicates what it
+        # forwards); only keystroke-rate repeats are not published again.
+        if value and last_on and time.monotonic() - last_at < TYPING_MIN_GAP:
             return
         if not value and not last_on:
             return

@@ -50,7 +50,8 @@ class RoomState:
     pending: dict[int, tuple[bytes, dict[str, Any] | None]] = field(default_factory=dict)
     eph_wait: list[Ephemeral] = field(default_factory=list)
     gap_task: asyncio.Task[None] | None = None
-    typing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    # Typists: their auto-clear timer, and when their `typing` was last forwarded to sockets.
+    typing: dict[str, tuple[asyncio.TimerHandle, float]] = field(default_factory=dict)
     last_online: list[dict[str, str]] | None = None
     # The online count at the last read of the set, and when (monotonic): a large room's
     # `connected` frames reuse that read for `presence_large_interval` (docs/big-rooms.md).

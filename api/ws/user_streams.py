@@ -4,7 +4,8 @@ How it scales (see docs/user-stream.md): nothing is published per member. Each s
 follows every room that one of its sockets needs, room sockets and user streams alike,
 through one shared Redis subscription and the same ordered room stream (`Hub`); a committed
 message is published once, and each process turns it into one `room_activity` frame per
-local member stream. A burst delivered in one event-loop turn becomes one frame per stream.
+local member stream. The room's messages of one activity tick (`USER_STREAM_TICK_MS`,
+api/ws/user_stream_tick.py) become one frame per stream, with the latest state.
 
 Counts are exact: a stream's count for a room is read from PostgreSQL up to the position the
 ordered room stream had reached when the read began, and every message the room stream
@@ -44,6 +45,7 @@ from api.ws.connection import Connection
 from api.ws.registry import Registry
 from api.ws.room_stream import RoomState
 from api.ws.user_stream_state import RoomRun, UserStream, Watch
+from api.ws.user_stream_tick import ActivityTick, SharedActivity
 
 log = logging.getLogger(__name__)
 
@@ -65,50 +67,14 @@ def _differs(streams: set[UserStream], digest: str | None) -> bool:
     return False
 
 
-class _ActivityBytes:
-    """`room_activity` for every member stream of one flush, encoded once but for the counts.
-
-    Thousands of streams receive the same room, number, time and preview; only `unread_count`
-    and `unread_mentions` differ, so they are spliced into bytes made once. A stream whose view
-    differs otherwise (a re-read under way gave it another preview) is encoded in full.
-    """
-
-    __slots__ = ("head", "last_at", "mid", "preview", "seq", "tail")
-
-    def __init__(self, room_id: str, run: RoomRun) -> None:
-        self.seq = run.last_seq
-        self.preview = run.last
-        self.last_at = run.last_at
-        self.head = b'{"type":"room_activity","room_id":' + encode(room_id) + b',"last_sequence_number":%d' % self.seq
-        self.mid = b',"unread_count":'
-        self.tail = b"" if run.last is None else bytes(run.last)
-
-    def of(self, watch: Watch) -> bytes:
-        if watch.preview is not self.preview or watch.seq != self.seq or self.preview is None:
-            return watch.activity()
-        return b"".join(
-            (
-                self.head,
-                self.mid,
-                b"%d" % watch.unread,
-                b',"unread_mentions":%d,"last_message_at":' % watch.mentions,
-                encode(watch.last_at),
-                b',"preview":',
-                self.tail,
-                b"}",
-            )
-        )
-
-
 class UserStreams:
     """This process's user streams, fed by the hub's ordered room streams and user channels."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.by_user: dict[str, set[UserStream]] = {}
-        # Rooms with frames delivered during this event-loop turn, flushed at its end.
-        self._pending: dict[str, tuple[RoomState, list[bytes]]] = {}
-        self._scheduled = False
+        # What the room streams delivered, applied once per tick (api/ws/user_stream_tick.py).
+        self.tick = ActivityTick(registry.services.settings.user_stream_tick_ms, self._apply_logged)
 
     @property
     def count(self) -> int:
@@ -152,6 +118,8 @@ class UserStreams:
     async def _attach(self, stream: UserStream, room_ids: Iterable[str]) -> list[Watch]:
         """Follow rooms and read their entries; returns the new watches, most recently active first."""
         rooms = await self.registry.ensure_rooms(room_ids)
+        # Frames the tick holds are below the bound read next: applied now, not counted twice.
+        self.flush()
         upto: dict[str, int] = {}
         fresh: list[Watch] = []
         for room_id, room in rooms.items():
@@ -223,26 +191,20 @@ class UserStreams:
         )
 
     def on_sequenced(self, room: RoomState, frames: list[bytes]) -> None:
-        """Frames the hub just delivered in order; turned into activity at the end of this loop turn."""
-        pending = self._pending.get(room.room_id)
-        if pending is None or pending[0] is not room:
-            self._pending[room.room_id] = (room, list(frames))
-        else:
-            pending[1].extend(frames)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        """Frames the hub just delivered in order; turned into activity at the next tick."""
+        self.tick.add(room, frames)
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, {}
-        for room, frames in pending.values():
-            try:
-                self._apply(room, frames)
-            except Exception:
-                log.exception("user-stream activity failed; the periodic check repairs the counts")
-                for watch in room.watchers:
-                    watch.stale = True
+    def flush(self) -> None:
+        """Send what the tick holds now: a frame about to reach user streams directly comes after it."""
+        self.tick.flush()
+
+    def _apply_logged(self, room: RoomState, frames: list[bytes]) -> None:
+        try:
+            self._apply(room, frames)
+        except Exception:
+            log.exception("user-stream activity failed; the periodic check repairs the counts")
+            for watch in room.watchers:
+                watch.stale = True
 
     def _apply(self, room: RoomState, frames: list[bytes]) -> None:
         touched: set[Watch] = set()
@@ -257,7 +219,7 @@ class UserStreams:
                 run = RoomRun()
                 self._on_event(room, event, frame)
         self._settle(room, run, touched)
-        shared = _ActivityBytes(room.room_id, run) if run.count else None
+        shared = SharedActivity(room.room_id, run) if run.count else None
         for watch in touched:
             if watch.stream.ready and not watch.counting and watch in room.watchers:
                 watch.stream.conn.push(shared.of(watch) if shared is not None else watch.activity())
@@ -298,6 +260,7 @@ class UserStreams:
             return
         room_id = env.room_id
         if env.kind == "user":
+            self.flush()  # the activity of the message it is about goes first
             # A mention (or another per-user frame): only about rooms the stream follows.
             for stream in streams:
                 if stream.ready and (room_id is None or room_id in stream.watches):
@@ -326,6 +289,7 @@ class UserStreams:
         room = self.registry.rooms.get(room_id)
         if room is None or room.next_expected is None or not watches:
             return
+        self.flush()  # what the tick holds is within the bound: applied before the counts reset
         bound = room.next_expected - 1
         gens = [(w, w.begin_count(bound)) for w in watches]
         self.registry.spawn(self._read_counts(room_id, bound, gens), "user-stream recount")

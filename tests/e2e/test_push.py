@@ -66,7 +66,11 @@ async def _scenario(browser: Chromium, api: Api, push_service: FakePushService, 
 
     ws = await api.connect(bob, room_id)
     try:
-        await ws.send_message("@Alice Lin kiln 2 needs a restart permit", mentions=[alice.user_id])
+        # Markdown in the message: the notification shows its words (plain_text), not the source.
+        await ws.send_message(
+            "@Alice Lin **kiln 2** needs a [restart permit](https://permits.example/kiln-2)",
+            mentions=[alice.user_id],
+        )
     finally:
         await ws.close()
     [delivery] = await push_service.wait_for_deliveries_async(1, token=sub.token, timeout=20)

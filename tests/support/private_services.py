@@ -86,6 +86,8 @@ class PrivatePostgres:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     _as: tuple[int, int] | None = None
+    # More `-c name=value` server settings (a replication primary's, a standby's).
+    options: tuple[str, ...] = ()
 
     @classmethod
     def create(cls) -> PrivatePostgres:
@@ -145,6 +147,7 @@ class PrivatePostgres:
                     "synchronous_commit=off",
                     "-c",
                     "full_page_writes=off",
+                    *(arg for option in self.options for arg in ("-c", option)),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -485,3 +485,51 @@ def test_rolling_restart_keeps_the_old_replicas_when_a_new_one_stays_unhealthy(t
     assert result.returncode == 1
     assert "old1" in running and "old2" in running
     assert not [c for c in calls if c.startswith("stop")]
+
+
+# --- the Redis Cluster and replica overlays ----------------------------------------------
+
+CLUSTER_OVERLAY = COMPOSE_DIR / "docker-compose.redis-cluster.yml"
+REPLICA_OVERLAY = COMPOSE_DIR / "docker-compose.replica.yml"
+
+
+def _overlay(path: Path) -> dict:
+    import yaml
+
+    loaded: dict = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_cluster_overlay_points_the_app_at_three_nodes_and_celery_at_one_redis():
+    services = _overlay(CLUSTER_OVERLAY)["services"]
+    nodes = [name for name in services if name.startswith("redis-node-")]
+    assert len(nodes) == 3
+    for name in nodes:
+        command = " ".join(services[name]["command"])
+        assert "--cluster-enabled yes" in command and services[name]["environment"]["ANNOUNCE"] == name
+    init = " ".join(services["redis-cluster-init"]["command"])
+    assert "--cluster create" in init and "--cluster-yes" in init
+    for name in ("api", "worker", "migrate"):
+        env = services[name]["environment"]
+        assert env["REDIS_URL"] == "" and env["REDIS_CLUSTER_NODES"].count(":6379") == 3, name
+        assert "redis://redis:6379" in env["CELERY_BROKER_URL"], name
+    for name in ("api", "worker"):
+        assert _depends(services[name], "redis-cluster-init") == "service_completed_successfully"
+
+
+def test_replica_overlay_adds_a_streaming_replica_for_the_api():
+    services = _overlay(REPLICA_OVERLAY)["services"]
+    assert "wal_level=replica" in services["postgres"]["command"]
+    replica = services["postgres-replica"]
+    script = (COMPOSE_DIR / "replica" / "replica-entrypoint.sh").read_text(encoding="utf-8")
+    assert "pg_basebackup" in script and " -R " in script and "hot_standby=on" in script
+    assert _depends(replica, "postgres") == "service_healthy"
+    assert "@postgres-replica:5432/" in services["api"]["environment"]["DATABASE_REPLICA_URL"]
+    assert _depends(services["api"], "postgres-replica") == "service_healthy"
+
+
+@needs_compose
+@pytest.mark.parametrize("overlay", [CLUSTER_OVERLAY, REPLICA_OVERLAY], ids=["redis-cluster", "replica"])
+def test_overlays_validate(overlay: Path):
+    result = _compose("config", "--quiet", files=(COMPOSE_FILE, overlay))
+    assert result.returncode == 0, result.stderr

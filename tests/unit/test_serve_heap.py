@@ -1,4 +1,4 @@
-"""`andon serve` freezes what start-up built, so full GC passes no longer walk it."""
+"""`andon serve` freezes what start-up built, so full GC passes no longer walk it, and collects less often."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def test_the_served_app_freezes_the_start_up_heap(monkeypatch) -> None:
     # Not the signal handlers: this is pytest's process.
     monkeypatch.setattr(cli_serve, "_drain_before_exit", lambda app: None)
     cli_serve.get_settings.cache_clear()
+    thresholds = gc.get_threshold()
     try:
         app = cli_serve.app_factory()
         assert cli_serve._settle_heap in app.on_startup
@@ -21,6 +22,9 @@ def test_the_served_app_freezes_the_start_up_heap(monkeypatch) -> None:
         # Everything tracked at start-up is now in the permanent generation.
         assert gc.get_freeze_count() > before
         assert gc.get_count()[0] < 100
+        # And the collector runs less often than CPython's default (700, 10, 10).
+        assert gc.get_threshold() == cli_serve.GC_THRESHOLDS == (10_000, 20, 100)
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
         cli_serve.get_settings.cache_clear()

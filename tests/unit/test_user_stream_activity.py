@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from api.ws.user_stream_state import RoomRun, Watch
-from api.ws.user_streams import _ActivityBytes
+from api.ws.user_stream_tick import SharedActivity
 
 
 def _message(seq: int, sender: str, mentions: list[str]) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def test_spliced_activity_equals_the_full_encoding() -> None:
         watch.unread = 4
         run.apply(watch)
         watches.append(watch)
-    shared = _ActivityBytes("r1", run)
+    shared = SharedActivity("r1", run)
     for watch in watches:
         spliced = msgspec.json.decode(shared.of(watch))
         assert spliced == msgspec.json.decode(watch.activity())

@@ -14,6 +14,7 @@ import { dropPushSubscription, registerServiceWorker } from "./platform/push";
 import { SoundPlayer } from "./platform/sound";
 import { AppSession } from "./session/app_session";
 import { App } from "./ui/app";
+import { plainPreview } from "./ui/formatted_text";
 import { AppContext } from "./ui/context";
 import { Router } from "./ui/router";
 import "./styles.css";
@@ -44,7 +45,7 @@ function start(): void {
     random: systemRandom,
     newClientId: () => crypto.randomUUID(),
     isFocused: isPageFocused,
-    alerts: new Alerts(sound),
+    alerts: new Alerts(sound, plainPreview),
     beforeSignOut: () => dropPushSubscription(api),
   });
   const router = new Router(window);

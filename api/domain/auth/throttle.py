@@ -76,7 +76,9 @@ class LoginThrottle:
         def h(value: str) -> str:
             return hashlib.sha256(value.encode()).hexdigest()[:32]
 
-        return [f"{self.prefix}:login:acct:{h(account)}", f"{self.prefix}:login:addr:{h(address)}"]
+        # One hash tag for both: a script takes them together, so on a Redis Cluster they must
+        # share a slot (sign-ins are few; one shard holds every throttle counter).
+        return [f"{self.prefix}:{{login}}:acct:{h(account)}", f"{self.prefix}:{{login}}:addr:{h(address)}"]
 
     async def check(self, account: str, address: str) -> None:
         """Raise TooManyAttempts when the account or the address is over its limit."""

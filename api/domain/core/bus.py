@@ -3,7 +3,11 @@
 A room channel carries envelopes: one JSON header line, then the encoded frames, one per
 line (encoded JSON never contains a raw newline). Sequenced envelopes hold consecutive
 sequence numbers starting at `s`; receivers order them and fill gaps from PostgreSQL,
-since pub/sub is at-most-once. Ephemeral envelopes (typing, presence, reactions, edits)
+since pub/sub is at-most-once.
+
+Room and user channels carry their id as a hash tag (`andon:room:{id}`): on a Redis Cluster
+they are shard channels (SPUBLISH/SSUBSCRIBE, `api.domain.core.pubsub`), each on the shard that
+also holds the room's keys; the control channel has no tag and reaches every node. Ephemeral envelopes (typing, presence, reactions, edits)
 carry `a`, the sequence number they relate to, so a receiver never shows an edit before
 the message it edits.
 """
@@ -14,6 +18,9 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from api.domain.core.pubsub import Channels, channels_for
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
@@ -68,15 +75,16 @@ Envelope = Sequenced | Ephemeral | ForUser | Control
 class Bus:
     """Publishes envelopes to room, user and control channels."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis | RedisCluster, prefix: str, channels: Channels | None = None) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.channels = channels if channels is not None else channels_for(redis)
 
     def room_channel(self, room_id: str) -> str:
-        return f"{self.prefix}:room:{room_id}"
+        return f"{self.prefix}:room:{{{room_id}}}"
 
     def user_channel(self, user_id: str) -> str:
-        return f"{self.prefix}:user:{user_id}"
+        return f"{self.prefix}:user:{{{user_id}}}"
 
     @property
     def control_channel(self) -> str:
@@ -84,8 +92,7 @@ class Bus:
 
     def room_of(self, channel: str) -> str | None:
         """The room id of a room channel's name (None for any other channel)."""
-        head = f"{self.prefix}:room:"
-        return channel[len(head) :] if channel.startswith(head) else None
+        return _tagged(channel, f"{self.prefix}:room:")
 
     def decode(self, channel: str, data: bytes) -> Envelope | None:
         """What a message received on `channel` says (None for a channel that is not ours)."""
@@ -100,11 +107,9 @@ class Bus:
                     room_id, int(header["s"]), body.split(b"\n"), header.get("c"), header.get("ts")
                 )
             return Ephemeral(room_id, int(header.get("a", 0)), body, header.get("x"), header.get("c") or {})
-        user_head = f"{self.prefix}:user:"
-        if channel.startswith(user_head):
-            return ForUser(
-                channel[len(user_head) :], str(header.get("t")), header.get("r"), body, int(header.get("s") or 0)
-            )
+        user_id = _tagged(channel, f"{self.prefix}:user:")
+        if user_id is not None:
+            return ForUser(user_id, str(header.get("t")), header.get("r"), body, int(header.get("s") or 0))
         return None
 
     @staticmethod
@@ -129,7 +134,7 @@ class Bus:
             header["c"] = control
         if committed_at is not None:
             header["ts"] = committed_at
-        await self.redis.publish(self.room_channel(room_id), self.envelope(header, frames))
+        await self.channels.publish(self.room_channel(room_id), self.envelope(header, frames))
 
     async def publish_ephemeral(
         self,
@@ -146,7 +151,7 @@ class Bus:
             header["x"] = exclude_user
         if control:
             header["c"] = control
-        await self.redis.publish(self.room_channel(room_id), self.envelope(header, [frame]))
+        await self.channels.publish(self.room_channel(room_id), self.envelope(header, [frame]))
 
     async def publish_user(self, user_id: str, frame: bytes, *, room_id: str | None = None) -> None:
         """A frame for every open connection of one user, whatever room it is in.
@@ -157,7 +162,7 @@ class Bus:
         header: dict[str, Any] = {"t": "user"}
         if room_id is not None:
             header["r"] = room_id
-        await self.redis.publish(self.user_channel(user_id), self.envelope(header, [frame]))
+        await self.channels.publish(self.user_channel(user_id), self.envelope(header, [frame]))
 
     async def publish_user_event(self, user_id: str, kind: str, room_id: str, seq: int = 0) -> None:
         """Tell the user's streams that something of theirs changed in a room.
@@ -168,8 +173,15 @@ class Bus:
         header: dict[str, Any] = {"t": kind, "r": room_id}
         if seq:
             header["s"] = seq
-        await self.redis.publish(self.user_channel(user_id), self.envelope(header, []))
+        await self.channels.publish(self.user_channel(user_id), self.envelope(header, []))
 
     async def publish_control(self, control: dict[str, Any]) -> None:
         """Process-wide control (token revocation); every server process acts on it."""
-        await self.redis.publish(self.control_channel, _enc.encode(control))
+        await self.channels.publish(self.control_channel, _enc.encode(control))
+
+
+def _tagged(channel: str, head: str) -> str | None:
+    """The id in `head{id}` (None when `channel` is not such a name)."""
+    if channel.startswith(head) and channel.endswith("}") and channel[len(head) : len(head) + 1] == "{":
+        return channel[len(head) + 1 : -1]
+    return None

@@ -55,6 +55,9 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 MESSAGES_PERSISTED = Counter(
     "andon_messages_persisted", "Chat messages committed to PostgreSQL (rate() gives messages/s)"
 )
+REPLICA_READS = Counter(
+    "andon_replica_reads", "Reads routed by DATABASE_REPLICA_URL, by the server that served them", ["server"]
+)
 MESSAGE_BATCHES = Counter("andon_message_batches", "Group-commit transactions that stored messages")
 BATCH_SECONDS = Histogram(
     "andon_message_batch_seconds",

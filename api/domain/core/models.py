@@ -30,6 +30,17 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = MetaData()
 
+
+def _room_ref(**options: object) -> Column[object]:
+    """The room a row belongs to: deleting the room deletes the row."""
+    fk = ForeignKey("incident_rooms.room_id", ondelete="CASCADE")
+    return Column("room_id", UUID(as_uuid=True), fk, **options)  # type: ignore[arg-type]
+
+
+def _stamp(name: str) -> Column[object]:
+    """A time set by the database when the row is written."""
+    return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now())
+
 ROLES = ("OWNER", "EDITOR", "VIEWER")
 ROOM_STATUSES = ("active", "resolved", "archived")
 MESSAGE_TYPES = ("text", "image_ref", "file_ref", "incident_data", "system")
@@ -43,8 +54,8 @@ users = Table(
     # A webhook's sender (api.domain.webhooks): no password, never signs in.
     Column("is_bot", Boolean, nullable=False, server_default=text("false")),
     Column("password_hash", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
+    _stamp("updated_at"),
 )
 
 auth_tokens = Table(
@@ -52,7 +63,7 @@ auth_tokens = Table(
     metadata,
     Column("token_hash", LargeBinary(32), primary_key=True),
     Column("user_id", String(254), ForeignKey("tr_users.user_id", ondelete="CASCADE"), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Index("ix_auth_tokens_user_id", "user_id"),
@@ -66,8 +77,8 @@ rooms = Table(
     Column("description", Text, nullable=False, server_default=""),
     Column("status", String(16), nullable=False, server_default="active"),
     Column("created_by", String(254), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
+    _stamp("updated_at"),
     # The room's last assigned sequence number: the row lock on it orders the room's stream.
     Column("last_seq", BigInteger, nullable=False, server_default="0"),
     Column("last_message_at", DateTime(timezone=True), nullable=True),
@@ -83,10 +94,10 @@ rooms = Table(
 members = Table(
     "room_members",
     metadata,
-    Column("room_id", UUID(as_uuid=True), ForeignKey("incident_rooms.room_id", ondelete="CASCADE")),
+    _room_ref(),
     Column("user_id", String(254), ForeignKey("tr_users.user_id", ondelete="CASCADE")),
     Column("role", String(8), nullable=False),
-    Column("joined_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("joined_at"),
     Column("last_read_seq", BigInteger, nullable=False, server_default="0"),
     # Paged by urgent messages that mention nobody (migration 0006).
     Column("urgent_alerts", Boolean, nullable=False, server_default=text("false")),
@@ -99,13 +110,13 @@ files = Table(
     "uploaded_files",
     metadata,
     Column("file_id", UUID(as_uuid=True), primary_key=True),
-    Column("room_id", UUID(as_uuid=True), ForeignKey("incident_rooms.room_id", ondelete="CASCADE")),
+    _room_ref(),
     Column("uploader_id", String(254), nullable=False),
     Column("filename", String(255), nullable=False),
     Column("content_type", String(127), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("storage_key", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     Index("ix_uploaded_files_room_id", "room_id"),
 )
 
@@ -113,12 +124,7 @@ messages = Table(
     "messages",
     metadata,
     Column("message_id", UUID(as_uuid=True), primary_key=True),
-    Column(
-        "room_id",
-        UUID(as_uuid=True),
-        ForeignKey("incident_rooms.room_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _room_ref(nullable=False),
     Column("sequence_number", BigInteger, nullable=False),
     # No foreign key: the spec wants messages of users unknown to tr_users to stay readable.
     Column("sender_id", String(254), nullable=False),
@@ -133,13 +139,13 @@ messages = Table(
     Column("client_id", String(64), nullable=True),
     # `normal` or `urgent` (migration 0006, docs/alerts.md).
     Column("priority", String(8), nullable=False, server_default="normal"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     Column("edited_at", DateTime(timezone=True), nullable=True),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
     Column("deleted_by", String(254), nullable=True),
     Column("reactions_at", DateTime(timezone=True), nullable=True),
     # Any change visible to readers (edit, delete, reaction): drives `sync` with since_time.
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("updated_at"),
     UniqueConstraint("room_id", "sequence_number", name="uq_messages_room_seq"),
     UniqueConstraint("room_id", "sender_id", "client_id", name="uq_messages_room_sender_client"),
     CheckConstraint(
@@ -169,7 +175,7 @@ message_edits = Table(
     Column("data", JSONB, nullable=True),
     Column("version_at", DateTime(timezone=True), nullable=False),
     Column("version_by", String(254), nullable=False),
-    Column("replaced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("replaced_at"),
     Index("ix_message_edits_message", "message_id", "edit_id"),
 )
 
@@ -179,7 +185,7 @@ reactions = Table(
     Column("message_id", UUID(as_uuid=True), ForeignKey("messages.message_id", ondelete="CASCADE")),
     Column("user_id", String(254), nullable=False),
     Column("emoji", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     PrimaryKeyConstraint("message_id", "user_id", "emoji", name="pk_message_reactions"),
 )
 
@@ -191,8 +197,8 @@ push_subscriptions = Table(
     Column("endpoint", Text, nullable=False, unique=True),
     Column("p256dh", Text, nullable=False),
     Column("auth", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
+    _stamp("updated_at"),
     Index("ix_push_subscriptions_user", "user_id"),
 )
 
@@ -202,7 +208,7 @@ notification_prefs = Table(
     Column("user_id", String(254), ForeignKey("tr_users.user_id", ondelete="CASCADE"), primary_key=True),
     Column("push", String(16), nullable=False, server_default="mentions"),
     Column("rooms", JSONB, nullable=False, server_default="{}"),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("updated_at"),
 )
 
 outbox = Table(
@@ -211,7 +217,7 @@ outbox = Table(
     Column("outbox_id", BigInteger, primary_key=True, autoincrement=True),
     Column("kind", String(64), nullable=False),
     Column("payload", JSONB, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     Column("enqueued_at", DateTime(timezone=True), nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("done_at", DateTime(timezone=True), nullable=True),
@@ -242,7 +248,7 @@ push_deliveries = Table(
     Column("kind", String(16), nullable=False),
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     Column("enqueued_at", DateTime(timezone=True), nullable=True),
     Column("next_attempt_at", DateTime(timezone=True), nullable=True),
     Column("claimed_at", DateTime(timezone=True), nullable=True),
@@ -296,7 +302,7 @@ urgent_pages = Table(
     Column("stop_reason", String(16), nullable=True),
     # The page whose unacknowledged repeats started this one (an escalation), if any.
     Column("escalated_from", BigInteger, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     UniqueConstraint("message_id", "user_id", name="uq_urgent_pages_message_user"),
     Index("ix_urgent_pages_due", "next_at", postgresql_where=text("done_at IS NULL")),
 )
@@ -312,7 +318,7 @@ audit_log = Table(
     Column("message_id", UUID(as_uuid=True), nullable=True),
     Column("actor_id", String(254), nullable=False),
     Column("body", JSONB, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     UniqueConstraint("room_id", "chain_index", name="uq_audit_log_room_chain"),
@@ -325,19 +331,14 @@ webhooks = Table(
     "webhooks",
     metadata,
     Column("webhook_id", UUID(as_uuid=True), primary_key=True),
-    Column(
-        "room_id",
-        UUID(as_uuid=True),
-        ForeignKey("incident_rooms.room_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _room_ref(nullable=False),
     Column("name", String(100), nullable=False),
     Column("mode", String(16), nullable=False),
     Column("resolve_room", Boolean, nullable=False, server_default=text("false")),
     Column("secret_hash", LargeBinary(32), nullable=False),
     Column("bot_user_id", String(254), ForeignKey("tr_users.user_id", ondelete="CASCADE"), nullable=False),
     Column("created_by", String(254), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("created_at"),
     CheckConstraint("mode IN ('post', 'room_per_alert')", name="ck_webhooks_mode"),
     Index("ix_webhooks_room_id", "room_id"),
 )
@@ -353,13 +354,8 @@ webhook_alert_rooms = Table(
         nullable=False,
     ),
     Column("group_key", Text, nullable=False),
-    Column(
-        "room_id",
-        UUID(as_uuid=True),
-        ForeignKey("incident_rooms.room_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _room_ref(nullable=False),
+    _stamp("created_at"),
     PrimaryKeyConstraint("webhook_id", "room_id", name="pk_webhook_alert_rooms"),
     Index("ix_webhook_alert_rooms_group", "webhook_id", "group_key"),
 )
@@ -377,6 +373,6 @@ webhook_deliveries = Table(
     ),
     Column("dedupe_key", String(64), nullable=False),
     Column("result", JSONB, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    _stamp("received_at"),
     Index("ix_webhook_deliveries_key", "webhook_id", "dedupe_key", "received_at"),
 )

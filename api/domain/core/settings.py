@@ -63,6 +63,13 @@ def _float(env: dict[str, str], key: str, default: float, minimum: float | None 
     return default if value is None else value
 
 
+def _tick_ms(env: dict[str, str]) -> int:
+    value = _int(env, "USER_STREAM_TICK_MS", 10, 0)
+    if value > 1000:
+        raise SettingsError(f"USER_STREAM_TICK_MS must be <= 1000, got {value}")
+    return value
+
+
 def _bool(env: dict[str, str], key: str, default: bool) -> bool:
     raw = env.get(key)
     if raw is None or raw == "":
@@ -88,6 +95,12 @@ class Settings:
     port: int = 8000
     database_url: str | None = None
     redis_url: str | None = None
+    # Redis Cluster instead of one Redis (docs/deployment.md): seed nodes, host:port each. The
+    # Celery broker then needs CELERY_BROKER_URL (one Redis: kombu has no cluster transport).
+    redis_cluster_nodes: tuple[str, ...] = ()
+    celery_broker_url: str | None = None
+    # A streaming replica for history, search, mentions and incident data (docs/deployment.md).
+    database_replica_url: str | None = None
     meili_url: str | None = None
     meili_master_key: str | None = None
     data_dir: Path = Path("./var")
@@ -140,6 +153,10 @@ class Settings:
     # Database work of sockets signing in, opening rooms and replaying (`since`, `sync`) at once
     # per process; 0: half the pool (`ws_db_slots`). A resume storm queues here, not in the pool.
     ws_db_concurrency: int = 0
+    # User streams (`/ws`): a room's activity is gathered for this many milliseconds and each
+    # stream gets one `room_activity` per room with the latest state (0: at the end of the
+    # event-loop turn that delivered it). See api/ws/user_stream_tick.py.
+    user_stream_tick_ms: int = 10
     ws_compression: bool = False
     # Slow or idle HTTP clients (api/http/protocol.py): seconds for a request's headers to
     # arrive, seconds a request body may stall between two reads, seconds an idle keep-alive
@@ -186,6 +203,9 @@ class Settings:
             port=_int(env, "ANDON_PORT", 8000, 0),
             database_url=_opt(env, "DATABASE_URL"),
             redis_url=_opt(env, "REDIS_URL"),
+            redis_cluster_nodes=_cluster_nodes(env.get("REDIS_CLUSTER_NODES", "")),
+            celery_broker_url=_opt(env, "CELERY_BROKER_URL"),
+            database_replica_url=_opt(env, "DATABASE_REPLICA_URL"),
             meili_url=_opt(env, "MEILI_URL"),
             meili_master_key=_opt(env, "MEILI_MASTER_KEY"),
             data_dir=Path(env.get("ANDON_DATA_DIR", "./var") or "./var"),
@@ -225,6 +245,7 @@ class Settings:
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
             ws_setup_concurrency=_int(env, "WS_SETUP_CONCURRENCY", 32, 1),
             ws_db_concurrency=_int(env, "WS_DB_CONCURRENCY", 0, 0),
+            user_stream_tick_ms=_tick_ms(env),
             ws_compression=_bool(env, "WS_COMPRESSION", False),
             http_header_timeout=_float(env, "HTTP_HEADER_TIMEOUT", 10.0, 0.05),
             http_body_timeout=_float(env, "HTTP_BODY_TIMEOUT", 30.0, 0.05),
@@ -240,6 +261,10 @@ class Settings:
             urgent_max_repeats=_int(env, "URGENT_MAX_REPEATS", 5, 0),
             urgent_max_repeats_limit=_int(env, "URGENT_MAX_REPEATS_LIMIT", 30, 0),
         )
+        if settings.redis_cluster_nodes and settings.redis_url:
+            raise SettingsError("set REDIS_URL or REDIS_CLUSTER_NODES, not both")
+        if settings.redis_cluster_nodes and not settings.celery_broker_url:
+            raise SettingsError("REDIS_CLUSTER_NODES needs CELERY_BROKER_URL (one Redis for the Celery broker)")
         if settings.file_storage == "s3" and not settings.s3_bucket:
             raise SettingsError("FILE_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL for MinIO)")
         return replace(settings, **overrides) if overrides else settings
@@ -278,8 +303,28 @@ class Settings:
         return max(1, pool // 2)
 
     @property
+    def redis_configured(self) -> bool:
+        """Whether a Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES) is configured."""
+        return bool(self.redis_url or self.redis_cluster_nodes)
+
+    @property
+    def broker_url(self) -> str | None:
+        """Where Celery's broker lives: CELERY_BROKER_URL, else REDIS_URL."""
+        return self.celery_broker_url or self.redis_url
+
+    @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+
+def _cluster_nodes(raw: str) -> tuple[str, ...]:
+    """REDIS_CLUSTER_NODES: `host:port` items separated by commas, each port a number."""
+    nodes = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for node in nodes:
+        host, sep, port = node.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"REDIS_CLUSTER_NODES items must be host:port, got {node!r}")
+    return nodes
 
 
 @lru_cache(maxsize=1)

@@ -83,7 +83,7 @@ async def mentions_of(
         cond += " AND (m.created_at, m.room_id, m.sequence_number) < (:ca, :cr, :cs)"
     order = "m.created_at DESC, m.room_id DESC, m.sequence_number DESC"
     sql = _SELECT_MENTIONS + f" WHERE {cond} ORDER BY {order} LIMIT :n"
-    async with services.db.read() as conn:
+    async with services.read_for(user.user_id) as conn:
         rows = (await conn.execute(text(sql), params)).all()
         total = (await conn.execute(_UNREAD_MENTIONS, params)).scalar_one()
     has_more = len(rows) > limit
@@ -125,6 +125,7 @@ async def incident_series(
     after: datetime | None,
     before: datetime | None,
     limit: int = MAX_POINTS,
+    viewer: str | None = None,
 ) -> dict[str, Any]:
     """Numeric values of one field over time, oldest first.
 
@@ -155,7 +156,7 @@ async def incident_series(
         f"SELECT message_id, sequence_number, created_at, {value} AS value FROM messages "
         f"WHERE {' AND '.join(cond)} ORDER BY sequence_number LIMIT :n"
     )
-    async with services.db.read() as conn:
+    async with services.read_for(viewer) as conn:
         rows = (await conn.execute(text(sql), params)).all()
         units = await _latest_units(conn, room_id, [path[0]]) if len(path) == 1 else {}
     return {
@@ -196,13 +197,13 @@ async def _latest_units(conn: Any, room_id: uuid.UUID, fields: list[str] | None)
     return {r.field: r.unit for r in rows}
 
 
-async def incident_fields(services: Services, room_id: uuid.UUID) -> dict[str, Any]:
+async def incident_fields(services: Services, room_id: uuid.UUID, viewer: str | None = None) -> dict[str, Any]:
     """The room's numeric top-level incident-data fields: what can be charted.
 
     `{"fields": [{"field", "count", "last_at", "unit"}]}` by name; `unit` is the one the field
     was last posted with, or null.
     """
-    async with services.db.read() as conn:
+    async with services.read_for(viewer) as conn:
         rows = (await conn.execute(_NUMERIC_FIELDS, {"r": room_id})).all()
         units = await _latest_units(conn, room_id, None)
     return {

@@ -204,6 +204,9 @@ class MessageWriter:
                 return
             await steps.resolve_mentions(conn, batch)
             title, first_seq, stored = await steps.store(conn, batch)
+            if stored and self.services.replica is not None:
+                # Before the acks: a sender's next history read must find these on the replica.
+                await self.services.replica.note_write((m.sender_id for m in stored), conn)
         self._announce(batch, title, stored, started, first_seq)
 
     # ------------------------------------------------------------------ the steps

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.domain.messages.plain_text import plain_text
 from api.domain.push.prefs import effective_level
 
 PREVIEW_CHARS = 140
@@ -39,11 +40,12 @@ class Recipient:
 
 
 def preview_of(message_type: str, content: str | None, data: Any) -> str:
-    """At most 140 characters of what the message says (the JSON text for incident data)."""
+    """At most 140 characters of what the message says: its words without their Markdown (a
+    notification shows no formatting), the JSON text for incident data."""
     if message_type == "incident_data":
         textual = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data is not None else ""
     elif content:
-        textual = content
+        textual = plain_text(content)
     else:
         textual = {"image_ref": "[image]", "file_ref": "[file]"}.get(message_type, "")
     textual = " ".join(textual.split())

@@ -39,14 +39,20 @@ EXHAUSTED = "exhausted"
 
 # ------------------------------------------------------------------ acknowledgement
 
+# The row lock the `updated_at` touch below needs, taken at once: two acknowledgements that both
+# held FOR SHARE and then both wanted to update would deadlock. It does not block inserts that
+# reference the message (reactions, acknowledgements), unlike FOR UPDATE.
 _MESSAGE = text(
     """
     SELECT m.message_id, m.room_id, m.sequence_number, m.priority, m.deleted_at, r.status
     FROM messages m JOIN incident_rooms r ON r.room_id = m.room_id
     WHERE m.message_id = :id
-    FOR SHARE OF m
+    FOR NO KEY UPDATE OF m
     """
 )
+# An acknowledgement moves the message's `updated_at`, so a client resuming with `since_time`
+# finds it among the changed messages (`api.ws.resume`) like an edit or a reaction.
+_TOUCH_MESSAGE = text("UPDATE messages SET updated_at = clock_timestamp() WHERE message_id = :id")
 _INSERT_ACK = text(
     """
     INSERT INTO urgent_acks (message_id, user_id, acknowledged_at)
@@ -93,6 +99,7 @@ async def do_acknowledge(
             assert existing is not None
             return _ack_result(row, user, iso(existing.acknowledged_at), created=False)
         await conn.execute(_STOP_PAGE, {**params, "why": ACKNOWLEDGED})
+        await conn.execute(_TOUCH_MESSAGE, {"id": mid})
         result = _ack_result(row, user, iso(inserted.acknowledged_at), created=True)
         frame = encode(
             UrgentAcknowledged(

@@ -33,6 +33,7 @@ _UNREAD = "x.deleted_at IS NULL AND (x.sender_id <> m.user_id OR x.message_type 
 PREVIEW_JOIN = """
     LEFT JOIN LATERAL (
         SELECT x.message_id, x.sender_id, COALESCE(xu.display_name, x.sender_id) AS sender_display_name,
+               COALESCE(xu.is_bot, false) AND x.message_type <> 'system' AS sender_is_bot,
                x.message_type, x.content, x.data, x.created_at
         FROM messages x LEFT JOIN tr_users xu ON xu.user_id = x.sender_id
         WHERE x.room_id = m.room_id AND x.sequence_number <= p.upto AND x.deleted_at IS NULL
@@ -41,7 +42,7 @@ PREVIEW_JOIN = """
 """
 
 PREVIEW_COLUMNS = """
-    pv.message_id AS pv_id, pv.sender_id AS pv_sender, pv.sender_display_name AS pv_name,
+    pv.message_id AS pv_id, pv.sender_id AS pv_sender, pv.sender_display_name AS pv_name, pv.sender_is_bot AS pv_bot,
     pv.message_type AS pv_type, pv.content AS pv_content, pv.data AS pv_data, pv.created_at AS pv_at
 """
 
@@ -135,11 +136,16 @@ def preview_text(message_type: str, content: Any) -> str:
 
 
 def preview_of(message: dict[str, Any]) -> dict[str, Any]:
-    """The `preview` object of a message object (or a live message frame)."""
+    """The `preview` object of a message object (or a live message frame).
+
+    `sender_is_bot` (an extension, docs/user-stream.md): the sender is a bot, an incoming
+    webhook's; always false for system events, which a room list shows without a sender.
+    """
     return {
         "message_id": message["message_id"],
         "sender_id": message["sender_id"],
         "sender_display_name": message.get("sender_display_name") or message["sender_id"],
+        "sender_is_bot": message["message_type"] != "system" and bool(message.get("sender_is_bot")),
         "message_type": message["message_type"],
         "content": preview_text(message["message_type"], message.get("content")),
         "created_at": message["created_at"],
@@ -157,6 +163,7 @@ def preview_from_row(r: Any) -> dict[str, Any] | None:
         "message_id": str(r.pv_id),
         "sender_id": r.pv_sender,
         "sender_display_name": r.pv_name,
+        "sender_is_bot": bool(r.pv_bot),
         "message_type": mtype,
         "content": preview_text(mtype, content),
         "created_at": iso(r.pv_at),

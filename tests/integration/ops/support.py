@@ -41,9 +41,9 @@ def online_ids(frame: dict[str, Any]) -> set[str]:
 
 async def process_serving(redis: Redis, prefix: str, room_id: str, user_id: str) -> str | None:
     """The presence process id (`host-pid-random`) that counts `user_id`'s connection to the room."""
-    for raw in await redis.smembers(f"{prefix}:presprocs:{room_id}"):
+    for raw in await redis.smembers(f"{prefix}:presprocs:{{{room_id}}}"):
         process_id = raw.decode() if isinstance(raw, bytes) else raw
-        if await redis.hget(f"{prefix}:pres:{room_id}:{process_id}", user_id):
+        if await redis.hget(f"{prefix}:pres:{{{room_id}}}:{process_id}", user_id):
             return str(process_id)
     return None
 

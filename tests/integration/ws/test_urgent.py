@@ -5,6 +5,8 @@ member opt-in over REST. The repeats themselves are tested with a worker in test
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.support.clients import Api
@@ -203,3 +205,61 @@ async def test_room_settings_and_opt_in(api: Api, base_env: dict[str, str]) -> N
     r = await api.http.put(f"/api/rooms/{room}/urgent/alerts", json={"alerts": True}, headers=outsider.headers)
     assert r.status_code == 403
     assert (await api.http.get(f"/api/rooms/{room}/urgent", headers=outsider.headers)).status_code == 403
+
+
+async def test_sync_since_time_replays_acknowledgements_made_while_away(api: Api) -> None:
+    alice = await api.user("alice")
+    bob = await api.user("bob")
+    carol = await api.user("carol")
+    room = await api.room_with(alice, (bob, "EDITOR"), (carol, "VIEWER"))
+    a = await api.connect(alice, room)
+    early = (await a.send_message("@bob pump 3 down", priority="urgent", mentions=[bob.user_id]))["message_id"]
+    late = (await a.send_message("@bob pump 4 down", priority="urgent", mentions=[bob.user_id]))["message_id"]
+    r = await api.http.post(f"/api/messages/{early}/acknowledge", headers=carol.headers)
+    assert r.status_code == 201, r.text
+
+    # Given Carol's client caught up (after her own acknowledgement) and then went away,
+    c = await api.connect(carol, room)
+    await c.send({"type": "sync", "since": 0})
+    checkpoint = (await c.next("sync_complete"))["server_time"]
+    last_seen = max(f["sequence_number"] for f in c.frames if f.get("type") == "message")
+    await c.close()
+    # when Bob acknowledges both pages while she is away,
+    for mid in (early, late):
+        r = await api.http.post(f"/api/messages/{mid}/acknowledge", headers=bob.headers)
+        assert r.status_code == 201, r.text
+    # then her catch-up sync brings exactly those two acknowledgements, before sync_complete.
+    back = await api.connect(carol, room)
+    await back.send({"type": "sync", "since": last_seen, "since_time": checkpoint})
+    await back.next("sync_complete")
+    replayed = [f for f in back.frames if f.get("type") == "urgent_acknowledged"]
+    assert sorted((f["message_id"], f["user_id"]) for f in replayed) == sorted(
+        [(early, bob.user_id), (late, bob.user_id)]
+    )
+    history = {m["message_id"]: m for m in (await api.history(carol, room))["messages"]}
+    for f in replayed:
+        assert f["room_id"] == room and f["display_name"] == bob.display_name
+        ack = next(x for x in history[f["message_id"]]["acknowledgements"] if x["user_id"] == bob.user_id)
+        assert f["at"] == ack["at"]
+    # Nothing else changed, so nothing else is replayed.
+    changes = {"message", "message_edited", "message_deleted", "reaction_added", "reaction_removed", "urgent_acknowledged"}
+    assert [f["type"] for f in back.frames if f.get("type") in changes] == ["urgent_acknowledged"] * 2, back.frames
+    for ws in (a, back):
+        await ws.close()
+
+
+async def test_members_acknowledging_at_once_all_succeed(api: Api) -> None:
+    # Each acknowledgement also moves the message's updated_at: under a shared row lock two of
+    # them would each wait for the other's (a deadlock, one 500); the update lock queues them.
+    alice = await api.user("alice")
+    crew = [await api.user(f"fitter{i}") for i in range(6)]
+    room = await api.room_with(alice, *((u, "EDITOR") for u in crew))
+    a = await api.connect(alice, room)
+    mid = (await a.send_message("all hands: line 3 stopped", priority="urgent"))["message_id"]
+    answers = await asyncio.gather(
+        *(api.http.post(f"/api/messages/{mid}/acknowledge", headers=u.headers) for u in crew)
+    )
+    assert [r.status_code for r in answers] == [201] * len(crew), [r.text for r in answers]
+    history = {m["message_id"]: m for m in (await api.history(alice, room))["messages"]}
+    assert sorted(x["user_id"] for x in history[mid]["acknowledgements"]) == sorted(u.user_id for u in crew)
+    await a.close()

@@ -39,6 +39,16 @@ import {
   type UploadedFile,
   type User,
 } from "./schemas";
+import {
+  createdWebhook,
+  urgentSettings,
+  webhookList,
+  type CreatedWebhook,
+  type UrgentSettings,
+  type UrgentSettingsPatch,
+  type Webhook,
+  type WebhookSpec,
+} from "./alert_schemas";
 
 export class ApiError extends Error {
   constructor(
@@ -173,6 +183,35 @@ export class ApiClient {
   /** Acknowledges an urgent message (idempotent; docs/alerts.md). */
   async acknowledge(messageId: string): Promise<void> {
     return this.send("POST", `/api/messages/${enc(messageId)}/acknowledge`, {}, null);
+  }
+
+  /** The room's urgent-page schedule and the caller's opt-in (members). */
+  async urgentSettings(roomId: string): Promise<UrgentSettings> {
+    return this.get(`/api/rooms/${enc(roomId)}/urgent`, urgentSettings);
+  }
+
+  /** Changes the room's urgent-page schedule and escalation (OWNER, admin). */
+  async updateUrgentSettings(roomId: string, patch: UrgentSettingsPatch): Promise<UrgentSettings> {
+    return this.send("PATCH", `/api/rooms/${enc(roomId)}/urgent`, patch, urgentSettings);
+  }
+
+  /** The caller's opt-in to urgent messages of the room that mention nobody. */
+  async setUrgentAlerts(roomId: string, alerts: boolean): Promise<UrgentSettings> {
+    return this.send("PUT", `/api/rooms/${enc(roomId)}/urgent/alerts`, { alerts }, urgentSettings);
+  }
+
+  /** The room's incoming webhooks, without secrets (OWNER, admin). */
+  async webhooks(roomId: string): Promise<Webhook[]> {
+    return (await this.get(`/api/rooms/${enc(roomId)}/webhooks`, webhookList)).webhooks;
+  }
+
+  /** Creates a webhook; the answer's `url` holds the secret, which no later call returns. */
+  async createWebhook(roomId: string, spec: WebhookSpec): Promise<CreatedWebhook> {
+    return this.send("POST", `/api/rooms/${enc(roomId)}/webhooks`, spec, createdWebhook);
+  }
+
+  async revokeWebhook(roomId: string, webhookId: string): Promise<void> {
+    await this.send("DELETE", `/api/rooms/${enc(roomId)}/webhooks/${enc(webhookId)}`, undefined, null);
   }
 
   async markRead(roomId: string, sequenceNumber: number): Promise<void> {

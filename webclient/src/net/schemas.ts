@@ -135,6 +135,9 @@ export interface OnlineUser {
 }
 const onlineUser: Decoder<OnlineUser> = object({ user_id: str, display_name: str });
 const onlineList = withDefault(array(onlineUser), () => [] as OnlineUser[]);
+// The large-room extension (docs/big-rooms.md); absent in a small room.
+const onlineCount = withDefault(nullable(int), () => null);
+const truncatedFlag = withDefault(bool, () => false);
 
 // ---------------------------------------------------------------- server frames
 
@@ -146,6 +149,8 @@ export interface ConnectedFrame {
   last_sequence_number: number;
   server_time: string;
   online: OnlineUser[];
+  /** Large rooms (docs/big-rooms.md): how many are online; `online` is then only a sample. */
+  online_count: number | null;
 }
 export interface AckFrame {
   type: "ack";
@@ -207,6 +212,8 @@ export interface TypingFrame {
 export interface PresenceFrame {
   type: "presence";
   online: OnlineUser[];
+  /** Large rooms (docs/big-rooms.md): how many are online; `online` is then only a sample. */
+  online_count: number | null;
 }
 export interface MentionFrame {
   type: "mention";
@@ -284,8 +291,10 @@ const connectedFrame: Decoder<ConnectedFrame> = map(
     last_sequence_number: int,
     server_time: str,
     online: onlineList,
+    online_count: onlineCount,
+    truncated: truncatedFlag,
   }),
-  (f) => ({ type: "connected", ...f }),
+  ({ truncated, online_count, ...f }) => ({ type: "connected", ...f, online_count: truncated ? online_count : null }),
 );
 
 const ackFrame: Decoder<AckFrame> = map(
@@ -363,10 +372,10 @@ const typingFrame: Decoder<TypingFrame> = map(
   (f) => ({ type: "typing", ...f, display_name: f.display_name ?? f.user_id }),
 );
 
-const presenceFrame: Decoder<PresenceFrame> = map(object({ online: onlineList }), (f) => ({
-  type: "presence",
-  ...f,
-}));
+const presenceFrame: Decoder<PresenceFrame> = map(
+  object({ online: onlineList, online_count: onlineCount, truncated: truncatedFlag }),
+  ({ truncated, online_count, online }) => ({ type: "presence", online, online_count: truncated ? online_count : null }),
+);
 
 const mentionFrame: Decoder<MentionFrame> = map(
   object({
@@ -526,6 +535,8 @@ export interface RoomPreview {
   message_id: string;
   sender_id: string;
   sender_display_name: string;
+  /** Extension: the sender is a bot (an incoming webhook's); false for system events and older servers. */
+  sender_is_bot: boolean;
   message_type: MessageType;
   /** The text cut to 140 characters, or a short label for other types. */
   content: string;
@@ -536,6 +547,7 @@ export const roomPreview: Decoder<RoomPreview> = map(
     message_id: str,
     sender_id: withDefault(str, () => ""),
     sender_display_name: nullable(str),
+    sender_is_bot: withDefault(bool, () => false),
     message_type: withDefault(oneOf(...MESSAGE_TYPES), () => "text" as MessageType),
     content: withDefault(str, () => ""),
     created_at: str,
@@ -578,12 +590,15 @@ export interface Member {
   display_name: string;
   role: Role;
   online: boolean;
+  /** Extension: an incoming webhook's bot (docs/alerts.md). */
+  is_bot?: boolean | undefined;
 }
 export const member: Decoder<Member> = object({
   user_id: str,
   display_name: str,
   role,
   online: withDefault(bool, () => false),
+  is_bot: optional(bool),
 });
 export const memberList = object({ members: array(member) });
 

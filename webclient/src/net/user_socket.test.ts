@@ -81,6 +81,17 @@ describe("UserSocket connecting", () => {
     });
   });
 
+  it("decodes a preview's sender_is_bot, false from a server that does not send it", () => {
+    const h = harness();
+    live(h, [roomEntry]);
+    const first = h.frames[0]!.frame;
+    expect(first.type === "connected" && first.rooms[0]!.preview!.sender_is_bot).toBe(false);
+    const botPreview = { ...roomEntry.preview, message_id: "m-43", sender_display_name: "Prometheus", sender_is_bot: true };
+    h.server.last.receive({ type: "room_activity", room_id: "r1", last_sequence_number: 43, last_message_at: null, preview: botPreview });
+    const activity = h.frames[1]!.frame;
+    expect(activity.type === "room_activity" && activity.preview).toMatchObject({ sender_display_name: "Prometheus", sender_is_bot: true });
+  });
+
   it("decodes every live frame and flags none of them as the snapshot", () => {
     const h = harness();
     live(h);

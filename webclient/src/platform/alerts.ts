@@ -4,7 +4,7 @@
  */
 import type { ChatMessage, MentionFrame, RoomPreview, UrgentPageFrame } from "../net/schemas";
 import type { LocalSettings } from "../state/settings";
-import { notificationFor, roomTag } from "../sw/push_payload";
+import { notificationFor, roomTag, type PushPayload } from "../sw/push_payload";
 import { showPageNotification } from "./push";
 import type { SoundPlayer } from "./sound";
 
@@ -20,39 +20,31 @@ export interface AlertContext {
 }
 
 export class Alerts {
-  constructor(private readonly sound: SoundPlayer) {}
+  /** `toPlain` turns a message's Markdown into the plain text a notification shows. */
+  constructor(
+    private readonly sound: SoundPlayer,
+    private readonly toPlain: (markdown: string) => Promise<string> = async (text) => text,
+  ) {}
 
   newMessage(message: ChatMessage, roomTitle: string, ctx: AlertContext): void {
     this.ring("message", ctx.settings);
     if (!ctx.focused) {
-      void showPageNotification(
-        notificationFor(
-          {
-            kind: "message",
-            room_id: message.room_id,
-            room_title: roomTitle,
-            message_id: message.message_id,
-            sequence_number: message.sequence_number,
-            sender_display_name: message.sender_display_name,
-            preview: previewOf(message),
-            url: `/rooms/${encodeURIComponent(message.room_id)}`,
-          },
-          location.origin,
-        ),
-      ).catch(() => undefined);
+      this.notify({
+        kind: "message",
+        room_id: message.room_id,
+        room_title: roomTitle,
+        message_id: message.message_id,
+        sequence_number: message.sequence_number,
+        sender_display_name: message.sender_display_name,
+        preview: previewOf(message),
+        url: `/rooms/${encodeURIComponent(message.room_id)}`,
+      });
     }
   }
 
   mention(frame: MentionFrame, ctx: AlertContext): void {
     this.ring("mention", ctx.settings);
-    if (!ctx.focused) {
-      void showPageNotification(
-        notificationFor(
-          { kind: "mention", ...frame, url: `/rooms/${encodeURIComponent(frame.room_id)}` },
-          location.origin,
-        ),
-      ).catch(() => undefined);
-    }
+    if (!ctx.focused) this.notify({ kind: "mention", ...frame, url: `/rooms/${encodeURIComponent(frame.room_id)}` });
   }
 
   /**
@@ -63,13 +55,18 @@ export class Alerts {
   urgent(frame: UrgentPageFrame, ctx: AlertContext): void {
     this.ring("urgent", { ...ctx.settings, sound: true, vibrate: true });
     if (!ctx.focused) {
-      void showPageNotification(
-        notificationFor(
-          { kind: "urgent", ...frame, url: `/rooms/${encodeURIComponent(frame.room_id)}?seq=${frame.sequence_number}` },
-          location.origin,
-        ),
-      ).catch(() => undefined);
+      this.notify({
+        kind: "urgent",
+        ...frame,
+        url: `/rooms/${encodeURIComponent(frame.room_id)}?seq=${frame.sequence_number}`,
+      });
     }
+  }
+
+  private notify(payload: PushPayload): void {
+    void this.toPlain(payload.preview)
+      .then((preview) => showPageNotification(notificationFor({ ...payload, preview }, location.origin)))
+      .catch(() => undefined);
   }
 
   /**

@@ -180,6 +180,31 @@ describe("RoomSession sending", () => {
     expect(await world.outbox.count()).toBe(0);
   });
 
+  it("shows the echo only once the message is saved on this device, so a reload cannot lose what is shown", async () => {
+    let release: () => void = () => {};
+    const saved = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const outbox = {
+      put: async (item: Parameters<Outbox["put"]>[0]) => {
+        await saved;
+        await world.outbox.put(item);
+      },
+      list: (room: string, user: string) => world.outbox.list(room, user),
+      remove: (clientId: string) => world.outbox.remove(clientId),
+    };
+    const s = newSession({ outbox });
+    await s.start();
+    await flush();
+    const sending = s.sendText("Line stopped");
+    await flush();
+    expect(s.timeline.value.echoes).toEqual([]);
+    release();
+    await sending;
+    expect(s.timeline.value.echoes.map((e) => e.frame.content)).toEqual(["Line stopped"]);
+    expect(await world.outbox.count()).toBe(1);
+  });
+
   it("sends what a closed tab left in the outbox when the room is opened again", async () => {
     world.api.failHistory = true;
     const first = newSession();
@@ -332,6 +357,7 @@ describe("RoomSession live state", () => {
     world.clock.advance(2000);
     s.draftChanged("hel");
     s.draftChanged("");
+    // At once, once more after the keystrokes (not again while idle), then off when emptied.
     expect(world.server.last.sentOfType("typing").map((f) => f.is_typing)).toEqual([true, true, false]);
   });
 

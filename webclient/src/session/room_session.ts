@@ -50,7 +50,7 @@ import {
   type TimelineAction,
   type TimelineState,
 } from "../state/timeline";
-import { TypingThrottle, typingIntervalMs } from "../state/typing_throttle";
+import { TypingThrottle } from "../state/typing_throttle";
 
 export const HISTORY_PAGE_SIZE = 50;
 
@@ -155,7 +155,7 @@ export class RoomSession {
       ...deps.socketOptions,
     });
     this.connection = signal(this.socket.status);
-    this.typing = new TypingThrottle(typingIntervalMs(deps.config.typing_timeout), (isTyping) => {
+    this.typing = new TypingThrottle(deps.config.typing_timeout * 1000, deps.clock, (isTyping) => {
       this.socket.send({ type: "typing", is_typing: isTyping });
     });
   }
@@ -245,8 +245,12 @@ export class RoomSession {
     };
     if (mentions.length > 0) frame.mentions = mentions;
     if (opts.urgent) frame.priority = "urgent";
-    this.typing.onSent();
-    await this.enqueue(frame, null);
+    this.typing.onSending();
+    try {
+      await this.enqueue(frame, null);
+    } finally {
+      this.typing.onSendDone();
+    }
   }
 
   /** Uploads the file first (needs the network), then queues the message that refers to it. */
@@ -325,7 +329,7 @@ export class RoomSession {
   /** Call on every change of the draft. */
   draftChanged(draft: string): void {
     if (!this.socket.isLive) return;
-    this.typing.onInput(draft, this.deps.clock.now());
+    this.typing.onInput(draft);
   }
 
   /** The page's visibility or focus changed. */
@@ -457,7 +461,7 @@ export class RoomSession {
   private async enqueue(frame: OutgoingMessageFrame, previewUrl: string | null, file?: FileInfo): Promise<void> {
     if (this.blockedReason.value !== null) return;
     const queuedAt = this.deps.clock.now();
-    this.dispatch({ type: "echo_added", echo: this.echoFor(frame, queuedAt, previewUrl, file) });
+    const echo = this.echoFor(frame, queuedAt, previewUrl, file);
     try {
       await this.deps.outbox.put({
         client_id: frame.client_id,
@@ -468,9 +472,13 @@ export class RoomSession {
       });
     } catch {
       // Without persistence the message still goes out if we are online now.
+      this.dispatch({ type: "echo_added", echo });
       if (this.socket.isLive && this.socket.send(frame)) this.sentThisConnection.add(frame.client_id);
       return;
     }
+    // The echo shows once the message is saved on this device: what the user sees as waiting
+    // survives a reload or a closed tab (an IndexedDB write still pending at unload is lost).
+    this.dispatch({ type: "echo_added", echo });
     await this.flushOutbox();
   }
 
@@ -526,7 +534,7 @@ export class RoomSession {
         this.serverOffsetMs = Date.parse(frame.server_time) - this.deps.clock.now() || 0;
         batch(() => {
           this.role.value = frame.role;
-          this.applyPresence({ type: "online", online: frame.online });
+          this.applyPresence({ type: "online", online: frame.online, count: frame.online_count });
         });
         this.socket.send({ type: "focus", focused: this.deps.isFocused() });
         this.deps.events?.onConnected?.();
@@ -601,7 +609,7 @@ export class RoomSession {
         });
         return;
       case "presence":
-        this.applyPresence({ type: "online", online: frame.online });
+        this.applyPresence({ type: "online", online: frame.online, count: frame.online_count });
         return;
       case "mention":
         this.deps.events?.onMention?.(frame);

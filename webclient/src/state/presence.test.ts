@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { emptyPresence, nextTypingExpiry, presenceReducer, typingSummary, type PresenceState } from "./presence";
-import { TypingThrottle, typingIntervalMs } from "./typing_throttle";
 
 const typing = (user_id: string, is_typing: boolean, now: number) =>
   ({ type: "typing", user_id, display_name: user_id.toUpperCase(), is_typing, now, timeoutMs: 3000 }) as const;
@@ -16,6 +15,14 @@ describe("presenceReducer", () => {
       ],
     });
     expect(s.online.map((u) => u.user_id)).toEqual(["a", "b"]);
+    expect(s.onlineCount).toBeNull();
+  });
+
+  it("keeps a large room's online count beside its sample, and drops it when the room is small again", () => {
+    let s = presenceReducer(emptyPresence, { type: "online", online: [{ user_id: "a", display_name: "Ann" }], count: 1200 });
+    expect([s.online.length, s.onlineCount]).toEqual([1, 1200]);
+    s = presenceReducer(s, { type: "online", online: [{ user_id: "a", display_name: "Ann" }] });
+    expect(s.onlineCount).toBeNull();
   });
 
   it("tracks typists, clears them on is_typing false, on their message and on expiry", () => {
@@ -44,32 +51,5 @@ describe("presenceReducer", () => {
   it("summarises two typists by name", () => {
     const s = presenceReducer(presenceReducer(emptyPresence, typing("a", true, 0)), typing("b", true, 0));
     expect(typingSummary(s.typing)).toBe("A and B are typing…");
-  });
-});
-
-describe("TypingThrottle", () => {
-  it("sends typing at most once per interval and false when the draft is cleared", () => {
-    const sent: boolean[] = [];
-    const t = new TypingThrottle(typingIntervalMs(3), (v) => sent.push(v));
-    t.onInput("h", 0);
-    t.onInput("he", 500);
-    t.onInput("hel", 1799);
-    expect(sent).toEqual([true]);
-    t.onInput("hell", 1800);
-    expect(sent).toEqual([true, true]);
-    t.onInput("", 1900);
-    t.onInput("", 2000);
-    expect(sent).toEqual([true, true, false]);
-  });
-
-  it("does not send false after a message went out (the server clears it)", () => {
-    const sent: boolean[] = [];
-    const t = new TypingThrottle(1800, (v) => sent.push(v));
-    t.onInput("x", 0);
-    t.onSent();
-    t.onInput("", 10);
-    expect(sent).toEqual([true]);
-    t.onInput("y", 20);
-    expect(sent).toEqual([true, true]);
   });
 });

@@ -10,13 +10,18 @@ export interface Typist {
 
 export interface PresenceState {
   online: OnlineUser[];
+  /**
+   * A large room (docs/big-rooms.md): how many are online, while `online` is only a sample
+   * (the viewer, then the room's recent speakers). Null in a room whose whole list is known.
+   */
+  onlineCount: number | null;
   typing: Typist[];
 }
 
-export const emptyPresence: PresenceState = { online: [], typing: [] };
+export const emptyPresence: PresenceState = { online: [], onlineCount: null, typing: [] };
 
 export type PresenceAction =
-  | { type: "online"; online: OnlineUser[] }
+  | { type: "online"; online: OnlineUser[]; count?: number | null }
   | { type: "typing"; user_id: string; display_name: string; is_typing: boolean; now: number; timeoutMs: number }
   | { type: "spoke"; user_id: string }
   | { type: "expire"; now: number }
@@ -29,7 +34,7 @@ export function presenceReducer(state: PresenceState, action: PresenceAction): P
       const online = action.online
         .filter((u) => (seen.has(u.user_id) ? false : (seen.add(u.user_id), true)))
         .sort((a, b) => a.display_name.localeCompare(b.display_name));
-      return { ...state, online };
+      return { ...state, online, onlineCount: action.count ?? null };
     }
     case "typing": {
       const rest = state.typing.filter((t) => t.user_id !== action.user_id);

@@ -21,6 +21,7 @@ const preview = (over: Partial<RoomPreview> = {}): RoomPreview => ({
   message_id: "m-9",
   sender_id: "op@x",
   sender_display_name: "Operator",
+  sender_is_bot: false,
   message_type: "text",
   content: "oven at 90",
   created_at: "2025-11-20T08:00:00.000Z",
@@ -172,9 +173,17 @@ describe("roomLine", () => {
     expect(roomLine(room("a", { preview: preview(), last_message_at: "2025-11-20T08:00:00.000Z" }))).toEqual({
       kind: "preview",
       sender: "Operator",
+      bot: false,
       text: "oven at 90",
       at: "2025-11-20T08:00:00.000Z",
     });
+  });
+
+  it("marks a bot sender, but never a line without a sender", () => {
+    const bot = preview({ sender_display_name: "Prometheus", sender_is_bot: true, content: "[FIRING:1] ProbeFailure" });
+    expect(roomLine(room("a", { preview: bot }))).toMatchObject({ kind: "preview", sender: "Prometheus", bot: true });
+    const notice = preview({ sender_is_bot: true, message_type: "system", content: "alert resolved: x" });
+    expect(roomLine(room("a", { preview: notice }))).toMatchObject({ sender: null, bot: false });
   });
 
   it("shows a system preview without a sender", () => {

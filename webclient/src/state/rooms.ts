@@ -157,7 +157,7 @@ export function totalUnreadMentions(state: RoomsState): number {
  * messages were all deleted (or whose server sends no preview) shows just its time.
  */
 export type RoomLine =
-  | { kind: "preview"; sender: string | null; text: string; at: string | null }
+  | { kind: "preview"; sender: string | null; bot: boolean; text: string; at: string | null }
   | { kind: "activity"; at: string | null }
   | { kind: "empty" };
 
@@ -165,9 +165,12 @@ export function roomLine(room: Room): RoomLine {
   const at = room.last_message_at ?? room.preview?.created_at ?? null;
   const p = room.preview;
   if (p) {
+    const sender = p.message_type === "system" ? null : p.sender_display_name || p.sender_id || null;
     return {
       kind: "preview",
-      sender: p.message_type === "system" ? null : p.sender_display_name || p.sender_id || null,
+      sender,
+      // A bot's badge goes with its name: never on a line that shows no sender.
+      bot: sender !== null && p.sender_is_bot,
       text: p.content || PREVIEW_LABELS[p.message_type],
       at,
     };

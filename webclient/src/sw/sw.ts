@@ -3,88 +3,38 @@
  * The service worker, served at /sw.js (root scope). It keeps the app shell for
  * offline use, shows Web Push notifications and brings the app forward on click.
  * API calls and the WebSocket are never cached or intercepted.
+ *
+ * The shell is Workbox's precache: vite-plugin-pwa (injectManifest) lists every file of the
+ * build with its revision in `self.__WB_MANIFEST`; a new deployment is a new list, so the
+ * worker updates, fetches only what changed and drops what is gone (docs/architecture.md).
  */
+import { clientsClaim } from "workbox-core";
+import { cleanupOutdatedCaches, matchPrecache, precacheAndRoute, type PrecacheEntry } from "workbox-precaching";
+import { NavigationRoute, registerRoute } from "workbox-routing";
 import { ACK_ACTION, base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload } from "./push_payload";
 
-declare const self: ServiceWorkerGlobalScope;
+declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<PrecacheEntry | string> };
 
-const CACHE = `andon-shell-${__ANDON_CACHE_VERSION__}`;
-const SHELL = "/";
+void self.skipWaiting();
+clientsClaim();
+cleanupOutdatedCaches();
+// Hashed assets, icons and the manifest: from the precache, cache first.
+precacheAndRoute(self.__WB_MANIFEST);
 
-self.addEventListener("install", (event) => {
-  event.waitUntil(
-    (async () => {
-      const cache = await caches.open(CACHE);
-      await cache.addAll(__ANDON_PRECACHE__);
-      await self.skipWaiting();
-    })(),
-  );
-});
-
-self.addEventListener("activate", (event) => {
-  event.waitUntil(
-    (async () => {
-      for (const key of await caches.keys()) {
-        if (key.startsWith("andon-shell-") && key !== CACHE) await caches.delete(key);
+// Page loads: network first so a new deployment shows at once; the precached shell offline.
+registerRoute(
+  new NavigationRoute(
+    async ({ request }) => {
+      try {
+        return await fetch(request);
+      } catch {
+        const shell = await matchPrecache("/index.html");
+        return shell ?? new Response("Offline", { status: 503, headers: { "Content-Type": "text/plain" } });
       }
-      await self.clients.claim();
-    })(),
-  );
-});
-
-self.addEventListener("fetch", (event) => {
-  const request = event.request;
-  if (request.method !== "GET") return;
-  const url = new URL(request.url);
-  if (url.origin !== self.location.origin) return;
-  if (url.pathname.startsWith("/api/") || url.pathname.startsWith("/ws/") || url.pathname === "/sw.js") return;
-
-  if (request.mode === "navigate") {
-    // Network first so a new deployment shows at once; the cached shell when offline.
-    event.respondWith(
-      (async () => {
-        try {
-          const response = await fetch(request);
-          if (response.ok) {
-            const cache = await caches.open(CACHE);
-            await cache.put(SHELL, response.clone());
-          }
-          return response;
-        } catch {
-          const cached = await caches.match(SHELL);
-          return cached ?? new Response("Offline", { status: 503, headers: { "Content-Type": "text/plain" } });
-        }
-      })(),
-    );
-    return;
-  }
-
-  // Hashed assets never change under one name; the rest of the shell is refreshed in the background.
-  event.respondWith(
-    (async () => {
-      const cached = await caches.match(request);
-      if (cached) {
-        if (!url.pathname.startsWith("/assets/")) event.waitUntil(refresh(request));
-        return cached;
-      }
-      const response = await fetch(request);
-      if (response.ok && url.pathname.startsWith("/assets/")) {
-        const cache = await caches.open(CACHE);
-        await cache.put(request, response.clone());
-      }
-      return response;
-    })(),
-  );
-});
-
-async function refresh(request: Request): Promise<void> {
-  try {
-    const response = await fetch(request);
-    if (response.ok) await (await caches.open(CACHE)).put(request, response);
-  } catch {
-    // Offline: the cached copy stays.
-  }
-}
+    },
+    { denylist: [/^\/api\//, /^\/ws\//] },
+  ),
+);
 
 self.addEventListener("push", (event) => {
   const payload = event.data ? parsePushPayload(event.data.text()) : null;

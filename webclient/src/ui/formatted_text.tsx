@@ -21,6 +21,25 @@ export function loadFormatter(): Promise<Engine> {
   return loading;
 }
 
+/** A preview as plain text (Markdown's formatting gone) once the formatter is loaded; as typed until then. */
+export function usePlainText(text: string): string {
+  const m = engine.value;
+  if (m === null) {
+    void loadFormatter().catch(() => undefined);
+    return text;
+  }
+  return m.plainText(text);
+}
+
+/** A preview as plain text, loading the formatter if need be (as typed if it cannot load). */
+export async function plainPreview(text: string): Promise<string> {
+  try {
+    return (await loadFormatter()).plainText(text);
+  } catch {
+    return text;
+  }
+}
+
 /** The formatted HTML (sanitised) once the formatter is loaded, else null (and it starts loading). */
 export function useFormatted(text: string, opts: FormatOptions): { html: string; inline: boolean } | null {
   const m = engine.value;
@@ -58,4 +77,9 @@ export function FormattedText({ text, mention }: { text: string; mention?: Menti
   ) : (
     <div class="text md" dangerouslySetInnerHTML={{ __html: out.html }} />
   );
+}
+
+/** A toast's or banner's preview: the message's words without its Markdown. */
+export function PlainText({ text, class: className }: { text: string; class?: string }) {
+  return <span class={className}>{usePlainText(text)}</span>;
 }

@@ -61,6 +61,7 @@ describe("RoomRow", () => {
           message_id: "m-42",
           sender_id: "op@x",
           sender_display_name: "Operator",
+          sender_is_bot: false,
           message_type: "text",
           content: "oven at 90",
           created_at: "2026-12-04T08:00:00.000Z",
@@ -73,6 +74,24 @@ describe("RoomRow", () => {
     expect(screen.getByTestId("room-preview-text").textContent).toBe("oven at 90");
     expect(screen.getByTestId("room-time").textContent).toBe("16:00");
     expect(screen.queryByTestId("room-empty")).toBeNull();
+  });
+
+  it("badges a bot sender's preview, as the timeline does, and only a bot's", () => {
+    const bot = {
+      message_id: "m-43",
+      sender_id: "webhook-1@bots.andon.invalid",
+      sender_display_name: "Prometheus",
+      sender_is_bot: true,
+      message_type: "text" as const,
+      content: "[FIRING:1] ProbeFailure",
+      created_at: "2026-12-04T08:00:00.000Z",
+    };
+    renderRow(room({ last_sequence_number: 43, preview: bot }));
+    expect(screen.getByTestId("room-preview-sender").textContent).toBe("PrometheusBOT: ");
+    expect(screen.getByTestId("room-bot-badge").textContent).toBe("BOT");
+    cleanup();
+    renderRow(room({ last_sequence_number: 44, preview: { ...bot, sender_display_name: "Ana", sender_is_bot: false } }));
+    expect(screen.queryByTestId("room-bot-badge")).toBeNull();
   });
 
   it("shows an older day as MM/DD HH:mm", () => {
@@ -92,6 +111,7 @@ describe("RoomRow", () => {
           message_id: "s-1",
           sender_id: "boss@x",
           sender_display_name: "Boss",
+          sender_is_bot: false,
           message_type: "system",
           content: "member added: user@x",
           created_at: "2026-12-04T08:00:00.000Z",

@@ -133,6 +133,21 @@ function render(text: string, opts: FormatOptions): Formatted {
   return { html: root.innerHTML, inline: root.childNodes.length === 0 };
 }
 
+/**
+ * What the message says as one line of plain text, for toasts and notifications (which show
+ * no formatting): `**bold**` is "bold", a link is its text, blocks and line breaks are spaces.
+ * The text is taken from the same sanitised rendering the message list shows.
+ */
+export function plainText(text: string): string {
+  if (!MAYBE_MARKDOWN.test(text)) return text.split(/\s+/).join(" ").trim();
+  const { html } = formatMessage(text, { links: false });
+  const root = window.document.createElement("div");
+  root.innerHTML = html;
+  for (const br of Array.from(root.querySelectorAll("br"))) br.replaceWith(" ");
+  for (const block of Array.from(root.querySelectorAll("p, li, pre, blockquote"))) block.append(" ");
+  return (root.textContent ?? "").split(/\s+/).join(" ").trim();
+}
+
 function appendLines(parent: HTMLElement, text: string): void {
   text.split("\n").forEach((line, i) => {
     if (i > 0) parent.appendChild(parent.ownerDocument.createElement("br"));

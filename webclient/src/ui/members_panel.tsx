@@ -15,6 +15,9 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
   const me = room.me;
   const isOwner = room.role.value === "OWNER" || me.is_admin;
 
+  // A large room's presence is a sample (docs/big-rooms.md): members outside it are not known
+  // to be offline, so they are not said to be.
+  const large = presence.onlineCount !== null;
   // Online people who are not in the member list (an admin visiting) still show.
   const extra = presence.online.filter((u) => !members.some((m) => m.user_id === u.user_id));
 
@@ -49,6 +52,16 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
         </label>
       ) : null}
       <h2>Members</h2>
+      {presence.onlineCount !== null ? (
+        <>
+          <p class="members-online" role="status">
+            {presence.onlineCount.toLocaleString()} online
+          </p>
+          <p class="muted members-note">
+            A large room: only the people you talk to are marked online here.
+          </p>
+        </>
+      ) : null}
       {error ? (
         <p class="error" role="alert">
           {error}
@@ -63,7 +76,7 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
               <span class="member-name">
                 {m.display_name}
                 {m.user_id === me.user_id ? " (you)" : ""}
-                <span class="visually-hidden">{online ? ", online" : ", offline"}</span>
+                <span class="visually-hidden">{online ? ", online" : large ? "" : ", offline"}</span>
               </span>
               {isOwner && m.user_id !== me.user_id ? (
                 <>

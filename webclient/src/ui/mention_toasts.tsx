@@ -1,4 +1,5 @@
 import { useApp } from "./context";
+import { PlainText } from "./formatted_text";
 
 /** Toasts for mentions of me (highlighted) and, when alerts are on for every message, other new messages. */
 export function MentionToasts() {
@@ -28,7 +29,7 @@ export function MentionToasts() {
                 ? `${t.sender_display_name} mentioned you in ${t.room_title}`
                 : `${t.sender_display_name} in ${t.room_title}`}
             </strong>
-            <span class="toast-preview">{t.preview}</span>
+            <PlainText class="toast-preview" text={t.preview} />
           </button>
           <button type="button" class="icon-button" aria-label="Dismiss" onClick={() => session.dismissToast(t.id)}>
             ×

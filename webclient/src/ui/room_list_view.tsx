@@ -92,7 +92,13 @@ export function RoomRow({ room, fmt, now, onOpen }: { room: Room; fmt: ZonedTime
             <>
               {line.sender ? (
                 <span class="room-preview-sender" data-testid="room-preview-sender">
-                  {line.sender}:{" "}
+                  {line.sender}
+                  {line.bot ? (
+                    <span class="bot-badge" data-testid="room-bot-badge" title="Sent by an integration (webhook), not a person">
+                      BOT
+                    </span>
+                  ) : null}
+                  :{" "}
                 </span>
               ) : null}
               <span class="room-preview-text" data-testid="room-preview-text">

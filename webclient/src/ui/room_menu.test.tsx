@@ -28,6 +28,15 @@ describe("RoomMenu: Export report", () => {
     expect(queryByRole("link", { name: "Open" })).toBeNull();
   });
 
+  it("opens the Alerts panel when asked to, and closes itself", () => {
+    let opened = 0;
+    const { getByRole, queryByRole } = render(<RoomMenu roomId="room-9" onAlerts={() => (opened += 1)} />);
+    fireEvent.click(getByRole("button", { name: "Room menu" }));
+    fireEvent.click(getByRole("button", { name: "🚨 Alerts" }));
+    expect(opened).toBe(1);
+    expect(queryByRole("group", { name: "Room menu" })).toBeNull();
+  });
+
   it("closes on Escape", () => {
     const { getByRole, queryByRole } = render(<RoomMenu roomId="room-9" />);
     fireEvent.click(getByRole("button", { name: "Room menu" }));

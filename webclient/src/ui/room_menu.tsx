@@ -21,8 +21,11 @@ export function reportUrl(roomId: string, format: ReportFormat, download = true)
   return `/api/rooms/${encodeURIComponent(roomId)}/report?${query.toString()}`;
 }
 
-/** The room menu: "Export report" with the format choice (download, or open PDF/HTML in a tab). */
-export function RoomMenu({ roomId }: { roomId: string }) {
+/**
+ * The room menu: "Alerts" (opens the room's Alerts panel, when given) and "Export report" with
+ * the format choice (download, or open PDF/HTML in a tab).
+ */
+export function RoomMenu({ roomId, onAlerts }: { roomId: string; onAlerts?: () => void }) {
   const [open, setOpen] = useState(false);
   const [format, setFormat] = useState<ReportFormat>("pdf");
   const root = useRef<HTMLDivElement>(null);
@@ -55,6 +58,18 @@ export function RoomMenu({ roomId }: { roomId: string }) {
       </button>
       {open ? (
         <div id="room-menu-panel" class="room-menu-panel" role="group" aria-label="Room menu">
+          {onAlerts ? (
+            <button
+              type="button"
+              class="room-menu-item"
+              onClick={() => {
+                setOpen(false);
+                onAlerts();
+              }}
+            >
+              🚨 Alerts
+            </button>
+          ) : null}
           <fieldset>
             <legend>Export report</legend>
             {REPORT_FORMATS.map((f) => (

@@ -3,15 +3,18 @@ import type { Room } from "../net/schemas";
 import { typingSummary } from "../state/presence";
 import { Composer } from "./composer";
 import { ConnectionBadge } from "./connection_badge";
+import { AlertsPanel } from "./alerts_panel";
 import { useApp } from "./context";
 import { LazyIncidentChart } from "./incident_chart_lazy";
 import { MembersPanel } from "./members_panel";
 import { MessageList } from "./message_list";
 import { RoomMenu } from "./room_menu";
 
+const SIDE_LABELS = { none: "", members: "Members", chart: "Trend", alerts: "Alerts" } as const;
+
 export function RoomView({ roomId, at }: { roomId: string; at?: number | undefined }) {
   const { session, router } = useApp();
-  const [side, setSide] = useState<"none" | "members" | "chart">("none");
+  const [side, setSide] = useState<"none" | "members" | "chart" | "alerts">("none");
   const [fetched, setFetched] = useState<Room | null>(null);
   const lastInfo = useRef<Room | null>(null);
   const room = session.room.value;
@@ -67,7 +70,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
             aria-controls="room-side"
             onClick={() => setSide(side === "members" ? "none" : "members")}
           >
-            👥 <span class="online-count">{presence.online.length} online</span>
+            👥 <span class="online-count">{(presence.onlineCount ?? presence.online.length).toLocaleString()} online</span>
           </button>
           <button
             type="button"
@@ -77,7 +80,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           >
             📈 Trend
           </button>
-          <RoomMenu roomId={roomId} />
+          <RoomMenu roomId={roomId} onAlerts={() => setSide("alerts")} />
         </div>
       </header>
       {room.notice.value ? (
@@ -103,11 +106,17 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           )}
         </div>
         {side !== "none" ? (
-          <aside id="room-side" class="room-side" aria-label={side === "members" ? "Members" : "Trend"}>
-            <button type="button" class="link-button side-close" onClick={() => setSide("none")}>
+          <aside id="room-side" class="room-side" aria-label={SIDE_LABELS[side]}>
+            {/* Members and Trend close from their header buttons on a wide screen; Alerts opens from the menu. */}
+            <button
+              type="button"
+              class={`link-button side-close${side === "alerts" ? " always" : ""}`}
+              onClick={() => setSide("none")}
+            >
               Close
             </button>
             {side === "members" ? <MembersPanel room={room} info={info} /> : null}
+            {side === "alerts" ? <AlertsPanel room={room} /> : null}
             {side === "chart" ? (
               <LazyIncidentChart
                 api={session.api}

@@ -1,4 +1,5 @@
 import { useApp } from "./context";
+import { PlainText } from "./formatted_text";
 
 /** Urgent pages for me, until I acknowledge them (each repeat rings again; docs/alerts.md). */
 export function UrgentBanner() {
@@ -18,7 +19,7 @@ export function UrgentBanner() {
               {p.escalated ? "ESCALATED " : ""}URGENT from {p.sender_display_name} in {p.room_title}
               {p.round > 1 ? ` (reminder ${p.round - 1})` : ""}
             </strong>
-            <span class="toast-preview">{p.preview}</span>
+            <PlainText class="toast-preview" text={p.preview} />
           </button>
           <button
             type="button"
