@@ -138,8 +138,8 @@ class Member:
         except Exception as exc:
             self.shared.connect_failures[_reason(exc)] += 1
 
-    def on_frames(self, frames: list[bytes]) -> None:
-        now = time.monotonic_ns()
+    def on_frames(self, frames: list[bytes], now: int) -> None:
+        """The frames of one TCP read, `now` its arrival (taken before any parsing)."""
         shared = self.shared
         checker = self.checker
         assert checker is not None

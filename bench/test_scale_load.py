@@ -1,6 +1,6 @@
 """Tests of bench/scale_load.py: its pure parts, and one tiny run of all three scenarios against
 real `andon serve` processes on a private PostgreSQL and Redis (Debian's binaries; skipped where
-they are missing). Run with `pytest bench`; the tiny run takes about a minute.
+they are missing). Run with `pytest bench`; the tiny run takes 30-95 s.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def test_an_unknown_scenario_is_a_usage_error(capsys):
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")
+@pytest.mark.timeout(300)  # three private stacks; 30-95 s on this machine, depending on its load
 def test_a_tiny_run_of_every_scenario(capsys):
     code = scale_load.main(
         [
