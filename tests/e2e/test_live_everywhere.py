@@ -319,12 +319,12 @@ async def test_mention_from_another_room_reaches_room_list_and_open_room_within_
         toast = mention_toast(page, text1)
         await expect(toast).to_contain_text(f"Bob Chen mentioned you in {press_title}")
         await expect(row.get_by_test_id("room-mention-badge")).to_have_attribute(
-            "aria-label", "1 unread mentions"
+            "aria-label", "1 unread mention"
         )
         await expect(row.get_by_test_id("room-preview-sender")).to_contain_text("Bob Chen")
         await expect(row.get_by_test_id("room-preview-text")).to_contain_text(text1)
         await expect(page.get_by_test_id("nav-mentions-badge")).to_have_attribute(
-            "aria-label", "1 unread mentions"
+            "aria-label", "1 unread mention"
         )
         await shot(page, "live-01-mention-on-room-list")
         for name, seconds in got.items():

@@ -1,5 +1,6 @@
 /** Wires the browser to the DOM-free core and renders the app. */
 import { render } from "preact";
+import { applyDocumentLanguage, browserLanguagesChanged, initLanguage, type Language } from "./i18n";
 import { systemClock, systemRandom } from "./net/clock";
 import { ApiClient } from "./net/http";
 import { MemoryOutbox, type OutboxStore } from "./net/memory_outbox";
@@ -19,7 +20,18 @@ import { AppContext } from "./ui/context";
 import { Router } from "./ui/router";
 import "./styles.css";
 
+/** `<html lang>` and the service worker (its notification texts) follow the page's language. */
+function languageChanged(language: Language): void {
+  applyDocumentLanguage(document, language);
+  if (!("serviceWorker" in navigator)) return;
+  const tell = (worker: ServiceWorker | null | undefined) => worker?.postMessage({ type: "andon:language", language });
+  tell(navigator.serviceWorker.controller);
+  void navigator.serviceWorker.ready.then((registration) => tell(registration.active)).catch(() => undefined);
+}
+
 function start(): void {
+  initLanguage({ store: window.localStorage, onChange: languageChanged });
+  window.addEventListener("languagechange", () => browserLanguagesChanged(navigator.languages));
   const api = new ApiClient();
   const sound = new SoundPlayer();
   sound.unlockOn(window);

@@ -2,6 +2,7 @@
  * How a new message or a mention reaches the user outside the message list: a
  * sound, a vibration and, while the page is not being looked at, a notification.
  */
+import { t } from "../i18n";
 import type { ChatMessage, MentionFrame, RoomPreview, UrgentPageFrame } from "../net/schemas";
 import type { LocalSettings } from "../state/settings";
 import { notificationFor, roomTag, type PushPayload } from "../sw/push_payload";
@@ -65,7 +66,7 @@ export class Alerts {
 
   private notify(payload: PushPayload): void {
     void this.toPlain(payload.preview)
-      .then((preview) => showPageNotification(notificationFor({ ...payload, preview }, location.origin)))
+      .then((preview) => showPageNotification(notificationFor({ ...payload, preview }, location.origin, t)))
       .catch(() => undefined);
   }
 
@@ -98,15 +99,16 @@ export class Alerts {
 }
 
 export function previewOf(message: ChatMessage): string {
-  if (message.deleted_at) return "message deleted";
+  if (message.deleted_at) return t("preview.deleted");
+  const caption = typeof message.content === "string" ? message.content : "";
   switch (message.message_type) {
     case "image_ref":
-      return `📷 ${typeof message.content === "string" ? message.content : "image"}`.slice(0, 140);
+      return (caption ? t("preview.image", { caption }) : t("preview.imageNoCaption")).slice(0, 140);
     case "file_ref":
-      return `📎 ${typeof message.content === "string" ? message.content : "file"}`.slice(0, 140);
+      return (caption ? t("preview.file", { caption }) : t("preview.fileNoCaption")).slice(0, 140);
     case "incident_data":
-      return "📊 incident data";
+      return t("preview.incident");
     default:
-      return typeof message.content === "string" ? message.content.slice(0, 140) : "";
+      return caption.slice(0, 140);
   }
 }

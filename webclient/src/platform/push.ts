@@ -32,7 +32,7 @@ export async function showPageNotification(spec: NotificationSpec): Promise<void
     requireInteraction: spec.requireInteraction,
     ...({ renotify: spec.renotify } as NotificationOptions),
     ...(spec.urgentMessageId
-      ? ({ actions: [{ action: ACK_ACTION, title: "Acknowledge" }], vibrate: [400, 150, 400] } as NotificationOptions)
+      ? ({ actions: [{ action: ACK_ACTION, title: spec.ackTitle ?? "" }], vibrate: [400, 150, 400] } as NotificationOptions)
       : {}),
   };
   const registration = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration() : undefined;

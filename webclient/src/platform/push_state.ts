@@ -6,6 +6,7 @@
  * "on" means one thing only: the browser has a push subscription and the server accepted it.
  * Permission granted with a failed subscription is `failed`, never `on`.
  */
+import { lazyTexts, t } from "../i18n";
 import type { KeyValueStore } from "../state/settings";
 
 export type FailReason = "no-push-service" | "permission-denied" | "private-mode" | "no-worker" | "server" | "offline" | "unknown";
@@ -26,50 +27,33 @@ export type PushState =
 
 export type PushKind = PushState["kind"];
 
-/** User-visible strings of push opt-in (routed through the i18n library at merge). */
-export const PUSH_TEXT = {
-  status: {
-    unsupported: "Not available in this browser",
-    off: "Off",
-    blocked: "Blocked",
-    working: "Turning on…",
-    on: "On",
-    failed: "Not working",
-  } satisfies Record<PushKind, string>,
-  explain: {
-    unsupported:
-      "This browser cannot receive push notifications here. Private or incognito windows do not allow them, and on iPhone and iPad they work only after adding Andon to the Home Screen. Open Andon in a normal window (or from the Home Screen) to get alerts.",
-    off: "Turn notifications on to be alerted when someone mentions you or posts in your rooms while Andon is in the background or closed.",
-    blocked:
-      "Notifications are blocked for this site. To get alerts, allow notifications in the browser's site settings (the icon left of the address bar), then press Try again.",
-    working: "Waiting for the browser…",
-    on: "This browser will show a notification for new messages as set below, even when Andon is closed.",
-  } satisfies Record<Exclude<PushKind, "failed">, string>,
-  failed: {
-    "no-push-service":
-      "Notifications could not be turned on: this browser could not register with its push service. Private or incognito windows, some browser builds (such as Chromium on Linux) and some company networks block it. Alerts still sound while Andon is open. Open Andon in a normal window of Chrome, Edge or Firefox, or press Try again later.",
-    "permission-denied":
-      "Notifications could not be turned on: the browser refused permission. Allow notifications for this site in the browser's site settings (the icon left of the address bar), then press Try again.",
-    "private-mode":
-      "Notifications could not be turned on: this looks like a private or incognito window, where browsers do not allow them. Open Andon in a normal window to get alerts.",
-    "no-worker":
-      "Notifications could not be turned on: Andon's background worker did not start in this browser. Reload the page, then press Try again.",
-    server:
-      "Notifications could not be turned on: the Andon server did not accept this browser. Try again in a minute; if it keeps failing, tell your administrator.",
-    offline: "Notifications could not be turned on because you are offline. Press Try again when you are back online.",
-    unknown:
-      "Notifications could not be turned on. Press Try again; if it keeps failing, use another browser (Chrome, Edge or Firefox) in a normal window.",
-  } satisfies Record<FailReason, string>,
-  technical: (detail: string) => `Browser said: ${detail}`,
-  bannerTitle: "Get alerted when an incident needs you",
-  bannerFailedTitle: "Notifications are not on",
-  bannerBlockedTitle: "Notifications are blocked",
-  turnOn: "Turn on notifications",
-  tryAgain: "Try again",
-  notNow: "Not now",
-  dismiss: "Dismiss",
-  settingsLabel: "Browser notifications",
-};
+const KIND_KEYS: readonly PushKind[] = ["unsupported", "off", "blocked", "working", "on", "failed"];
+const REASON_KEYS: readonly FailReason[] = ["no-push-service", "permission-denied", "private-mode", "no-worker", "server", "offline", "unknown"];
+
+function keyed<K extends string>(names: readonly K[], prefix: string): Record<K, string> {
+  return Object.fromEntries(names.map((n) => [n, `${prefix}.${n}`])) as Record<K, string>;
+}
+
+/** User-visible strings of push opt-in, in the current language (src/i18n/locales). */
+export const PUSH_TEXT = lazyTexts(
+  {
+    bannerTitle: "push.bannerTitle",
+    bannerText: "push.bannerText",
+    bannerFailedTitle: "push.bannerFailedTitle",
+    bannerBlockedTitle: "push.bannerBlockedTitle",
+    turnOn: "push.turnOn",
+    tryAgain: "push.tryAgain",
+    notNow: "push.notNow",
+    dismiss: "common.dismiss",
+    settingsLabel: "push.settingsLabel",
+  },
+  {
+    status: lazyTexts(keyed(KIND_KEYS, "push.status")),
+    explain: lazyTexts(keyed(KIND_KEYS.filter((k): k is Exclude<PushKind, "failed"> => k !== "failed"), "push.explain")),
+    failed: lazyTexts(keyed(REASON_KEYS, "push.failed")),
+    technical: (detail: string) => t("push.technical", { detail }),
+  },
+);
 
 /** What to tell the person about a state: a short status and a sentence with what to do. */
 export function describePush(state: PushState): { status: string; explain: string; technical: string | null } {
@@ -126,8 +110,8 @@ export interface StoredPush {
 }
 
 const KEY = "andon.push.v1";
-const KINDS: readonly PushKind[] = ["unsupported", "off", "blocked", "working", "on", "failed"];
-const REASONS: readonly FailReason[] = ["no-push-service", "permission-denied", "private-mode", "no-worker", "server", "offline", "unknown"];
+const KINDS = KIND_KEYS;
+const REASONS = REASON_KEYS;
 
 export function loadPush(store: KeyValueStore): StoredPush | null {
   let raw: string | null;

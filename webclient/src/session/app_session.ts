@@ -5,6 +5,7 @@
  * frames keep it live, and its mentions alert on every page. No DOM: the browser pieces
  * (storage, sockets, alerts, focus, connectivity) are injected by main.tsx.
  */
+import { intlLocale, t } from "../i18n";
 import { batch, computed, signal, type ReadonlySignal, type Signal } from "@preact/signals";
 import type { Clock, RandomSource } from "../net/clock";
 import { ApiError, NetworkError, type ApiClient } from "../net/http";
@@ -136,7 +137,8 @@ export class AppSession {
     this.settings = signal(loadSettings(deps.storage));
     this.formatter = computed(() => {
       const zone = this.config.value.display_timezone;
-      return new ZonedTimeFormatter(isValidTimeZone(zone) ? zone : DEFAULT_CONFIG.display_timezone);
+      // Reading the language here makes a switch rebuild the formatter: long dates follow it.
+      return new ZonedTimeFormatter(isValidTimeZone(zone) ? zone : DEFAULT_CONFIG.display_timezone, intlLocale());
     });
     this.unreadTotal = computed(() => totalUnread(this.rooms.value));
     this.unreadMentions = computed(() => totalUnreadMentions(this.rooms.value));
@@ -256,7 +258,7 @@ export class AppSession {
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return this.signedOut();
       if (err instanceof NetworkError) this.offline.value = true;
-      this.roomsError.value = `Could not load rooms: ${err instanceof Error ? err.message : String(err)}`;
+      this.roomsError.value = t("rooms.loadFailed", { detail: err instanceof Error ? err.message : String(err) });
     }
   }
 
@@ -479,7 +481,7 @@ export class AppSession {
   private onUrgentPage(frame: UrgentPageFrame): void {
     const others = this.urgentPages.value.filter((p) => p.message_id !== frame.message_id);
     this.urgentPages.value = [...others, frame];
-    this.announcement.value = `Urgent from ${frame.sender_display_name} in ${frame.room_title}: ${frame.preview}`;
+    this.announcement.value = t("urgent.announce", { sender: frame.sender_display_name, room: frame.room_title, preview: frame.preview });
     this.deps.alerts.urgent?.(frame, { settings: this.settings.value, focused: this.deps.isFocused() });
   }
 
@@ -541,7 +543,7 @@ export class AppSession {
       sender_display_name: p.sender_display_name,
       preview: p.content,
     });
-    this.announcement.value = `${p.sender_display_name} in ${title}: ${p.content}`;
+    this.announcement.value = t("announce.inRoom", { sender: p.sender_display_name, room: title, text: p.content });
     this.deps.alerts.activity(frame.room_id, p, title, { settings: this.settings.value, focused: this.deps.isFocused() });
   }
 
@@ -559,8 +561,8 @@ export class AppSession {
   private onIncoming(message: ChatMessage, replay: boolean, mentionsMe: boolean): void {
     const title = this.findRoom(message.room_id)?.title ?? "Andon";
     if (!replay) {
-      const what = message.deleted_at ? "a message" : previewText(message);
-      this.announcement.value = `${message.sender_display_name}: ${what}`;
+      const what = message.deleted_at ? t("preview.deleted") : previewText(message);
+      this.announcement.value = t("announce.message", { sender: message.sender_display_name, text: what });
     }
     // A mention of me alerts through its own `mention` frame, once.
     if (mentionsMe) return;
@@ -576,14 +578,14 @@ export class AppSession {
       id: `${frame.room_id}:${frame.message_id}`,
       kind: "mention",
       room_id: frame.room_id,
-      room_title: frame.room_title || this.findRoom(frame.room_id)?.title || "a room",
+      room_title: frame.room_title || this.findRoom(frame.room_id)?.title || t("room.fallbackTitle"),
       message_id: frame.message_id,
       sequence_number: frame.sequence_number,
       sender_display_name: frame.sender_display_name,
       preview: frame.preview,
     };
     this.showToast(toast);
-    this.announcement.value = `${toast.sender_display_name} mentioned you in ${toast.room_title}: ${toast.preview}`;
+    this.announcement.value = t("announce.mentioned", { sender: toast.sender_display_name, room: toast.room_title, text: toast.preview });
     if (frame.room_id !== this.room.value?.roomId && !this.userStreamLive) {
       this.dispatchRooms({ type: "activity", room_id: frame.room_id, at: new Date(this.deps.clock.now()).toISOString(), unread: true });
     }
@@ -647,9 +649,9 @@ export class AppSession {
 }
 
 function previewText(message: ChatMessage): string {
-  if (message.message_type === "image_ref") return "sent an image";
-  if (message.message_type === "file_ref") return "sent a file";
-  if (message.message_type === "incident_data") return "posted incident data";
+  if (message.message_type === "image_ref") return t("preview.imageNoCaption");
+  if (message.message_type === "file_ref") return t("preview.fileNoCaption");
+  if (message.message_type === "incident_data") return t("preview.incident");
   return typeof message.content === "string" ? message.content.slice(0, 140) : "";
 }
 

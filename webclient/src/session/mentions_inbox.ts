@@ -1,4 +1,5 @@
 /** The mentions inbox page's state over the REST API; no DOM. */
+import { t } from "../i18n";
 import { signal, type Signal } from "@preact/signals";
 import type { ApiClient } from "../net/http";
 import type { MentionsPosition } from "../net/schemas";
@@ -36,7 +37,7 @@ export class MentionsInbox {
       this.dispatch({ type: "page", page, reset });
     } catch (err) {
       if (generation !== this.generation) return;
-      this.dispatch({ type: "failed", error: `Could not load mentions: ${err instanceof Error ? err.message : String(err)}` });
+      this.dispatch({ type: "failed", error: t("mentions.loadFailed", { detail: err instanceof Error ? err.message : String(err) }) });
     }
   }
 

@@ -7,7 +7,7 @@ import { FakeClock } from "../testing/fake_clock";
 import { FakeSocketServer, type FakeSocket } from "../testing/fake_socket";
 import { connectedFrame, flush, ME, messageFrame, msg, OTHER, ROOM, syncComplete } from "../testing/fixtures";
 import { FakeApi } from "../testing/fake_api";
-import { NOT_MEMBER_REASON, REMOVED_REASON, RoomSession, type RoomSessionDeps } from "./room_session";
+import { BLOCKED_TEXT, RoomSession, type RoomSessionDeps } from "./room_session";
 
 interface World {
   clock: FakeClock;
@@ -492,9 +492,9 @@ describe("RoomSession when the user is removed", () => {
     await flush();
     world.server.last.serverClose(4403);
     await flush();
-    expect(s.blockedReason.value).toBe(REMOVED_REASON);
+    expect(s.blockedReason.value).toBe(BLOCKED_TEXT.removed);
     expect(s.canWrite).toBe(false);
-    expect(s.timeline.value.echoes).toMatchObject([{ status: "failed", error: REMOVED_REASON }]);
+    expect(s.timeline.value.echoes).toMatchObject([{ status: "failed", error: BLOCKED_TEXT.removed }]);
     expect(await world.outbox.count()).toBe(0);
     expect(s.connection.value).toMatchObject({ state: "closed", closeReason: "forbidden" });
     const sockets = world.server.sockets.length;
@@ -512,7 +512,7 @@ describe("RoomSession when the user is removed", () => {
     await goLive(world.server.last, 0);
     const socket = world.server.last;
     s.markRemoved();
-    expect(s.blockedReason.value).toBe(REMOVED_REASON);
+    expect(s.blockedReason.value).toBe(BLOCKED_TEXT.removed);
     expect(socket.closedWith).not.toBeNull();
     expect(s.connection.value.state).toBe("closed");
   });
@@ -522,6 +522,6 @@ describe("RoomSession when the user is removed", () => {
     await s.start();
     await flush();
     world.server.last.serverClose(4403);
-    expect(s.blockedReason.value).toBe(NOT_MEMBER_REASON);
+    expect(s.blockedReason.value).toBe(BLOCKED_TEXT.notMember);
   });
 });

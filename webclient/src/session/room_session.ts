@@ -3,6 +3,7 @@
  * to the views as signals. No DOM here: the socket factory, clock, storage and the
  * page's focus state are injected, so the whole flow runs under a fake socket in tests.
  */
+import { lazyTexts, t } from "../i18n";
 import { batch, signal, type Signal } from "@preact/signals";
 import type { Clock, RandomSource } from "../net/clock";
 import { NetworkError, type ApiClient } from "../net/http";
@@ -59,8 +60,8 @@ const PERMANENT_SEND_ERRORS = new Set(["invalid", "forbidden", "too_large", "not
 
 export type RoomApi = Pick<ApiClient, "messages" | "messagesAround" | "members" | "markRead" | "uploadFile" | "acknowledge">;
 
-export const REMOVED_REASON = "You were removed from this room";
-export const NOT_MEMBER_REASON = "You are not a member of this room";
+/** Why posting is disabled, in the current language. */
+export const BLOCKED_TEXT = lazyTexts({ removed: "room.removed", notMember: "room.notMember" });
 
 export interface IncomingInfo {
   /** Replayed after a reconnect rather than received live. */
@@ -206,7 +207,7 @@ export class RoomSession {
    * `room_removed`): posting is disabled with the reason, and what was waiting to be sent
    * is shown as not sent, with that reason, and leaves the outbox (it can never go out).
    */
-  markRemoved(reason: string = REMOVED_REASON): void {
+  markRemoved(reason: string = BLOCKED_TEXT.removed): void {
     if (this.blockedReason.value !== null) return;
     batch(() => {
       this.blockedReason.value = reason;
@@ -314,7 +315,7 @@ export class RoomSession {
     try {
       await this.deps.api.acknowledge(messageId);
     } catch {
-      this.notice.value = "Could not acknowledge: try again when the connection is back.";
+      this.notice.value = t("room.ackFailed");
     }
   }
 
@@ -354,7 +355,7 @@ export class RoomSession {
       this.setMyReactions(withServerReactions(this.myReactions.value, page.messages));
       this.historyError.value = null;
     } catch (err) {
-      this.historyError.value = `Could not load older messages: ${errorText(err)}`;
+      this.historyError.value = t("room.olderFailed", { detail: errorText(err) });
     } finally {
       this.loadingOlder.value = false;
     }
@@ -439,8 +440,8 @@ export class RoomSession {
     } catch (err) {
       this.historyError.value =
         err instanceof NetworkError
-          ? "Offline: messages load when the connection is back."
-          : `Could not load messages: ${errorText(err)}`;
+          ? t("room.offlineHistory")
+          : t("room.loadFailed", { detail: errorText(err) });
       if (isStatus(err, 401)) this.deps.events?.onUnauthorized?.();
       throw err;
     }
@@ -509,7 +510,7 @@ export class RoomSession {
 
   private sendLive(frame: ClientFrame): boolean {
     if (this.socket.isLive && this.socket.send(frame)) return true;
-    this.notice.value = "Not connected: try again when the connection is back.";
+    this.notice.value = t("room.notConnected");
     return false;
   }
 
@@ -517,7 +518,7 @@ export class RoomSession {
     this.connection.value = status;
     if (status.state === "closed" && status.closeReason === "unauthorized") this.deps.events?.onUnauthorized?.();
     if (status.state === "closed" && status.closeReason === "forbidden") {
-      this.markRemoved(status.hasBeenLive ? REMOVED_REASON : NOT_MEMBER_REASON);
+      this.markRemoved(status.hasBeenLive ? BLOCKED_TEXT.removed : BLOCKED_TEXT.notMember);
     }
     if (status.state === "waiting" || status.state === "offline" || status.state === "closed") {
       // Without a connection we no longer know who is online or typing; `connected` resends it.
@@ -740,17 +741,14 @@ export class RoomSession {
 function describeError(frame: ErrorFrame): string {
   switch (frame.code) {
     case "edit_window_expired":
-      return "This message can no longer be edited.";
-    case "forbidden":
-      return frame.message || "You are not allowed to do that here.";
     case "rate_limited":
-      return "Slow down: too many messages at once.";
     case "too_large":
-      return "That is too large to send.";
     case "not_found":
-      return "That message no longer exists.";
+      return t(`room.errors.${frame.code}`);
+    case "forbidden":
+      return frame.message || t("room.errors.forbidden");
     default:
-      return frame.message || `Error: ${frame.code}`;
+      return frame.message || t("common.error", { detail: frame.code });
   }
 }
 

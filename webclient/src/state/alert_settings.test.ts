@@ -1,7 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { initLanguage } from "../i18n";
 import { createdWebhook, urgentSettings, webhookList, type UrgentSettings } from "../net/alert_schemas";
 import { DecodeError, decode } from "../net/decode";
 import type { Member } from "../net/schemas";
+import { MemoryStore } from "./settings";
 import {
   checkWebhookName,
   escalationChoices,
@@ -92,6 +94,21 @@ describe("the urgent schedule form", () => {
     expect(scheduleSummary(settings({ max_repeats: 1, escalate_after: 1, escalate_to: "bob@x" }), choices)).toBe(
       "Pages at once, then every 2 min, 1 more time until acknowledged; after 1 unacknowledged repeat also pages Bob Chen (bob@x).",
     );
+  });
+});
+
+describe("in Traditional Chinese", () => {
+  afterEach(() => initLanguage({ store: new MemoryStore(), preferences: ["en-US"] }));
+
+  it("says the schedule, the choices and the errors in zh-TW", () => {
+    initLanguage({ store: new MemoryStore(), preferences: ["zh-TW"] });
+    const choices = escalationChoices(members, "carol@x");
+    expect(choices.map((c) => c.label)).toEqual(["無", "所有擁有者", "所有編輯者", "所有檢視者", "Ana Wu（ana@x）", "Bob Chen（bob@x）", "carol@x（已不是成員）"]);
+    expect(scheduleSummary(settings({ max_repeats: 3, escalate_after: 2, escalate_to: "bob@x" }), choices)).toBe(
+      "立即呼叫，之後每 2 分鐘一次，再重複 3 次，直到有人確認；連續 2 次未確認後，也會呼叫 Bob Chen（bob@x）。",
+    );
+    const refused = urgentPatch(settings(), formFromSettings(settings()));
+    expect(refused).toEqual({ ok: false, error: "沒有要儲存的內容：所有設定都沒有變更。" });
   });
 });
 

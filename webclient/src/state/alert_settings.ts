@@ -3,8 +3,10 @@
  * an escalation target) and back into the `PATCH /api/rooms/{id}/urgent` body, the escalation
  * choices, and a webhook's full address. docs/alerts.md describes the endpoints.
  */
+import { t } from "../i18n";
 import type { UrgentSettings, UrgentSettingsPatch, WebhookMode } from "../net/alert_schemas";
-import type { Member, Role } from "../net/schemas";
+import { ROLES, type Member } from "../net/schemas";
+import { termOf } from "./system_text";
 
 /** The schedule as the form holds it: the inputs' text, so a half-typed value is kept as typed. */
 export interface UrgentForm {
@@ -42,17 +44,17 @@ export function minutesText(seconds: number): string {
 export function urgentPatch(current: UrgentSettings, form: UrgentForm): PatchResult {
   const minutes = parseNumber(form.repeatMinutes);
   if (minutes === null || minutes <= 0 || minutes > MAX_REPEAT_MINUTES) {
-    return { ok: false, error: `Repeat interval: a positive number of minutes, at most ${MAX_REPEAT_MINUTES}.` };
+    return { ok: false, error: t("alerts.errors.repeatInterval", { max: MAX_REPEAT_MINUTES }) };
   }
   const maxRepeats = parseCount(form.maxRepeats);
-  if (maxRepeats === null) return { ok: false, error: "Repeats: a whole number, 0 or more." };
+  if (maxRepeats === null) return { ok: false, error: t("alerts.errors.repeats") };
   const after = form.escalateAfter.trim() === "" ? null : parseCount(form.escalateAfter);
   if (after === 0 || (after === null && form.escalateAfter.trim() !== "")) {
-    return { ok: false, error: "Escalate after: a whole number of repeats, 1 or more, or empty for no escalation." };
+    return { ok: false, error: t("alerts.errors.escalateAfter") };
   }
   const to = form.escalateTo.trim() === "" ? null : form.escalateTo.trim();
   if ((after === null) !== (to === null)) {
-    return { ok: false, error: "Escalation needs both: after how many repeats, and whom to page." };
+    return { ok: false, error: t("alerts.errors.needsBoth") };
   }
   const wanted: Required<UrgentSettingsPatch> = {
     repeat_seconds: Math.round(minutes * 60),
@@ -65,17 +67,17 @@ export function urgentPatch(current: UrgentSettings, form: UrgentForm): PatchRes
   if (wanted.max_repeats !== current.max_repeats) patch.max_repeats = wanted.max_repeats;
   if (wanted.escalate_after !== current.escalate_after) patch.escalate_after = wanted.escalate_after;
   if (wanted.escalate_to !== current.escalate_to) patch.escalate_to = wanted.escalate_to;
-  if (Object.keys(patch).length === 0) return { ok: false, error: "Nothing to save: no setting was changed." };
+  if (Object.keys(patch).length === 0) return { ok: false, error: t("alerts.errors.nothing") };
   return { ok: true, patch };
 }
 
 /** In words: "every 2 min, 5 more times; then also pages Bob Chen after 3 repeats". */
 export function scheduleSummary(s: UrgentSettings, choices: EscalationChoice[]): string {
-  const repeats = s.max_repeats === 0 ? "no repeats" : `${s.max_repeats} more time${s.max_repeats === 1 ? "" : "s"}`;
-  const base = `Pages at once, then every ${minutesText(s.repeat_seconds)} min, ${repeats} until acknowledged`;
-  if (s.escalate_after === null || s.escalate_to === null) return `${base}; no escalation.`;
+  const repeats = s.max_repeats === 0 ? t("alerts.summary.noRepeats") : t("alerts.summary.repeats", { count: s.max_repeats });
+  const base = t("alerts.summary.base", { minutes: minutesText(s.repeat_seconds), repeats });
+  if (s.escalate_after === null || s.escalate_to === null) return t("alerts.summary.noEscalation", { base });
   const whom = choices.find((c) => c.value === s.escalate_to)?.label ?? s.escalate_to;
-  return `${base}; after ${s.escalate_after} unacknowledged repeat${s.escalate_after === 1 ? "" : "s"} also pages ${whom}.`;
+  return t("alerts.summary.escalation", { base, count: s.escalate_after, whom });
 }
 
 export interface EscalationChoice {
@@ -83,32 +85,26 @@ export interface EscalationChoice {
   label: string;
 }
 
-const ROLE_LABELS: Record<Role, string> = {
-  OWNER: "Every OWNER",
-  EDITOR: "Every EDITOR",
-  VIEWER: "Every VIEWER",
-};
-
 /**
  * Whom a page may escalate to: nobody, each role, each member (bots left out: they cannot
  * acknowledge). A target that is no longer a member stays listed, so the form shows the truth.
  */
 export function escalationChoices(members: Member[], current: string | null): EscalationChoice[] {
-  const choices: EscalationChoice[] = [{ value: "", label: "Nobody" }];
-  for (const role of ["OWNER", "EDITOR", "VIEWER"] as const) choices.push({ value: `role:${role}`, label: ROLE_LABELS[role] });
+  const choices: EscalationChoice[] = [{ value: "", label: t("alerts.nobody") }];
+  for (const role of ROLES) choices.push({ value: `role:${role}`, label: t("alerts.everyRole", { role: termOf("roles", role) }) });
   const people = members
     .filter((m) => !m.is_bot)
-    .map((m) => ({ value: m.user_id, label: `${m.display_name} (${m.user_id})` }))
+    .map((m) => ({ value: m.user_id, label: t("alerts.person", { name: m.display_name, id: m.user_id }) }))
     .sort((a, b) => a.label.localeCompare(b.label));
   choices.push(...people);
-  if (current && !choices.some((c) => c.value === current)) choices.push({ value: current, label: `${current} (not a member)` });
+  if (current && !choices.some((c) => c.value === current)) choices.push({ value: current, label: t("alerts.notMember", { id: current }) });
   return choices;
 }
 
-export const MODE_LABELS: Record<WebhookMode, string> = {
-  post: "Post into this room",
-  room_per_alert: "Open a room per alert group",
-};
+/** A webhook mode in words, in the current language. */
+export function modeLabel(mode: WebhookMode): string {
+  return t(`webhooks.modes.${mode}`);
+}
 
 /** The address to paste into Alertmanager or Grafana: the server's origin and the answer's path. */
 export function hookAddress(url: string, origin: string): string {
@@ -119,8 +115,8 @@ export function hookAddress(url: string, origin: string): string {
 /** The creation form, checked: the server's rules for a name (1–100 characters once trimmed). */
 export function checkWebhookName(name: string): string | null {
   const trimmed = name.trim();
-  if (!trimmed) return "Name the webhook: it becomes the bot's display name.";
-  if (trimmed.length > 100) return "Name: at most 100 characters.";
+  if (!trimmed) return t("webhooks.nameMissing");
+  if (trimmed.length > 100) return t("webhooks.nameTooLong", { max: 100 });
   return null;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ChatMessage } from "../net/schemas";
-import { alignSeries, chartableFields, deletedIds, mergePoints, panWindow, pointsFromMessages, scaleKeys, zoomWindow } from "./chart";
+import { alignSeries, chartableFields, dateNames, deletedIds, mergePoints, panWindow, pointsFromMessages, scaleKeys, zoomWindow } from "./chart";
 
 const p = (id: string, seq: number, value: number, at: string) => ({ message_id: id, sequence_number: seq, created_at: at, value });
 const T = (min: number) => `2026-12-04T10:${String(min).padStart(2, "0")}:00.000Z`;
@@ -97,5 +97,17 @@ describe("zoom and pan windows", () => {
     expect(panWindow({ min: 250, max: 750 }, 0.5, bounds)).toEqual({ min: 500, max: 1000 });
     expect(panWindow({ min: 500, max: 1000 }, 0.5, bounds)).toEqual({ min: 500, max: 1000 });
     expect(panWindow({ min: 100, max: 300 }, -1, bounds)).toEqual({ min: 0, max: 200 });
+  });
+});
+
+describe("time axis names", () => {
+  it("names months and weekdays in the page's language (uPlot's lists start on Sunday)", () => {
+    const zh = dateNames("zh-TW");
+    expect(zh.MMMM[0]).toBe("1月");
+    expect(zh.MMM[11]).toBe("12月");
+    expect(zh.WWWW[0]).toBe("星期日");
+    const en = dateNames("en-GB");
+    expect(en.MMM[10]).toBe("Nov");
+    expect(en.WWW[1]).toBe("Mon");
   });
 });

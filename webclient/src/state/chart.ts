@@ -132,3 +132,25 @@ export function panWindow(w: Window, fraction: number, bounds: Window): Window {
   min = Math.max(bounds.min, Math.min(min, bounds.max - span));
   return { min, max: min + span };
 }
+
+/** uPlot's names for its time axis (its DateNames). */
+export interface DateNames {
+  MMMM: string[];
+  MMM: string[];
+  WWWW: string[];
+  WWW: string[];
+}
+
+/** Month and weekday names of a locale, for uPlot's axis labels. */
+export function dateNames(locale: string): DateNames {
+  const month = (style: "long" | "short") => {
+    const f = new Intl.DateTimeFormat(locale, { month: style, timeZone: "UTC" });
+    return Array.from({ length: 12 }, (_, i) => f.format(Date.UTC(2024, i, 1)));
+  };
+  // 2024-09-01 was a Sunday: uPlot's weekday lists start on Sunday.
+  const weekday = (style: "long" | "short") => {
+    const f = new Intl.DateTimeFormat(locale, { weekday: style, timeZone: "UTC" });
+    return Array.from({ length: 7 }, (_, i) => f.format(Date.UTC(2024, 8, 1 + i)));
+  };
+  return { MMMM: month("long"), MMM: month("short"), WWWW: weekday("long"), WWW: weekday("short") };
+}

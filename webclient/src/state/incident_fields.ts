@@ -8,6 +8,8 @@
  * is the measurement time (ISO 8601), as in the spec's example.
  */
 
+import { lazyTexts, t } from "../i18n";
+
 export const UNITS_KEY = "_units";
 export const TIMESTAMP_KEY = "timestamp";
 export const MAX_UNIT_CHARS = 32;
@@ -37,25 +39,25 @@ export const PRESET_FIELDS: readonly FieldRow[] = [
 /** Common text fields of an incident report, offered as suggestions. */
 export const SUGGESTED_TEXT_FIELDS = ["severity", "line", "station", "equipment_id", "status"] as const;
 
-/** User-visible strings of this module (routed through the i18n library at merge). */
-export const FIELD_TEXT = {
-  nameRequired: (row: number) => `Field ${row}: give it a name.`,
-  nameInvalid: (row: number) =>
-    `Field ${row}: a name starts with a letter and uses letters, digits and _ (spaces become _).`,
-  nameReserved: (row: number, name: string) => `Field ${row}: "${name}" is reserved; choose another name.`,
-  nameDuplicate: (row: number, name: string) => `Field ${row}: "${name}" is used twice.`,
-  notANumber: (row: number) => `Field ${row}: the value must be a number (use . for decimals), or switch it to text.`,
-  textTooLong: (row: number) => `Field ${row}: the text is longer than ${MAX_TEXT_VALUE_CHARS} characters.`,
-  unitTooLong: (row: number) => `Field ${row}: the unit is longer than ${MAX_UNIT_CHARS} characters.`,
-  tooMany: `At most ${MAX_FIELDS} fields in one report.`,
-  empty: "Enter at least one value.",
-  labels: {
-    temperature: "Temperature",
-    pressure: "Pressure",
-    production_rate: "Production rate",
-    timestamp: "Measured at",
-  } as Record<string, string>,
-};
+/** User-visible strings of this module, in the current language (src/i18n/locales). */
+export const FIELD_TEXT = lazyTexts(
+  { empty: "fields.empty" },
+  {
+    nameRequired: (row: number) => t("fields.nameRequired", { row }),
+    nameInvalid: (row: number) => t("fields.nameInvalid", { row }),
+    nameReserved: (row: number, name: string) => t("fields.nameReserved", { row, name }),
+    nameDuplicate: (row: number, name: string) => t("fields.nameDuplicate", { row, name }),
+    notANumber: (row: number) => t("fields.notANumber", { row }),
+    textTooLong: (row: number) => t("fields.textTooLong", { row, max: MAX_TEXT_VALUE_CHARS }),
+    unitTooLong: (row: number) => t("fields.unitTooLong", { row, max: MAX_UNIT_CHARS }),
+    tooMany: () => t("fields.tooMany", { max: MAX_FIELDS }),
+    /** A known field's label (the spec's readings, the suggested text fields), else null. */
+    label: (key: string): string | null => {
+      const text = t(`fields.labels.${key}`, { defaultValue: "" });
+      return text || null;
+    },
+  },
+);
 
 /** Turns what a person typed into a field name: trimmed, lower case, spaces to `_`. */
 export function normaliseFieldName(raw: string): string {
@@ -95,7 +97,7 @@ export function buildIncidentData(rows: readonly FieldRow[], now: Date): BuildRe
       units[name] = unit;
     }
     count += 1;
-    if (count > MAX_FIELDS) return { ok: false, error: FIELD_TEXT.tooMany };
+    if (count > MAX_FIELDS) return { ok: false, error: FIELD_TEXT.tooMany() };
   }
   if (count === 0) return { ok: false, error: FIELD_TEXT.empty };
   if (Object.keys(units).length > 0) data[UNITS_KEY] = units;
@@ -146,7 +148,7 @@ export function unitsOf(content: Record<string, unknown>): Record<string, string
 }
 
 export function fieldLabel(key: string): string {
-  return FIELD_TEXT.labels[key] ?? key.replace(/_/g, " ");
+  return FIELD_TEXT.label(key) ?? key.replace(/_/g, " ");
 }
 
 /** A reading as text: numbers trimmed to 2 decimals, with the unit when there is one. */

@@ -1,4 +1,5 @@
 /** Who is online in the room and who is typing, as a pure reducer with explicit time. */
+import { t } from "../i18n";
 import type { OnlineUser } from "../net/schemas";
 
 export interface Typist {
@@ -70,9 +71,9 @@ export function nextTypingExpiry(state: PresenceState): number | null {
 export function typingSummary(typists: readonly Typist[]): string {
   const names = typists.map((t) => t.display_name);
   if (names.length === 0) return "";
-  if (names.length === 1) return `${names[0]} is typing…`;
-  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
-  return `${names.length} people are typing…`;
+  if (names.length === 1) return t("typing.one", { name: names[0] });
+  if (names.length === 2) return t("typing.two", { first: names[0], second: names[1] });
+  return t("typing.many", { count: names.length });
 }
 
 export function isOnline(state: PresenceState, userId: string): boolean {

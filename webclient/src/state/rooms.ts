@@ -4,6 +4,7 @@
  * state and its frames update it; without it, the REST list and the open room's own events
  * keep it roughly current.
  */
+import { t } from "../i18n";
 import type { Role, Room, RoomEntry, RoomPreview, RoomStatus } from "../net/schemas";
 
 export interface RoomsState {
@@ -171,7 +172,7 @@ export function roomLine(room: Room): RoomLine {
       sender,
       // A bot's badge goes with its name: never on a line that shows no sender.
       bot: sender !== null && p.sender_is_bot,
-      text: p.content || PREVIEW_LABELS[p.message_type],
+      text: p.content || (p.message_type === "text" ? "" : t(`roomPreview.${p.message_type}`)),
       at,
     };
   }
@@ -180,14 +181,6 @@ export function roomLine(room: Room): RoomLine {
   }
   return { kind: "empty" };
 }
-
-const PREVIEW_LABELS: Record<RoomPreview["message_type"], string> = {
-  text: "",
-  image_ref: "[image]",
-  file_ref: "[file]",
-  incident_data: "[incident data]",
-  system: "[event]",
-};
 
 function find(state: RoomsState, roomId: string): Room | null {
   return state.rooms.find((r) => r.room_id === roomId) ?? null;

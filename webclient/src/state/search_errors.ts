@@ -1,23 +1,24 @@
 /** What to tell someone whose search the server refused, instead of `HTTP 422: …`. */
+import { lazyTexts, t } from "../i18n";
 
 export interface HttpLikeError {
   status: number;
   detail: string;
 }
 
-/** User-visible strings of this module (routed through the i18n library at merge). */
-export const SEARCH_ERROR_TEXT = {
-  badHas: (value: string) =>
-    `"has:${value}" is not a filter Andon knows. Use has:image, has:file or has:data (incident readings).`,
-  tooLong: "The search is too long. Shorten it to the words that matter (at most 1,000 characters).",
-  unreadable:
-    'The search could not be understood. Use words, "a quoted phrase", from:name, in:room or has:image / has:file / has:data.',
-  badParameter: "The search could not be run with these settings. Clear the filters and try again.",
-  unavailable: "Search is unavailable right now. Try again in a minute; messages are still being saved.",
-  signedOut: "Your session has ended. Sign in again to search.",
-  offline: "You are offline. Search needs a connection; try again when you are back online.",
-  failed: "Search failed. Try again.",
-};
+/** User-visible strings of this module, in the current language (src/i18n/locales). */
+export const SEARCH_ERROR_TEXT = lazyTexts(
+  {
+    tooLong: "search.errors.tooLong",
+    unreadable: "search.errors.unreadable",
+    badParameter: "search.errors.badParameter",
+    unavailable: "search.errors.unavailable",
+    signedOut: "search.errors.signedOut",
+    offline: "search.errors.offline",
+    failed: "search.errors.failed",
+  },
+  { badHas: (value: string) => t("search.errors.badHas", { value }) },
+);
 
 function isHttpLike(err: unknown): err is HttpLikeError {
   return (

@@ -1,39 +1,40 @@
 /** Human sentences for system events, stored (in the timeline) or transient (notices). */
+import { t } from "../i18n";
 
 export type NameOf = (userId: string) => string;
 
+/** A role or room status in the current language (the wire value when it is not a known one). */
+export function termOf(group: "roles" | "roomStatus", value: string): string {
+  return t(`${group}.${value}`, { defaultValue: value });
+}
+
 export function describeSystemEvent(content: Record<string, unknown>, nameOf: NameOf): string {
   const event = typeof content.event === "string" ? content.event : "event";
-  const user = typeof content.user_id === "string" ? nameOf(content.user_id) : "someone";
+  const user = typeof content.user_id === "string" ? nameOf(content.user_id) : t("common.someone");
   const actor = typeof content.actor_id === "string" ? nameOf(content.actor_id) : null;
-  const by = actor ? ` by ${actor}` : "";
+  const role = typeof content.role === "string" ? termOf("roles", content.role) : null;
   switch (event) {
     case "user_joined":
-      return `${user} joined`;
+      return t("system.joined", { user });
     case "user_left":
-      return `${user} left`;
-    case "member_added": {
-      const role = typeof content.role === "string" ? ` as ${content.role}` : "";
-      return `${user} was added${role}${by}`;
-    }
+      return t("system.left", { user });
+    case "member_added":
+      return t(`system.added${role ? "As" : ""}${actor ? "By" : ""}`, { user, role, actor });
     case "member_removed":
-      return `${user} was removed${by}`;
-    case "member_role_changed": {
-      const role = typeof content.role === "string" ? content.role : "a new role";
-      return `${user} is now ${role}${by ? ` (changed${by})` : ""}`;
-    }
+      return t(actor ? "system.removedBy" : "system.removed", { user, actor });
+    case "member_role_changed":
+      return t(actor ? "system.roleChangedBy" : "system.roleChanged", { user, actor, role: role ?? t("system.newRole") });
     case "room_status_changed": {
-      const from = typeof content.old_status === "string" ? content.old_status : "?";
-      const to = typeof content.new_status === "string" ? content.new_status : "?";
-      const who = actor ?? user;
-      return `${who} changed the room status from ${from} to ${to}`;
+      const from = typeof content.old_status === "string" ? termOf("roomStatus", content.old_status) : "?";
+      const to = typeof content.new_status === "string" ? termOf("roomStatus", content.new_status) : "?";
+      return t("system.statusChanged", { who: actor ?? user, from, to });
     }
     case "alert_resolved": {
-      const title = typeof content.title === "string" && content.title ? content.title : "alert";
+      const title = typeof content.title === "string" && content.title ? content.title : t("system.alert");
       // The actor is the webhook's bot, no member whose name the room knows: the badge says it.
-      return `Resolved: ${title}`;
+      return t("system.resolved", { title });
     }
     default:
-      return `${event.replace(/_/g, " ")}${by}`;
+      return t(actor ? "system.otherBy" : "system.other", { event: event.replace(/_/g, " "), actor });
   }
 }

@@ -28,7 +28,11 @@ export class ZonedTimeFormatter {
   private readonly partsCache = new Map<number, ZonedParts>();
   private readonly longCache = new Map<number, string>();
 
-  constructor(readonly timeZone: string) {
+  /** `locale` words the long form (tooltips); the short form is the spec's digits in every language. */
+  constructor(
+    readonly timeZone: string,
+    readonly locale = "en-GB",
+  ) {
     this.parts = new Intl.DateTimeFormat("en-US", {
       timeZone,
       year: "numeric",
@@ -39,7 +43,7 @@ export class ZonedTimeFormatter {
       hourCycle: "h23",
     });
     // Always with the year (a message from another year says which) and the zone's offset.
-    this.full = new Intl.DateTimeFormat("en-GB", {
+    this.full = new Intl.DateTimeFormat(locale, {
       timeZone,
       year: "numeric",
       month: "short",

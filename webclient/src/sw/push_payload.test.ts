@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { translator } from "../i18n/locales";
 import { ACK_ACTION, base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload, safeAppUrl } from "./push_payload";
 
 const ORIGIN = "https://andon.example";
+const en = translator("en");
+const zh = translator("zh-TW");
 
 describe("push payloads", () => {
   const payload = {
@@ -17,7 +20,7 @@ describe("push payloads", () => {
 
   it("builds a mention notification that opens the room", () => {
     const p = parsePushPayload(JSON.stringify(payload))!;
-    expect(notificationFor(p, ORIGIN)).toEqual({
+    expect(notificationFor(p, ORIGIN, en)).toEqual({
       title: "Ann mentioned you in Line 3 overheating",
       body: "@Bob please check",
       tag: "andon-room-r1",
@@ -25,12 +28,13 @@ describe("push payloads", () => {
       renotify: true,
       requireInteraction: true,
       urgentMessageId: null,
+      ackTitle: null,
     });
   });
 
   it("builds an urgent notification per message that can be acknowledged", () => {
     const p = parsePushPayload(JSON.stringify({ ...payload, kind: "urgent", round: 2, url: "/rooms/r1?seq=7" }))!;
-    expect(notificationFor(p, ORIGIN)).toEqual({
+    expect(notificationFor(p, ORIGIN, en)).toEqual({
       title: "URGENT: Ann in Line 3 overheating",
       body: "@Bob please check",
       tag: "andon-urgent-m1",
@@ -38,12 +42,22 @@ describe("push payloads", () => {
       renotify: true,
       requireInteraction: true,
       urgentMessageId: "m1",
+      ackTitle: "Acknowledge",
     });
   });
 
   it("builds a message notification with the sender in the body", () => {
     const p = parsePushPayload(JSON.stringify({ ...payload, kind: "message" }))!;
-    expect(notificationFor(p, ORIGIN)).toMatchObject({ title: "Line 3 overheating", body: "Ann: @Bob please check" });
+    expect(notificationFor(p, ORIGIN, en)).toMatchObject({ title: "Line 3 overheating", body: "Ann: @Bob please check" });
+  });
+
+  it("speaks the reader's language (Traditional Chinese)", () => {
+    const p = parsePushPayload(JSON.stringify(payload))!;
+    expect(notificationFor(p, ORIGIN, zh).title).toBe("Ann 在「Line 3 overheating」提及了你");
+    const urgent = parsePushPayload(JSON.stringify({ ...payload, kind: "urgent" }))!;
+    expect(notificationFor(urgent, ORIGIN, zh)).toMatchObject({ title: "緊急：Ann 在「Line 3 overheating」", ackTitle: "確認" });
+    const plain = parsePushPayload(JSON.stringify({ ...payload, kind: "message", sender_display_name: "" }))!;
+    expect(notificationFor(plain, ORIGIN, zh).body).toBe("某人：@Bob please check");
   });
 
   it("names the acknowledge action the service worker handles", () => {

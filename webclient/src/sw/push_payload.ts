@@ -3,6 +3,7 @@
  * the service worker and the page (a page notification looks like a push one and
  * replaces it: both use the room's tag) and is unit-tested in node.
  */
+import type { Translate } from "../i18n/core";
 import { decode, int, object, oneOf, str, withDefault } from "../net/decode";
 
 export interface PushPayload {
@@ -45,6 +46,8 @@ export interface NotificationSpec {
   requireInteraction: boolean;
   /** Urgent pages: the message to acknowledge from the notification's action. */
   urgentMessageId: string | null;
+  /** Urgent pages: the acknowledge action's title, in the reader's language. */
+  ackTitle: string | null;
 }
 
 /** The notification action that acknowledges an urgent page (docs/alerts.md). */
@@ -54,13 +57,14 @@ export function roomTag(roomId: string): string {
   return `andon-room-${roomId}`;
 }
 
-export function notificationFor(p: PushPayload, origin: string): NotificationSpec {
+/** The notification for a payload, its words from `tr` (the page's or the service worker's language). */
+export function notificationFor(p: PushPayload, origin: string, tr: Translate): NotificationSpec {
   const room = p.room_title || "Andon";
-  const sender = p.sender_display_name || "Someone";
+  const sender = p.sender_display_name || tr("notification.someone");
   const mention = p.kind === "mention";
   if (p.kind === "urgent") {
     return {
-      title: `URGENT: ${sender} in ${room}`,
+      title: tr("notification.urgentTitle", { sender, room }),
       body: p.preview,
       // One notification per urgent message: each repeat replaces it and alerts again.
       tag: `andon-urgent-${p.message_id}`,
@@ -68,16 +72,18 @@ export function notificationFor(p: PushPayload, origin: string): NotificationSpe
       renotify: true,
       requireInteraction: true,
       urgentMessageId: p.message_id,
+      ackTitle: tr("notification.acknowledge"),
     };
   }
   return {
-    title: mention ? `${sender} mentioned you in ${room}` : room,
-    body: mention ? p.preview : `${sender}: ${p.preview}`,
+    title: mention ? tr("notification.mentionTitle", { sender, room }) : room,
+    body: mention ? p.preview : tr("notification.messageBody", { sender, preview: p.preview }),
     tag: roomTag(p.room_id),
     url: safeAppUrl(p.url, origin, p.room_id),
     renotify: mention,
     requireInteraction: mention,
     urgentMessageId: null,
+    ackTitle: null,
   };
 }
 

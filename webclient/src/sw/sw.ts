@@ -12,6 +12,7 @@ import { clientsClaim } from "workbox-core";
 import { cleanupOutdatedCaches, matchPrecache, precacheAndRoute, type PrecacheEntry } from "workbox-precaching";
 import { NavigationRoute, registerRoute } from "workbox-routing";
 import { ACK_ACTION, base64UrlToBytes, bytesToBase64Url, notificationFor, parsePushPayload } from "./push_payload";
+import { rememberLanguage, workerTranslator } from "./sw_language";
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<PrecacheEntry | string> };
 
@@ -40,12 +41,13 @@ self.addEventListener("push", (event) => {
   const payload = event.data ? parsePushPayload(event.data.text()) : null;
   event.waitUntil(
     (async () => {
+      const tr = await workerTranslator(self.navigator.languages ?? []);
       if (!payload) {
         // A push must always show something (userVisibleOnly); say as much as we know.
-        await self.registration.showNotification("Andon", { body: "New activity in your incident rooms", tag: "andon" });
+        await self.registration.showNotification("Andon", { body: tr("notification.fallbackBody"), tag: "andon" });
         return;
       }
-      const spec = notificationFor(payload, self.location.origin);
+      const spec = notificationFor(payload, self.location.origin, tr);
       await self.registration.showNotification(spec.title, {
         body: spec.body,
         tag: spec.tag,
@@ -57,11 +59,17 @@ self.addEventListener("push", (event) => {
         ...({ renotify: spec.renotify } as NotificationOptions),
         // An urgent page: acknowledge right from the notification (docs/alerts.md).
         ...(spec.urgentMessageId
-          ? ({ actions: [{ action: ACK_ACTION, title: "Acknowledge" }], vibrate: [400, 150, 400, 150, 400] } as NotificationOptions)
+          ? ({ actions: [{ action: ACK_ACTION, title: spec.ackTitle ?? "" }], vibrate: [400, 150, 400, 150, 400] } as NotificationOptions)
           : {}),
       });
     })(),
   );
+});
+
+// The page says which language it shows; notifications use the same (sw_language.ts).
+self.addEventListener("message", (event) => {
+  const data = event.data as { type?: unknown; language?: unknown } | null;
+  if (data?.type === "andon:language") event.waitUntil(rememberLanguage(data.language).catch(() => undefined));
 });
 
 self.addEventListener("notificationclick", (event) => {

@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { useEffect, useState } from "preact/hooks";
 import type { UrgentSettings } from "../net/alert_schemas";
 import type { RoomSession } from "../session/room_session";
@@ -36,7 +37,7 @@ export function AlertsPanel({ room }: { room: RoomSession }) {
 
   return (
     <div class="alerts-panel">
-      <h2 id="urgent-heading">Urgent pages</h2>
+      <h2 id="urgent-heading">{t("alerts.title")}</h2>
       <ErrorNote error={error} />
       {settings ? (
         <>
@@ -48,7 +49,7 @@ export function AlertsPanel({ room }: { room: RoomSession }) {
           {isOwner ? <ScheduleForm room={room} settings={settings} onSaved={setSettings} /> : null}
         </>
       ) : error ? null : (
-        <p class="muted">Loading…</p>
+        <p class="muted">{t("common.loading")}</p>
       )}
       {isOwner ? <WebhooksSection roomId={room.roomId} /> : null}
     </div>
@@ -81,9 +82,9 @@ function OptIn({ roomId, settings, onSaved }: { roomId: string; settings: Urgent
           disabled={pending !== null}
           onChange={(e) => void change(e.currentTarget.checked)}
         />{" "}
-        Page me for urgent messages in this room that mention nobody
+        {t("alerts.optIn")}
       </label>
-      <p class="hint muted">Urgent messages that mention you always page you.</p>
+      <p class="hint muted">{t("alerts.optInHint")}</p>
       <ErrorNote error={error} />
     </div>
   );
@@ -109,7 +110,7 @@ function ScheduleForm({ room, settings, onSaved }: { room: RoomSession; settings
       const saved = await session.api.updateUrgentSettings(room.roomId, result.patch);
       onSaved(saved);
       setForm(formFromSettings(saved));
-      setStatus({ error: false, text: "Saved. New urgent messages follow this schedule." });
+      setStatus({ error: false, text: t("alerts.saved") });
     } catch (err) {
       setStatus({ error: true, text: errorText(err) });
     } finally {
@@ -118,7 +119,7 @@ function ScheduleForm({ room, settings, onSaved }: { room: RoomSession; settings
   };
 
   return (
-    <form class="form-grid urgent-form" aria-label="Urgent page schedule" onSubmit={submit}>
+    <form class="form-grid urgent-form" aria-label={t("alerts.scheduleForm")} onSubmit={submit}>
       <ScheduleFields form={form} onChange={setForm} choices={escalationChoices(room.members.value, settings.escalate_to)} />
       {status ? (
         <p class={status.error ? "error" : "ok"} role={status.error ? "alert" : "status"}>
@@ -126,7 +127,7 @@ function ScheduleForm({ room, settings, onSaved }: { room: RoomSession; settings
         </p>
       ) : null}
       <button type="submit" class="primary" disabled={busy}>
-        Save schedule
+        {t("alerts.saveSchedule")}
       </button>
     </form>
   );
@@ -137,19 +138,19 @@ function ScheduleFields({ form, onChange, choices }: { form: UrgentForm; onChang
   return (
     <>
       <label>
-        Repeat every (minutes)
+        {t("alerts.repeatEvery")}
         <input inputMode="decimal" value={form.repeatMinutes} onInput={set("repeatMinutes")} required />
       </label>
       <label>
-        Repeats after the first page
+        {t("alerts.maxRepeats")}
         <input inputMode="numeric" value={form.maxRepeats} onInput={set("maxRepeats")} required />
       </label>
       <label>
-        Escalate after (unacknowledged repeats, empty for never)
+        {t("alerts.escalateAfter")}
         <input inputMode="numeric" value={form.escalateAfter} onInput={set("escalateAfter")} />
       </label>
       <label>
-        Escalate to
+        {t("alerts.escalateTo")}
         <select value={form.escalateTo} onChange={set("escalateTo")}>
           {choices.map((c) => (
             <option key={c.value} value={c.value}>

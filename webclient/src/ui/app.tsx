@@ -1,3 +1,4 @@
+import { language, t } from "../i18n";
 import { useEffect } from "preact/hooks";
 import { ConnectionBadge } from "./connection_badge";
 import { useApp } from "./context";
@@ -12,6 +13,9 @@ import { SearchView } from "./search_view";
 import { SettingsView } from "./settings_view";
 import { SignInView } from "./sign_in_view";
 
+const NAV = ["rooms", "mentions", "search", "settings"] as const;
+type NavName = (typeof NAV)[number];
+
 export function App() {
   const { session, router } = useApp();
   const auth = session.auth.value;
@@ -21,8 +25,8 @@ export function App() {
   const unreadMentions = session.unreadMentions.value;
 
   useEffect(() => {
-    document.title = unread > 0 ? `(${unread}) Andon` : "Andon";
-  }, [unread]);
+    document.title = unread > 0 ? t("app.unreadTitle", { count: unread }) : "Andon";
+  }, [unread, language.value]);
 
   // Leaving a room's page closes its socket.
   useEffect(() => {
@@ -32,14 +36,15 @@ export function App() {
   if (auth === "loading") {
     return (
       <main class="centered" aria-busy="true">
-        <p>Loading Andon…</p>
+        <p>{t("app.loading")}</p>
       </main>
     );
   }
   if (auth === "signed_out" || !user) return <SignInView />;
 
-  const nav = (name: "rooms" | "mentions" | "search" | "settings", label: string) => (
+  const nav = (name: NavName) => (
     <a
+      key={name}
       href={name === "rooms" ? "/" : `/${name}`}
       class="nav-link"
       data-testid={`nav-${name}`}
@@ -49,15 +54,15 @@ export function App() {
         router.go(name === "search" ? { name, q: "" } : { name });
       }}
     >
-      {label}
+      {t(`nav.${name}`)}
       {name === "rooms" && unread > 0 ? (
-        <span class="badge" data-testid="nav-rooms-badge" aria-label={`${unread} unread`}>
+        <span class="badge" data-testid="nav-rooms-badge" aria-label={t("nav.unread", { count: unread })}>
           {unread}
         </span>
       ) : null}
       {name === "mentions" && unreadMentions > 0 ? (
-        <span class="badge mention-badge" data-testid="nav-mentions-badge" aria-label={`${unreadMentions} unread mentions`}>
-          {unreadMentions > 99 ? "99+" : unreadMentions}
+        <span class="badge mention-badge" data-testid="nav-mentions-badge" aria-label={t("nav.unreadMentions", { count: unreadMentions })}>
+          {unreadMentions > 99 ? t("common.overflow") : unreadMentions}
         </span>
       ) : null}
     </a>
@@ -66,32 +71,29 @@ export function App() {
   return (
     <div class="app">
       <a class="skip-link" href="#main">
-        Skip to content
+        {t("app.skipToContent")}
       </a>
       {route.name === "room" ? <ComposerSkipLink roomId={route.roomId} /> : null}
       <header class="topbar">
         <span class="brand" aria-hidden="true">
           <span class="lamp" /> Andon
         </span>
-        <nav aria-label="Main">
-          {nav("rooms", "Rooms")}
-          {nav("mentions", "Mentions")}
-          {nav("search", "Search")}
-          {nav("settings", "Settings")}
+        <nav aria-label={t("app.mainNav")}>
+          {NAV.map(nav)}
         </nav>
         <ConnectionBadge status={session.userStream.value} onRetry={() => session.retryNow()} />
         <button
           type="button"
           class="link-button"
           onClick={() => void session.signOut()}
-          title={`Signed in as ${user.display_name} (${user.user_id})`}
+          title={t("app.signedInAs", { name: user.display_name, id: user.user_id })}
         >
-          Sign out
+          {t("app.signOut")}
         </button>
       </header>
       {session.offline.value ? (
         <p class="banner warn" role="status">
-          Offline: showing what was loaded before. Messages you send are queued and go out when the connection is back.
+          {t("app.offlineBanner")}
         </p>
       ) : null}
       <NotificationPrompt />

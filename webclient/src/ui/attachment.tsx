@@ -1,24 +1,29 @@
+import { formatNumber, lazyTexts, t } from "../i18n";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { FileInfo } from "../net/schemas";
 import { FormattedText } from "./formatted_text";
 import type { MentionOptions } from "./markdown";
 import { safeFileUrl } from "./safe_url";
 
-/** The user-visible strings of attachments (routed through the i18n library at merge). */
-export const ATTACHMENT_STRINGS = {
-  sharedImage: "Shared image",
-  imageUnavailable: "[image unavailable]",
-  downloadFile: "Download file",
-  file: "file",
-  unavailable: "(unavailable)",
-  openFull: (name: string) => `Open ${name} full size`,
-  close: "Close",
-  download: "Download",
-  imageDialog: (name: string) => `Image: ${name}`,
-  bytes: (n: number) => `${n} B`,
-  kib: (n: string) => `${n} KB`,
-  mib: (n: string) => `${n} MB`,
-};
+/** The user-visible strings of attachments, in the current language (src/i18n/locales). */
+export const ATTACHMENT_STRINGS = lazyTexts(
+  {
+    sharedImage: "attachment.sharedImage",
+    imageUnavailable: "attachment.imageUnavailable",
+    downloadFile: "attachment.downloadFile",
+    file: "attachment.file",
+    unavailable: "attachment.unavailable",
+    close: "common.close",
+    download: "attachment.download",
+  },
+  {
+    openFull: (name: string) => t("attachment.openFull", { name }),
+    imageDialog: (name: string) => t("attachment.imageDialog", { name }),
+    bytes: (n: number) => t("attachment.bytes", { size: formatNumber(n) }),
+    kib: (n: number) => t("attachment.kib", { size: formatNumber(n, { maximumFractionDigits: n >= 100 ? 0 : 1 }) }),
+    mib: (n: number) => t("attachment.mib", { size: formatNumber(n, { maximumFractionDigits: n >= 100 ? 0 : 1 }) }),
+  },
+);
 
 const S = ATTACHMENT_STRINGS;
 
@@ -26,9 +31,8 @@ const S = ATTACHMENT_STRINGS;
 export function formatSize(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return "";
   if (bytes < 1024) return S.bytes(bytes);
-  const one = (n: number) => (n >= 100 ? Math.round(n).toString() : (Math.round(n * 10) / 10).toString());
-  if (bytes < 1024 * 1024) return S.kib(one(bytes / 1024));
-  return S.mib(one(bytes / (1024 * 1024)));
+  if (bytes < 1024 * 1024) return S.kib(bytes / 1024);
+  return S.mib(bytes / (1024 * 1024));
 }
 
 /** "image/png" → "PNG", "application/pdf" → "PDF", "text/plain" → "TXT"-like short names. */

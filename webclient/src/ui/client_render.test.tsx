@@ -22,7 +22,7 @@ const taipei = new ZonedTimeFormatter("Asia/Taipei");
 describe("attachments", () => {
   it("formats sizes and types", () => {
     expect(formatSize(0)).toBe("0 B");
-    expect(formatSize(1023)).toBe("1023 B");
+    expect(formatSize(1023)).toBe("1,023 B"); // the locale's grouping
     expect(formatSize(2048)).toBe("2 KB");
     expect(formatSize(1536 * 1024)).toBe("1.5 MB");
     expect(formatSize(150 * 1024 * 1024)).toBe("150 MB");

@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { RoomSession } from "../session/room_session";
 import { activeMentionQuery, filterCandidates, insertMention, type MentionCandidate, type MentionQuery } from "../state/mentions";
@@ -113,7 +114,7 @@ export function Composer({ room }: { room: RoomSession }) {
       setDraft("");
     } catch (err) {
       if (preview) URL.revokeObjectURL(preview);
-      setError(`Upload failed: ${err instanceof Error ? err.message : String(err)}`);
+      setError(t("composer.uploadFailed", { detail: err instanceof Error ? err.message : String(err) }));
     } finally {
       setUploading(false);
       if (fileInput.current) fileInput.current.value = "";
@@ -130,11 +131,11 @@ export function Composer({ room }: { room: RoomSession }) {
         </p>
         <div class="composer-row">
           <label class="visually-hidden" for={`composer-${room.roomId}`}>
-            Message
+            {t("composer.message")}
           </label>
           <textarea id={`composer-${room.roomId}`} class="composer-input" rows={1} value={draft} disabled />
           <button type="button" class="primary" disabled>
-            Send
+            {t("composer.send")}
           </button>
         </div>
       </div>
@@ -144,7 +145,7 @@ export function Composer({ room }: { room: RoomSession }) {
   if (!room.canWrite) {
     return (
       <p class="composer-readonly muted" role="note">
-        {room.role.value === "VIEWER" ? "You can read this room but not post (VIEWER)." : "Posting is not available."}
+        {room.role.value === "VIEWER" ? t("composer.viewerOnly") : t("composer.noPosting")}
       </p>
     );
   }
@@ -167,7 +168,7 @@ export function Composer({ room }: { room: RoomSession }) {
         </p>
       ) : null}
       {showList ? (
-        <ul class="mention-list" id={listId} role="listbox" aria-label="Mention a member">
+        <ul class="mention-list" id={listId} role="listbox" aria-label={t("composer.mentionList")}>
           {candidates.map((m, i) => (
             <li
               key={m.user_id}
@@ -190,7 +191,7 @@ export function Composer({ room }: { room: RoomSession }) {
         <button
           type="button"
           class="icon-button"
-          aria-label="Attach an image or file"
+          aria-label={t("composer.attach")}
           disabled={uploading}
           onClick={() => fileInput.current?.click()}
         >
@@ -210,22 +211,22 @@ export function Composer({ room }: { room: RoomSession }) {
         <button
           type="button"
           class="icon-button"
-          aria-label="Post incident data"
+          aria-label={t("composer.incident")}
           aria-expanded={panel === "incident"}
           onClick={() => setPanel(panel === "incident" ? "none" : "incident")}
         >
           📊
         </button>
         <label class="visually-hidden" for={`composer-${room.roomId}`}>
-          Message
+          {t("composer.message")}
         </label>
         <textarea
           id={`composer-${room.roomId}`}
           ref={input}
           class="composer-input"
           rows={1}
-          placeholder={uploading ? "Uploading…" : "Message"}
-          title="Enter sends, Shift+Enter adds a line, @ mentions a member"
+          placeholder={uploading ? t("composer.uploading") : t("composer.message")}
+          title={t("composer.hint")}
           value={draft}
           aria-autocomplete="list"
           aria-controls={showList ? listId : undefined}
@@ -239,17 +240,17 @@ export function Composer({ room }: { room: RoomSession }) {
           onBlur={() => setDismissedAt(query?.start ?? null)}
           onFocus={() => setDismissedAt(null)}
         />
-        <label class={`urgent-toggle${urgent ? " on" : ""}`} title="Urgent: page the mentioned members (or those who opted in) until they acknowledge">
+        <label class={`urgent-toggle${urgent ? " on" : ""}`} title={t("composer.urgentHint")}>
           <input
             type="checkbox"
             data-testid="urgent-toggle"
             checked={urgent}
             onChange={(e) => setUrgent(e.currentTarget.checked)}
           />
-          Urgent
+          {t("composer.urgent")}
         </label>
         <button type="button" class="primary" onClick={() => void send()} disabled={!draft.trim()}>
-          Send
+          {t("composer.send")}
         </button>
       </div>
     </div>

@@ -1,12 +1,7 @@
+import { t } from "../i18n";
 import { useEffect, useState } from "preact/hooks";
 import type { ConnectionStatus } from "../net/managed_socket";
 
-const CLOSED_TEXT = {
-  unauthorized: "Signed out",
-  forbidden: "No access to this room",
-  not_found: "This room does not exist",
-  stopped: "Closed",
-} as const;
 
 /**
  * The words for a connection's state. "Live" only while frames flow; "Offline" as soon as the
@@ -15,17 +10,17 @@ const CLOSED_TEXT = {
 export function connectionLabel(status: ConnectionStatus): string {
   switch (status.state) {
     case "live":
-      return "Live";
+      return t("connection.live");
     case "syncing":
-      return "Catching up…";
+      return t("connection.syncing");
     case "connecting":
-      return status.attempt > 0 || status.hasBeenLive ? "Reconnecting…" : "Connecting…";
+      return status.attempt > 0 || status.hasBeenLive ? t("connection.reconnecting") : t("connection.connecting");
     case "waiting":
-      return "Reconnecting…";
+      return t("connection.reconnecting");
     case "offline":
-      return "Offline";
+      return t("connection.offline");
     case "closed":
-      return CLOSED_TEXT[status.closeReason ?? "stopped"];
+      return t(`connection.closed.${status.closeReason ?? "stopped"}`);
   }
 }
 
@@ -39,7 +34,7 @@ export function ConnectionBadge({
   status,
   onRetry,
   testId = "connection-badge",
-  label = "Connection",
+  label = t("connection.label"),
 }: {
   status: ConnectionStatus;
   onRetry: () => void;
@@ -60,7 +55,7 @@ export function ConnectionBadge({
       class={`conn conn-${status.state}`}
       role="status"
       aria-live="polite"
-      aria-label={`${label}: ${text}`}
+      aria-label={t("connection.aria", { label, state: text })}
       data-testid={testId}
       data-state={status.state}
     >
@@ -68,10 +63,10 @@ export function ConnectionBadge({
       <span class="conn-text" data-testid={`${testId}-text`}>
         {text}
       </span>
-      {seconds !== null && seconds > 0 ? <span class="conn-detail muted">{` next try in ${seconds}s`}</span> : null}
+      {seconds !== null && seconds > 0 ? <span class="conn-detail muted">{` ${t("connection.nextTry", { count: seconds })}`}</span> : null}
       {canRetry(status) ? (
         <button type="button" class="link-button" data-testid={`${testId}-retry`} onClick={onRetry}>
-          Retry now
+          {t("connection.retryNow")}
         </button>
       ) : null}
     </span>

@@ -1,3 +1,4 @@
+import { lazyTexts, t } from "../i18n";
 import { useContext, useEffect, useRef, useState } from "preact/hooks";
 import type { ChatMessage, MessageContent } from "../net/schemas";
 import type { RoomSession } from "../session/room_session";
@@ -5,19 +6,23 @@ import type { ZonedTimeFormatter } from "../state/time_format";
 import { AppContext } from "./context";
 import { FormattedText } from "./formatted_text";
 
-/** The user-visible strings of the edit history (routed through the i18n library at merge). */
-export const EDIT_HISTORY_STRINGS = {
-  edited: "(edited)",
-  editedAt: (when: string) => `Edited ${when}`,
-  showHistory: "Show edit history",
-  title: "Edit history",
-  original: "Original",
-  current: "Current",
-  version: (n: number) => `Version ${n}`,
-  loading: "Loading…",
-  failed: (why: string) => `Could not load the edit history: ${why}`,
-  close: "Close",
-};
+/** The user-visible strings of the edit history, in the current language (src/i18n/locales). */
+export const EDIT_HISTORY_STRINGS = lazyTexts(
+  {
+    edited: "editHistory.edited",
+    showHistory: "editHistory.showHistory",
+    title: "editHistory.title",
+    original: "editHistory.original",
+    current: "editHistory.current",
+    loading: "common.loading",
+    close: "common.close",
+  },
+  {
+    editedAt: (when: string) => t("editHistory.editedAt", { when }),
+    version: (n: number) => t("editHistory.version", { n }),
+    failed: (why: string) => t("editHistory.failed", { detail: why }),
+  },
+);
 
 const S = EDIT_HISTORY_STRINGS;
 

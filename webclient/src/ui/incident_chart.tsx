@@ -1,3 +1,4 @@
+import { lazyTexts, t } from "../i18n";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -6,6 +7,7 @@ import type { ChatMessage, IncidentPoint } from "../net/schemas";
 import {
   alignSeries,
   chartableFields,
+  dateNames,
   deletedIds,
   mergePoints,
   panWindow,
@@ -19,24 +21,28 @@ import {
 import { fieldLabel, formatReading } from "../state/incident_fields";
 import type { ZonedTimeFormatter } from "../state/time_format";
 
-/** User-visible strings of the chart (routed through the i18n library at merge). */
-export const CHART_TEXT = {
-  title: "Trend",
-  fields: "Fields to chart",
-  none: "No numeric readings in this room yet. Post incident data with a number to see it here.",
-  pick: "Choose a field to chart.",
-  loadFailed: (why: string) => `Could not load the readings: ${why}`,
-  zoomIn: "Zoom in",
-  zoomOut: "Zoom out",
-  panBack: "Earlier",
-  panForward: "Later",
-  reset: "Show all",
-  time: "Time",
-  hint: "Drag across the chart to zoom, scroll to zoom, Shift+scroll to pan; the legend shows the values under the pointer.",
-  summary: (parts: string[]) => parts.join("; "),
-  seriesSummary: (label: string, n: number, min: string, max: string, latest: string) =>
-    `${label}: ${n} readings from ${min} to ${max}, latest ${latest}`,
-};
+/** User-visible strings of the chart, in the current language (src/i18n/locales). */
+export const CHART_TEXT = lazyTexts(
+  {
+    title: "chart.title",
+    fields: "chart.fields",
+    none: "chart.none",
+    pick: "chart.pick",
+    zoomIn: "chart.zoomIn",
+    zoomOut: "chart.zoomOut",
+    panBack: "chart.panBack",
+    panForward: "chart.panForward",
+    reset: "chart.reset",
+    time: "chart.time",
+    hint: "chart.hint",
+  },
+  {
+    loadFailed: (why: string) => t("chart.loadFailed", { detail: why }),
+    summary: (parts: string[]) => parts.join(t("chart.summarySeparator")),
+    seriesSummary: (label: string, n: number, min: string, max: string, latest: string) =>
+      t("chart.seriesSummary", { label, count: n, min, max, latest }),
+  },
+);
 
 const COLORS = ["#c2410c", "#1d4ed8", "#15803d", "#7e22ce", "#0e7490", "#b91c1c", "#4d7c0f", "#a16207"];
 const HEIGHT = 220;
@@ -189,6 +195,8 @@ function Plot({ series, fmt }: { series: Series[]; fmt: ZonedTimeFormatter }) {
       width: Math.max(240, el.clientWidth || 320),
       height: HEIGHT,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), fmt.timeZone),
+      // The time axis names months and weekdays in the page's language.
+      fmtDate: (tpl) => uPlot.fmtDate(tpl, dateNames(fmt.locale)),
       scales: {
         x: { time: true, range: (_u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) },
         ...Object.fromEntries(keys.map((k) => [k, { auto: true }])),
@@ -259,7 +267,7 @@ function Plot({ series, fmt }: { series: Series[]; fmt: ZonedTimeFormatter }) {
       u.destroy();
       plot.current = null;
     };
-  }, [shape, fmt.timeZone]);
+  }, [shape, fmt.timeZone, fmt.locale]);
 
   // Live data: redraw, keeping the user's zoom window.
   useEffect(() => {

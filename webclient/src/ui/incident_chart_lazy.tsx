@@ -3,16 +3,14 @@
  * the room page does not pay for it. The chunk is in the service worker's precache like the
  * rest of the shell, so it opens offline too.
  */
+import { lazyTexts } from "../i18n";
 import type { ComponentProps, FunctionComponent } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { IncidentChart as Chart } from "./incident_chart";
 
 type Props = ComponentProps<typeof Chart>;
 
-export const LAZY_CHART_TEXT = {
-  loading: "Loading the chart…",
-  failed: "The chart could not be loaded. Check the connection and open the panel again.",
-};
+export const LAZY_CHART_TEXT = lazyTexts({ loading: "chart.loadingChart", failed: "chart.chartFailed" });
 
 let loaded: FunctionComponent<Props> | null = null;
 

@@ -1,3 +1,4 @@
+import { lazyTexts, t } from "../i18n";
 import { useState } from "preact/hooks";
 import "./incident.css";
 import {
@@ -9,25 +10,32 @@ import {
   type FieldRow,
 } from "../state/incident_fields";
 
-/** User-visible strings of the form (routed through the i18n library at merge). */
-export const FORM_TEXT = {
-  title: "Incident data",
-  name: "Field name",
-  kind: "Type",
-  number: "Number",
-  text: "Text",
-  value: "Value",
-  unit: "Unit",
-  unitPlaceholder: "e.g. °C",
-  namePlaceholder: "e.g. line",
-  remove: (name: string) => `Remove field ${name || "(unnamed)"}`,
-  addField: "Add field",
-  submit: "Post readings",
-  cancel: "Cancel",
-  fieldGroup: (n: number) => `Field ${n}`,
-  /** The value input's accessible name: "Temperature (°C)", or "Value 4" for a row not named yet. */
-  valueLabel: (n: number, label: string, unit: string) => (label ? (unit ? `${label} (${unit})` : label) : `Value ${n}`),
-};
+/** User-visible strings of the form, in the current language (src/i18n/locales). */
+export const FORM_TEXT = lazyTexts(
+  {
+    title: "incidentForm.title",
+    name: "incidentForm.name",
+    kind: "incidentForm.kind",
+    number: "incidentForm.number",
+    text: "incidentForm.text",
+    value: "incidentForm.value",
+    unit: "incidentForm.unit",
+    unitPlaceholder: "incidentForm.unitPlaceholder",
+    namePlaceholder: "incidentForm.namePlaceholder",
+    addField: "incidentForm.addField",
+    submit: "incidentForm.submit",
+    cancel: "common.cancel",
+  },
+  {
+    remove: (name: string) => t("incidentForm.remove", { name: name || t("incidentForm.unnamed") }),
+    fieldGroup: (n: number) => t("incidentForm.fieldGroup", { n }),
+    /** "Field name 2": a row's input named with its number. */
+    numbered: (label: string, n: number) => t("incidentForm.numbered", { label, n }),
+    /** The value input's accessible name: "Temperature (°C)", or "Value 4" for a row not named yet. */
+    valueLabel: (n: number, label: string, unit: string) =>
+      label ? (unit ? t("incidentForm.valueWithUnit", { label, unit }) : label) : t("incidentForm.valueN", { n }),
+  },
+);
 
 /** Structured readings for the room: any fields (number or text, with units), sent as incident_data. */
 export function IncidentForm({
@@ -68,7 +76,7 @@ export function IncidentForm({
                 list="incident-field-names"
                 placeholder={FORM_TEXT.namePlaceholder}
                 value={row.name}
-                aria-label={`${FORM_TEXT.name} ${i + 1}`}
+                aria-label={FORM_TEXT.numbered(FORM_TEXT.name, i + 1)}
                 onInput={(e) => update(i, { name: e.currentTarget.value })}
               />
             </label>
@@ -76,7 +84,7 @@ export function IncidentForm({
               <span class="visually-hidden">{FORM_TEXT.kind}</span>
               <select
                 value={row.kind}
-                aria-label={`${FORM_TEXT.kind} ${i + 1}`}
+                aria-label={FORM_TEXT.numbered(FORM_TEXT.kind, i + 1)}
                 onChange={(e) => update(i, { kind: e.currentTarget.value as FieldKind })}
               >
                 <option value="number">{FORM_TEXT.number}</option>
@@ -100,7 +108,7 @@ export function IncidentForm({
                 class="field-unit"
                 placeholder={FORM_TEXT.unitPlaceholder}
                 value={row.unit}
-                aria-label={`${FORM_TEXT.unit} ${i + 1}`}
+                aria-label={FORM_TEXT.numbered(FORM_TEXT.unit, i + 1)}
                 onInput={(e) => update(i, { unit: e.currentTarget.value })}
               />
             </label>

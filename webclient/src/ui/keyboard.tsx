@@ -1,7 +1,7 @@
-/** Keyboard paths into the room (strings routed through the i18n library at merge). */
-export const KEYBOARD_STRINGS = {
-  skipToComposer: "Skip to composer",
-};
+import { lazyTexts } from "../i18n";
+
+/** Keyboard paths into the room (strings in src/i18n/locales). */
+export const KEYBOARD_STRINGS = lazyTexts({ skipToComposer: "keyboard.skipToComposer" });
 
 export function composerId(roomId: string): string {
   return `composer-${roomId}`;

@@ -69,7 +69,7 @@ describe("RoomRow", () => {
       }),
     );
     expect(screen.getByTestId("room-unread-badge").textContent).toBe("3");
-    expect(screen.getByTestId("room-mention-badge").getAttribute("aria-label")).toBe("1 unread mentions");
+    expect(screen.getByTestId("room-mention-badge").getAttribute("aria-label")).toBe("1 unread mention");
     expect(screen.getByTestId("room-preview-sender").textContent).toContain("Operator");
     expect(screen.getByTestId("room-preview-text").textContent).toBe("oven at 90");
     expect(screen.getByTestId("room-time").textContent).toBe("16:00");

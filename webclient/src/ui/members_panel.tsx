@@ -1,3 +1,5 @@
+import { t } from "../i18n";
+import { termOf } from "../state/system_text";
 import { useState } from "preact/hooks";
 import { ROLES, ROOM_STATUSES, type Role, type Room, type RoomStatus } from "../net/schemas";
 import type { RoomSession } from "../session/room_session";
@@ -35,7 +37,7 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
     <div class="members">
       {isOwner && info ? (
         <label class="status-select">
-          Room status
+          {t("members.roomStatus")}
           <select
             value={info.status}
             onChange={(e) => {
@@ -45,20 +47,20 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
           >
             {ROOM_STATUSES.map((s) => (
               <option key={s} value={s}>
-                {s}
+                {termOf("roomStatus", s)}
               </option>
             ))}
           </select>
         </label>
       ) : null}
-      <h2>Members</h2>
+      <h2>{t("members.title")}</h2>
       {presence.onlineCount !== null ? (
         <>
           <p class="members-online" role="status">
-            {presence.onlineCount.toLocaleString()} online
+            {t("members.onlineCount", { count: presence.onlineCount })}
           </p>
           <p class="muted members-note">
-            A large room: only the people you talk to are marked online here.
+            {t("members.largeRoomNote")}
           </p>
         </>
       ) : null}
@@ -75,13 +77,13 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
               <span class={`presence-dot${online ? " online" : ""}`} aria-hidden="true" />
               <span class="member-name">
                 {m.display_name}
-                {m.user_id === me.user_id ? " (you)" : ""}
-                <span class="visually-hidden">{online ? ", online" : large ? "" : ", offline"}</span>
+                {m.user_id === me.user_id ? t("members.you") : ""}
+                <span class="visually-hidden">{online ? t("members.online") : large ? "" : t("members.offline")}</span>
               </span>
               {isOwner && m.user_id !== me.user_id ? (
                 <>
                   <label>
-                    <span class="visually-hidden">Role of {m.display_name}</span>
+                    <span class="visually-hidden">{t("members.roleOf", { name: m.display_name })}</span>
                     <select
                       value={m.role}
                       onChange={(e) => {
@@ -91,7 +93,7 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
                     >
                       {ROLES.map((r) => (
                         <option key={r} value={r}>
-                          {r}
+                          {termOf("roles", r)}
                         </option>
                       ))}
                     </select>
@@ -99,18 +101,18 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
                   <button
                     type="button"
                     class="link-button danger"
-                    aria-label={`Remove ${m.display_name}`}
+                    aria-label={t("members.removeName", { name: m.display_name })}
                     onClick={() => {
-                      if (confirm(`Remove ${m.display_name} from this room?`)) {
+                      if (confirm(t("members.confirmRemove", { name: m.display_name }))) {
                         void act(() => session.api.removeMember(room.roomId, m.user_id));
                       }
                     }}
                   >
-                    Remove
+                    {t("members.remove")}
                   </button>
                 </>
               ) : (
-                <span class="role">{m.role}</span>
+                <span class="role">{termOf("roles", m.role)}</span>
               )}
             </li>
           );
@@ -120,7 +122,7 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
             <span class="presence-dot online" aria-hidden="true" />
             <span class="member-name">
               {u.display_name}
-              <span class="visually-hidden">, online</span>
+              <span class="visually-hidden">{t("members.online")}</span>
             </span>
           </li>
         ))}
@@ -128,7 +130,7 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
       {isOwner ? (
         <form
           class="form-grid"
-          aria-label="Add member"
+          aria-label={t("members.addForm")}
           onSubmit={(e) => {
             e.preventDefault();
             const id = newId.trim().toLowerCase();
@@ -140,21 +142,21 @@ export function MembersPanel({ room, info }: { room: RoomSession; info: Room | n
           }}
         >
           <label>
-            Add member (e-mail)
+            {t("members.addEmail")}
             <input type="email" required value={newId} onInput={(e) => setNewId(e.currentTarget.value)} />
           </label>
           <label>
-            Role
+            {t("members.role")}
             <select value={newRole} onChange={(e) => setNewRole(e.currentTarget.value as Role)}>
               {ROLES.map((r) => (
                 <option key={r} value={r}>
-                  {r}
+                  {termOf("roles", r)}
                 </option>
               ))}
             </select>
           </label>
           <button type="submit" class="primary">
-            Add
+            {t("members.add")}
           </button>
         </form>
       ) : null}

@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { useApp } from "./context";
 import { PlainText } from "./formatted_text";
 
@@ -7,31 +8,31 @@ export function MentionToasts() {
   const toasts = session.toasts.value;
   if (toasts.length === 0) return null;
   return (
-    <div class="toasts" role="region" aria-label="Alerts">
-      {toasts.map((t) => (
+    <div class="toasts" role="region" aria-label={t("toasts.region")}>
+      {toasts.map((toast) => (
         <div
-          key={t.id}
-          class={`toast ${t.kind === "mention" ? "mention-toast" : "message-toast"}`}
+          key={toast.id}
+          class={`toast ${toast.kind === "mention" ? "mention-toast" : "message-toast"}`}
           role="alert"
-          data-testid={t.kind === "mention" ? "mention-toast" : "message-toast"}
-          data-room-id={t.room_id}
+          data-testid={toast.kind === "mention" ? "mention-toast" : "message-toast"}
+          data-room-id={toast.room_id}
         >
           <button
             type="button"
             class="toast-body"
             onClick={() => {
-              session.dismissToast(t.id);
-              router.go({ name: "room", roomId: t.room_id, at: t.sequence_number });
+              session.dismissToast(toast.id);
+              router.go({ name: "room", roomId: toast.room_id, at: toast.sequence_number });
             }}
           >
             <strong>
-              {t.kind === "mention"
-                ? `${t.sender_display_name} mentioned you in ${t.room_title}`
-                : `${t.sender_display_name} in ${t.room_title}`}
+              {toast.kind === "mention"
+                ? t("toasts.mentioned", { sender: toast.sender_display_name, room: toast.room_title })
+                : t("toasts.message", { sender: toast.sender_display_name, room: toast.room_title })}
             </strong>
-            <PlainText class="toast-preview" text={t.preview} />
+            <PlainText class="toast-preview" text={toast.preview} />
           </button>
-          <button type="button" class="icon-button" aria-label="Dismiss" onClick={() => session.dismissToast(t.id)}>
+          <button type="button" class="icon-button" aria-label={t("common.dismiss")} onClick={() => session.dismissToast(toast.id)}>
             ×
           </button>
         </div>

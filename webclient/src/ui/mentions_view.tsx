@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { useEffect, useMemo, useRef } from "preact/hooks";
 import type { MentionItem } from "../net/schemas";
 import { previewOf } from "../platform/alerts";
@@ -22,22 +23,22 @@ export function MentionsView() {
   const now = new Date();
   return (
     <section class="page" aria-labelledby="mentions-title">
-      <h1 id="mentions-title">Mentions</h1>
+      <h1 id="mentions-title">{t("mentions.title")}</h1>
       {state.error ? (
         <p class="error" role="alert">
           {state.error}{" "}
           <button type="button" class="link-button" onClick={() => void inbox.load()}>
-            Retry
+            {t("common.retry")}
           </button>
         </p>
       ) : null}
       {state.loaded && state.items.length === 0 ? (
         <p class="muted" data-testid="mentions-empty">
-          Nobody has mentioned you yet.
+          {t("mentions.empty")}
         </p>
       ) : null}
-      {!state.loaded && state.loading ? <p class="muted">Loading mentions…</p> : null}
-      <ol class="mentions-list" aria-label="Mentions" data-testid="mentions-list">
+      {!state.loaded && state.loading ? <p class="muted">{t("mentions.loading")}</p> : null}
+      <ol class="mentions-list" aria-label={t("mentions.title")} data-testid="mentions-list">
         {state.items.map((m) => (
           <li
             key={m.message_id}
@@ -56,7 +57,7 @@ export function MentionsView() {
             >
               <span class="hit-meta">
                 {m.unread ? (
-                  <span class="unread-dot" data-testid="mention-unread" aria-label="unread">
+                  <span class="unread-dot" data-testid="mention-unread" aria-label={t("mentions.unread")}>
                     ●{" "}
                   </span>
                 ) : null}
@@ -81,7 +82,7 @@ export function MentionsView() {
       </ol>
       {state.hasMore ? (
         <button type="button" data-testid="mentions-load-more" onClick={() => void inbox.loadMore()} disabled={state.loading}>
-          {state.loading ? "Loading…" : "Load more"}
+          {state.loading ? t("common.loading") : t("mentions.loadMore")}
         </button>
       ) : null}
     </section>

@@ -1,3 +1,4 @@
+import { lazyTexts, t } from "../i18n";
 import type { ChatMessage, FileInfo, MessageContent, MessageType } from "../net/schemas";
 import { formatValue, hasTerm, shownFields } from "../state/incident_fields";
 import { Attachment } from "./attachment";
@@ -43,7 +44,7 @@ export function MessageBody({ type, content, mentions, fileUrl, nameOf, meId, fo
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
-export const CARD_TEXT = { title: "📊 Incident data" };
+export const CARD_TEXT = lazyTexts({ title: "card.title" });
 
 /** An incident_data object as a card of fields with their units; `compact` for search hits. */
 export function IncidentCard({
@@ -103,7 +104,9 @@ function NestedValue({ value }: { value: object }) {
     if (pairs.length === 0) return <>—</>;
     return <>{pairs.map(([k, v]) => `${k}=${formatValue(v)}`).join(" · ")}</>;
   }
-  const size = Array.isArray(value) ? `${value.length} item${value.length === 1 ? "" : "s"}` : `${Object.keys(value).length} fields`;
+  const size = Array.isArray(value)
+    ? t("card.items", { count: value.length })
+    : t("card.fieldCount", { count: Object.keys(value).length });
   return (
     <details>
       <summary>{size}</summary>

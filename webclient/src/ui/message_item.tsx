@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { Component } from "preact";
 import { useState } from "preact/hooks";
 import type { ChatMessage } from "../net/schemas";
@@ -63,8 +64,8 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
         data-testid={highlighted ? "highlighted-message" : undefined}
       >
         {content.event === "alert_resolved" ? (
-          <span class="bot-badge alert" title="Posted by a monitoring integration">
-            alert
+          <span class="bot-badge alert" title={t("message.botAlertTitle")}>
+            {t("message.botAlert")}
           </span>
         ) : null}
         <span>{describeSystemEvent(content, nameOf)}</span>{" "}
@@ -91,18 +92,18 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
       data-sequence-number={message.sequence_number}
       data-message-id={message.message_id}
       data-testid={highlighted ? "highlighted-message" : "message"}
-      aria-label={`${message.sender_display_name} at ${fmt.short(message.created_at, now)}`}
+      aria-label={t("message.aria", { sender: message.sender_display_name, time: fmt.short(message.created_at, now) })}
     >
       <div class="message-head">
         {urgent ? (
           <span class="urgent-badge" data-testid="urgent-badge">
-            URGENT
+            {t("message.urgent")}
           </span>
         ) : null}
         <span class="sender">{message.sender_display_name}</span>
         {message.sender_is_bot ? (
-          <span class="bot-badge" data-testid="bot-badge" title="Sent by an integration (webhook), not a person">
-            BOT
+          <span class="bot-badge" data-testid="bot-badge" title={t("message.botTitle")}>
+            {t("message.bot")}
           </span>
         ) : null}
         <time dateTime={message.created_at} title={fmt.long(message.created_at)}>
@@ -114,7 +115,7 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
             <button
               type="button"
               class="icon-button"
-              aria-label="Add reaction"
+              aria-label={t("message.addReaction")}
               aria-expanded={picker}
               disabled={!live}
               onClick={() => setPicker(!picker)}
@@ -123,7 +124,7 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
             </button>
             {room.canEdit(message) && message.message_type === "text" && !editing ? (
               <button type="button" class="link-button" disabled={!live} onClick={() => setEditing(true)}>
-                Edit
+                {t("message.edit")}
               </button>
             ) : null}
             {room.canDelete(message) ? (
@@ -132,17 +133,17 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
                 class="link-button danger"
                 disabled={!live}
                 onClick={() => {
-                  if (confirm("Delete this message? Everyone will see “message deleted”.")) room.deleteMessage(message.message_id);
+                  if (confirm(t("message.confirmDelete"))) room.deleteMessage(message.message_id);
                 }}
               >
-                Delete
+                {t("message.delete")}
               </button>
             ) : null}
           </div>
         ) : null}
       </div>
       {deleted ? (
-        <p class="deleted">message deleted</p>
+        <p class="deleted">{t("message.deleted")}</p>
       ) : editing ? (
         <EditForm
           initial={typeof message.content === "string" ? message.content : ""}
@@ -172,14 +173,14 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
               data-testid="acknowledge"
               onClick={() => void room.acknowledge(message.message_id)}
             >
-              Acknowledge
+              {t("message.acknowledge")}
             </button>
           ) : null}
           {acks.length > 0 ? (
-            <ul class="acks" aria-label="Acknowledgements">
+            <ul class="acks" aria-label={t("message.acknowledgements")}>
               {acks.map((a) => (
                 <li key={a.user_id} data-testid="acknowledgement">
-                  acknowledged by {a.user_id === me ? "you" : a.display_name} at{" "}
+                  {t("message.acknowledgedBy", { name: a.user_id === me ? t("common.you") : a.display_name })}{" "}
                   <time dateTime={a.at} title={fmt.long(a.at)}>
                     {fmt.short(a.at, now)}
                   </time>
@@ -187,7 +188,7 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
               ))}
             </ul>
           ) : (
-            <span class="acks-none">not acknowledged yet</span>
+            <span class="acks-none">{t("message.notAcknowledged")}</span>
           )}
         </div>
       ) : null}
@@ -195,13 +196,13 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
         <div class="message-foot">
           <ReactionBar message={message} room={room} />
           {picker ? (
-            <div class="reaction-picker" role="group" aria-label="Pick a reaction">
+            <div class="reaction-picker" role="group" aria-label={t("message.pickReaction")}>
               {REACTION_CHOICES.map((emoji) => (
                 <button
                   key={emoji}
                   type="button"
                   class="icon-button"
-                  aria-label={`React with ${emoji}`}
+                  aria-label={t("message.reactWith", { emoji })}
                   onClick={() => {
                     room.toggleReaction(message.message_id, emoji);
                     setPicker(false);
@@ -232,7 +233,7 @@ function EditForm({ initial, onSave, onCancel }: { initial: string; onSave: (t: 
       }}
     >
       <label class="visually-hidden" for="edit-text">
-        Edit message
+        {t("message.editMessage")}
       </label>
       <textarea
         id="edit-text"
@@ -250,10 +251,10 @@ function EditForm({ initial, onSave, onCancel }: { initial: string; onSave: (t: 
       />
       <div class="row">
         <button type="submit" class="primary" disabled={!text.trim()}>
-          Save
+          {t("common.save")}
         </button>
         <button type="button" onClick={onCancel}>
-          Cancel
+          {t("common.cancel")}
         </button>
       </div>
     </form>
@@ -266,7 +267,7 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
   return (
     <li
       class={`message mine echo echo-${echo.status}`}
-      aria-label={`Your message, ${statusText(echo)}`}
+      aria-label={t("message.yourMessage", { status: statusText(echo) })}
       data-testid="echo"
       data-client-id={echo.client_id}
       data-status={echo.status}
@@ -298,11 +299,11 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
           </span>
           {room.blockedReason.value === null ? (
             <button type="button" class="link-button" onClick={() => room.retryEcho(echo.client_id)}>
-              Retry
+              {t("common.retry")}
             </button>
           ) : null}
           <button type="button" class="link-button danger" onClick={() => room.discardEcho(echo.client_id)}>
-            Discard
+            {t("message.discard")}
           </button>
         </div>
       ) : null}
@@ -311,14 +312,14 @@ export function EchoItem({ echo, room, fmt, now }: Common & { echo: Echo }) {
 }
 
 function statusText(echo: Echo): string {
-  if (echo.status === "failed") return "not sent";
-  if (echo.status === "acked") return "sent";
-  if (echo.status === "waiting") return "waiting for connection";
-  return "sending…";
+  if (echo.status === "failed") return t("message.status.failed");
+  if (echo.status === "acked") return t("message.status.acked");
+  if (echo.status === "waiting") return t("message.status.waiting");
+  return t("message.status.sending");
 }
 
 export function NoticeItem({ notice, room, fmt, now }: Common & { notice: Notice }) {
-  const who = notice.display_name ?? (notice.user_id ? room.displayName(notice.user_id) : "someone");
+  const who = notice.display_name ?? (notice.user_id ? room.displayName(notice.user_id) : t("common.someone"));
   return (
     <li class="system-notice transient">
       <span>{describeSystemEvent({ event: notice.event, user_id: notice.user_id }, () => who)}</span>{" "}

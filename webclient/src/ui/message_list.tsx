@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { RoomSession } from "../session/room_session";
 import type { ZonedTimeFormatter } from "../state/time_format";
@@ -84,16 +85,16 @@ export function MessageList({ room, fmt }: { room: RoomSession; fmt: ZonedTimeFo
   };
 
   return (
-    <div class="message-scroller" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label="Messages">
+    <div class="message-scroller" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label={t("list.label")}>
       <div class="history-top">
         {timeline.hasMoreOlder ? (
           <button type="button" class="link-button" onClick={loadOlder} disabled={room.loadingOlder.value}>
-            {room.loadingOlder.value ? "Loading older messages…" : "Load older messages"}
+            {room.loadingOlder.value ? t("list.loadingOlder") : t("list.loadOlder")}
           </button>
         ) : timeline.historyLoaded ? (
-          <span class="muted">Beginning of the room</span>
+          <span class="muted">{t("list.beginning")}</span>
         ) : (
-          <span class="muted">Loading messages…</span>
+          <span class="muted">{t("list.loading")}</span>
         )}
         {room.historyError.value ? (
           <p class="error" role="alert">
@@ -131,7 +132,7 @@ export function MessageList({ room, fmt }: { room: RoomSession; fmt: ZonedTimeFo
             room.markRead();
           }}
         >
-          New messages ↓
+          {t("list.newMessages")}
         </button>
       ) : null}
     </div>

@@ -46,10 +46,7 @@ export function NotificationPrompt() {
     return (
       <section class="banner info" aria-labelledby="notify-title">
         <h2 id="notify-title">{PUSH_TEXT.bannerTitle}</h2>
-        <p>
-          Andon can show a notification when someone mentions you or posts in your incident rooms while this page is in
-          the background or closed. You can change what you receive in Settings at any time.
-        </p>
+        <p>{PUSH_TEXT.bannerText}</p>
         <div class="row">
           <button type="button" class="primary" onClick={() => void allow()}>
             {PUSH_TEXT.turnOn}

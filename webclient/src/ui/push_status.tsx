@@ -1,4 +1,5 @@
 import type { PushOptIn } from "../platform/push_opt_in";
+import { t } from "../i18n";
 import { describePush, PUSH_TEXT } from "../platform/push_state";
 
 /** Settings' line about browser notifications: the real state, why, and the button that fits. */
@@ -9,7 +10,8 @@ export function PushStatusLine({ push, onEnable }: { push: PushOptIn; onEnable: 
   return (
     <div class="push-status" data-push-state={state.kind} aria-live="polite">
       <p>
-        {PUSH_TEXT.settingsLabel}: <strong>{status}</strong>
+        {t("common.labelled", { label: PUSH_TEXT.settingsLabel })}
+        <strong>{status}</strong>
         {action ? (
           <>
             {" "}

@@ -1,16 +1,17 @@
+import { lazyTexts, t } from "../i18n";
 import type { ChatMessage } from "../net/schemas";
 import type { RoomSession } from "../session/room_session";
 import { hasMyReaction } from "../state/my_reactions";
 import { reactorNames } from "../state/reactors";
 
-/** The user-visible strings of reactions (routed through the i18n library at merge). */
-export const REACTION_STRINGS = {
-  group: "Reactions",
-  you: "You",
-  includingYou: ", including you",
-  andOthers: (n: number) => (n === 1 ? "1 other" : `${n} others`),
-  reactedWith: (emoji: string) => `reacted with ${emoji}`,
-};
+/** The user-visible strings of reactions, in the current language (src/i18n/locales). */
+export const REACTION_STRINGS = lazyTexts(
+  { group: "reactions.group", you: "reactions.you", includingYou: "reactions.includingYou" },
+  {
+    andOthers: (n: number) => t("reactions.others", { count: n }),
+    reactedWith: (emoji: string) => t("reactions.reactedWith", { emoji }),
+  },
+);
 
 const S = REACTION_STRINGS;
 
@@ -18,7 +19,7 @@ const S = REACTION_STRINGS;
 export function whoText(names: readonly string[], others: number): string {
   const parts = others > 0 ? [...names, S.andOthers(others)] : [...names];
   if (parts.length <= 1) return parts[0] ?? "";
-  return `${parts.slice(0, -1).join(", ")} & ${parts[parts.length - 1]}`;
+  return t("common.and", { rest: parts.slice(0, -1).join(t("common.listSeparator")), last: parts[parts.length - 1] });
 }
 
 /**
@@ -51,7 +52,7 @@ export function ReactionBar({ message, room }: { message: ChatMessage; room: Roo
               type="button"
               class={`reaction${pressed ? " pressed" : ""}`}
               aria-pressed={pressed}
-              aria-label={`${emoji} ${count}${pressed ? S.includingYou : ""}`}
+              aria-label={`${t("reactions.button", { emoji, count })}${pressed ? S.includingYou : ""}`}
               aria-describedby={who ? tipId : undefined}
               disabled={!live}
               data-emoji={emoji}

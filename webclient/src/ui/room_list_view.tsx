@@ -1,3 +1,5 @@
+import { t } from "../i18n";
+import { termOf } from "../state/system_text";
 import { useEffect, useState } from "preact/hooks";
 import type { Room } from "../net/schemas";
 import { roomLine } from "../state/rooms";
@@ -18,9 +20,9 @@ export function RoomListView() {
   return (
     <section class="page" aria-labelledby="rooms-title">
       <div class="page-head">
-        <h1 id="rooms-title">Incident rooms</h1>
+        <h1 id="rooms-title">{t("rooms.title")}</h1>
         <button type="button" class="primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
-          {creating ? "Cancel" : "New room"}
+          {creating ? t("common.cancel") : t("rooms.new")}
         </button>
       </div>
       {creating ? (
@@ -35,12 +37,12 @@ export function RoomListView() {
         <p class="error" role="alert">
           {session.roomsError.value}{" "}
           <button type="button" class="link-button" onClick={() => void session.loadRooms()}>
-            Retry
+            {t("common.retry")}
           </button>
         </p>
       ) : null}
-      {rooms.loaded && rooms.rooms.length === 0 ? <p class="muted">No rooms yet. Create one to start.</p> : null}
-      <ul class="room-list" aria-label="Rooms">
+      {rooms.loaded && rooms.rooms.length === 0 ? <p class="muted">{t("rooms.empty")}</p> : null}
+      <ul class="room-list" aria-label={t("rooms.label")}>
         {rooms.rooms.map((room) => (
           <RoomRow
             key={room.room_id}
@@ -73,17 +75,17 @@ export function RoomRow({ room, fmt, now, onOpen }: { room: Room; fmt: ZonedTime
           {room.title}
         </span>
         <span class={`status-pill ${room.status}`} data-testid="room-status">
-          {room.status}
+          {termOf("roomStatus", room.status)}
         </span>
         <span class="room-badges">
           {room.unread_mentions > 0 ? (
-            <span class="badge mention-badge" data-testid="room-mention-badge" aria-label={`${room.unread_mentions} unread mentions`}>
-              @{room.unread_mentions > 99 ? "99+" : room.unread_mentions}
+            <span class="badge mention-badge" data-testid="room-mention-badge" aria-label={t("nav.unreadMentions", { count: room.unread_mentions })}>
+              @{room.unread_mentions > 99 ? t("common.overflow") : room.unread_mentions}
             </span>
           ) : null}
           {room.unread_count > 0 ? (
-            <span class="badge" data-testid="room-unread-badge" aria-label={`${room.unread_count} unread`}>
-              {room.unread_count > 99 ? "99+" : room.unread_count}
+            <span class="badge" data-testid="room-unread-badge" aria-label={t("nav.unread", { count: room.unread_count })}>
+              {room.unread_count > 99 ? t("common.overflow") : room.unread_count}
             </span>
           ) : null}
         </span>
@@ -94,8 +96,8 @@ export function RoomRow({ room, fmt, now, onOpen }: { room: Room; fmt: ZonedTime
                 <span class="room-preview-sender" data-testid="room-preview-sender">
                   {line.sender}
                   {line.bot ? (
-                    <span class="bot-badge" data-testid="room-bot-badge" title="Sent by an integration (webhook), not a person">
-                      BOT
+                    <span class="bot-badge" data-testid="room-bot-badge" title={t("message.botTitle")}>
+                      {t("message.bot")}
                     </span>
                   ) : null}
                   :{" "}
@@ -107,7 +109,7 @@ export function RoomRow({ room, fmt, now, onOpen }: { room: Room; fmt: ZonedTime
             </>
           ) : line.kind === "empty" ? (
             <span class="muted" data-testid="room-empty">
-              No messages yet
+              {t("rooms.noMessages")}
             </span>
           ) : null}
         </span>
@@ -115,7 +117,7 @@ export function RoomRow({ room, fmt, now, onOpen }: { room: Room; fmt: ZonedTime
           {room.description ? <span class="room-desc">{room.description}</span> : null}
           {at ? (
             <span class="room-updated">
-              Last updated{" "}
+              {t("rooms.lastUpdated")}{" "}
               <time dateTime={at} title={fmt.long(at)} data-testid="room-time">
                 {fmt.short(at, now)}
               </time>
@@ -149,13 +151,13 @@ function CreateRoomForm({ onCreated }: { onCreated: (room: Room) => void }) {
   };
 
   return (
-    <form class="card form-grid" onSubmit={submit} aria-label="New room">
+    <form class="card form-grid" onSubmit={submit} aria-label={t("rooms.formTitle")}>
       <label>
-        Title
+        {t("rooms.fieldTitle")}
         <input required maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
       </label>
       <label>
-        Description (optional)
+        {t("rooms.description")}
         <textarea rows={2} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
       </label>
       {error ? (
@@ -164,7 +166,7 @@ function CreateRoomForm({ onCreated }: { onCreated: (room: Room) => void }) {
         </p>
       ) : null}
       <button type="submit" class="primary" disabled={busy || !title.trim()}>
-        Create room
+        {t("rooms.create")}
       </button>
     </form>
   );

@@ -1,13 +1,19 @@
+import { t } from "../i18n";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 /** The report formats `GET /api/rooms/{id}/report` offers, in menu order. */
 export const REPORT_FORMATS = [
-  { format: "pdf", label: "PDF", open: true },
-  { format: "html", label: "HTML", open: true },
-  { format: "md", label: "Markdown", open: false },
-  { format: "csv", label: "CSV (incident data)", open: false },
-  { format: "json", label: "JSON", open: false },
+  { format: "pdf", open: true },
+  { format: "html", open: true },
+  { format: "md", open: false },
+  { format: "csv", open: false },
+  { format: "json", open: false },
 ] as const;
+
+/** A format's name in the menu ("CSV (incident data)"), in the current language. */
+export function formatLabel(format: ReportFormat): string {
+  return t(`roomMenu.formats.${format}`);
+}
 
 export type ReportFormat = (typeof REPORT_FORMATS)[number]["format"];
 
@@ -51,13 +57,13 @@ export function RoomMenu({ roomId, onAlerts }: { roomId: string; onAlerts?: () =
         aria-haspopup="true"
         aria-expanded={open}
         aria-controls="room-menu-panel"
-        aria-label="Room menu"
+        aria-label={t("roomMenu.label")}
         onClick={() => setOpen(!open)}
       >
         ⋯
       </button>
       {open ? (
-        <div id="room-menu-panel" class="room-menu-panel" role="group" aria-label="Room menu">
+        <div id="room-menu-panel" class="room-menu-panel" role="group" aria-label={t("roomMenu.label")}>
           {onAlerts ? (
             <button
               type="button"
@@ -67,11 +73,11 @@ export function RoomMenu({ roomId, onAlerts }: { roomId: string; onAlerts?: () =
                 onAlerts();
               }}
             >
-              🚨 Alerts
+              🚨 {t("room.alerts")}
             </button>
           ) : null}
           <fieldset>
-            <legend>Export report</legend>
+            <legend>{t("roomMenu.export")}</legend>
             {REPORT_FORMATS.map((f) => (
               <label key={f.format} class="report-format">
                 <input
@@ -81,13 +87,13 @@ export function RoomMenu({ roomId, onAlerts }: { roomId: string; onAlerts?: () =
                   checked={format === f.format}
                   onChange={() => setFormat(f.format)}
                 />{" "}
-                {f.label}
+                {formatLabel(f.format)}
               </label>
             ))}
           </fieldset>
           <div class="room-menu-actions">
             <a class="button" href={reportUrl(roomId, chosen.format)} download onClick={() => setOpen(false)}>
-              Download {chosen.label}
+              {t("roomMenu.downloadAs", { format: formatLabel(chosen.format) })}
             </a>
             {chosen.open ? (
               <a
@@ -97,7 +103,7 @@ export function RoomMenu({ roomId, onAlerts }: { roomId: string; onAlerts?: () =
                 rel="noopener"
                 onClick={() => setOpen(false)}
               >
-                Open
+                {t("roomMenu.open")}
               </a>
             ) : null}
           </div>

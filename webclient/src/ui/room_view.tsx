@@ -1,3 +1,5 @@
+import { t } from "../i18n";
+import { termOf } from "../state/system_text";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Room } from "../net/schemas";
 import { typingSummary } from "../state/presence";
@@ -10,7 +12,7 @@ import { MembersPanel } from "./members_panel";
 import { MessageList } from "./message_list";
 import { RoomMenu } from "./room_menu";
 
-const SIDE_LABELS = { none: "", members: "Members", chart: "Trend", alerts: "Alerts" } as const;
+const SIDE_LABELS = { members: "room.members", chart: "room.trend", alerts: "room.alerts" } as const;
 
 export function RoomView({ roomId, at }: { roomId: string; at?: number | undefined }) {
   const { session, router } = useApp();
@@ -26,7 +28,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
     }
   }, [roomId, at]);
 
-  if (!room || room.roomId !== roomId) return <p class="muted">Opening room…</p>;
+  if (!room || room.roomId !== roomId) return <p class="muted">{t("room.opening")}</p>;
 
   // A room the user was just removed from leaves the list; keep showing its title.
   const listed = session.findRoom(roomId);
@@ -45,7 +47,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
         <a
           href="/"
           class="back-link"
-          aria-label="Back to rooms"
+          aria-label={t("room.back")}
           onClick={(e) => {
             e.preventDefault();
             router.go({ name: "rooms" });
@@ -54,14 +56,14 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           ←
         </a>
         <div class="room-head-title">
-          <h1 id="room-title">{info?.title ?? "Room"}</h1>
-          {info ? <span class={`status-pill ${info.status}`}>{info.status}</span> : null}
+          <h1 id="room-title">{info?.title ?? t("room.fallbackTitle")}</h1>
+          {info ? <span class={`status-pill ${info.status}`}>{termOf("roomStatus", info.status)}</span> : null}
         </div>
         <ConnectionBadge
           status={status}
           onRetry={() => session.retryNow()}
           testId="room-connection-badge"
-          label="Room connection"
+          label={t("connection.roomLabel")}
         />
         <div class="room-tools">
           <button
@@ -70,7 +72,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
             aria-controls="room-side"
             onClick={() => setSide(side === "members" ? "none" : "members")}
           >
-            👥 <span class="online-count">{(presence.onlineCount ?? presence.online.length).toLocaleString()} online</span>
+            👥 <span class="online-count">{t("members.onlineCount", { count: presence.onlineCount ?? presence.online.length })}</span>
           </button>
           <button
             type="button"
@@ -78,7 +80,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
             aria-controls="room-side"
             onClick={() => setSide(side === "chart" ? "none" : "chart")}
           >
-            📈 Trend
+            📈 {t("room.trend")}
           </button>
           <RoomMenu roomId={roomId} onAlerts={() => setSide("alerts")} />
         </div>
@@ -87,7 +89,7 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
         <p class="banner warn" role="alert">
           {room.notice.value}{" "}
           <button type="button" class="link-button" onClick={() => (room.notice.value = null)}>
-            Dismiss
+            {t("common.dismiss")}
           </button>
         </p>
       ) : null}
@@ -99,21 +101,21 @@ export function RoomView({ roomId, at }: { roomId: string; at?: number | undefin
           </p>
           {room.blockedReason.value === null && archived ? (
             <p class="composer-readonly muted" role="note">
-              This room is archived and read-only.
+              {t("composer.archived")}
             </p>
           ) : (
             <Composer room={room} />
           )}
         </div>
         {side !== "none" ? (
-          <aside id="room-side" class="room-side" aria-label={SIDE_LABELS[side]}>
+          <aside id="room-side" class="room-side" aria-label={t(SIDE_LABELS[side])}>
             {/* Members and Trend close from their header buttons on a wide screen; Alerts opens from the menu. */}
             <button
               type="button"
               class={`link-button side-close${side === "alerts" ? " always" : ""}`}
               onClick={() => setSide("none")}
             >
-              Close
+              {t("common.close")}
             </button>
             {side === "members" ? <MembersPanel room={room} info={info} /> : null}
             {side === "alerts" ? <AlertsPanel room={room} /> : null}

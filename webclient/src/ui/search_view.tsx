@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { useEffect, useState } from "preact/hooks";
 import type { SearchHit } from "../net/schemas";
 import { useApp } from "./context";
@@ -43,7 +44,7 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
   const now = new Date();
   return (
     <section class="page" aria-labelledby="search-title">
-      <h1 id="search-title">Search messages</h1>
+      <h1 id="search-title">{t("search.title")}</h1>
       <form
         class="search-form"
         role="search"
@@ -54,18 +55,18 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
         }}
       >
         <label class="grow">
-          <span class="visually-hidden">Search words</span>
+          <span class="visually-hidden">{t("search.words")}</span>
           <input
             type="search"
-            placeholder='Words, "a phrase", from:name, has:image'
+            placeholder={t("search.placeholder")}
             value={q}
             onInput={(e) => setQ(e.currentTarget.value)}
           />
         </label>
         <label>
-          <span class="visually-hidden">Room</span>
+          <span class="visually-hidden">{t("search.room")}</span>
           <select value={roomId} onChange={(e) => setRoomId(e.currentTarget.value)}>
-            <option value="">All rooms</option>
+            <option value="">{t("search.allRooms")}</option>
             {rooms.map((r) => (
               <option key={r.room_id} value={r.room_id}>
                 {r.title}
@@ -74,7 +75,7 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
           </select>
         </label>
         <button type="submit" class="primary" disabled={busy || !q.trim()}>
-          Search
+          {t("search.submit")}
         </button>
       </form>
       {error ? (
@@ -84,7 +85,7 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
       ) : null}
       {total !== null ? (
         <p class="muted" role="status">
-          {total === 1 ? "1 result" : `${total} results`}
+          {t("search.results", { count: total })}
         </p>
       ) : null}
       <ol class="search-results">
@@ -126,7 +127,7 @@ export function SearchView({ initialQuery }: { initialQuery: string }) {
       </ol>
       {total !== null && hits.length < total ? (
         <button type="button" onClick={() => void run(hits.length)} disabled={busy}>
-          More results
+          {t("search.more")}
         </button>
       ) : null}
     </section>

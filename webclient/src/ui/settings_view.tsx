@@ -1,3 +1,5 @@
+import { t } from "../i18n";
+import { LanguageSwitch } from "./language_switch";
 import { useEffect, useState } from "preact/hooks";
 import { PUSH_LEVELS, type NotificationPrefs, type PushLevel } from "../net/schemas";
 import { notificationPermission } from "../platform/push";
@@ -6,15 +8,11 @@ import { PushStatusLine } from "./push_status";
 import type { AlertFor } from "../state/settings";
 import { useApp } from "./context";
 
-const LEVEL_TEXT: Record<PushLevel, string> = {
-  all: "Every new message",
-  mentions: "Only when I am mentioned",
-  none: "Nothing",
-};
+const levelText = (level: PushLevel) => t(`settings.levels.${level}`);
 
 const ALERT_CHOICES: [AlertFor, string][] = [
-  ["all", "Any new message"],
-  ["mentions", "Only mentions of me"],
+  ["all", "settings.alertAll"],
+  ["mentions", "settings.alertMentions"],
 ];
 
 export function SettingsView() {
@@ -28,7 +26,7 @@ export function SettingsView() {
 
   useEffect(() => {
     session.api.notificationPrefs().then(setPrefs, (err: unknown) =>
-      setPrefsError(`Could not load push preferences: ${err instanceof Error ? err.message : String(err)}`),
+      setPrefsError(t("settings.prefsLoadFailed", { detail: err instanceof Error ? err.message : String(err) })),
     );
   }, []);
 
@@ -48,16 +46,17 @@ export function SettingsView() {
       setPrefs(await session.api.saveNotificationPrefs(prefs));
       setSaved(true);
     } catch (err) {
-      setPrefsError(`Could not save: ${err instanceof Error ? err.message : String(err)}`);
+      setPrefsError(t("settings.saveFailed", { detail: err instanceof Error ? err.message : String(err) }));
     }
   };
 
   return (
     <section class="page settings" aria-labelledby="settings-title">
-      <h1 id="settings-title">Settings</h1>
+      <h1 id="settings-title">{t("settings.title")}</h1>
 
       <fieldset class="card">
-        <legend>On this device</legend>
+        <legend>{t("settings.device")}</legend>
+        <LanguageSwitch />
         <label class="switch">
           <input
             type="checkbox"
@@ -67,7 +66,7 @@ export function SettingsView() {
               session.updateSettings({ sound: e.currentTarget.checked });
             }}
           />
-          Play a sound for new messages and mentions
+          {t("settings.sound")}
         </label>
         <button
           type="button"
@@ -77,7 +76,7 @@ export function SettingsView() {
             setTimeout(() => sound.play("mention"), 50);
           }}
         >
-          Test sound
+          {t("settings.testSound")}
         </button>
         <label class="switch">
           <input
@@ -88,11 +87,11 @@ export function SettingsView() {
               if (e.currentTarget.checked && typeof navigator.vibrate === "function") navigator.vibrate(80);
             }}
           />
-          Vibrate for new messages and mentions (phones)
+          {t("settings.vibrate")}
         </label>
         <fieldset>
-          <legend>Alert me (sound, vibration, a notice on screen) for</legend>
-          {ALERT_CHOICES.map(([value, text]) => (
+          <legend>{t("settings.alertFor")}</legend>
+          {ALERT_CHOICES.map(([value, key]) => (
             <label key={value} class="switch">
               <input
                 type="radio"
@@ -101,7 +100,7 @@ export function SettingsView() {
                 checked={settings.alertFor === value}
                 onChange={() => session.updateSettings({ alertFor: value })}
               />
-              {text}
+              {t(key)}
             </label>
           ))}
         </fieldset>
@@ -109,8 +108,8 @@ export function SettingsView() {
       </fieldset>
 
       <form class="card" onSubmit={savePrefs} aria-labelledby="push-title">
-        <h2 id="push-title">Push notifications</h2>
-        <p class="muted">Sent by the server to this and your other devices when you are not looking at the room.</p>
+        <h2 id="push-title">{t("settings.pushTitle")}</h2>
+        <p class="muted">{t("settings.pushHelp")}</p>
         {prefsError ? (
           <p class="error" role="alert">
             {prefsError}
@@ -119,7 +118,7 @@ export function SettingsView() {
         {prefs ? (
           <>
             <fieldset>
-              <legend>By default, notify me of</legend>
+              <legend>{t("settings.pushDefault")}</legend>
               {PUSH_LEVELS.map((level) => (
                 <label key={level} class="switch">
                   <input
@@ -129,13 +128,13 @@ export function SettingsView() {
                     checked={prefs.push === level}
                     onChange={() => setPrefs({ ...prefs, push: level })}
                   />
-                  {LEVEL_TEXT[level]}
+                  {levelText(level)}
                 </label>
               ))}
             </fieldset>
             {rooms.length > 0 ? (
               <fieldset>
-                <legend>Per room</legend>
+                <legend>{t("settings.perRoom")}</legend>
                 <ul class="prefs-rooms">
                   {rooms.map((r) => (
                     <li key={r.room_id}>
@@ -151,10 +150,10 @@ export function SettingsView() {
                             setPrefs({ ...prefs, rooms: next });
                           }}
                         >
-                          <option value="">Default</option>
+                          <option value="">{t("settings.default")}</option>
                           {PUSH_LEVELS.map((level) => (
                             <option key={level} value={level}>
-                              {LEVEL_TEXT[level]}
+                              {levelText(level)}
                             </option>
                           ))}
                         </select>
@@ -166,17 +165,17 @@ export function SettingsView() {
             ) : null}
             <div class="row">
               <button type="submit" class="primary">
-                Save
+                {t("common.save")}
               </button>
               {saved ? (
                 <span role="status" class="muted">
-                  Saved.
+                  {t("settings.saved")}
                 </span>
               ) : null}
             </div>
           </>
         ) : prefsError ? null : (
-          <p class="muted">Loading…</p>
+          <p class="muted">{t("common.loading")}</p>
         )}
       </form>
     </section>

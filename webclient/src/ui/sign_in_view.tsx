@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { useState } from "preact/hooks";
 import { ApiError } from "../net/http";
 import { useApp } from "./context";
@@ -18,8 +19,8 @@ export function SignInView() {
     } catch (err) {
       setError(
         err instanceof ApiError && err.status === 401
-          ? "Wrong e-mail or password."
-          : `Could not sign in: ${err instanceof Error ? err.message : String(err)}`,
+          ? t("signIn.wrong")
+          : t("signIn.failed", { detail: err instanceof Error ? err.message : String(err) }),
       );
     } finally {
       setBusy(false);
@@ -32,9 +33,9 @@ export function SignInView() {
         <h1 id="sign-in-title">
           <span class="lamp" aria-hidden="true" /> Andon
         </h1>
-        <p class="muted">Incident rooms for the production floor.</p>
+        <p class="muted">{t("signIn.tagline")}</p>
         <label>
-          E-mail
+          {t("signIn.email")}
           <input
             type="email"
             name="email"
@@ -45,7 +46,7 @@ export function SignInView() {
           />
         </label>
         <label>
-          Password
+          {t("signIn.password")}
           <input
             type="password"
             name="password"
@@ -61,7 +62,7 @@ export function SignInView() {
           </p>
         ) : null}
         <button type="submit" class="primary" disabled={busy}>
-          {busy ? "Signing in…" : "Sign in"}
+          {busy ? t("signIn.busy") : t("signIn.submit")}
         </button>
       </form>
     </main>

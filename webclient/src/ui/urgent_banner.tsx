@@ -1,3 +1,4 @@
+import { t } from "../i18n";
 import { useApp } from "./context";
 import { PlainText } from "./formatted_text";
 
@@ -7,7 +8,7 @@ export function UrgentBanner() {
   const pages = session.urgentPages.value;
   if (pages.length === 0) return null;
   return (
-    <div class="urgent-banner" role="alert" aria-label="Urgent pages">
+    <div class="urgent-banner" role="alert" aria-label={t("urgent.region")}>
       {pages.map((p) => (
         <div key={p.message_id} class="urgent-page" data-testid="urgent-page" data-message-id={p.message_id}>
           <button
@@ -16,8 +17,8 @@ export function UrgentBanner() {
             onClick={() => router.go({ name: "room", roomId: p.room_id, at: p.sequence_number })}
           >
             <strong>
-              {p.escalated ? "ESCALATED " : ""}URGENT from {p.sender_display_name} in {p.room_title}
-              {p.round > 1 ? ` (reminder ${p.round - 1})` : ""}
+              {t(p.escalated ? "urgent.escalatedFrom" : "urgent.from", { sender: p.sender_display_name, room: p.room_title })}
+              {p.round > 1 ? t("urgent.reminder", { n: p.round - 1 }) : ""}
             </strong>
             <PlainText class="toast-preview" text={p.preview} />
           </button>
@@ -27,9 +28,9 @@ export function UrgentBanner() {
             data-testid="urgent-page-ack"
             onClick={() => void session.acknowledgeUrgent(p.message_id).catch(() => undefined)}
           >
-            Acknowledge
+            {t("urgent.acknowledge")}
           </button>
-          <button type="button" class="icon-button" aria-label="Dismiss" onClick={() => session.dismissUrgent(p.message_id)}>
+          <button type="button" class="icon-button" aria-label={t("common.dismiss")} onClick={() => session.dismissUrgent(p.message_id)}>
             ×
           </button>
         </div>

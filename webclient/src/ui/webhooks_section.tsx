@@ -1,6 +1,7 @@
+import { t } from "../i18n";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { WEBHOOK_MODES, type CreatedWebhook, type Webhook, type WebhookMode } from "../net/alert_schemas";
-import { MODE_LABELS, checkWebhookName, hookAddress } from "../state/alert_settings";
+import { checkWebhookName, hookAddress, modeLabel } from "../state/alert_settings";
 import { useApp } from "./context";
 import { ErrorNote, errorText } from "./error_note";
 
@@ -26,7 +27,7 @@ export function WebhooksSection({ roomId }: { roomId: string }) {
   }, [roomId]);
 
   const revoke = async (hook: Webhook) => {
-    if (!confirm(`Revoke the webhook "${hook.name}"? Its URL stops working at once; this cannot be undone.`)) return;
+    if (!confirm(t("webhooks.confirmRevoke", { name: hook.name }))) return;
     setError(null);
     try {
       await session.api.revokeWebhook(roomId, hook.webhook_id);
@@ -39,10 +40,8 @@ export function WebhooksSection({ roomId }: { roomId: string }) {
 
   return (
     <section class="webhooks" aria-labelledby="webhooks-heading">
-      <h2 id="webhooks-heading">Incoming webhooks</h2>
-      <p class="hint muted">
-        Alertmanager, Grafana or any script posts alerts to a webhook's URL; they appear here as messages from a bot.
-      </p>
+      <h2 id="webhooks-heading">{t("webhooks.title")}</h2>
+      <p class="hint muted">{t("webhooks.hint")}</p>
       {created ? <CreatedHook hook={created} onDone={() => setCreated(null)} /> : null}
       <CreateHookForm
         roomId={roomId}
@@ -59,18 +58,18 @@ export function WebhooksSection({ roomId }: { roomId: string }) {
 
 /** The room's webhooks as the server lists them: name and mode, never a secret. */
 function WebhookList({ hooks, onRevoke }: { hooks: Webhook[]; onRevoke: (hook: Webhook) => void }) {
-  if (hooks.length === 0) return <p class="muted">No webhooks yet.</p>;
+  if (hooks.length === 0) return <p class="muted">{t("webhooks.none")}</p>;
   return (
-    <ul class="webhook-list" aria-label="Webhooks">
+    <ul class="webhook-list" aria-label={t("webhooks.list")}>
       {hooks.map((hook) => (
         <li key={hook.webhook_id} data-testid="webhook-item">
           <span class="webhook-name">{hook.name}</span>
           <span class="muted">
-            {MODE_LABELS[hook.mode]}
-            {hook.resolve_room ? "; resolves the room" : ""}
+            {modeLabel(hook.mode)}
+            {hook.resolve_room ? t("webhooks.resolves") : ""}
           </span>
-          <button type="button" class="link-button danger" aria-label={`Revoke ${hook.name}`} onClick={() => onRevoke(hook)}>
-            Revoke
+          <button type="button" class="link-button danger" aria-label={t("webhooks.revokeName", { name: hook.name })} onClick={() => onRevoke(hook)}>
+            {t("webhooks.revoke")}
           </button>
         </li>
       ))}
@@ -106,28 +105,28 @@ function CreateHookForm({ roomId, onCreated }: { roomId: string; onCreated: (hoo
   };
 
   return (
-    <form class="form-grid" aria-label="New webhook" onSubmit={submit}>
+    <form class="form-grid" aria-label={t("webhooks.newForm")} onSubmit={submit}>
       <label>
-        Name (the bot's display name)
+        {t("webhooks.name")}
         <input maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} required />
       </label>
       <label>
-        Mode
+        {t("webhooks.mode")}
         <select value={mode} onChange={(e) => setMode(e.currentTarget.value as WebhookMode)}>
           {WEBHOOK_MODES.map((m) => (
             <option key={m} value={m}>
-              {MODE_LABELS[m]}
+              {modeLabel(m)}
             </option>
           ))}
         </select>
       </label>
       <label class="check">
-        <input type="checkbox" checked={resolveRoom} onChange={(e) => setResolveRoom(e.currentTarget.checked)} /> Set the
-        room resolved when the alert resolves
+        <input type="checkbox" checked={resolveRoom} onChange={(e) => setResolveRoom(e.currentTarget.checked)} />{" "}
+        {t("webhooks.resolveRoom")}
       </label>
       <ErrorNote error={error} />
       <button type="submit" class="primary" disabled={busy}>
-        Create webhook
+        {t("webhooks.create")}
       </button>
     </form>
   );
@@ -142,23 +141,21 @@ function CreatedHook({ hook, onDone }: { hook: CreatedWebhook; onDone: () => voi
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(address);
-      setCopied("Copied.");
+      setCopied(t("webhooks.copied"));
     } catch {
       // No clipboard access (an insecure origin, or denied): select it for a manual copy.
       input.current?.select();
-      setCopied("Selected: press Ctrl+C (⌘C) to copy.");
+      setCopied(t("webhooks.selected"));
     }
   };
 
   return (
-    <div class="card created-hook" role="region" aria-label={`URL of ${hook.name}`}>
+    <div class="card created-hook" role="region" aria-label={t("webhooks.urlOf", { name: hook.name })}>
       <p class="warn-note">
-        <strong>Copy this URL now: it is shown only now.</strong> The server keeps only a hash of its secret and cannot
-        show it again. Anyone with it can post into this room; if it is lost or leaked, revoke the webhook and create
-        another.
+        <strong>{t("webhooks.copyNow")}</strong> {t("webhooks.copyNowDetail")}
       </p>
       <label>
-        Webhook URL
+        {t("webhooks.url")}
         <input
           ref={input}
           readOnly
@@ -169,10 +166,10 @@ function CreatedHook({ hook, onDone }: { hook: CreatedWebhook; onDone: () => voi
       </label>
       <div class="room-menu-actions">
         <button type="button" class="primary" onClick={() => void copy()}>
-          Copy URL
+          {t("webhooks.copy")}
         </button>
         <button type="button" onClick={onDone}>
-          Done
+          {t("webhooks.done")}
         </button>
       </div>
       <p class="muted" role="status">
