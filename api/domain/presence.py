@@ -198,6 +198,32 @@ class Presence:
             pipe.expire(self._focus_base(room_id) + self.process_id, self.ttl)
         await pipe.execute()
 
+    async def rooms_with_expired(self, room_ids: list[str]) -> set[str]:
+        """Those of the rooms that list a process whose entries have expired (it crashed).
+
+        Two pipelined round trips for all the rooms (their process sets, then whether each
+        process's entries still exist), plain commands each on its room's slot, so it works the
+        same on a Redis Cluster.
+        """
+        if not room_ids:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.smembers(self._procs(room_id))
+        listed = await pipe.execute()
+        checks = [
+            (room_id, self._base(room_id) + (p.decode() if isinstance(p, bytes) else p))
+            for room_id, procs in zip(room_ids, listed, strict=True)
+            for p in procs
+        ]
+        if not checks:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for _room_id, key in checks:
+            pipe.exists(key)
+        found = await pipe.execute()
+        return {room_id for (room_id, _key), n in zip(checks, found, strict=True) if not n}
+
     async def drop_process(self, room_ids: Iterable[str]) -> None:
         """On clean shutdown: remove this process's entries at once."""
         pipe = self.redis.pipeline(transaction=False)

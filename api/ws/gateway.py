@@ -42,7 +42,7 @@ async def _admit(
     if token is None:
         return None
     try:
-        async with hub.setup_slots, hub.services.db.read() as db:
+        async with hub.setup_slots, hub.db_read() as db:
             user = await access_token(db, token)
             access = await access_room(db, room_id, user)
     except Unauthorized:

@@ -41,6 +41,8 @@ class Registry:
         self.emptied: asyncio.Event | None = None
         # How many sockets are open here, room sockets and user streams alike.
         self.count_sockets: Any = lambda: 0
+        # A read connection within the hub's database slots (`Hub.db_read`).
+        self.db_read: Any = services.db.read
 
     @property
     def subscriber(self) -> Subscriber:
@@ -125,7 +127,7 @@ class Registry:
             async with asyncio.timeout(ROOM_READY_SECONDS):
                 for room in rooms:
                     await room.subscribed.wait()
-            async with self.services.db.read() as conn:
+            async with self.db_read() as conn:
                 last = await room_positions(conn, [r.room_id for r in rooms])
             for room in rooms:
                 self.orderer.start(room, last.get(room.room_id, 0))

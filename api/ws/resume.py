@@ -9,10 +9,13 @@ messages, then the buffer is flushed skipping every number already sent.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from api.domain.core.services import Services
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from api.domain.core.timefmt import now_iso, parse_iso
 from api.domain.events import (
     Message,
@@ -30,6 +33,9 @@ from api.domain.messages.sequencing import room_positions
 from api.ws.connection import Connection
 from api.ws.room_stream import REPLAY_PAGE
 
+# A read connection within the hub's database slots (`Hub.db_read`): a resume storm queues there.
+Reader = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
 
 def begin_sync(conn: Connection) -> None:
     """A `sync` frame on an open socket: buffer live frames until the replay is done."""
@@ -38,19 +44,19 @@ def begin_sync(conn: Connection) -> None:
 
 
 async def resume(
-    services: Services, conn: Connection, since: int | None, since_time: datetime | None, attached_at: int
+    read: Reader, conn: Connection, since: int | None, since_time: datetime | None, attached_at: int
 ) -> None:
     """Replay after `since` (or start live at `attached_at`), then flush what arrived meanwhile."""
     if since is None:
         _go_live(conn, attached_at)
         return
     room_uuid = uuid.UUID(conn.room_id)
-    async with services.db.read() as db:
+    async with read() as db:
         last = (await room_positions(db, [conn.room_id])).get(conn.room_id, 0)
     cursor = max(0, min(since, last))
     since_point = cursor
     while not conn.closed:
-        async with services.db.read() as db:
+        async with read() as db:
             rows = await messages_in_range(db, room_uuid, cursor, None, limit=REPLAY_PAGE)
         for msg in rows:
             conn.push(message_frame_bytes(msg))
@@ -59,17 +65,17 @@ async def resume(
             break
         await conn.wait_room()
     if since_time is not None and not conn.closed:
-        await _replay_changes(services, conn, room_uuid, since_time, since_point)
+        await _replay_changes(read, conn, room_uuid, since_time, since_point)
     conn.push(encode(SyncComplete(last_sequence_number=cursor, server_time=now_iso())))
     _go_live(conn, cursor)
 
 
 async def _replay_changes(
-    services: Services, conn: Connection, room_uuid: uuid.UUID, since_time: datetime, up_to: int
+    read: Reader, conn: Connection, room_uuid: uuid.UUID, since_time: datetime, up_to: int
 ) -> None:
     """Edits, deletions, reaction changes and urgent acknowledgements made after `since_time` to
     messages up to `up_to` (each of them moves the message's `updated_at`)."""
-    async with services.db.read() as db:
+    async with read() as db:
         changed = await changed_since(db, room_uuid, since_time, up_to)
         latest = await latest_reactions(db, [msg.message_id for msg, _row in changed])
     for msg, row in changed:

@@ -32,7 +32,7 @@ async def user_socket(socket: WebSocket[Any, Any, Any]) -> None:
     if token is None:
         return
     try:
-        async with hub.setup_slots, hub.services.db.read() as db:
+        async with hub.setup_slots, hub.db_read() as db:
             user = await access_token(db, token)
     except Unauthorized:
         await socket.close(4401, "unauthorized")

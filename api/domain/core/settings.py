@@ -150,6 +150,9 @@ class Settings:
     # Sockets past the upgrade that may be signing in and opening (database and Redis work) at
     # once per process; a burst queues here instead of growing every pool and the heap with it.
     ws_setup_concurrency: int = 32
+    # Database work of sockets signing in, opening rooms and replaying (`since`, `sync`) at once
+    # per process; 0: half the pool (`ws_db_slots`). A resume storm queues here, not in the pool.
+    ws_db_concurrency: int = 0
     # User streams (`/ws`): a room's activity is gathered for this many milliseconds and each
     # stream gets one `room_activity` per room with the latest state (0: at the end of the
     # event-loop turn that delivered it). See api/ws/user_stream_tick.py.
@@ -241,6 +244,7 @@ class Settings:
             redis_prefix=env.get("ANDON_REDIS_PREFIX") or "andon",
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
             ws_setup_concurrency=_int(env, "WS_SETUP_CONCURRENCY", 32, 1),
+            ws_db_concurrency=_int(env, "WS_DB_CONCURRENCY", 0, 0),
             user_stream_tick_ms=_tick_ms(env),
             ws_compression=_bool(env, "WS_COMPRESSION", False),
             http_header_timeout=_float(env, "HTTP_HEADER_TIMEOUT", 10.0, 0.05),
@@ -285,6 +289,18 @@ class Settings:
         if self.allowed_origins:
             return origin in self.allowed_origins or "*" in self.allowed_origins
         return origin in self.own_origins
+
+    @property
+    def ws_db_slots(self) -> int:
+        """How many socket opens and replays may use the database at once (below the pool's size).
+
+        WS_DB_CONCURRENCY, else half of DB_POOL_SIZE + DB_MAX_OVERFLOW (at least one): the rest of
+        the pool stays for sends, REST requests and gap fills while thousands of clients resume.
+        """
+        pool = self.db_pool_size + self.db_max_overflow
+        if self.ws_db_concurrency:
+            return max(1, min(self.ws_db_concurrency, pool))
+        return max(1, pool // 2)
 
     @property
     def redis_configured(self) -> bool:
