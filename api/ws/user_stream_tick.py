@@ -8,6 +8,13 @@ state wins). Under load the tick gathers more per room, and each stream's frames
 leave in one socket write (the hub's `Flusher`); with the tick at 0 the frames are applied at
 the end of the event-loop turn that delivered them.
 
+The tick stretches under load. When the timer fires later than a whole tick past its time, the
+event loop is behind, and every extra socket write makes it more so: the next tick is half as
+long again, up to `STRETCH_MAX` times the configured one. On-time ticks shrink it back by a
+fifth each. A loop that keeps up therefore runs at the configured tick, and an overloaded one
+gathers more frames into each write instead of falling further behind (docs/benchmarks.md,
+*Quiet-machine runs of the tick*).
+
 Order with the other frames of a stream: a frame pushed straight to user streams (a mention,
 an urgent acknowledgement) first calls `flush`, so what the tick holds goes out before it.
 
@@ -17,24 +24,38 @@ an urgent acknowledgement) first calls `flush`, so what the tick holds goes out 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from api.domain.events import encode
 from api.ws.room_stream import RoomState
 from api.ws.user_stream_state import RoomRun, Watch
 
+STRETCH_MAX = 4.0
+STRETCH_GROW = 1.5
+STRETCH_SHRINK = 0.8
+
+
+def next_delay(base: float, delay: float, late: float) -> float:
+    """The tick after one that fired `late` seconds after its time (see the module's text)."""
+    if late > base:
+        return min(base * STRETCH_MAX, delay * STRETCH_GROW)
+    return max(base, delay * STRETCH_SHRINK)
+
 
 class ActivityTick:
     """Frames delivered by the room streams since the last tick, by room, in delivery order."""
 
-    __slots__ = ("_apply", "_handle", "_pending", "_scheduled", "delay")
+    __slots__ = ("_apply", "_due", "_handle", "_pending", "_scheduled", "base", "delay")
 
     def __init__(self, tick_ms: int, apply: Callable[[RoomState, list[bytes]], None]) -> None:
-        self.delay = tick_ms / 1000.0
+        self.base = tick_ms / 1000.0
+        self.delay = self.base
         self._apply = apply
         self._pending: dict[str, tuple[RoomState, list[bytes]]] = {}
         self._handle: asyncio.Handle | None = None
         self._scheduled = False
+        self._due = 0.0
 
     def __len__(self) -> int:
         """Rooms with frames waiting for the tick."""
@@ -54,9 +75,15 @@ class ActivityTick:
             self._scheduled = True
             loop = asyncio.get_running_loop()
             if self.delay > 0:
-                self._handle = loop.call_later(self.delay, self.flush)
+                self._due = time.monotonic() + self.delay
+                self._handle = loop.call_later(self.delay, self._on_tick)
             else:
                 self._handle = loop.call_soon(self.flush)
+
+    def _on_tick(self) -> None:
+        self._handle = None
+        self.delay = next_delay(self.base, self.delay, time.monotonic() - self._due)
+        self.flush()
 
     def flush(self) -> None:
         """Apply everything waiting now (the tick, or a frame about to bypass it)."""
