@@ -22,14 +22,7 @@ from api.domain.core.db import UnitOfWork
 from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound, TooLarge
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
-from api.domain.events import (
-    Message,
-    MessageDeleted,
-    ReactionAdded,
-    ReactionRemoved,
-    edited_frame_bytes,
-    encode,
-)
+from api.domain.events import Message, deleted_frame, edited_frame_bytes, encode, reaction_frame
 from api.domain.messages.read import load_message
 from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, check_units, json_depth
 
@@ -204,7 +197,7 @@ async def do_edit_message(
 
 async def do_delete_message(
     services: Services, user: AuthUser, room_id: str, message_id: object
-) -> dict[str, Any]:
+) -> Message:
     """Soft-delete: by the sender, the room's OWNER or an admin; the content stays for audit only."""
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:
@@ -220,31 +213,25 @@ async def do_delete_message(
             raise Forbidden("the message is already deleted")
         if row.sender_id != user.user_id and role != "OWNER":
             raise Forbidden("only the sender, the room's OWNER or an admin may delete a message")
-        done = (
-            await uow.conn.execute(
-                text(
-                    "UPDATE messages SET deleted_at = clock_timestamp(), deleted_by = :u, updated_at = clock_timestamp() "
-                    "WHERE message_id = :id RETURNING deleted_at"
-                ),
-                {"u": user.user_id, "id": row.message_id},
-            )
-        ).first()
-        assert done is not None
+        await uow.conn.execute(
+            text(
+                "UPDATE messages SET deleted_at = clock_timestamp(), deleted_by = :u, updated_at = clock_timestamp() "
+                "WHERE message_id = :id"
+            ),
+            {"u": user.user_id, "id": row.message_id},
+        )
         await outbox.add(
             uow.conn,
             outbox.MESSAGE_DELETED,
             {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
         )
         uow.after_commit(services.outbox_kick)
-        event = MessageDeleted(
-            message_id=str(row.message_id),
-            room_id=room_id,
-            sequence_number=int(row.sequence_number),
-            deleted_at=iso(done.deleted_at),
-            deleted_by=user.user_id,
-        )
-        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number), changed=True)
-    return {"type": "message_deleted", **msgspec.structs.asdict(event)}
+        # Read back like an edit, so the live frame is the one a replay builds from the same row.
+        message = await load_message(uow.conn, rid, row.message_id)
+        assert message is not None
+        frame = deleted_frame(message, user.user_id)
+        _broadcast_after_commit(uow, services, room_id, frame, int(row.sequence_number), changed=True)
+    return message
 
 
 _COUNTS = text(
@@ -258,8 +245,8 @@ _COUNTS = text(
 
 async def do_react(
     services: Services, user: AuthUser, room_id: str, message_id: object, emoji: object, add: bool
-) -> dict[str, Any] | None:
-    """Add or remove a reaction; None (and no broadcast) when nothing changed."""
+) -> bool:
+    """Add or remove a reaction; False (and no broadcast) when nothing changed."""
     clean = check_emoji(emoji)
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:
@@ -290,7 +277,7 @@ async def do_react(
                 )
             ).first()
         if changed is None:
-            return None
+            return False
         await uow.conn.execute(
             text(
                 "UPDATE messages SET updated_at = clock_timestamp(), reactions_at = clock_timestamp() WHERE message_id = :id"
@@ -299,10 +286,9 @@ async def do_react(
         )
         counts_row = (await uow.conn.execute(_COUNTS, {"id": row.message_id})).first()
         counts = msgspec.json.decode(counts_row.reactions) if counts_row else {}
-        kind = ReactionAdded if add else ReactionRemoved
-        event = kind(message_id=str(row.message_id), emoji=clean, user_id=user.user_id, reactions=counts)
-        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number))
-    return {"type": "reaction_added" if add else "reaction_removed", **msgspec.structs.asdict(event)}
+        frame = reaction_frame(str(row.message_id), counts, added=add, emoji=clean, user_id=user.user_id)
+        _broadcast_after_commit(uow, services, room_id, frame, int(row.sequence_number))
+    return True
 
 
 async def message_history(
