@@ -33,6 +33,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -92,25 +93,17 @@ def held_delivery_tags(requests: Any) -> list[str]:
     return tags
 
 
+@dataclass(eq=False)
 class Heartbeat:
     """Writes this worker's heartbeat (its held delivery tags) every `interval` seconds."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        prefix: str,
-        node: str,
-        held: Callable[[], list[str]],
-        *,
-        interval: float = HEARTBEAT_SECONDS,
-        ttl: float = HEARTBEAT_TTL,
-    ) -> None:
-        self.redis = redis
-        self.prefix = prefix
-        self.node = node
-        self.held = held
-        self.interval = interval
-        self.ttl = ttl
+    redis: Redis
+    prefix: str
+    node: str
+    held: Callable[[], list[str]]
+    _: KW_ONLY
+    interval: float = HEARTBEAT_SECONDS
+    ttl: float = HEARTBEAT_TTL
 
     async def beat(self) -> None:
         """One beat: the held tags under this worker's key, and its name in the workers set."""
@@ -159,23 +152,16 @@ def _queue_key(prefix: str, routing_key: str, payload: dict[str, Any]) -> str:
     return f"{queue}{_PRIORITY_SEP}{step}" if step else queue
 
 
+@dataclass(eq=False)
 class BrokerWatch:
     """Notices a broker that lost its data and messages held by dead workers (module notes)."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        prefix: str,
-        forget_enqueued: Callable[[], Awaitable[Any]],
-        *,
-        grace: float = ORPHAN_GRACE,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.redis = redis
-        self.prefix = prefix
-        self.forget_enqueued = forget_enqueued
-        self.grace = grace
-        self.clock = clock
+    redis: Redis
+    prefix: str
+    forget_enqueued: Callable[[], Awaitable[Any]]
+    _: KW_ONLY
+    grace: float = ORPHAN_GRACE
+    clock: Callable[[], float] = time.time
 
     async def check_epoch(self) -> bool:
         """True when Redis had lost its data and this watch had the relay re-publish everything."""
