@@ -21,6 +21,8 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from api.domain.core.timefmt import now_iso
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -364,7 +366,7 @@ def reaction_frame(
     return encode(kind(message_id=message_id, emoji=emoji, user_id=user_id, reactions=reactions))
 
 
-def acknowledged_frame(message_id: str, room_id: str, ack: Acknowledgement) -> bytes:
+def acknowledged_frame(ack: Acknowledgement, *, message_id: str, room_id: str) -> bytes:
     """`urgent_acknowledged`: live (`do_acknowledge`) and replayed from the message's acknowledgements."""
     return encode(
         UrgentAcknowledged(
@@ -381,21 +383,24 @@ def urgent_page_frame(
     return encode(UrgentPage(**notice, round=this_round, last_round=last_round, escalated=escalated))
 
 
-def sync_complete_frame(last_sequence_number: int, server_time: str) -> bytes:
-    return encode(SyncComplete(last_sequence_number=last_sequence_number, server_time=server_time))
+# Frames that carry `server_time` or `timestamp` are stamped when they are built.
 
 
-def pong_frame(ping_id: str | int | None, server_time: str) -> bytes:
-    return encode(Pong(server_time=server_time, id=ping_id))
+def sync_complete_frame(last_sequence_number: int) -> bytes:
+    return encode(SyncComplete(last_sequence_number=last_sequence_number, server_time=now_iso()))
 
 
-def typing_frame(user_id: str, display_name: str, is_typing: bool) -> bytes:
+def pong_frame(ping_id: str | int | None) -> bytes:
+    return encode(Pong(server_time=now_iso(), id=ping_id))
+
+
+def typing_frame(user_id: str, *, display_name: str, is_typing: bool) -> bytes:
     return encode(Typing(user_id=user_id, display_name=display_name, is_typing=is_typing))
 
 
-def presence_event_frame(event: str, user_id: str, display_name: str, timestamp: str) -> bytes:
+def presence_event_frame(event: str, *, user_id: str, display_name: str) -> bytes:
     """`system` `user_joined` / `user_left` (not stored, not sequenced)."""
-    return encode(PresenceEvent(event=event, user_id=user_id, display_name=display_name, timestamp=timestamp))
+    return encode(PresenceEvent(event=event, user_id=user_id, display_name=display_name, timestamp=now_iso()))
 
 
 def presence_frame(online: dict[str, Any]) -> bytes:
@@ -404,7 +409,7 @@ def presence_frame(online: dict[str, Any]) -> bytes:
 
 
 def room_connected_frame(
-    room_id: str, user_id: str, role: str, last_sequence_number: int, server_time: str, online: dict[str, Any]
+    *, room_id: str, user_id: str, role: str, last_sequence_number: int, online: dict[str, Any]
 ) -> bytes:
     """A room socket's `connected`; `online` as in `presence_frame`."""
     return encode(
@@ -413,7 +418,7 @@ def room_connected_frame(
             user_id=user_id,
             role=role,
             last_sequence_number=last_sequence_number,
-            server_time=server_time,
+            server_time=now_iso(),
             **online,
         )
     )
@@ -422,8 +427,8 @@ def room_connected_frame(
 # ---------------------------------------------------------------------- user stream builders
 
 
-def user_connected_frame(user_id: str, server_time: str, rooms: list[RoomEntry]) -> bytes:
-    return encode(UserConnected(user_id=user_id, server_time=server_time, rooms=rooms))
+def user_connected_frame(user_id: str, rooms: list[RoomEntry]) -> bytes:
+    return encode(UserConnected(user_id=user_id, server_time=now_iso(), rooms=rooms))
 
 
 def room_added_frame(entry: RoomEntry) -> bytes:
@@ -446,6 +451,7 @@ def room_status_changed_frame(room_id: str, status: str) -> bytes:
 def room_activity_frame(
     room_id: str,
     last_sequence_number: int,
+    *,
     unread_count: int,
     unread_mentions: int,
     last_message_at: str | None,
@@ -481,7 +487,7 @@ class SharedRoomActivity:
         )
         self.tail = bytes(preview)
 
-    def frame(self, unread_count: int, unread_mentions: int, last_message_at: str | None) -> bytes:
+    def frame(self, *, unread_count: int, unread_mentions: int, last_message_at: str | None) -> bytes:
         return b"".join(
             (
                 self.head,

@@ -190,7 +190,7 @@ class PresenceAndTyping:
     def _expired(self, room: RoomState, user_id: str, frame: bytes) -> None:
         room.typing.pop(user_id, None)
         name = _dec.decode(frame).get("display_name", user_id)
-        self._to_others(room, user_id, typing_frame(user_id, name, False))
+        self._to_others(room, user_id, typing_frame(user_id, display_name=name, is_typing=False))
 
     def clear_on_message(self, room: RoomState, frame: bytes) -> None:
         """A typist's message arrived: their indicator goes off now, before the message.
@@ -207,7 +207,7 @@ class PresenceAndTyping:
         if sender and sender in room.typing:
             room.typing.pop(sender)[0].cancel()
             name = payload.get("sender_display_name", sender)
-            off = typing_frame(sender, name, False)
+            off = typing_frame(sender, display_name=name, is_typing=False)
             self._to_others(room, sender, off)
 
     @staticmethod

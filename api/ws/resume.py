@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.domain.core.timefmt import now_iso, parse_iso
+from api.domain.core.timefmt import parse_iso
 from api.domain.events import (
     Message,
     acknowledged_frame,
@@ -64,7 +64,7 @@ async def resume(
         await conn.wait_room()
     if since_time is not None and not conn.closed:
         await _replay_changes(read, conn, room_uuid, since_time, since_point)
-    conn.push(sync_complete_frame(cursor, now_iso()))
+    conn.push(sync_complete_frame(cursor))
     _go_live(conn, cursor)
 
 
@@ -109,7 +109,7 @@ def _acknowledged_since(msg: Message, since_time: datetime) -> list[bytes]:
     if not msg.acknowledgements:
         return []
     return [
-        acknowledged_frame(msg.message_id, msg.room_id, ack)
+        acknowledged_frame(ack, message_id=msg.message_id, room_id=msg.room_id)
         for ack in msg.acknowledgements
         if parse_iso(ack.at) >= since_time
     ]

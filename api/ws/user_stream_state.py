@@ -79,7 +79,14 @@ class Watch:
         )
 
     def activity(self) -> bytes:
-        return room_activity_frame(self.room_id, self.seq, self.unread, self.mentions, self.last_at, self.preview)
+        return room_activity_frame(
+            self.room_id,
+            self.seq,
+            unread_count=self.unread,
+            unread_mentions=self.mentions,
+            last_message_at=self.last_at,
+            preview=self.preview,
+        )
 
     def begin_count(self, seq: int) -> int:
         """Start a re-read bounded at `seq`; returns its generation (a newer one supersedes it)."""

@@ -90,4 +90,6 @@ class SharedActivity:
     def of(self, watch: Watch) -> bytes:
         if self.frames is None or watch.preview is not self.preview or watch.seq != self.seq:
             return watch.activity()
-        return self.frames.frame(watch.unread, watch.mentions, watch.last_at)
+        return self.frames.frame(
+            unread_count=watch.unread, unread_mentions=watch.mentions, last_message_at=watch.last_at
+        )

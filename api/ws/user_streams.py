@@ -25,7 +25,6 @@ from typing import Any
 import msgspec
 
 from api.domain.core.bus import ForUser
-from api.domain.core.timefmt import now_iso
 from api.domain.events import (
     encode,
     role_changed_frame,
@@ -96,7 +95,7 @@ class UserStreams:
         async with self.registry.services.db.read() as conn:
             roles = await memberships(conn, user.user_id)
         watches = await self._attach(stream, roles)
-        stream.conn.open(user_connected_frame(user.user_id, now_iso(), [w.entry() for w in watches]))
+        stream.conn.open(user_connected_frame(user.user_id, [w.entry() for w in watches]))
         stream.ready = True
 
     def close(self, stream: UserStream) -> None:

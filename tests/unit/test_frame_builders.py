@@ -59,7 +59,7 @@ def test_reaction_frame_is_tagged_by_whether_it_added() -> None:
 
 def test_acknowledged_frame_carries_the_acknowledgement() -> None:
     ack = Acknowledgement(user_id="b@x", display_name="B", at="2026-12-04T08:02:00.000Z")
-    assert msgspec.json.decode(acknowledged_frame("m1", "r1", ack)) == {
+    assert msgspec.json.decode(acknowledged_frame(ack, message_id="m1", room_id="r1")) == {
         "type": "urgent_acknowledged",
         "message_id": "m1",
         "user_id": "b@x",
@@ -92,4 +92,5 @@ def test_shared_room_activity_equals_the_full_encoding() -> None:
     preview = msgspec.Raw(b'{"text":"a \\"quoted\\" word"}')
     shared = SharedRoomActivity("r1", 9, preview)
     for unread, mentions, last_at in ((0, 0, None), (12, 3, "2026-12-04T08:00:00.000Z")):
-        assert shared.frame(unread, mentions, last_at) == room_activity_frame("r1", 9, unread, mentions, last_at, preview)
+        counts = {"unread_count": unread, "unread_mentions": mentions, "last_message_at": last_at}
+        assert shared.frame(**counts) == room_activity_frame("r1", 9, **counts, preview=preview)

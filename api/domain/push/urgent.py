@@ -102,7 +102,7 @@ async def do_acknowledge(
         await conn.execute(_TOUCH_MESSAGE, {"id": mid})
         result = _ack_result(row, user, iso(inserted.acknowledged_at), created=True)
         ack = Acknowledgement(user_id=user.user_id, display_name=user.display_name, at=result["at"])
-        frame = acknowledged_frame(str(mid), str(row.room_id), ack)
+        frame = acknowledged_frame(ack, message_id=str(mid), room_id=str(row.room_id))
         seq = int(row.sequence_number)
         rid = str(row.room_id)
 
