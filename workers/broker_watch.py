@@ -93,6 +93,23 @@ def held_delivery_tags(requests: Any) -> list[str]:
     return tags
 
 
+async def _every(interval: float, step: Callable[[], Awaitable[Any]], what: str) -> None:
+    """Run `step` every `interval` seconds forever (cancel to stop). A failure (Redis away) is
+    logged once, until a step succeeds again, and retried at the next interval."""
+    warned = False
+    while True:
+        try:
+            await step()
+            warned = False
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not warned:
+                log.warning("%s failed (%s); retrying", what, type(exc).__name__)
+                warned = True
+        await asyncio.sleep(interval)
+
+
 @dataclass(eq=False)
 class Heartbeat:
     """Writes this worker's heartbeat (its held delivery tags) every `interval` seconds."""
@@ -117,18 +134,7 @@ class Heartbeat:
 
     async def run(self) -> None:
         """Beat forever (cancel to stop); failures (Redis away) are retried on the next beat."""
-        warned = False
-        while True:
-            try:
-                await self.beat()
-                warned = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not warned:
-                    log.warning("worker heartbeat failed (%s); retrying", type(exc).__name__)
-                    warned = True
-            await asyncio.sleep(self.interval)
+        await _every(self.interval, self.beat, "worker heartbeat")
 
     async def stop(self) -> None:
         """Remove the heartbeat at a clean shutdown (kombu restores what the worker held)."""
@@ -267,15 +273,4 @@ class BrokerWatch:
 
     async def run(self, interval: float = WATCH_SECONDS) -> None:
         """Look every `interval` seconds forever (cancel to stop); failures are retried."""
-        warned = False
-        while True:
-            try:
-                await self.check()
-                warned = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not warned:
-                    log.warning("broker watch failed (%s); retrying", type(exc).__name__)
-                    warned = True
-            await asyncio.sleep(interval)
+        await _every(interval, self.check, "broker watch")

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket
 
+from api.domain import events
 from api.domain.core.errors import DomainError
 from api.domain.core.jsonsafe import loads
-from api.domain import events
 from api.domain.events import error_frame as error_frame
 
 if TYPE_CHECKING:

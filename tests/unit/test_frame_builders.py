@@ -52,7 +52,13 @@ def test_deleted_frame_names_the_message_and_who_deleted_it() -> None:
 def test_reaction_frame_is_tagged_by_whether_it_added() -> None:
     added = msgspec.json.decode(reaction_frame("m1", {"👍": 2}, added=True, emoji="👍", user_id="a@x"))
     removed = msgspec.json.decode(reaction_frame("m1", {}, added=False, emoji=None, user_id=None))
-    assert added == {"type": "reaction_added", "message_id": "m1", "emoji": "👍", "user_id": "a@x", "reactions": {"👍": 2}}
+    assert added == {
+        "type": "reaction_added",
+        "message_id": "m1",
+        "emoji": "👍",
+        "user_id": "a@x",
+        "reactions": {"👍": 2},
+    }
     assert removed["type"] == "reaction_removed"
     assert removed["reactions"] == {}
 

@@ -19,12 +19,12 @@ from api.domain import outbox
 from api.domain.auth.access import access_room, parse_uuid
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.db import UnitOfWork
-from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound, TooLarge
+from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
 from api.domain.events import Message, deleted_frame, edited_frame_bytes, encode, reaction_frame
 from api.domain.messages.read import load_message
-from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, check_units, json_depth
+from api.domain.messages.validate import check_data, check_text, check_units
 
 _GRAPHEME = regex.compile(r"\X")
 MAX_EMOJI_BYTES = 32
@@ -59,21 +59,10 @@ def check_emoji(value: object) -> str:
 def check_new_content(message_type: str, content: object) -> tuple[str | None, Any]:
     """New content for an edit, validated like a new message of the same type."""
     if message_type == "incident_data":
-        if not isinstance(content, dict):
-            raise Invalid("incident_data content must be a JSON object")
-        if json_depth(content, MAX_DATA_DEPTH) > MAX_DATA_DEPTH:
-            raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
-        if len(encode(content)) > MAX_DATA_BYTES:
-            raise TooLarge("incident_data is over 16 KiB")
-        check_units(content)
-        return None, content
-    if not isinstance(content, str):
-        raise Invalid("content must be a string")
-    if len(content) > MAX_TEXT:
-        raise TooLarge(f"content is over {MAX_TEXT} characters")
-    if message_type == "text" and not content.strip():
-        raise Invalid("content must not be empty")
-    return content, None
+        data = check_data(content)
+        check_units(data)
+        return None, data
+    return check_text(content, message_type), None
 
 
 _LOCK_MESSAGE = text(
@@ -195,9 +184,7 @@ async def do_edit_message(
     return message
 
 
-async def do_delete_message(
-    services: Services, user: AuthUser, room_id: str, message_id: object
-) -> Message:
+async def do_delete_message(services: Services, user: AuthUser, room_id: str, message_id: object) -> Message:
     """Soft-delete: by the sender, the room's OWNER or an admin; the content stays for audit only."""
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:

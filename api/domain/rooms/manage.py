@@ -142,7 +142,9 @@ async def lock_owned_room(uow: UnitOfWork, room_id: object, user: AuthUser) -> t
     """
     rid: uuid.UUID = (await access_owned_room(uow.conn, room_id, user)).room["room_id"]
     locked = (
-        await uow.conn.execute(text("SELECT status FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
+        await uow.conn.execute(
+            text("SELECT status FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid}
+        )
     ).first()
     assert locked is not None
     return rid, str(locked.status)
