@@ -144,6 +144,16 @@ async def _store_edit(uow: UnitOfWork, rid: uuid.UUID, row: Any, new_content: An
     )
 
 
+async def _changed(uow: UnitOfWork, services: Services, kind: str, row: Any, user: AuthUser) -> Message:
+    """After an edit or a deletion of the locked `row`: its outbox row (the audit trail, search),
+    relayed after commit, and the message as it now stands."""
+    payload = {"room_id": str(row.room_id), "message_id": str(row.message_id), "actor_id": user.user_id}
+    await outbox.add_and_kick(uow, services.outbox_kick, kind, payload)
+    message = await load_message(uow.conn, row.room_id, row.message_id)
+    assert message is not None
+    return message
+
+
 async def do_edit_message(
     services: Services, user: AuthUser, room_id: str, message_id: object, content: object
 ) -> Message:
@@ -165,22 +175,9 @@ async def do_edit_message(
             raise EditWindowExpired("the edit window has passed")
         new_content, new_data = check_new_content(row.message_type, content)
         await _store_edit(uow, rid, row, new_content, new_data)
-        await outbox.add(
-            uow.conn,
-            outbox.MESSAGE_EDITED,
-            {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
-        )
-        uow.after_commit(services.outbox_kick)
-        message = await load_message(uow.conn, rid, row.message_id)
-        assert message is not None
-        _broadcast_after_commit(
-            uow,
-            services,
-            room_id,
-            edited_frame_bytes(message),
-            int(row.sequence_number),
-            changed=True,
-        )
+        message = await _changed(uow, services, outbox.MESSAGE_EDITED, row, user)
+        frame = edited_frame_bytes(message)
+        _broadcast_after_commit(uow, services, room_id, frame, int(row.sequence_number), changed=True)
     return message
 
 
@@ -207,15 +204,8 @@ async def do_delete_message(services: Services, user: AuthUser, room_id: str, me
             ),
             {"u": user.user_id, "id": row.message_id},
         )
-        await outbox.add(
-            uow.conn,
-            outbox.MESSAGE_DELETED,
-            {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
-        )
-        uow.after_commit(services.outbox_kick)
         # Read back like an edit, so the live frame is the one a replay builds from the same row.
-        message = await load_message(uow.conn, rid, row.message_id)
-        assert message is not None
+        message = await _changed(uow, services, outbox.MESSAGE_DELETED, row, user)
         frame = deleted_frame(message, user.user_id)
         _broadcast_after_commit(uow, services, room_id, frame, int(row.sequence_number), changed=True)
     return message
