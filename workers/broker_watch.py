@@ -33,6 +33,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -92,25 +93,34 @@ def held_delivery_tags(requests: Any) -> list[str]:
     return tags
 
 
+async def _every(interval: float, step: Callable[[], Awaitable[Any]], what: str) -> None:
+    """Run `step` every `interval` seconds forever (cancel to stop). A failure (Redis away) is
+    logged once, until a step succeeds again, and retried at the next interval."""
+    warned = False
+    while True:
+        try:
+            await step()
+            warned = False
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not warned:
+                log.warning("%s failed (%s); retrying", what, type(exc).__name__)
+                warned = True
+        await asyncio.sleep(interval)
+
+
+@dataclass(eq=False)
 class Heartbeat:
     """Writes this worker's heartbeat (its held delivery tags) every `interval` seconds."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        prefix: str,
-        node: str,
-        held: Callable[[], list[str]],
-        *,
-        interval: float = HEARTBEAT_SECONDS,
-        ttl: float = HEARTBEAT_TTL,
-    ) -> None:
-        self.redis = redis
-        self.prefix = prefix
-        self.node = node
-        self.held = held
-        self.interval = interval
-        self.ttl = ttl
+    redis: Redis
+    prefix: str
+    node: str
+    held: Callable[[], list[str]]
+    _: KW_ONLY
+    interval: float = HEARTBEAT_SECONDS
+    ttl: float = HEARTBEAT_TTL
 
     async def beat(self) -> None:
         """One beat: the held tags under this worker's key, and its name in the workers set."""
@@ -124,18 +134,7 @@ class Heartbeat:
 
     async def run(self) -> None:
         """Beat forever (cancel to stop); failures (Redis away) are retried on the next beat."""
-        warned = False
-        while True:
-            try:
-                await self.beat()
-                warned = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not warned:
-                    log.warning("worker heartbeat failed (%s); retrying", type(exc).__name__)
-                    warned = True
-            await asyncio.sleep(self.interval)
+        await _every(self.interval, self.beat, "worker heartbeat")
 
     async def stop(self) -> None:
         """Remove the heartbeat at a clean shutdown (kombu restores what the worker held)."""
@@ -159,23 +158,16 @@ def _queue_key(prefix: str, routing_key: str, payload: dict[str, Any]) -> str:
     return f"{queue}{_PRIORITY_SEP}{step}" if step else queue
 
 
+@dataclass(eq=False)
 class BrokerWatch:
     """Notices a broker that lost its data and messages held by dead workers (module notes)."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        prefix: str,
-        forget_enqueued: Callable[[], Awaitable[Any]],
-        *,
-        grace: float = ORPHAN_GRACE,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.redis = redis
-        self.prefix = prefix
-        self.forget_enqueued = forget_enqueued
-        self.grace = grace
-        self.clock = clock
+    redis: Redis
+    prefix: str
+    forget_enqueued: Callable[[], Awaitable[Any]]
+    _: KW_ONLY
+    grace: float = ORPHAN_GRACE
+    clock: Callable[[], float] = time.time
 
     async def check_epoch(self) -> bool:
         """True when Redis had lost its data and this watch had the relay re-publish everything."""
@@ -281,15 +273,4 @@ class BrokerWatch:
 
     async def run(self, interval: float = WATCH_SECONDS) -> None:
         """Look every `interval` seconds forever (cancel to stop); failures are retried."""
-        warned = False
-        while True:
-            try:
-                await self.check()
-                warned = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not warned:
-                    log.warning("broker watch failed (%s); retrying", type(exc).__name__)
-                    warned = True
-            await asyncio.sleep(interval)
+        await _every(interval, self.check, "broker watch")

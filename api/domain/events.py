@@ -5,6 +5,13 @@ client's decoders in `webclient/src/net/schemas.ts`. A frame is encoded once per
 the bytes are fanned out as they are. `Message` is the contract's message object (webclient
 `ChatMessage`); `message_frame_bytes` / `edited_frame_bytes` turn a stored one into its live
 frame, so history, replay and gap filling produce identical frames.
+
+Every frame is built here, by a `*_frame` builder, and nowhere else: live and replayed frames
+(`message_deleted`, reactions, `urgent_acknowledged`) come from the same builder.
+
+Longer than the ~400 lines a module should keep to, on purpose: this is the wire contract, one
+struct and one builder per frame, kept in one file so that it is checked against
+`schemas.ts` in one read.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
+
+from api.domain.core.timefmt import now_iso
 
 _encoder = msgspec.json.Encoder()
 
@@ -216,10 +225,26 @@ class ReactionRemoved(_ReactionChange, tag="reaction_removed"):
 # ---------------------------------------------------------------------- the user stream (`/ws`)
 
 
+class RoomEntry(msgspec.Struct, kw_only=True):
+    """A room as the user stream describes it, in `connected` and `room_added` (webclient `RoomEntry`)."""
+
+    room_id: str
+    title: str
+    description: str | None
+    status: str
+    created_at: str | None
+    role: str
+    last_sequence_number: int
+    unread_count: int
+    unread_mentions: int
+    last_message_at: str | None
+    preview: msgspec.Raw | None
+
+
 class UserConnected(_Frame, tag="connected"):
     user_id: str
     server_time: str
-    rooms: list[Any]
+    rooms: list[RoomEntry]
 
 
 class RoomActivity(_Frame, tag="room_activity"):
@@ -302,9 +327,9 @@ def system_frame(message: Message) -> dict[str, Any]:
     return frame
 
 
-def _tagged(frame_type: bytes, message: Message) -> bytes:
-    """`{"type": <frame_type>, …the message object's fields}` from one encode of the struct."""
-    body = _encoder.encode(message)
+def _tagged(frame_type: bytes, struct: msgspec.Struct) -> bytes:
+    """`{"type": <frame_type>, …the struct's fields}` from one encode of the struct."""
+    body = _encoder.encode(struct)
     return b'{"type":"' + frame_type + b'",' + body[1:]
 
 
@@ -318,3 +343,159 @@ def message_frame_bytes(message: Message) -> bytes:
 def edited_frame_bytes(message: Message) -> bytes:
     """`message_edited`: the message object with `edited_at` set."""
     return _tagged(b"message_edited", message)
+
+
+def deleted_frame(message: Message, deleted_by: str | None) -> bytes:
+    """`message_deleted` of a deleted message: the same live (after the delete) and replayed."""
+    return encode(
+        MessageDeleted(
+            message_id=message.message_id,
+            room_id=message.room_id,
+            sequence_number=message.sequence_number,
+            deleted_at=message.deleted_at,
+            deleted_by=deleted_by,
+        )
+    )
+
+
+def reaction_frame(
+    message_id: str, reactions: dict[str, int], *, added: bool, emoji: str | None, user_id: str | None
+) -> bytes:
+    """`reaction_added` / `reaction_removed`: who changed which emoji, and the message's counts after it."""
+    kind = ReactionAdded if added else ReactionRemoved
+    return encode(kind(message_id=message_id, emoji=emoji, user_id=user_id, reactions=reactions))
+
+
+def acknowledged_frame(ack: Acknowledgement, *, message_id: str, room_id: str) -> bytes:
+    """`urgent_acknowledged`: live (`do_acknowledge`) and replayed from the message's acknowledgements."""
+    return encode(
+        UrgentAcknowledged(
+            message_id=message_id, user_id=ack.user_id, at=ack.at, room_id=room_id, display_name=ack.display_name
+        )
+    )
+
+
+def urgent_page_frame(
+    notice: dict[str, Any], *, this_round: int, last_round: bool, escalated: bool
+) -> bytes:
+    """One round of an urgent page; `notice` is the message's `room_id`, `room_title`,
+    `message_id`, `sequence_number`, `sender_display_name` and `preview` (as a push names them)."""
+    return encode(UrgentPage(**notice, round=this_round, last_round=last_round, escalated=escalated))
+
+
+# Frames that carry `server_time` or `timestamp` are stamped when they are built.
+
+
+def sync_complete_frame(last_sequence_number: int) -> bytes:
+    return encode(SyncComplete(last_sequence_number=last_sequence_number, server_time=now_iso()))
+
+
+def pong_frame(ping_id: str | int | None) -> bytes:
+    return encode(Pong(server_time=now_iso(), id=ping_id))
+
+
+def typing_frame(user_id: str, *, display_name: str, is_typing: bool) -> bytes:
+    return encode(Typing(user_id=user_id, display_name=display_name, is_typing=is_typing))
+
+
+def presence_event_frame(event: str, *, user_id: str, display_name: str) -> bytes:
+    """`system` `user_joined` / `user_left` (not stored, not sequenced)."""
+    return encode(PresenceEvent(event=event, user_id=user_id, display_name=display_name, timestamp=now_iso()))
+
+
+def presence_frame(online: dict[str, Any]) -> bytes:
+    """`presence`; `online` holds the list and, in a large room, `online_count` and `truncated`."""
+    return encode(Presence(**online))
+
+
+def room_connected_frame(
+    *, room_id: str, user_id: str, role: str, last_sequence_number: int, online: dict[str, Any]
+) -> bytes:
+    """A room socket's `connected`; `online` as in `presence_frame`."""
+    return encode(
+        RoomConnected(
+            room_id=room_id,
+            user_id=user_id,
+            role=role,
+            last_sequence_number=last_sequence_number,
+            server_time=now_iso(),
+            **online,
+        )
+    )
+
+
+# ---------------------------------------------------------------------- user stream builders
+
+
+def user_connected_frame(user_id: str, rooms: list[RoomEntry]) -> bytes:
+    return encode(UserConnected(user_id=user_id, server_time=now_iso(), rooms=rooms))
+
+
+def room_added_frame(entry: RoomEntry) -> bytes:
+    """`room_added`: the entry's fields beside the type (as in `connected`'s list)."""
+    return _tagged(b"room_added", entry)
+
+
+def room_removed_frame(room_id: str) -> bytes:
+    return encode(RoomRemoved(room_id=room_id))
+
+
+def role_changed_frame(room_id: str, role: str) -> bytes:
+    return encode(RoleChanged(room_id=room_id, role=role))
+
+
+def room_status_changed_frame(room_id: str, status: str) -> bytes:
+    return encode(RoomStatusChanged(room_id=room_id, status=status))
+
+
+def room_activity_frame(
+    room_id: str,
+    last_sequence_number: int,
+    *,
+    unread_count: int,
+    unread_mentions: int,
+    last_message_at: str | None,
+    preview: msgspec.Raw | None,
+) -> bytes:
+    return encode(
+        RoomActivity(
+            room_id=room_id,
+            last_sequence_number=last_sequence_number,
+            unread_count=unread_count,
+            unread_mentions=unread_mentions,
+            last_message_at=last_message_at,
+            preview=preview,
+        )
+    )
+
+
+class SharedRoomActivity:
+    """`room_activity` frames of one room and number for many streams, spliced from bytes made once.
+
+    Thousands of streams receive the same room, number and preview; only `unread_count`,
+    `unread_mentions` and `last_message_at` differ. The bytes equal `room_activity_frame`'s
+    (`tests/unit/test_user_stream_activity.py`).
+    """
+
+    __slots__ = ("head", "tail")
+
+    def __init__(self, room_id: str, last_sequence_number: int, preview: msgspec.Raw) -> None:
+        self.head = (
+            b'{"type":"room_activity","room_id":'
+            + encode(room_id)
+            + b',"last_sequence_number":%d,"unread_count":' % last_sequence_number
+        )
+        self.tail = bytes(preview)
+
+    def frame(self, *, unread_count: int, unread_mentions: int, last_message_at: str | None) -> bytes:
+        return b"".join(
+            (
+                self.head,
+                b"%d" % unread_count,
+                b',"unread_mentions":%d,"last_message_at":' % unread_mentions,
+                encode(last_message_at),
+                b',"preview":',
+                self.tail,
+                b"}",
+            )
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.exceptions import HTTPException
@@ -16,6 +18,8 @@ from api.domain.core.timefmt import parse_iso
 SESSION_COOKIE = "andon_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_JSON_BODY = 256 * 1024
+
+N = TypeVar("N", int, float)
 
 
 def services_of(request: Request[Any, Any, Any]) -> Services:
@@ -75,17 +79,32 @@ def ts_param(value: str | None, name: str) -> Any:
         raise Invalid(f"{name} must be an ISO 8601 timestamp", code="unprocessable") from exc
 
 
-def int_param(value: str | None, name: str, minimum: int | None = None) -> int | None:
+def _number(value: str | None, name: str, kind: Callable[[str], N], what: str) -> N | None:
+    """An optional numeric query parameter; 422 when it is not one."""
     if value is None or value == "":
         return None
     try:
-        number = int(value)
+        return kind(value)
     except ValueError as exc:
-        raise Invalid(f"{name} must be an integer", code="unprocessable") from exc
+        raise Invalid(f"{name} must be {what}", code="unprocessable") from exc
+
+
+def int_param(value: str | None, name: str, minimum: int | None = None) -> int | None:
+    number = _number(value, name, int, "an integer")
+    if number is None:
+        return None
     if minimum is not None and number < minimum:
         raise Invalid(f"{name} must be at least {minimum}", code="unprocessable")
     if not -(2**63) <= number < 2**63:
         raise Invalid(f"{name} is out of range", code="unprocessable")
+    return number
+
+
+def float_param(value: str | None, name: str) -> float | None:
+    """An optional finite number (`inf` and `nan` parse as floats but are refused)."""
+    number = _number(value, name, float, "a number")
+    if number is not None and not math.isfinite(number):
+        raise Invalid(f"{name} must be a finite number", code="unprocessable")
     return number
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from litestar import Request, get
@@ -10,25 +9,12 @@ from litestar.di import Provide
 
 from api.domain.auth.access import access_room
 from api.domain.auth.sessions import AuthUser
-from api.domain.core.errors import Invalid
 from api.domain.messages.queries import check_field, incident_fields, incident_series, mentions_of
 from api.domain.messages.read import clamp_limit
-from api.http.deps import current_user, int_param, services_of, ts_param
+from api.http.deps import current_user, float_param, int_param, services_of, ts_param
 from api.http.openapi import RoomId
 
 AUTH = {"user": Provide(current_user)}
-
-
-def _num(value: str | None, name: str) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except ValueError as exc:
-        raise Invalid(f"{name} must be a number", code="unprocessable") from exc
-    if not math.isfinite(number):
-        raise Invalid(f"{name} must be a finite number", code="unprocessable")
-    return number
 
 
 @get("/api/mentions", dependencies=AUTH, summary="Messages that mention me, in every room, newest first")
@@ -72,8 +58,8 @@ async def incident_data(
         services,
         access.room["room_id"],
         path,
-        gte=_num(gte, "gte"),
-        lte=_num(lte, "lte"),
+        gte=float_param(gte, "gte"),
+        lte=float_param(lte, "lte"),
         after=ts_param(after, "after"),
         before=ts_param(before, "before"),
         limit=clamp_limit(int_param(limit, "limit"), default=10_000, maximum=10_000),

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import WebSocket
 
+from api.domain import events
 from api.domain.core.errors import DomainError
 from api.domain.core.jsonsafe import loads
-from api.domain.core.timefmt import now_iso
-from api.domain.events import Pong, encode
 from api.domain.events import error_frame as error_frame
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ def pong_frame(ping: dict[str, Any]) -> bytes:
     """The answer to an application-level `ping` (a compatible extension, docs/user-stream.md)."""
     ping_id = ping.get("id")
     ok = isinstance(ping_id, str | int) and not isinstance(ping_id, bool) and len(str(ping_id)) <= MAX_PING_ID
-    return encode(Pong(server_time=now_iso(), id=ping_id if ok else None))
+    return events.pong_frame(ping_id if ok else None)
 
 
 def header(socket: WebSocket[Any, Any, Any], name: bytes) -> str | None:

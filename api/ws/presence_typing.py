@@ -23,8 +23,7 @@ from typing import Any
 
 import msgspec
 
-from api.domain.events import Presence as PresenceFrame
-from api.domain.events import Typing, encode
+from api.domain.events import presence_frame, typing_frame
 from api.domain.presence import Presence
 from api.ws.room_stream import RoomState
 
@@ -142,7 +141,7 @@ class PresenceAndTyping:
             room.last_online = online
             shaped = self._shape(room, online)
             if shaped != before:
-                frame = encode(PresenceFrame(**shaped))
+                frame = presence_frame(shaped)
                 for conn in room.conns:
                     conn.push(frame)
             if not room.presence_again:
@@ -190,9 +189,8 @@ class PresenceAndTyping:
 
     def _expired(self, room: RoomState, user_id: str, frame: bytes) -> None:
         room.typing.pop(user_id, None)
-        payload = _dec.decode(frame)
-        payload["is_typing"] = False
-        self._to_others(room, user_id, encode(payload))
+        name = _dec.decode(frame).get("display_name", user_id)
+        self._to_others(room, user_id, typing_frame(user_id, display_name=name, is_typing=False))
 
     def clear_on_message(self, room: RoomState, frame: bytes) -> None:
         """A typist's message arrived: their indicator goes off now, before the message.
@@ -209,7 +207,7 @@ class PresenceAndTyping:
         if sender and sender in room.typing:
             room.typing.pop(sender)[0].cancel()
             name = payload.get("sender_display_name", sender)
-            off = encode(Typing(user_id=sender, display_name=name, is_typing=False))
+            off = typing_frame(sender, display_name=name, is_typing=False)
             self._to_others(room, sender, off)
 
     @staticmethod

@@ -16,17 +16,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.domain.core.timefmt import now_iso, parse_iso
+from api.domain.core.timefmt import parse_iso
 from api.domain.events import (
     Message,
-    MessageDeleted,
-    ReactionAdded,
-    ReactionRemoved,
-    SyncComplete,
-    UrgentAcknowledged,
+    acknowledged_frame,
+    deleted_frame,
     edited_frame_bytes,
-    encode,
     message_frame_bytes,
+    reaction_frame,
+    sync_complete_frame,
 )
 from api.domain.messages.read import changed_since, latest_reactions, messages_in_range
 from api.domain.messages.sequencing import room_positions
@@ -66,7 +64,7 @@ async def resume(
         await conn.wait_room()
     if since_time is not None and not conn.closed:
         await _replay_changes(read, conn, room_uuid, since_time, since_point)
-    conn.push(encode(SyncComplete(last_sequence_number=cursor, server_time=now_iso())))
+    conn.push(sync_complete_frame(cursor))
     _go_live(conn, cursor)
 
 
@@ -81,7 +79,7 @@ async def _replay_changes(
     for msg, row in changed:
         if row["deleted_at"] is not None:
             if row["deleted_at"] > since_time:
-                conn.push(_deleted_frame(msg, row["deleted_by"]))
+                conn.push(deleted_frame(msg, row["deleted_by"]))
             continue
         if row["edited_at"] is not None and row["edited_at"] > since_time:
             conn.push(edited_frame_bytes(msg))
@@ -91,28 +89,14 @@ async def _replay_changes(
             conn.push(ack)
 
 
-def _deleted_frame(msg: Message, deleted_by: str | None) -> bytes:
-    return encode(
-        MessageDeleted(
-            message_id=msg.message_id,
-            room_id=msg.room_id,
-            sequence_number=msg.sequence_number,
-            deleted_at=msg.deleted_at,
-            deleted_by=deleted_by,
-        )
-    )
-
-
 def _reactions_frame(msg: Message, last: Any) -> bytes:
     # The aggregated counts are the state; emoji/user name the latest remaining reaction.
-    kind = ReactionAdded if msg.reactions else ReactionRemoved
-    return encode(
-        kind(
-            message_id=msg.message_id,
-            emoji=last.emoji if last else None,
-            user_id=last.user_id if last else None,
-            reactions=msg.reactions,
-        )
+    return reaction_frame(
+        msg.message_id,
+        msg.reactions,
+        added=bool(msg.reactions),
+        emoji=last.emoji if last else None,
+        user_id=last.user_id if last else None,
     )
 
 
@@ -125,15 +109,7 @@ def _acknowledged_since(msg: Message, since_time: datetime) -> list[bytes]:
     if not msg.acknowledgements:
         return []
     return [
-        encode(
-            UrgentAcknowledged(
-                message_id=msg.message_id,
-                user_id=ack.user_id,
-                at=ack.at,
-                room_id=msg.room_id,
-                display_name=ack.display_name,
-            )
-        )
+        acknowledged_frame(ack, message_id=msg.message_id, room_id=msg.room_id)
         for ack in msg.acknowledgements
         if parse_iso(ack.at) >= since_time
     ]

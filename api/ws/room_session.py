@@ -19,8 +19,8 @@ from litestar import WebSocket
 from api.domain.auth.sessions import AuthUser
 from api.domain.core import metrics
 from api.domain.core.errors import DomainError, Forbidden, Invalid, RateLimited
-from api.domain.core.timefmt import now_iso, parse_iso
-from api.domain.events import Ack, Message, PresenceEvent, RoomConnected, Typing, encode
+from api.domain.core.timefmt import parse_iso
+from api.domain.events import Ack, Message, presence_event_frame, room_connected_frame, typing_frame
 from api.domain.messages import changes as messages_ops
 from api.domain.messages.send import SendRequest
 from api.domain.messages.validate import check_draft
@@ -94,15 +94,12 @@ class RoomSession:
         self.presence_counted = True
         online = await hub.connected_online(conn.room_id, user.user_id, user.display_name)
         conn.open(
-            encode(
-                RoomConnected(
-                    room_id=conn.room_id,
-                    user_id=user.user_id,
-                    role=conn.role,
-                    last_sequence_number=attached_at,
-                    server_time=now_iso(),
-                    **online,
-                )
+            room_connected_frame(
+                room_id=conn.room_id,
+                user_id=user.user_id,
+                role=conn.role,
+                last_sequence_number=attached_at,
+                online=online,
             )
         )
         if count == 1:
@@ -116,11 +113,7 @@ class RoomSession:
 
     def _presence_event(self, event: str) -> bytes:
         user = self.user
-        return encode(
-            PresenceEvent(
-                event=event, user_id=user.user_id, display_name=user.display_name, timestamp=now_iso()
-            )
-        )
+        return presence_event_frame(event, user_id=user.user_id, display_name=user.display_name)
 
     async def close(self) -> None:
         self.hub.detach(self.conn)
@@ -291,7 +284,7 @@ class RoomSession:
             self.typing_after = max(self.typing_after, result.sequence_number)
 
     async def _publish_typing(self, on: bool) -> None:
-        frame = encode(Typing(user_id=self.user.user_id, display_name=self.user.display_name, is_typing=on))
+        frame = typing_frame(self.user.user_id, display_name=self.user.display_name, is_typing=on)
         self.typing_sent = (on, time.monotonic())
         await self.hub.services.bus.publish_ephemeral(
             self.conn.room_id,

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from api.domain.auth.sessions import AuthUser
-from api.domain.events import RoomActivity, encode
+from api.domain.events import RoomEntry, encode, room_activity_frame
 from api.domain.rooms.summaries import preview_of
 from api.ws.connection import Connection
 
@@ -63,31 +63,29 @@ class Watch:
         # The counts may be wrong (a re-read failed): the periodic check reads them again.
         self.stale = False
 
-    def entry(self) -> dict[str, Any]:
-        return {
-            "room_id": self.room_id,
-            "title": self.title,
-            "description": self.description,
-            "status": self.status,
-            "created_at": self.created_at,
-            "role": self.role,
-            "last_sequence_number": self.seq,
-            "unread_count": self.unread,
-            "unread_mentions": self.mentions,
-            "last_message_at": self.last_at,
-            "preview": self.preview,
-        }
+    def entry(self) -> RoomEntry:
+        return RoomEntry(
+            room_id=self.room_id,
+            title=self.title,
+            description=self.description,
+            status=self.status,
+            created_at=self.created_at,
+            role=self.role,
+            last_sequence_number=self.seq,
+            unread_count=self.unread,
+            unread_mentions=self.mentions,
+            last_message_at=self.last_at,
+            preview=self.preview,
+        )
 
     def activity(self) -> bytes:
-        return encode(
-            RoomActivity(
-                room_id=self.room_id,
-                last_sequence_number=self.seq,
-                unread_count=self.unread,
-                unread_mentions=self.mentions,
-                last_message_at=self.last_at,
-                preview=self.preview,
-            )
+        return room_activity_frame(
+            self.room_id,
+            self.seq,
+            unread_count=self.unread,
+            unread_mentions=self.mentions,
+            last_message_at=self.last_at,
+            preview=self.preview,
         )
 
     def begin_count(self, seq: int) -> int:
@@ -112,10 +110,10 @@ class UserStream:
         # Set once the `connected` frame is queued; nothing else is sent before it.
         self.ready = False
 
-    def send(self, frame: Any) -> None:
-        """Queue a frame (a struct of `api.domain.events`, or a room entry mapping) once ready."""
+    def send(self, frame: bytes) -> None:
+        """Queue a frame (built by `api.domain.events`) once ready."""
         if self.ready:
-            self.conn.push(encode(frame))
+            self.conn.push(frame)
 
 
 class RoomRun:

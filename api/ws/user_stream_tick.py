@@ -27,7 +27,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from api.domain.events import encode
+from api.domain.events import SharedRoomActivity
 from api.ws.room_stream import RoomState
 from api.ws.user_stream_state import RoomRun, Watch
 
@@ -102,34 +102,21 @@ class SharedActivity:
     """`room_activity` for every member stream of one tick, encoded once but for the counts.
 
     Thousands of streams receive the same room, number, time and preview; only `unread_count`,
-    `unread_mentions` and `last_message_at` differ, so they are spliced into bytes made once. A
-    stream whose view differs otherwise (a re-read under way gave it another preview) is encoded
-    in full.
+    `unread_mentions` and `last_message_at` differ, so they are spliced into bytes made once
+    (`api.domain.events.SharedRoomActivity`). A stream whose view differs otherwise (a re-read
+    under way gave it another preview) is encoded in full.
     """
 
-    __slots__ = ("head", "preview", "seq", "tail")
+    __slots__ = ("frames", "preview", "seq")
 
     def __init__(self, room_id: str, run: RoomRun) -> None:
         self.seq = run.last_seq
         self.preview = run.last
-        self.head = (
-            b'{"type":"room_activity","room_id":'
-            + encode(room_id)
-            + b',"last_sequence_number":%d,"unread_count":' % self.seq
-        )
-        self.tail = b"" if run.last is None else bytes(run.last)
+        self.frames = None if run.last is None else SharedRoomActivity(room_id, run.last_seq, run.last)
 
     def of(self, watch: Watch) -> bytes:
-        if watch.preview is not self.preview or watch.seq != self.seq or self.preview is None:
+        if self.frames is None or watch.preview is not self.preview or watch.seq != self.seq:
             return watch.activity()
-        return b"".join(
-            (
-                self.head,
-                b"%d" % watch.unread,
-                b',"unread_mentions":%d,"last_message_at":' % watch.mentions,
-                encode(watch.last_at),
-                b',"preview":',
-                self.tail,
-                b"}",
-            )
+        return self.frames.frame(
+            unread_count=watch.unread, unread_mentions=watch.mentions, last_message_at=watch.last_at
         )

@@ -25,13 +25,13 @@ from typing import Any
 import msgspec
 
 from api.domain.core.bus import ForUser
-from api.domain.core.timefmt import now_iso
 from api.domain.events import (
-    RoleChanged,
-    RoomRemoved,
-    RoomStatusChanged,
-    UserConnected,
     encode,
+    role_changed_frame,
+    room_added_frame,
+    room_removed_frame,
+    room_status_changed_frame,
+    user_connected_frame,
 )
 from api.domain.rooms.summaries import (
     member_counts,
@@ -95,13 +95,7 @@ class UserStreams:
         async with self.registry.services.db.read() as conn:
             roles = await memberships(conn, user.user_id)
         watches = await self._attach(stream, roles)
-        stream.conn.open(
-            encode(
-                UserConnected(
-                    user_id=user.user_id, server_time=now_iso(), rooms=[w.entry() for w in watches]
-                )
-            )
-        )
+        stream.conn.open(user_connected_frame(user.user_id, [w.entry() for w in watches]))
         stream.ready = True
 
     def close(self, stream: UserStream) -> None:
@@ -178,7 +172,7 @@ class UserStreams:
             room.watchers.discard(watch)
             self.registry.room_maybe_idle(room)
         if notify:
-            stream.send(RoomRemoved(room_id=watch.room_id))
+            stream.send(room_removed_frame(watch.room_id))
 
     # ------------------------------------------------------------------ the ordered room streams
 
@@ -241,12 +235,12 @@ class UserStreams:
             for watch in room.watchers:
                 if watch.stream.user.user_id == user_id and not watch.stream.user.is_admin:
                     watch.role = str(frame.get("role"))
-                    watch.stream.send(RoleChanged(room_id=room.room_id, role=watch.role))
+                    watch.stream.send(role_changed_frame(room.room_id, watch.role))
         else:
             status = str(frame.get("new_status"))
             for watch in room.watchers:
                 watch.status = status
-                watch.stream.send(RoomStatusChanged(room_id=room.room_id, status=status))
+                watch.stream.send(room_status_changed_frame(room.room_id, status))
 
     def on_changed(self, room: RoomState) -> None:
         """A message of the room was edited or deleted: re-read counts and preview of its watchers."""
@@ -281,7 +275,7 @@ class UserStreams:
         if joined_at:
             await self._reach(room_ids, joined_at)
         for watch in await self._attach(stream, room_ids):
-            stream.send({"type": "room_added", **watch.entry()})
+            stream.send(room_added_frame(watch.entry()))
             if watch.unread:
                 stream.conn.push(watch.activity())
 
@@ -346,7 +340,7 @@ class UserStreams:
                         self._drop(watch, notify=True)
                     elif role != watch.role and not stream.user.is_admin:
                         watch.role = role
-                        stream.send(RoleChanged(room_id=room_id, role=role))
+                        stream.send(role_changed_frame(room_id, role))
                 missing = [r for r in want if r not in stream.watches]
                 if missing:
                     self.registry.spawn(self._added(stream, missing), "room_added")

@@ -138,6 +138,17 @@ class UnitOfWork:
                 log.exception("after-commit hook failed")
 
 
+async def release(conn: AsyncConnection) -> None:
+    """Roll back what the connection has open and give it back, even when the rollback fails.
+
+    `__aexit__` closes it shielded from cancellation, so a cancelled reader cannot leak it.
+    """
+    try:
+        await conn.rollback()
+    finally:
+        await conn.__aexit__(None, None, None)
+
+
 class Database:
     """Owns the engine; hands out short units of work."""
 
@@ -161,10 +172,7 @@ class Database:
             yield uow
             await conn.commit()
         except BaseException:
-            try:
-                await conn.rollback()
-            finally:
-                await conn.__aexit__(None, None, None)
+            await release(conn)
             raise
         await conn.__aexit__(None, None, None)
         await uow.run_after_commit()
@@ -193,10 +201,7 @@ class Database:
         try:
             yield conn
         finally:
-            try:
-                await conn.rollback()
-            finally:
-                await conn.__aexit__(None, None, None)
+            await release(conn)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.domain.core import metrics
-from api.domain.core.db import Database
+from api.domain.core.db import Database, release
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,7 @@ class Replica:
         try:
             yield conn
         finally:
-            try:
-                await conn.rollback()
-            finally:
-                await conn.close()
+            await release(conn)
 
     async def _replica_connection(self, user_id: str | None) -> AsyncConnection | None:
         """A replica connection that has replayed the user's writes, or None (read the primary)."""
@@ -115,8 +112,7 @@ class Replica:
             self._warn(exc)
             caught_up = False
         if not caught_up:
-            await conn.rollback()
-            await conn.close()
+            await release(conn)
             return None
         return conn
 

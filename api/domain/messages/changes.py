@@ -19,19 +19,12 @@ from api.domain import outbox
 from api.domain.auth.access import access_room, parse_uuid
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.db import UnitOfWork
-from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound, TooLarge
+from api.domain.core.errors import EditWindowExpired, Forbidden, Invalid, NotFound
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
-from api.domain.events import (
-    Message,
-    MessageDeleted,
-    ReactionAdded,
-    ReactionRemoved,
-    edited_frame_bytes,
-    encode,
-)
+from api.domain.events import Message, deleted_frame, edited_frame_bytes, encode, reaction_frame
 from api.domain.messages.read import load_message
-from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, check_units, json_depth
+from api.domain.messages.validate import check_data, check_text, check_units
 
 _GRAPHEME = regex.compile(r"\X")
 MAX_EMOJI_BYTES = 32
@@ -66,21 +59,10 @@ def check_emoji(value: object) -> str:
 def check_new_content(message_type: str, content: object) -> tuple[str | None, Any]:
     """New content for an edit, validated like a new message of the same type."""
     if message_type == "incident_data":
-        if not isinstance(content, dict):
-            raise Invalid("incident_data content must be a JSON object")
-        if json_depth(content, MAX_DATA_DEPTH) > MAX_DATA_DEPTH:
-            raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
-        if len(encode(content)) > MAX_DATA_BYTES:
-            raise TooLarge("incident_data is over 16 KiB")
-        check_units(content)
-        return None, content
-    if not isinstance(content, str):
-        raise Invalid("content must be a string")
-    if len(content) > MAX_TEXT:
-        raise TooLarge(f"content is over {MAX_TEXT} characters")
-    if message_type == "text" and not content.strip():
-        raise Invalid("content must not be empty")
-    return content, None
+        data = check_data(content)
+        check_units(data)
+        return None, data
+    return check_text(content, message_type), None
 
 
 _LOCK_MESSAGE = text(
@@ -162,6 +144,16 @@ async def _store_edit(uow: UnitOfWork, rid: uuid.UUID, row: Any, new_content: An
     )
 
 
+async def _changed(uow: UnitOfWork, services: Services, kind: str, row: Any, user: AuthUser) -> Message:
+    """After an edit or a deletion of the locked `row`: its outbox row (the audit trail, search),
+    relayed after commit, and the message as it now stands."""
+    payload = {"room_id": str(row.room_id), "message_id": str(row.message_id), "actor_id": user.user_id}
+    await outbox.add_and_kick(uow, services.outbox_kick, kind, payload)
+    message = await load_message(uow.conn, row.room_id, row.message_id)
+    assert message is not None
+    return message
+
+
 async def do_edit_message(
     services: Services, user: AuthUser, room_id: str, message_id: object, content: object
 ) -> Message:
@@ -183,28 +175,13 @@ async def do_edit_message(
             raise EditWindowExpired("the edit window has passed")
         new_content, new_data = check_new_content(row.message_type, content)
         await _store_edit(uow, rid, row, new_content, new_data)
-        await outbox.add(
-            uow.conn,
-            outbox.MESSAGE_EDITED,
-            {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
-        )
-        uow.after_commit(services.outbox_kick)
-        message = await load_message(uow.conn, rid, row.message_id)
-        assert message is not None
-        _broadcast_after_commit(
-            uow,
-            services,
-            room_id,
-            edited_frame_bytes(message),
-            int(row.sequence_number),
-            changed=True,
-        )
+        message = await _changed(uow, services, outbox.MESSAGE_EDITED, row, user)
+        frame = edited_frame_bytes(message)
+        _broadcast_after_commit(uow, services, room_id, frame, int(row.sequence_number), changed=True)
     return message
 
 
-async def do_delete_message(
-    services: Services, user: AuthUser, room_id: str, message_id: object
-) -> dict[str, Any]:
+async def do_delete_message(services: Services, user: AuthUser, room_id: str, message_id: object) -> Message:
     """Soft-delete: by the sender, the room's OWNER or an admin; the content stays for audit only."""
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:
@@ -220,31 +197,18 @@ async def do_delete_message(
             raise Forbidden("the message is already deleted")
         if row.sender_id != user.user_id and role != "OWNER":
             raise Forbidden("only the sender, the room's OWNER or an admin may delete a message")
-        done = (
-            await uow.conn.execute(
-                text(
-                    "UPDATE messages SET deleted_at = clock_timestamp(), deleted_by = :u, updated_at = clock_timestamp() "
-                    "WHERE message_id = :id RETURNING deleted_at"
-                ),
-                {"u": user.user_id, "id": row.message_id},
-            )
-        ).first()
-        assert done is not None
-        await outbox.add(
-            uow.conn,
-            outbox.MESSAGE_DELETED,
-            {"room_id": room_id, "message_id": str(row.message_id), "actor_id": user.user_id},
+        await uow.conn.execute(
+            text(
+                "UPDATE messages SET deleted_at = clock_timestamp(), deleted_by = :u, updated_at = clock_timestamp() "
+                "WHERE message_id = :id"
+            ),
+            {"u": user.user_id, "id": row.message_id},
         )
-        uow.after_commit(services.outbox_kick)
-        event = MessageDeleted(
-            message_id=str(row.message_id),
-            room_id=room_id,
-            sequence_number=int(row.sequence_number),
-            deleted_at=iso(done.deleted_at),
-            deleted_by=user.user_id,
-        )
-        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number), changed=True)
-    return {"type": "message_deleted", **msgspec.structs.asdict(event)}
+        # Read back like an edit, so the live frame is the one a replay builds from the same row.
+        message = await _changed(uow, services, outbox.MESSAGE_DELETED, row, user)
+        frame = deleted_frame(message, user.user_id)
+        _broadcast_after_commit(uow, services, room_id, frame, int(row.sequence_number), changed=True)
+    return message
 
 
 _COUNTS = text(
@@ -258,8 +222,8 @@ _COUNTS = text(
 
 async def do_react(
     services: Services, user: AuthUser, room_id: str, message_id: object, emoji: object, add: bool
-) -> dict[str, Any] | None:
-    """Add or remove a reaction; None (and no broadcast) when nothing changed."""
+) -> bool:
+    """Add or remove a reaction; False (and no broadcast) when nothing changed."""
     clean = check_emoji(emoji)
     rid = uuid.UUID(room_id)
     async with services.db.transaction() as uow:
@@ -290,7 +254,7 @@ async def do_react(
                 )
             ).first()
         if changed is None:
-            return None
+            return False
         await uow.conn.execute(
             text(
                 "UPDATE messages SET updated_at = clock_timestamp(), reactions_at = clock_timestamp() WHERE message_id = :id"
@@ -299,10 +263,9 @@ async def do_react(
         )
         counts_row = (await uow.conn.execute(_COUNTS, {"id": row.message_id})).first()
         counts = msgspec.json.decode(counts_row.reactions) if counts_row else {}
-        kind = ReactionAdded if add else ReactionRemoved
-        event = kind(message_id=str(row.message_id), emoji=clean, user_id=user.user_id, reactions=counts)
-        _broadcast_after_commit(uow, services, room_id, encode(event), int(row.sequence_number))
-    return {"type": "reaction_added" if add else "reaction_removed", **msgspec.structs.asdict(event)}
+        frame = reaction_frame(str(row.message_id), counts, added=add, emoji=clean, user_id=user.user_id)
+        _broadcast_after_commit(uow, services, room_id, frame, int(row.sequence_number))
+    return True
 
 
 async def message_history(

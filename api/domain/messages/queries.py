@@ -15,7 +15,7 @@ from api.domain.core.errors import Invalid
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
 from api.domain.events import MentionedMessage
-from api.domain.messages.read import message_object, select_messages
+from api.domain.messages.read import add_condition, message_object, select_messages
 
 # A name of letters (any script), digits and `_`, not starting with a digit; dotted for nesting.
 _FIELD = re.compile(r"^[^\W\d]\w{0,63}(\.[^\W\d]\w{0,63}){0,4}$")
@@ -139,19 +139,11 @@ async def incident_series(
         "deleted_at IS NULL",
         "jsonb_typeof(data #> CAST(:p AS text[])) = 'number'",
     ]
-    if after is not None:
-        cond.append("created_at > :after")
-        params["after"] = after
-    if before is not None:
-        cond.append("created_at < :before")
-        params["before"] = before
+    add_condition(cond, params, "created_at > :after", after=after)
+    add_condition(cond, params, "created_at < :before", before=before)
     value = "CAST(data #>> CAST(:p AS text[]) AS double precision)"
-    if gte is not None:
-        cond.append(f"{value} >= :gte")
-        params["gte"] = gte
-    if lte is not None:
-        cond.append(f"{value} <= :lte")
-        params["lte"] = lte
+    add_condition(cond, params, f"{value} >= :gte", gte=gte)
+    add_condition(cond, params, f"{value} <= :lte", lte=lte)
     sql = (
         f"SELECT message_id, sequence_number, created_at, {value} AS value FROM messages "
         f"WHERE {' AND '.join(cond)} ORDER BY sequence_number LIMIT :n"

@@ -120,6 +120,14 @@ def message_object(row: Any) -> Message:
     )
 
 
+def add_condition(conds: list[str], params: dict[str, Any], clause: str, **given: Any) -> None:
+    """Add `clause` and its one parameter (`name=value`) when the value is given (not None)."""
+    ((name, value),) = given.items()
+    if value is not None:
+        conds.append(clause)
+        params[name] = value
+
+
 def clamp_limit(limit: int | None, default: int = 50, maximum: int = MAX_PAGE) -> int:
     """Contract: above the maximum is clamped; below 1 is an error (422)."""
     if limit is None:
@@ -156,12 +164,8 @@ async def history_page(
         )
     else:
         conds = ["m.room_id = :r"]
-        if before_sequence is not None:
-            conds.append("m.sequence_number < :bs")
-            params["bs"] = before_sequence
-        if before is not None:
-            conds.append("m.created_at < :bt")
-            params["bt"] = before
+        add_condition(conds, params, "m.sequence_number < :bs", bs=before_sequence)
+        add_condition(conds, params, "m.created_at < :bt", bt=before)
         sql = select + " WHERE " + " AND ".join(conds) + " ORDER BY m.sequence_number DESC LIMIT :n"
     rows = (await conn.execute(text(sql), params)).all()
     has_more = len(rows) > limit

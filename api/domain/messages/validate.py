@@ -46,6 +46,29 @@ def json_depth(value: Any, limit: int) -> int:
     return best
 
 
+def check_data(value: object, name: str = "incident_data content") -> dict[str, Any]:
+    """An incident-data object: a JSON object, nested at most MAX_DATA_DEPTH levels, at most
+    MAX_DATA_BYTES encoded (TooLarge). Its `_units` are checked by `check_units`."""
+    if not isinstance(value, dict):
+        raise Invalid(f"{name} must be a JSON object")
+    if json_depth(value, MAX_DATA_DEPTH) > MAX_DATA_DEPTH:
+        raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
+    if len(_enc.encode(value)) > MAX_DATA_BYTES:
+        raise TooLarge("incident_data is over 16 KiB")
+    return value
+
+
+def check_text(value: object, message_type: str) -> str:
+    """A message's text: a string of at most MAX_TEXT characters, not blank for a `text` message."""
+    if not isinstance(value, str):
+        raise Invalid("content must be a string")
+    if len(value) > MAX_TEXT:
+        raise TooLarge(f"content is over {MAX_TEXT} characters")
+    if message_type == "text" and not value.strip():
+        raise Invalid("content must not be empty")
+    return value
+
+
 def check_units(data: dict[str, Any]) -> None:
     """`_units`, when present, maps field names of this object to short unit strings."""
     if UNITS_KEY not in data:
@@ -106,24 +129,13 @@ def check_draft(frame: dict[str, Any]) -> Draft:
     data: Any = None
     text_content: str | None
     if mtype == "incident_data":
-        if not isinstance(content, dict):
-            raise Invalid("incident_data content must be a JSON object")
-        if json_depth(content, MAX_DATA_DEPTH) > MAX_DATA_DEPTH:
-            raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
-        if len(_enc.encode(content)) > MAX_DATA_BYTES:
-            raise TooLarge("incident_data is over 16 KiB")
-        check_units(content)
-        data, text_content = content, None
+        data = check_data(content)
+        check_units(data)
+        text_content = None
     else:
         if content is None and mtype != "text":
             content = ""
-        if not isinstance(content, str):
-            raise Invalid("content must be a string")
-        if len(content) > MAX_TEXT:
-            raise TooLarge(f"content is over {MAX_TEXT} characters")
-        if mtype == "text" and not content.strip():
-            raise Invalid("content must not be empty")
-        text_content = content
+        text_content = check_text(content, mtype)
     file_id: uuid.UUID | None = None
     if mtype in ("image_ref", "file_ref"):
         raw = frame.get("file_id")

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.domain.push.planning import TTL_SECONDS, URGENCY, preview_of, push_payload
+from api.domain.push.planning import TTL_SECONDS, URGENCY, notice_of, push_payload
 
 # Attempts (claims) per delivery before it is given up; with the backoff between them this
 # spans several minutes of a failing push service.
@@ -146,15 +146,7 @@ async def claim(
         # An urgent page stops at once on acknowledgement and room archival (docs/alerts.md).
         await finish(conn, delivery_id, "skipped", outcome="acknowledged" if row.acknowledged else "archived")
         return None
-    payload = push_payload(
-        kind=row.kind,
-        room_id=str(content.room_id),
-        room_title=content.room_title,
-        message_id=str(row.message_id),
-        sequence_number=int(content.sequence_number),
-        sender_display_name=content.sender_display_name,
-        preview=preview_of(content.message_type, content.content, content.data),
-    )
+    payload = push_payload(kind=row.kind, **notice_of(row))
     if row.kind == "urgent":
         payload["round"] = int(row.page_round)
     return ClaimedDelivery(

@@ -52,6 +52,19 @@ def preview_of(message_type: str, content: str | None, data: Any) -> str:
     return textual if len(textual) <= PREVIEW_CHARS else textual[: PREVIEW_CHARS - 1] + "…"
 
 
+def notice_of(row: Any) -> dict[str, Any]:
+    """What a push and an urgent page say of a message, from a row with the message's room_id,
+    room_title, message_id, sequence_number, sender_display_name, message_type, content and data."""
+    return {
+        "room_id": str(row.room_id),
+        "room_title": row.room_title,
+        "message_id": str(row.message_id),
+        "sequence_number": int(row.sequence_number),
+        "sender_display_name": row.sender_display_name,
+        "preview": preview_of(row.message_type, row.content, row.data),
+    }
+
+
 def _size(payload: dict[str, Any]) -> int:
     return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
 

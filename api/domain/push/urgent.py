@@ -27,7 +27,7 @@ from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Forbidden, Invalid, NotFound
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
-from api.domain.events import UrgentAcknowledged, encode
+from api.domain.events import Acknowledgement, acknowledged_frame
 
 # Why a page stopped (`urgent_pages.stop_reason`).
 ACKNOWLEDGED = "acknowledged"
@@ -101,15 +101,8 @@ async def do_acknowledge(
         await conn.execute(_STOP_PAGE, {**params, "why": ACKNOWLEDGED})
         await conn.execute(_TOUCH_MESSAGE, {"id": mid})
         result = _ack_result(row, user, iso(inserted.acknowledged_at), created=True)
-        frame = encode(
-            UrgentAcknowledged(
-                message_id=str(mid),
-                user_id=user.user_id,
-                at=result["at"],
-                room_id=str(row.room_id),
-                display_name=user.display_name,
-            )
-        )
+        ack = Acknowledgement(user_id=user.user_id, display_name=user.display_name, at=result["at"])
+        frame = acknowledged_frame(ack, message_id=str(mid), room_id=str(row.room_id))
         seq = int(row.sequence_number)
         rid = str(row.room_id)
 

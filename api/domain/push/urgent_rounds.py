@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.domain.core.settings import Settings
-from api.domain.events import UrgentPage, encode
-from api.domain.push.planning import preview_of
+from api.domain.events import urgent_page_frame
+from api.domain.push.planning import notice_of
 from api.domain.push.urgent import ACKNOWLEDGED, ARCHIVED, DELETED, EXHAUSTED, NOT_MEMBER
 
 # ------------------------------------------------------------------ planning (worker)
@@ -85,7 +85,7 @@ _LOCK_PAGE = text(
            p.next_at, p.done_at, p.next_at <= now() AS due, p.escalated_from,
            m.deleted_at, m.sequence_number, m.message_type, m.content, m.data, m.sender_id,
            COALESCE(u.display_name, m.sender_id) AS sender_display_name,
-           r.status, r.title, r.urgent_escalate_after, r.urgent_escalate_to,
+           r.status, r.title AS room_title, r.urgent_escalate_after, r.urgent_escalate_to,
            r.urgent_repeat_seconds, r.urgent_max_repeats,
            EXISTS (SELECT 1 FROM urgent_acks a WHERE a.message_id = p.message_id AND a.user_id = p.user_id)
                AS acknowledged,
@@ -196,19 +196,8 @@ async def _escalate(
 
 
 def _page_frame(row: Any, this_round: int, last: bool) -> bytes:
-    return encode(
-        UrgentPage(
-            room_id=str(row.room_id),
-            room_title=row.title,
-            message_id=str(row.message_id),
-            sequence_number=int(row.sequence_number),
-            sender_display_name=row.sender_display_name,
-            preview=preview_of(row.message_type, row.content, row.data),
-            round=this_round,
-            last_round=last,
-            escalated=row.escalated_from is not None,
-        )
-    )
+    escalated = row.escalated_from is not None
+    return urgent_page_frame(notice_of(row), this_round=this_round, last_round=last, escalated=escalated)
 
 
 async def run_round(

@@ -135,6 +135,21 @@ async def do_create_room(
     return room_object(row, "OWNER")
 
 
+async def lock_owned_room(uow: UnitOfWork, room_id: object, user: AuthUser) -> tuple[uuid.UUID, str]:
+    """Check OWNER rights, then lock the room row: changes to the room and its members serialise.
+
+    The room's id, and its status as read under the lock.
+    """
+    rid: uuid.UUID = (await access_owned_room(uow.conn, room_id, user)).room["room_id"]
+    locked = (
+        await uow.conn.execute(
+            text("SELECT status FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid}
+        )
+    ).first()
+    assert locked is not None
+    return rid, str(locked.status)
+
+
 async def do_update_room(
     services: Services, user: AuthUser, room_id: object, changes: dict[str, Any]
 ) -> dict[str, Any]:
@@ -152,15 +167,8 @@ async def do_update_room(
     if "status" in changes and (not isinstance(new_status, str) or new_status not in ROOM_STATUSES):
         raise Invalid("status must be active, resolved or archived")
     async with services.db.transaction() as uow:
-        rid = (await access_owned_room(uow.conn, room_id, user)).room["room_id"]
-        # Lock the room row first: the status check and the system message see one state.
-        locked = (
-            await uow.conn.execute(
-                text("SELECT status FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid}
-            )
-        ).first()
-        assert locked is not None
-        old_status = locked.status
+        # The status check and the system message see one state.
+        rid, old_status = await lock_owned_room(uow, room_id, user)
         if new_status is not None and new_status != old_status:
             updates["status"] = new_status
         if updates:

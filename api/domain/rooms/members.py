@@ -15,6 +15,7 @@ from api.domain.core.errors import Conflict, Invalid, NotFound
 from api.domain.core.models import ROLES
 from api.domain.core.services import Services
 from api.domain.core.timefmt import iso
+from api.domain.rooms.manage import lock_owned_room
 from api.domain.rooms.system_posts import post_system, tell_user_after_commit
 
 
@@ -62,12 +63,19 @@ async def _owner_count(uow: UnitOfWork, room_id: uuid.UUID) -> int:
     return int(row.n) if row else 0
 
 
+async def _display_name(uow: UnitOfWork, user_id: str) -> str | None:
+    """The user's display name; None when there is no such user."""
+    row = (
+        await uow.conn.execute(text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": user_id})
+    ).first()
+    return None if row is None else row.display_name
+
+
 async def _locked_member(
     uow: UnitOfWork, user: AuthUser, room_id: object, target: str
 ) -> tuple[uuid.UUID, Any]:
     """Check OWNER rights, lock the room row (membership changes serialise), load the member."""
-    rid: uuid.UUID = (await access_owned_room(uow.conn, room_id, user)).room["room_id"]
-    await uow.conn.execute(text("SELECT 1 FROM incident_rooms WHERE room_id = :r FOR UPDATE"), {"r": rid})
+    rid, _status = await lock_owned_room(uow, room_id, user)
     current = (
         await uow.conn.execute(
             text("SELECT role FROM room_members WHERE room_id = :r AND user_id = :u"), {"r": rid, "u": target}
@@ -86,12 +94,8 @@ async def do_add_member(
     clean_role = check_role(role)
     async with services.db.transaction() as uow:
         rid = (await access_owned_room(uow.conn, room_id, user)).room["room_id"]
-        target_row = (
-            await uow.conn.execute(
-                text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target}
-            )
-        ).first()
-        if target_row is None:
+        display_name = await _display_name(uow, target)
+        if display_name is None:
             raise NotFound("no such user")
         inserted = (
             await uow.conn.execute(
@@ -117,7 +121,7 @@ async def do_add_member(
         tell_user_after_commit(uow, services, target, "rooms", rid, added.sequence_number)
     return {
         "user_id": target,
-        "display_name": target_row.display_name,
+        "display_name": display_name,
         "role": clean_role,
         "joined_at": iso(inserted.joined_at),
     }
@@ -151,12 +155,8 @@ async def do_change_role(
                 },
                 control={"role": [target, clean_role]},
             )
-        name = (
-            await uow.conn.execute(
-                text("SELECT display_name FROM tr_users WHERE user_id = :u"), {"u": target}
-            )
-        ).first()
-    return {"user_id": target, "display_name": name.display_name if name else target, "role": clean_role}
+        name = await _display_name(uow, target)
+    return {"user_id": target, "display_name": name or target, "role": clean_role}
 
 
 async def do_remove_member(services: Services, user: AuthUser, room_id: object, member_id: object) -> None:

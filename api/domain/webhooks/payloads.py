@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 
-from api.domain.core.errors import Invalid
-from api.domain.messages.validate import MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT, json_depth
+from api.domain.core.errors import Invalid, TooLarge
+from api.domain.messages.validate import MAX_DATA_BYTES, MAX_TEXT, check_data
 
 MAX_TITLE = 200
 MAX_SEVERITY = 32
@@ -263,12 +263,11 @@ def _read_generic(body: dict[str, Any]) -> Alert:
     ):
         raise Invalid(f"severity must be a non-empty string of at most {MAX_SEVERITY} characters")
     if data is not None:
-        if not isinstance(data, dict):
-            raise Invalid("incident_data must be a JSON object")
-        if json_depth(data, MAX_DATA_DEPTH) > MAX_DATA_DEPTH:
-            raise Invalid(f"incident_data may be nested at most {MAX_DATA_DEPTH} levels")
-        if len(_enc.encode(data)) > MAX_DATA_BYTES:
-            raise Invalid("incident_data is over 16 KiB")
+        try:
+            check_data(data, "incident_data")
+        except TooLarge as exc:
+            # A webhook's body is refused as a whole (400), not as a message over a size (413).
+            raise Invalid(exc.message) from None
     if title is None and text is None and data is None:
         raise Invalid("a delivery needs at least one of title, text or incident_data")
     lines = []
