@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import sys
@@ -354,7 +355,7 @@ class CpuSampler:
     def at(self, ns: int) -> float | None:
         """CPU seconds at monotonic `ns`, interpolated between samples (None outside them)."""
         pts = self.samples
-        for (t0, c0), (t1, c1) in zip(pts, pts[1:], strict=False):
+        for (t0, c0), (t1, c1) in itertools.pairwise(pts):
             if t0 <= ns <= t1:
                 return c0 + (c1 - c0) * ((ns - t0) / max(1, t1 - t0))
         return None

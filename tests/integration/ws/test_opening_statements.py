@@ -171,7 +171,7 @@ async def test_a_resuming_opening_is_one_statement(api: Api, local_hub: tuple[Hu
         # The storm's case: the room is followed here already. One statement, one checkout.
         counted.reset()
         sock, task = await _open(hub, crew, room_id, since=last - 3)
-        assert [f["type"] for f in sock.frames][0] == "connected"
+        assert sock.frames[0]["type"] == "connected"
         assert sock.sequence() == list(range(last - 2, last + 1))
         assert sock.frames[-1]["type"] == "sync_complete"
         assert sock.frames[-1]["last_sequence_number"] == last
