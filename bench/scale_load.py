@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -44,7 +46,7 @@ if str(HERE) not in sys.path:
 
 from scale_client import worker_entry  # noqa: E402
 from scale_stack import Stack, raise_own_limits, server_figures  # noqa: E402
-from ws_load import Workers, host_cpu_seconds, summarize  # noqa: E402
+from ws_load import Workers, host_cpu_seconds, summarize, tree_cpu_seconds  # noqa: E402
 
 from tests.support.fault_stack import private_services  # noqa: E402
 
@@ -328,6 +330,61 @@ def idle(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     return report
 
 
+class CpuSampler:
+    """A process's CPU seconds every `interval` s (a thread), to charge a time window its CPU."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[int, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic_ns(), tree_cpu_seconds([self.pid])))
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def at(self, ns: int) -> float | None:
+        """CPU seconds at monotonic `ns`, interpolated between samples (None outside them)."""
+        pts = self.samples
+        for (t0, c0), (t1, c1) in itertools.pairwise(pts):
+            if t0 <= ns <= t1:
+                return c0 + (c1 - c0) * ((ns - t0) / max(1, t1 - t0))
+        return None
+
+
+def resume_cpu(sampler: CpuSampler, t0: int, kill_ns: int, synced: list[int]) -> dict[str, Any]:
+    """The survivor's CPU from the kill until its last resumed client had caught up, per resume.
+
+    `excess`: minus what the same span cost before the kill (traffic start → kill): the openings'
+    and replays' share, the steadier figure on a shared machine than the catch-up latency.
+    """
+    if not synced:
+        return {}
+    end = max(synced)
+    at_t0, at_kill, at_end = sampler.at(t0), sampler.at(kill_ns), sampler.at(end)
+    if at_t0 is None or at_kill is None or at_end is None or kill_ns <= t0:
+        return {}
+    window = (end - kill_ns) / 1e9
+    before_cores = (at_kill - at_t0) / ((kill_ns - t0) / 1e9)
+    used = at_end - at_kill
+    return {
+        "window_s": round(window, 2),
+        "cores_before_kill": round(before_cores, 3),
+        "cores_in_window": round(used / max(window, 1e-9), 3),
+        "cpu_ms_per_resume": round(used * 1000 / len(synced), 2),
+        "excess_cpu_ms_per_resume": round((used - before_cores * window) * 1000 / len(synced), 2),
+    }
+
+
 def storm(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     size = max(1, args.clients // args.rooms)
     rooms = [size] * args.rooms
@@ -340,8 +397,10 @@ def storm(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     groups = split(specs, args.procs)
     workers = Workers(run_config(args, reconnect=True), [*groups, senders], target=worker_entry)
     killed: dict[str, int] = {}
+    sampler = CpuSampler(servers[0].pid)
 
     def kill_later(t0: int) -> None:
+        killed["t0"] = t0
         time.sleep(max(0.0, (t0 + args.kill_after * 1e9 - time.monotonic_ns()) / 1e9))  # the kill's instant
         killed["ns"] = time.monotonic_ns()
         servers[1].kill()
@@ -350,10 +409,12 @@ def storm(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     try:
         connected = connect(workers, args.phase_timeout)
         before = server_figures(servers[0])
+        sampler.start()
         wall, host_busy = run_traffic(workers, args, on_start=kill_later)
         res, _targets = drain(workers, stack, fx.room_ids, args.drain_timeout)
         after = server_figures(servers[0])
     finally:
+        sampler.stop()
         workers.stop()
     kill_ns = killed["ns"]
     catch_up = [(r["synced_ns"] - kill_ns) / 1e6 for r in res["resumes"] if "synced_ns" in r]
@@ -389,6 +450,9 @@ def storm(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         },
         "survivor_cpu_ms_per_message": round(cpu * 1000 / max(1, res.get("acked", 0)), 2),
         "survivor_cores": round(cpu / max(wall, 1e-9), 3),
+        "survivor_resume_cpu": resume_cpu(
+            sampler, killed["t0"], kill_ns, [r["synced_ns"] for r in res["resumes"] if "synced_ns" in r]
+        ),
         "host_busy_cores": host_busy,
         "errors": res.get("errors", {}),
         "client_cpu_seconds": res.get("cpu_seconds"),

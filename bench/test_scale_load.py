@@ -77,6 +77,22 @@ def test_targets_are_checked_against_measured_values():
     assert scale_load.check_targets("storm", {"catch_up_ms": {"p99": None}})[0]["met"] is False
 
 
+def test_the_survivors_resume_cpu_is_charged_to_the_window_after_the_kill():
+    sampler = scale_load.CpuSampler(pid=0)
+    # 0.5 cores until the kill at 4 s, then 1.5 cores until the last client caught up at 6 s.
+    sampler.samples = [(0, 10.0), (4_000_000_000, 12.0), (6_000_000_000, 15.0), (8_000_000_000, 16.0)]
+    assert sampler.at(2_000_000_000) == 11.0 and sampler.at(9_000_000_000) is None
+    got = scale_load.resume_cpu(sampler, 0, 4_000_000_000, [5_000_000_000, 6_000_000_000])
+    assert got == {
+        "window_s": 2.0,
+        "cores_before_kill": 0.5,
+        "cores_in_window": 1.5,
+        "cpu_ms_per_resume": 1500.0,
+        "excess_cpu_ms_per_resume": 1000.0,
+    }
+    assert scale_load.resume_cpu(sampler, 0, 4_000_000_000, []) == {}
+
+
 def test_an_unknown_scenario_is_a_usage_error(capsys):
     assert scale_load.main(["--scenario", "nonsense"]) == 2
     assert "unknown scenario" in capsys.readouterr().err
@@ -105,4 +121,5 @@ def test_a_tiny_run_of_every_scenario(capsys):
     assert storm["integrity"]["all_zero"], storm["integrity"]
     assert storm["pool_timeouts"] == {"close_1011": 0, "pool_exhausted_logged": 0}
     assert storm["catch_up_ms"]["count"] == 20 and storm["catch_up_ms"]["max"] > 0
+    assert "cpu_ms_per_resume" in storm["survivor_resume_cpu"]
     assert code == 0 and out["ok"]

@@ -195,9 +195,14 @@ class Hub:
         return self.signals.is_large(self.rooms.get(room_id))
 
     async def resume(
-        self, conn: Connection, since: int | None, since_time: datetime | None, attached_at: int
+        self,
+        conn: Connection,
+        since: int | None,
+        since_time: datetime | None,
+        attached_at: int,
+        known: resume_mod.Known | None = None,
     ) -> None:
-        await resume_mod.resume(self.db_read, conn, since, since_time, attached_at)
+        await resume_mod.resume(self.db_read, conn, since, since_time, attached_at, known)
 
     @staticmethod
     def begin_sync(conn: Connection) -> None:

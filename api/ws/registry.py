@@ -36,6 +36,8 @@ class Registry:
         self.user_conns: dict[str, set[Connection]] = {}
         self.pubsub: Subscriber | None = None
         self._sub_lock = asyncio.Lock()
+        # User channels waiting to be subscribed in one command, and when that is done.
+        self._user_subs: tuple[list[str], asyncio.Future[None]] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         # Set while draining: signalled when the last socket has gone.
         self.emptied: asyncio.Event | None = None
@@ -174,12 +176,42 @@ class Registry:
         users.add(conn)
         if first_for_user:
             try:
-                async with self._sub_lock:
-                    await self.subscriber.subscribe(self.services.bus.user_channel(conn.user_id))
+                await self._subscribe_user(self.services.bus.user_channel(conn.user_id))
             except Exception:
                 # The subscriber's reconnect subscribes every channel again; until then this user's
                 # mention frames are missed here (a user stream's periodic check repairs its counts).
                 log.warning("could not subscribe to a user channel", exc_info=True)
+
+    async def _subscribe_user(self, channel: str) -> None:
+        """Subscribe to a user's channel, in one command with every other one asked for meanwhile.
+
+        After a process dies, a thousand of its clients open here within a second, nearly all
+        the first socket of their user: one SUBSCRIBE each, one after the other under the
+        subscription lock, took seconds of event-loop turns during which the openings waited
+        (docs/big-rooms.md, "Resume storms"). A batch gathers the channels asked for until the
+        lock is free and subscribes them together; each caller returns once its batch is sent.
+        """
+        batch = self._user_subs
+        if batch is None:
+            batch = self._user_subs = ([], asyncio.get_running_loop().create_future())
+            self.spawn(self._send_user_subs(batch), "user channel subscribe")
+        batch[0].append(channel)
+        await asyncio.shield(batch[1])
+
+    async def _send_user_subs(self, batch: tuple[list[str], asyncio.Future[None]]) -> None:
+        channels, done = batch
+        try:
+            async with self._sub_lock:
+                if self._user_subs is batch:
+                    self._user_subs = None  # later callers start the next batch
+                await self.subscriber.subscribe(*channels)
+        except BaseException as exc:
+            if self._user_subs is batch:
+                self._user_subs = None
+            done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("subscribe cancelled"))
+            done.exception()  # each caller re-raises it; none left is no "never retrieved" warning
+            raise
+        done.set_result(None)
 
     def remove_user_conn(self, conn: Connection) -> None:
         users = self.user_conns.get(conn.user_id)

@@ -2,8 +2,9 @@
 
 The socket is registered with its room first, so live frames start buffering in it
 (`Connection.syncing`); then the stored messages after `since` are replayed from PostgreSQL in
-pages (with back-pressure), then (with `since_time`) the changes made meanwhile to older
-messages, then the buffer is flushed skipping every number already sent.
+pages (with back-pressure; an opening's first page came with its admission), then (with
+`since_time`) the changes made meanwhile to older messages, then the buffer is flushed skipping
+every number already sent.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,25 +43,68 @@ def begin_sync(conn: Connection) -> None:
     conn.sync_buffer = []
 
 
+@dataclass(slots=True)
+class Known:
+    """What a socket's admission read in its one statement (`api.domain.messages.opening`)."""
+
+    # The room's last sequence number then.
+    last: int
+    # The stored messages after min(since, last) up to `last`, at most REPLAY_PAGE of them.
+    page: list[Message]
+
+
 async def resume(
-    read: Reader, conn: Connection, since: int | None, since_time: datetime | None, attached_at: int
+    read: Reader,
+    conn: Connection,
+    since: int | None,
+    since_time: datetime | None,
+    attached_at: int,
+    known: Known | None = None,
 ) -> None:
-    """Replay after `since` (or start live at `attached_at`), then flush what arrived meanwhile."""
+    """Replay after `since` (or start live at `attached_at`), then flush what arrived meanwhile.
+
+    `attached_at` is where this process's stream of the room stood when the socket joined it
+    (syncing): every later number reaches the socket's buffer, so a replay that covers what is
+    stored up to there misses nothing. A socket opening (`known`) brings the room's position
+    and the replay's first page from its admission statement, which ran before the socket
+    joined: only what that statement could not see is read here, i.e. further pages, and the
+    numbers committed after it that this process delivered before the socket joined (when
+    `attached_at` is past the admission's position). Usually neither: no read here at all.
+    A `sync` frame on an open socket (no `known`) reads the position, then replays to the
+    stored tail.
+    """
     if since is None:
         _go_live(conn, attached_at)
         return
     room_uuid = uuid.UUID(conn.room_id)
-    async with read() as db:
-        last = (await room_positions(db, [conn.room_id])).get(conn.room_id, 0)
-    cursor = max(0, min(since, last))
-    since_point = cursor
-    while not conn.closed:
+    up_to: int | None = None
+    more = True
+    if known is None:
         async with read() as db:
-            rows = await messages_in_range(db, room_uuid, cursor, None, limit=REPLAY_PAGE)
+            last = (await room_positions(db, [conn.room_id])).get(conn.room_id, 0)
+        cursor = since_point = max(0, min(since, last))
+    else:
+        last = known.last
+        up_to = max(attached_at, last)
+        cursor = since_point = max(0, min(since, last))
+        page, known.page = known.page, []
+        for msg in page:
+            conn.push(message_frame_bytes(msg))
+            cursor = msg.sequence_number
+        if len(page) < REPLAY_PAGE:
+            # The page held everything stored after the cursor up to `last`; what is left is
+            # what this process's stream delivered before the socket joined it, if anything.
+            cursor = max(cursor, last)
+            more = cursor < up_to
+        else:
+            await conn.wait_room()
+    while more and not conn.closed:
+        async with read() as db:
+            rows = await messages_in_range(db, room_uuid, cursor, up_to, limit=REPLAY_PAGE)
         for msg in rows:
             conn.push(message_frame_bytes(msg))
             cursor = msg.sequence_number
-        if len(rows) < REPLAY_PAGE:
+        if len(rows) < REPLAY_PAGE or (up_to is not None and cursor >= up_to):
             break
         await conn.wait_room()
     if since_time is not None and not conn.closed:

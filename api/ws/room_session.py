@@ -28,6 +28,7 @@ from api.domain.push import urgent
 from api.ws.admission import CONTRACT_ERROR_CODES, client_frame, error_frame, pong_frame
 from api.ws.connection import Connection
 from api.ws.hub import Hub
+from api.ws.resume import Known
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,10 @@ class RoomSession:
         # Set once the socket is to close (rate limit): what was answered goes out first.
         self.closing: asyncio.Task[None] | None = None
 
-    async def open(self, attached_at: int, since: int | None) -> None:
+    async def open(self, attached_at: int, since: int | None, known: Known | None = None) -> None:
         async with self.hub.setup_slots:
             await self._announce_open(attached_at)
-        await self.hub.resume(self.conn, since, None, attached_at)
+        await self.hub.resume(self.conn, since, None, attached_at, known)
 
     async def _announce_open(self, attached_at: int) -> None:
         """Count the socket online, send `connected`, and tell the room of a first connection."""
