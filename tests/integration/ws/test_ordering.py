@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -208,9 +210,17 @@ async def test_slow_consumer_is_closed_with_1013(api: Api, server_factory, datab
         import websockets
 
         # A raw client on the small-queue server that never reads: its queue fills. The
-        # sender is on the shared server; fan-out crosses processes through Redis.
+        # sender is on the shared server; fan-out crosses processes through Redis. Its receive
+        # buffer is fixed small before connecting: Linux otherwise grows it on demand (up to
+        # tcp_rmem's maximum, 32 MiB here), and the kernel alone could absorb the whole burst
+        # without the server ever seeing a paused transport.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        host, port = urlsplit(local.ws_base).hostname, urlsplit(local.ws_base).port
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
         slow = await websockets.connect(
-            f"{local.ws_base}/ws/{room_id}", additional_headers=owner.headers, max_queue=1
+            f"{local.ws_base}/ws/{room_id}", additional_headers=owner.headers, max_queue=1, sock=sock
         )
         sender = await api.connect(users[0], room_id)
         for i in range(200):
