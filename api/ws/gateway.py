@@ -1,5 +1,20 @@
 """`/ws/{room_id}`: admitting a room socket (sign-in, room access, `since`), then its session
-(`api.ws.room_session`) until it closes."""
+(`api.ws.room_session`) until it closes.
+
+Once the socket is open (`connected` sent, the resume done) the route *parks* it when the
+server offers that (`andon.park`, `api.ws.protocol`): it hands a small handler
+(`_ParkedSession`) to the server and returns. An idle socket then holds no task and no
+suspended frames (Litestar's handler wrappers, this route, the receive loop: several KiB per
+socket); each client frame and the disconnect reach the same `RoomSession` logic through a
+short task the server starts, one at a time, and the close bookkeeping and the closing log line
+run in the task that sees the end. Returning is the lightest way to drop those frames, and a
+safe one: Litestar sends nothing after a websocket handler returns (`WebSocketRoute.handle`
+just awaits the handler; only the `websocket_stream`/listener helpers close, and this route is
+a plain handler), and the access-log middleware logs nothing for a socket whose session opened
+(its connection id is set). Only the server's `run_asgi`, which would close the transport when
+the application returns, is told otherwise, and only for a socket that parked. Under a server
+without the extension the route reads on in `RoomSession.receive_loop`, as before.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +27,11 @@ from litestar import WebSocket, websocket
 
 from api.domain.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from api.domain.messages.opening import Opening, open_room
-from api.logs import conn_id_var
+from api.logs import conn_id_var, request_id_var
 from api.ws.admission import accept_and_check
 from api.ws.connection import Connection, Direct, Send
 from api.ws.hub import Hub
+from api.ws.protocol import PARK_EXTENSION
 from api.ws.resume import Known
 from api.ws.room_session import RoomSession
 from api.ws.room_stream import REPLAY_PAGE
@@ -102,9 +118,10 @@ async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
         await socket.close(1011, "try again")
         return
     # From here on every log line of this socket carries its connection id.
-    conn_id_var.set(f"{os.getpid()}-{conn.conn_id}")
+    conn_id_var.set(_conn_label(conn))
     opened_at = time.perf_counter()
     log.info("websocket opened", extra={"room_id": conn.room_id, "user_id": user.user_id})
+    parked = False
     try:
         try:
             await session.open(attached_at, since, known)
@@ -114,17 +131,64 @@ async def room_socket(socket: WebSocket[Any, Any, Any], room_id: str) -> None:
         else:
             # The replay's first page is sent: an open socket's frame must not keep it.
             del known
-            await session.receive_loop(socket)
+            parked = _park(socket, session, opened_at)
+            if not parked:
+                await session.receive_loop(socket)
     finally:
-        await session.close()
-        code = conn.close_code or session.peer_close_code or 1006
-        log.info(
-            "websocket closed %s",
-            code,
-            extra={
-                "room_id": conn.room_id,
-                "user_id": user.user_id,
-                "close_code": code,
-                "duration_ms": round((time.perf_counter() - opened_at) * 1000, 2),
-            },
-        )
+        if not parked:
+            await _end(session, opened_at)
+
+
+def _conn_label(conn: Connection) -> str:
+    return f"{os.getpid()}-{conn.conn_id}"
+
+
+def _park(socket: WebSocket[Any, Any, Any], session: RoomSession, opened_at: float) -> bool:
+    """Hand the open socket to the server (module docstring); False if it cannot take it."""
+    park = (socket.scope.get("extensions") or {}).get(PARK_EXTENSION)
+    if not callable(park):
+        return False
+    park(_ParkedSession(session, opened_at, request_id_var.get()))
+    return True
+
+
+class _ParkedSession:
+    """What the server calls with each event of a parked socket, in a short task of its own."""
+
+    __slots__ = ("opened_at", "request_id", "session")
+
+    def __init__(self, session: RoomSession, opened_at: float, request_id: str | None) -> None:
+        self.session = session
+        self.opened_at = opened_at
+        # The handshake's request id: the socket's log lines keep carrying it.
+        self.request_id = request_id
+
+    async def __call__(self, event: dict[str, Any]) -> bool:
+        session = self.session
+        # A fresh task each time: its log lines carry this socket's ids, as the route's did.
+        conn_id_var.set(_conn_label(session.conn))
+        request_id_var.set(self.request_id)
+        over = True  # also when handling raised: the bookkeeping runs, the server unparks
+        try:
+            over = await session.on_event(event)
+        finally:
+            if over:
+                await _end(session, self.opened_at)
+        return over
+
+
+async def _end(session: RoomSession, opened_at: float) -> None:
+    """The close bookkeeping and the closing line, once per socket however it ended."""
+    await session.close()
+    conn = session.conn
+    code = conn.close_code or session.peer_close_code or 1006
+    log.info(
+        "websocket closed %s",
+        code,
+        extra={
+            "room_id": conn.room_id,
+            "user_id": conn.user.user_id,
+            "close_code": code,
+            "duration_ms": round((time.perf_counter() - opened_at) * 1000, 2),
+        },
+    )

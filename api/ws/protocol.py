@@ -15,19 +15,39 @@ the ASGI contract:
   sockets without a hundred trips through the ASGI send chain, and a batch of messages (one
   group commit) leaves in one write per socket. An application that does not look for the
   extension, or a socket with compression, is served exactly as by uvicorn.
+* Parking, offered as the scope extension ``andon.park`` (a callable, ``park(on_event)``). An
+  idle socket would otherwise keep its application coroutine suspended in ``receive()``: an
+  asyncio Task and a stack of frames (the framework's handler wrappers, the route, the
+  receive loop), several KiB per socket. An application that calls ``park(on_event)`` and
+  then *returns* hands the open socket over to this protocol: the connection stays open, and
+  whenever an event is queued for the application (a text frame, the disconnect) a short
+  "pump" task takes the queued events one by one through ``receive()`` and awaits
+  ``on_event(event)`` for each, then ends. One pump at a time, events in arrival order, and
+  uvicorn's read pausing (reading resumes only once the queue is empty) as before. When
+  ``on_event`` returns True the application is done with the socket, exactly as if its
+  coroutine had returned then: the transport is closed unless a close handshake is under way.
+  Pumps are uvicorn tasks (``server_state.tasks``): a graceful shutdown waits for them, and
+  uvicorn's shutdown queues the 1012 disconnect, which starts one. An application that
+  returns without parking, or raises, is treated exactly as by uvicorn.
 * Nothing else: close codes, pings, the handshake and flow control are uvicorn's.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import Protocol, State
 
 DIRECT_EXTENSION = "andon.direct"
+PARK_EXTENSION = "andon.park"
+
+# What a parked application is called with for each event; True: done with the socket.
+OnEvent = Callable[[dict[str, Any]], Awaitable[bool]]
 
 
 class _Waiters:
@@ -55,17 +75,23 @@ class _Waiters:
 
 
 class _Inbox(_Waiters):
-    """The ASGI receive queue: a list and the futures of waiting readers (an `asyncio.Queue` costs ~4 KiB)."""
+    """The ASGI receive queue: a list and the futures of waiting readers (an `asyncio.Queue` costs ~4 KiB).
 
-    __slots__ = ("_items",)
+    `on_put`, set while the socket is parked, is told of every item queued.
+    """
+
+    __slots__ = ("_items", "on_put")
 
     def __init__(self) -> None:
         super().__init__()
         self._items: list[Any] = []
+        self.on_put: Callable[[], None] | None = None
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
         self._wake()
+        if self.on_put is not None:
+            self.on_put()
 
     def empty(self) -> bool:
         return not self._items
@@ -124,10 +150,12 @@ def text_frame(payload: bytes) -> bytes:
 class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
     """See the module docstring."""
 
-    # Every attribute uvicorn's protocol sets, as slots: with ~40 of them its instance dict
-    # is too large for CPython's key-sharing and costs ~2.5 KiB per socket. An attribute a
-    # later uvicorn adds still works (it lands in the instance dict).
+    # Every attribute uvicorn's protocol sets (and parking's two), as slots: with ~40 of them
+    # its instance dict is too large for CPython's key-sharing and costs ~2.5 KiB per socket.
+    # An attribute a later uvicorn adds still works (it lands in the instance dict).
     __slots__ = (
+        "_on_event",
+        "_pumping",
         "app",
         "app_state",
         "asgi_version",
@@ -171,6 +199,10 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = Gate()  # type: ignore[assignment]
+        # Parking (module docstring): the application's event handler once it asked to park,
+        # and whether a pump task is running.
+        self._on_event: OnEvent | None = None
+        self._pumping = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The TCP connection ended. uvicorn reports 1005 here when no close frame came; that is an
@@ -188,6 +220,8 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
         # as they were framed, once for every receiver.
         if scope is not None and not self.conn.extensions:
             scope["extensions"][DIRECT_EXTENSION] = {"write": self.write_wire, "writable": self.writable}
+        if scope is not None:
+            scope["extensions"][PARK_EXTENSION] = self.park
 
     async def send(self, message: Any) -> None:
         await super().send(message)
@@ -229,3 +263,77 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
         ):
             raise ConnectionError("websocket is not open")
         self.transport.write(data)
+
+    # ------------------------------------------------------------------ parking
+
+    def park(self, on_event: OnEvent) -> None:
+        """Hand the open socket to this protocol once the application returns (module docstring).
+
+        Called by the application just before it returns; events queued from now on (and any
+        already queued) reach `on_event` through pump tasks, one at a time, in order.
+        """
+        self._on_event = on_event
+
+    async def run_asgi(self) -> None:
+        """uvicorn's `run_asgi`, except that an application which parked its socket and then
+        returned normally leaves the connection open (uvicorn would close the transport)."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            self._on_event = None
+        except BaseException:
+            self._on_event = None
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self._on_event = None
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self._on_event is not None:
+            self.queue.on_put = self._start_pump  # type: ignore[attr-defined]
+            if not self.queue.empty():
+                self._start_pump()
+            return
+        if self.close_timer is None:
+            self.transport.close()
+
+    def _start_pump(self) -> None:
+        if self._pumping or self._on_event is None:
+            return
+        self._pumping = True
+        task = self.loop.create_task(self._pump())
+        # A uvicorn task like the application's: shutdown waits for it (bounded by its timeout).
+        self.tasks.add(task)
+        task.add_done_callback(self.on_task_complete)
+
+    async def _pump(self) -> None:
+        done = False
+        try:
+            while not self.queue.empty():
+                on_event = self._on_event
+                if on_event is None:
+                    break
+                event = await self.receive()
+                if await on_event(event):  # type: ignore[arg-type]
+                    done = True
+                    break
+        except Exception:
+            done = True
+            self.logger.exception("Exception in ASGI application\n")
+        except BaseException:  # cancelled (shutdown timeout): as uvicorn leaves a cancelled app
+            done = True
+            raise
+        finally:
+            self._pumping = False
+            if done:
+                self._unpark()
+
+    def _unpark(self) -> None:
+        """The application is done with the socket: what uvicorn does when its coroutine returns."""
+        self._on_event = None
+        self.queue.on_put = None  # type: ignore[attr-defined]
+        if self.close_timer is None:
+            self.transport.close()

@@ -1,8 +1,9 @@
 """One room socket's protocol state machine: opening and closing it, and each client frame.
 
 `api.ws.gateway` admits the socket (sign-in, room access) and hands it here: `open` counts it
-online and sends `connected`, then resumes; `receive_loop` reads client frames until the socket
-closes; `close` does the presence bookkeeping.
+online and sends `connected`, then resumes; `on_event` handles each client frame and learns
+of the end (the server's pump calls it for a parked socket, `receive_loop` elsewhere); `close`
+does the presence bookkeeping.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, cast
 
 from litestar import WebSocket
@@ -146,41 +148,54 @@ class RoomSession:
                 log.warning("presence cleanup on close failed: %s", type(exc).__name__)
 
     async def receive_loop(self, socket: WebSocket[Any, Any, Any]) -> None:
+        """Read client frames until the session is over (servers that cannot park a socket)."""
         conn = self.conn
         # After a failed send the peer is gone: read on until its disconnect event arrives
         # (uvicorn queues it), only to learn the close code; frames after that are not handled.
         while not conn.closed or conn.writer_failed:
-            event = await socket.receive()
-            kind = event["type"]
-            if kind == "websocket.disconnect":
-                self.peer_close_code = cast("int | None", event.get("code"))
+            if await self.on_event(await socket.receive()):
                 return
-            if kind != "websocket.receive" or conn.closed or self.closing is not None:
-                continue
+
+    async def on_event(self, event: Mapping[str, Any]) -> bool:
+        """Handle one ASGI event of this socket; True once the session is over.
+
+        Over: the disconnect came (its code noted), or the socket was closed from this side
+        (and not because a send failed: then only the disconnect, with the peer's code, ends
+        it). Called by `receive_loop`, or for a parked socket by the server's pump
+        (`api.ws.protocol`), one event at a time in arrival order.
+        """
+        conn = self.conn
+        kind = event["type"]
+        if kind == "websocket.disconnect":
+            self.peer_close_code = cast("int | None", event.get("code"))
+            return True
+        if kind == "websocket.receive" and not conn.closed and self.closing is None:
             frame = client_frame(conn, event)
-            if frame is None:
-                continue
-            try:
-                await self.handle(frame)
-            except DomainError as err:
-                if err.code not in CONTRACT_ERROR_CODES:
-                    # e.g. the pool timed out: no contract code fits; the client resumes and resends.
-                    log.warning("frame failed: %s", err.code)
-                    conn.close(1011, "server busy; resume and resend")
-                    continue
-                conn.push(
-                    error_frame(
-                        err.code,
-                        err.message,
-                        client_id=frame.get("client_id") if isinstance(frame.get("client_id"), str) else None,
-                        message_id=frame.get("message_id")
-                        if isinstance(frame.get("message_id"), str)
-                        else None,
-                    )
+            if frame is not None:
+                await self._handle_frame(frame)
+        return conn.closed and not conn.writer_failed
+
+    async def _handle_frame(self, frame: dict[str, Any]) -> None:
+        conn = self.conn
+        try:
+            await self.handle(frame)
+        except DomainError as err:
+            if err.code not in CONTRACT_ERROR_CODES:
+                # e.g. the pool timed out: no contract code fits; the client resumes and resends.
+                log.warning("frame failed: %s", err.code)
+                conn.close(1011, "server busy; resume and resend")
+                return
+            conn.push(
+                error_frame(
+                    err.code,
+                    err.message,
+                    client_id=frame.get("client_id") if isinstance(frame.get("client_id"), str) else None,
+                    message_id=frame.get("message_id") if isinstance(frame.get("message_id"), str) else None,
                 )
-            except Exception:
-                log.exception("frame handling failed")
-                conn.close(1011, "server error; resume and resend")
+            )
+        except Exception:
+            log.exception("frame handling failed")
+            conn.close(1011, "server error; resume and resend")
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
