@@ -93,6 +93,11 @@ SEND_QUEUE_MAX = Gauge(
     "The longest outgoing queue of any one socket",
     multiprocess_mode="livemax",
 )
+EVENT_LOOP_TASKS = Gauge(
+    "andon_event_loop_tasks",
+    "asyncio tasks alive in the process (an idle, parked WebSocket holds none)",
+    multiprocess_mode="livesum",
+)
 DB_POOL_CHECKED_OUT = Gauge(
     "andon_db_pool_checked_out", "Database connections in use", multiprocess_mode="livesum"
 )
@@ -108,7 +113,7 @@ DB_POOL_CAPACITY = Gauge(
 
 
 def sample_process(queue_lengths: Iterable[int], pool: Any, pool_capacity: int) -> None:
-    """Set this process's gauges from its sockets' queue lengths and its connection pool."""
+    """Set this process's gauges from its sockets' queue lengths, its event loop and its connection pool."""
     count = total = longest = 0
     for length in queue_lengths:
         count += 1
@@ -118,6 +123,8 @@ def sample_process(queue_lengths: Iterable[int], pool: Any, pool_capacity: int) 
     OPEN_CONNECTIONS.set(count)
     SEND_QUEUE_FRAMES.set(total)
     SEND_QUEUE_MAX.set(longest)
+    with contextlib.suppress(RuntimeError):  # called outside a running loop: nothing to count
+        EVENT_LOOP_TASKS.set(len(asyncio.all_tasks()))
     checkedout = getattr(pool, "checkedout", None)
     size = getattr(pool, "size", None)
     overflow = getattr(pool, "overflow", None)
