@@ -12,8 +12,13 @@ safe one: Litestar sends nothing after a websocket handler returns (`WebSocketRo
 just awaits the handler; only the `websocket_stream`/listener helpers close, and this route is
 a plain handler), and the access-log middleware logs nothing for a socket whose session opened
 (its connection id is set). Only the server's `run_asgi`, which would close the transport when
-the application returns, is told otherwise, and only for a socket that parked. Under a server
-without the extension the route reads on in `RoomSession.receive_loop`, as before.
+the application returns, is told otherwise, and only for a socket that parked. The socket's
+`Connection` then sends through the server's own send, which `park` returns, rather than
+Litestar's socket and the middleware: they only check the state and note a close code for the
+access log (irrelevant once the session opened), and the app's `before_send` hook acts on HTTP
+responses only. So Litestar's socket object, the scope and the wrappers go with the route's
+frames. Under a server without the extension the route reads on in
+`RoomSession.receive_loop`, as before.
 """
 
 from __future__ import annotations
@@ -148,7 +153,9 @@ def _park(socket: WebSocket[Any, Any, Any], session: RoomSession, opened_at: flo
     park = (socket.scope.get("extensions") or {}).get(PARK_EXTENSION)
     if not callable(park):
         return False
-    park(_ParkedSession(session, opened_at, request_id_var.get()))
+    # The server's own send from now on: nothing then keeps Litestar's socket object, the
+    # scope or the middleware's wrappers alive (about 3 KiB per socket).
+    session.conn.send = park(_ParkedSession(session, opened_at, request_id_var.get()))
     return True
 
 

@@ -27,8 +27,11 @@ the ASGI contract:
   ``on_event`` returns True the application is done with the socket, exactly as if its
   coroutine had returned then: the transport is closed unless a close handshake is under way.
   Pumps are uvicorn tasks (``server_state.tasks``): a graceful shutdown waits for them, and
-  uvicorn's shutdown queues the 1012 disconnect, which starts one. An application that
-  returns without parking, or raises, is treated exactly as by uvicorn.
+  uvicorn's shutdown queues the 1012 disconnect, which starts one. ``park`` returns the socket's
+  own ASGI send, and the scope is dropped once the application has returned: with the send
+  of its middleware chain also let go, nothing of the framework's per-socket objects (the
+  scope, its connection object and wrappers) stays behind. An application that returns
+  without parking, or raises, is treated exactly as by uvicorn.
 * Nothing else: close codes, pings, the handshake and flow control are uvicorn's.
 """
 
@@ -48,6 +51,7 @@ PARK_EXTENSION = "andon.park"
 
 # What a parked application is called with for each event; True: done with the socket.
 OnEvent = Callable[[dict[str, Any]], Awaitable[bool]]
+Park = Callable[[OnEvent], Callable[[Any], Awaitable[None]]]
 
 
 class _Waiters:
@@ -266,13 +270,16 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
 
     # ------------------------------------------------------------------ parking
 
-    def park(self, on_event: OnEvent) -> None:
+    def park(self, on_event: OnEvent) -> Callable[[Any], Awaitable[None]]:
         """Hand the open socket to this protocol once the application returns (module docstring).
 
         Called by the application just before it returns; events queued from now on (and any
-        already queued) reach `on_event` through pump tasks, one at a time, in order.
+        already queued) reach `on_event` through pump tasks, one at a time, in order. Returns
+        this socket's ASGI send without the application's middleware: keeping it instead of
+        the send it was given lets the application drop its framework's per-socket objects.
         """
         self._on_event = on_event
+        return self.send
 
     async def run_asgi(self) -> None:
         """uvicorn's `run_asgi`, except that an application which parked its socket and then
@@ -293,6 +300,9 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
             elif result is not None:
                 self.logger.error("ASGI callable should return None, but returned '%s'.", result)
         if self._on_event is not None:
+            # Only the handshake read the scope: a parked socket need not keep it (nor what the
+            # application's framework hung on it).
+            self.scope = None  # type: ignore[assignment]
             self.queue.on_put = self._start_pump  # type: ignore[attr-defined]
             if not self.queue.empty():
                 self._start_pump()

@@ -76,6 +76,7 @@ class Harness:
         self.state = ServerState()
         self.transport = RecordingTransport()
         self.accepted = asyncio.get_running_loop().create_future()
+        self.park_send: Any = None
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
             assert (await receive())["type"] == "websocket.connect"
@@ -84,7 +85,7 @@ class Harness:
             if before_return is not None:
                 await before_return
             if handler is not None:
-                scope["extensions"][PARK_EXTENSION](handler)
+                self.park_send = scope["extensions"][PARK_EXTENSION](handler)
 
         config = Config(app=app, ws_ping_interval=None, proxy_headers=False)
         config.load()
@@ -139,6 +140,9 @@ async def test_a_parked_socket_stays_open_and_holds_no_task() -> None:
     assert not h.state.tasks
     assert h.protocol in h.state.connections
     assert handler.events == []
+    # Nothing of the application's per-socket objects is kept through the scope.
+    assert h.protocol.scope is None
+    assert h.park_send == h.protocol.send
 
 
 async def test_frames_reach_the_parked_handler_in_order_and_one_at_a_time() -> None:
