@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid
 from urllib.parse import urlsplit
@@ -222,6 +223,12 @@ async def test_slow_consumer_is_closed_with_1013(api: Api, server_factory, datab
         slow = await websockets.connect(
             f"{local.ws_base}/ws/{room_id}", additional_headers=owner.headers, max_queue=1, sock=sock
         )
+        # Joined before the burst: a socket still opening would get the burst as its resume's
+        # replay, which waits for room in the queue instead of closing (on a busy machine the
+        # opening can take longer than the 200 sends).
+        async with asyncio.timeout(30):
+            first = json.loads(await slow.recv())
+        assert first["type"] == "connected"
         sender = await api.connect(users[0], room_id)
         for i in range(200):
             await sender.send({"type": "message", "content": "x" * 2000 + str(i)})
