@@ -31,7 +31,7 @@ from api.domain.events import (
 from api.domain.messages.read import changed_since, latest_reactions, messages_in_range
 from api.domain.messages.sequencing import room_positions
 from api.ws.connection import Connection
-from api.ws.room_stream import REPLAY_PAGE
+from api.ws.room_stream import REPLAY_PAGE, apply_control, control_of
 
 # A read connection within the hub's database slots (`Hub.db_read`): a resume storm queues there.
 Reader = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -74,6 +74,8 @@ async def resume(
     stored tail.
     """
     if since is None:
+        if known is not None and attached_at > known.last:
+            await _controls_before_joining(read, conn, known.last, attached_at)
         _go_live(conn, attached_at)
         return
     room_uuid = uuid.UUID(conn.room_id)
@@ -104,6 +106,8 @@ async def resume(
         for msg in rows:
             conn.push(message_frame_bytes(msg))
             cursor = msg.sequence_number
+            if known is not None and cursor > known.last:
+                _own_control(conn, msg)
         if len(rows) < REPLAY_PAGE or (up_to is not None and cursor >= up_to):
             break
         await conn.wait_room()
@@ -111,6 +115,33 @@ async def resume(
         await _replay_changes(read, conn, room_uuid, since_time, since_point)
     conn.push(sync_complete_frame(cursor))
     _go_live(conn, cursor)
+
+
+def _own_control(conn: Connection, msg: Message) -> None:
+    """A system event committed after the admission and delivered here before the socket joined:
+    the room's stream applied it to the sockets it had then, so this one applies it itself
+    (removed → closed 4403 right after the event's frame; a new role kept)."""
+    control = control_of(msg)
+    if control:
+        apply_control(conn, control)
+
+
+async def _controls_before_joining(read: Reader, conn: Connection, admitted_at: int, attached_at: int) -> None:
+    """Without a replay: the events between the admission and the join that act on this socket.
+
+    Rare (the room's stream moved in the moment between the two), and one read when it happens;
+    without it a member removed in that moment would keep a live socket on the room until the
+    periodic validation.
+    """
+    cursor = admitted_at
+    while cursor < attached_at and not conn.closed:
+        async with read() as db:
+            rows = await messages_in_range(db, uuid.UUID(conn.room_id), cursor, attached_at, limit=REPLAY_PAGE)
+        if not rows:
+            return
+        for msg in rows:
+            _own_control(conn, msg)
+        cursor = rows[-1].sequence_number
 
 
 async def _replay_changes(

@@ -295,12 +295,19 @@ class Orderer:
 
 def _apply_control(room: RoomState, control: dict[str, Any]) -> None:
     """Socket effects of a stored system event, applied exactly at its place in the stream."""
-    kicked = control.get("kick")
-    if kicked:
-        for conn in [c for c in room.conns if c.user_id == kicked and not c.user.is_admin]:
-            conn.close(4403, "removed from the room")
+    for conn in list(room.conns):
+        apply_control(conn, control)
+
+
+def apply_control(conn: Connection, control: dict[str, Any]) -> None:
+    """One socket's part of a system event's effects: removed → closed 4403, a new role kept.
+
+    Admins keep their sockets whatever their membership (they may read every room).
+    """
+    if conn.user.is_admin:
+        return
+    if control.get("kick") == conn.user_id:
+        conn.close(4403, "removed from the room")
     role = control.get("role")
-    if role:
-        for conn in room.conns:
-            if conn.user_id == role[0] and not conn.user.is_admin:
-                conn.role = role[1]
+    if role and role[0] == conn.user_id:
+        conn.role = role[1]

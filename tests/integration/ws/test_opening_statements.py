@@ -231,6 +231,44 @@ async def test_a_message_committed_between_admission_and_joining_is_replayed(
         await sender.close()
 
 
+@pytest.mark.parametrize("since", [1, None])
+async def test_a_member_removed_between_admission_and_joining_is_closed(
+    api: Api, local_hub: tuple[Hub, Counted], monkeypatch: pytest.MonkeyPatch, since: int | None
+) -> None:
+    """The admission statement finds a member; the removal commits, and this process's stream
+    delivers it (closing the room's sockets then), before the new socket joins the stream. The
+    socket must still be closed 4403 at once, with nothing of the room after the removal, not
+    left open until the periodic validation 30 s later."""
+    hub, _counted = local_hub
+    owner, crew = await api.user("owner"), await api.user("crew")
+    room_id = await api.room_with(owner, (crew, "EDITOR"))
+    sender = await api.connect(owner, room_id)
+    try:
+        last = await _history(api, sender, 3)
+        (room,) = (await hub.registry.ensure_rooms([room_id])).values()
+        assert await hub.orderer.wait_for(room, last, 10)
+        real = gateway.open_room
+
+        async def admission_then_a_removal(*args: Any, **kwargs: Any) -> Any:
+            opening = await real(*args, **kwargs)
+            r = await api.http.delete(f"/api/rooms/{room_id}/members/{crew.user_id}", headers=owner.headers)
+            assert r.status_code in (200, 204), r.text
+            assert await hub.orderer.wait_for(room, last + 1, 10)
+            return opening
+
+        monkeypatch.setattr(gateway, "open_room", admission_then_a_removal)
+        sock = FakeSocket(hub, crew.token, since)
+        task = asyncio.create_task(gateway.room_socket.fn(socket=sock, room_id=room_id))
+        await sock.until(lambda: sock.close_code is not None)
+        assert sock.close_code == 4403
+        after = (await sender.send_message("after the removal"))["sequence_number"]
+        assert await hub.orderer.wait_for(room, after, 10)
+        assert [s for s in sock.sequence() if s > last] == []
+        await _close(sock, task)
+    finally:
+        await sender.close()
+
+
 async def _close_code(url: str, user: User | None = None) -> int | None:
     headers = user.headers if user is not None else {}
     ws = await websockets.connect(url, additional_headers=headers, open_timeout=10)
