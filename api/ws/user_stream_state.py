@@ -132,24 +132,14 @@ class RoomRun:
     def add(self, frame: dict[str, Any]) -> None:
         self.count += 1
         seq = int(frame["sequence_number"])
-        if frame.get("type") == "system":
-            message = {
-                "message_id": frame["message_id"],
-                "sender_id": frame.get("actor_id") or "",
-                "sender_display_name": frame.get("actor_id") or "",
-                "message_type": "system",
-                "content": frame,
-                "created_at": frame.get("timestamp"),
-            }
-        else:
-            message = frame
+        if frame.get("type") != "system":
             sender = frame["sender_id"]
             self.own[sender] = self.own.get(sender, 0) + 1
             for user_id in frame.get("mentions") or ():
                 if user_id != sender:
                     self.mentioned[user_id] = self.mentioned.get(user_id, 0) + 1
             self.last_at = frame.get("created_at")
-        self.last = msgspec.Raw(encode(preview_of(message)))
+        self.last = msgspec.Raw(encode(preview_of(frame)))
         self.last_seq = seq
 
     def apply(self, watch: Watch) -> None:

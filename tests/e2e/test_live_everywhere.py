@@ -472,6 +472,10 @@ async def test_room_list_follows_live_traffic_membership_and_status(
         await api.add_member(bob, pump, alice, "VIEWER")
         await expect(room_item(page, pump).get_by_test_id("room-title")).to_have_text(pump_title)
         await expect(room_item(page, pump).get_by_test_id("room-status")).to_have_text("active")
+        # Its newest line is the system event: by name, worded by the client (not ids).
+        await expect(room_item(page, pump).get_by_test_id("room-preview-text")).to_have_text(
+            "Alice Lin was added as VIEWER by Bob Chen"
+        )
         await remove_member(api, bob, tower, alice)
         await expect(room_item(page, tower)).to_have_count(0)
 
@@ -479,7 +483,9 @@ async def test_room_list_follows_live_traffic_membership_and_status(
         await set_status(api, bob, boiler, "resolved")
         boiler_row = room_item(page, boiler)
         await expect(boiler_row.get_by_test_id("room-status")).to_have_text("resolved")
-        await expect(boiler_row.get_by_test_id("room-preview-text")).to_contain_text("resolved")
+        await expect(boiler_row.get_by_test_id("room-preview-text")).to_have_text(
+            "Bob Chen changed the room status from active to resolved"
+        )
         await expect(boiler_row.get_by_test_id("room-preview-sender")).to_have_count(0)
         # Active rooms before resolved ones: the new pump room is first now.
         await expect(rows.first).to_have_attribute("data-room-id", pump)

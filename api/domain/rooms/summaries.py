@@ -32,10 +32,13 @@ _UNREAD = "x.deleted_at IS NULL AND (x.sender_id <> m.user_id OR x.message_type 
 # The newest undeleted message of each room at or below its bound.
 PREVIEW_JOIN = """
     LEFT JOIN LATERAL (
-        SELECT x.message_id, x.sender_id, COALESCE(xu.display_name, x.sender_id) AS sender_display_name,
+        SELECT x.message_id, x.sender_id, xu.display_name AS sender_display_name,
                COALESCE(xu.is_bot, false) AND x.message_type <> 'system' AS sender_is_bot,
-               x.message_type, x.content, x.data, x.created_at
+               x.message_type, x.content, x.data, x.created_at, xt.display_name AS user_display_name
         FROM messages x LEFT JOIN tr_users xu ON xu.user_id = x.sender_id
+        -- A system event stored before events carried names: its person's current name.
+        LEFT JOIN tr_users xt ON x.message_type = 'system' AND x.data->>'user_display_name' IS NULL
+                              AND xt.user_id = x.data->>'user_id'
         WHERE x.room_id = m.room_id AND x.sequence_number <= p.upto AND x.deleted_at IS NULL
         ORDER BY x.sequence_number DESC LIMIT 1
     ) pv ON true
@@ -43,7 +46,8 @@ PREVIEW_JOIN = """
 
 PREVIEW_COLUMNS = """
     pv.message_id AS pv_id, pv.sender_id AS pv_sender, pv.sender_display_name AS pv_name, pv.sender_is_bot AS pv_bot,
-    pv.message_type AS pv_type, pv.content AS pv_content, pv.data AS pv_data, pv.created_at AS pv_at
+    pv.message_type AS pv_type, pv.content AS pv_content, pv.data AS pv_data, pv.created_at AS pv_at,
+    pv.user_display_name AS pv_user_name
 """
 
 COUNT_COLUMNS = f"""
@@ -112,6 +116,65 @@ def _cut(value: str) -> str:
     return value if len(value) <= PREVIEW_CHARS else value[: PREVIEW_CHARS - 1] + "…"
 
 
+# Keys of the live `system` frame that are the message's, not the event's.
+_FRAME_KEYS = frozenset({"type", "message_id", "sequence_number", "timestamp", "room_id"})
+# An alert's body: the timeline shows it; a list line has the title.
+_LONG_KEYS = frozenset({"text"})
+
+
+def system_fields(
+    event: dict[str, Any], *, user_name: str | None = None, actor_name: str | None = None
+) -> dict[str, Any]:
+    """`preview.system`: a system event's own fields (scalars, strings cut to 140 characters),
+    with `user_display_name` / `actor_display_name` for the people it names.
+
+    The event's stored names win (the names at the time of the event); `user_name` and
+    `actor_name` stand in for events stored before events carried names. A live `system`
+    frame may be passed as it is: the message's own keys are left out.
+    """
+    out: dict[str, Any] = {}
+    for key, value in event.items():
+        if key in _FRAME_KEYS or key in _LONG_KEYS or value is None:
+            continue
+        if isinstance(value, str):
+            out[key] = _cut(value)
+        elif isinstance(value, bool | int | float):
+            out[key] = value
+    for id_key, name_key, name in (("user_id", "user_display_name", user_name), ("actor_id", "actor_display_name", actor_name)):
+        if name_key not in out and name and isinstance(out.get(id_key), str):
+            out[name_key] = _cut(name)
+    return out
+
+
+def _who(event: dict[str, Any], person: str) -> str | None:
+    """A person the event names, by name (by id when it has no name); None when it names none."""
+    name = event.get(f"{person}_display_name")
+    ident = event.get(f"{person}_id")
+    return name if isinstance(name, str) and name else ident if isinstance(ident, str) and ident else None
+
+
+def _system_line(event: dict[str, Any]) -> str:
+    """A system event in English with people's names, for clients that do not read `preview.system`."""
+    kind = event.get("event")
+    user = _who(event, "user") or "someone"
+    actor = _who(event, "actor")
+    by = f" by {actor}" if actor else ""
+    role = event.get("role") if isinstance(event.get("role"), str) else None
+    if kind == "member_added":
+        return f"{user} was added{f' as {role}' if role else ''}{by}"
+    if kind == "member_removed":
+        return f"{user} was removed{by}"
+    if kind == "member_role_changed":
+        return f"{user} is now {role or 'a new role'}{f' (changed by {actor})' if actor else ''}"
+    if kind == "room_status_changed":
+        return f"{actor or user} changed the room status from {event.get('old_status')} to {event.get('new_status')}"
+    if kind == "alert_resolved":
+        return f"Resolved: {event.get('title') or 'alert'}"
+    if kind in ("user_joined", "user_left"):
+        return f"{user} {kind.removeprefix('user_')}"
+    return f"{str(kind or 'event').replace('_', ' ')}{by}"
+
+
 def preview_text(message_type: str, content: Any) -> str:
     """A one-line label of a message for lists and notifications (at most 140 characters)."""
     if message_type == "text":
@@ -125,31 +188,71 @@ def preview_text(message_type: str, content: Any) -> str:
             return _cut("[incident data] " + ", ".join(parts))
         return "[incident data]"
     if message_type == "system" and isinstance(content, dict):
-        event = content.get("event")
-        if event == "room_status_changed":
-            return _cut(f"status: {content.get('old_status')} → {content.get('new_status')}")
-        if event == "member_role_changed":
-            return _cut(f"role of {content.get('user_id')}: {content.get('role')}")
-        if isinstance(event, str):
-            return _cut(f"{event.replace('_', ' ')}: {content.get('user_id')}")
+        return _cut(_system_line(content))
     return ""
 
 
+def _preview(
+    *,
+    message_id: str,
+    sender_id: str,
+    sender_name: str | None,
+    sender_is_bot: bool,
+    message_type: str,
+    content: Any,
+    created_at: str | None,
+    user_name: str | None = None,
+) -> dict[str, Any]:
+    """The one shape of `preview`, whichever path read the message.
+
+    A system event (extension `preview.system`, docs/user-stream.md) carries its fields with
+    the names of the people it names; its `content` is an English line with those names and
+    its `sender_display_name` the actor's name (empty when unknown, never an id).
+    """
+    preview: dict[str, Any] = {
+        "message_id": message_id,
+        "sender_id": sender_id,
+        "sender_display_name": sender_name or sender_id,
+        "sender_is_bot": message_type != "system" and sender_is_bot,
+        "message_type": message_type,
+        "content": preview_text(message_type, content),
+        "created_at": created_at,
+    }
+    if message_type == "system" and isinstance(content, dict):
+        actor_name = sender_name if content.get("actor_id") == sender_id else None
+        event = system_fields(content, user_name=user_name, actor_name=actor_name)
+        preview["sender_display_name"] = event.get("actor_display_name", "")
+        preview["content"] = preview_text("system", event)
+        preview["system"] = event
+    return preview
+
+
 def preview_of(message: dict[str, Any]) -> dict[str, Any]:
-    """The `preview` object of a message object (or a live message frame).
+    """The `preview` object of a message object (or a live message or `system` frame).
 
     `sender_is_bot` (an extension, docs/user-stream.md): the sender is a bot, an incoming
     webhook's; always false for system events, which a room list shows without a sender.
     """
-    return {
-        "message_id": message["message_id"],
-        "sender_id": message["sender_id"],
-        "sender_display_name": message.get("sender_display_name") or message["sender_id"],
-        "sender_is_bot": message["message_type"] != "system" and bool(message.get("sender_is_bot")),
-        "message_type": message["message_type"],
-        "content": preview_text(message["message_type"], message.get("content")),
-        "created_at": message["created_at"],
-    }
+    if message.get("type") == "system":
+        # A live `system` frame: the event's fields are the frame's own.
+        return _preview(
+            message_id=message["message_id"],
+            sender_id=message.get("actor_id") or "",
+            sender_name=None,
+            sender_is_bot=False,
+            message_type="system",
+            content=message,
+            created_at=message.get("timestamp"),
+        )
+    return _preview(
+        message_id=message["message_id"],
+        sender_id=message["sender_id"],
+        sender_name=message.get("sender_display_name"),
+        sender_is_bot=bool(message.get("sender_is_bot")),
+        message_type=message["message_type"],
+        content=message.get("content"),
+        created_at=message["created_at"],
+    )
 
 
 def preview_from_row(r: Any) -> dict[str, Any] | None:
@@ -159,15 +262,16 @@ def preview_from_row(r: Any) -> dict[str, Any] | None:
     content = r.pv_data if mtype in ("incident_data", "system") else r.pv_content
     if isinstance(content, str | bytes) and mtype in ("incident_data", "system"):
         content = msgspec.json.decode(content)
-    return {
-        "message_id": str(r.pv_id),
-        "sender_id": r.pv_sender,
-        "sender_display_name": r.pv_name,
-        "sender_is_bot": bool(r.pv_bot),
-        "message_type": mtype,
-        "content": preview_text(mtype, content),
-        "created_at": iso(r.pv_at),
-    }
+    return _preview(
+        message_id=str(r.pv_id),
+        sender_id=r.pv_sender,
+        sender_name=r.pv_name,
+        sender_is_bot=bool(r.pv_bot),
+        message_type=mtype,
+        content=content,
+        created_at=iso(r.pv_at),
+        user_name=r.pv_user_name,
+    )
 
 
 async def memberships(conn: AsyncConnection, user_id: str) -> dict[str, str]:

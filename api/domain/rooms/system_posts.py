@@ -12,6 +12,8 @@ from api.domain.core.services import Services
 from api.domain.events import Message, message_frame_bytes
 from api.domain.messages.sequencing import NewMessage, insert_sequenced, stored_message
 
+_PEOPLE = text("SELECT user_id, display_name, is_bot FROM tr_users WHERE user_id = ANY(CAST(:ids AS text[]))")
+
 
 async def post_system(
     uow: UnitOfWork,
@@ -21,15 +23,25 @@ async def post_system(
     content: dict[str, Any],
     control: dict[str, Any] | None = None,
 ) -> Message:
-    """Store a system event as a sequenced message and broadcast it after commit."""
-    new = NewMessage(sender_id=actor_id, message_type="system", data=content)
+    """Store a system event as a sequenced message and broadcast it after commit.
+
+    The event keeps the display names of the people it names as they are now
+    (`user_display_name`, `actor_display_name`; docs/user-stream.md), read with the actor's
+    own row in one query, so a room list can say who without knowing the room's members.
+    """
+    ids = {actor_id} | {v for k in ("user_id", "actor_id") if isinstance(v := content.get(k), str)}
+    people = {r.user_id: r for r in (await uow.conn.execute(_PEOPLE, {"ids": sorted(ids)})).all()}
+    named = dict(content)
+    for id_key, name_key in (("user_id", "user_display_name"), ("actor_id", "actor_display_name")):
+        person = people.get(named.get(id_key))
+        if person is not None:
+            named.setdefault(name_key, person.display_name)
+    new = NewMessage(sender_id=actor_id, message_type="system", data=named)
     _, stored = await insert_sequenced(uow.conn, room_id, [new], allow_archived=True)
     _, seq, created = stored[0]
-    name_row = (
-        await uow.conn.execute(text("SELECT display_name, is_bot FROM tr_users WHERE user_id = :u"), {"u": actor_id})
-    ).first()
+    actor = people.get(actor_id)
     message = stored_message(
-        room_id, new, seq, created, name_row.display_name if name_row else None, bool(name_row and name_row.is_bot)
+        room_id, new, seq, created, actor.display_name if actor else None, bool(actor and actor.is_bot)
     )
     frame = message_frame_bytes(message)
 

@@ -129,8 +129,13 @@ async def test_status_change_posts_a_sequenced_system_message(api: Api) -> None:
         "actor_id": owner.user_id,
         "old_status": "active",
         "new_status": "resolved",
+        # The names at the time of the event, for lists that do not know the room's members.
+        "user_display_name": owner.display_name,
+        "actor_display_name": owner.display_name,
     }
-    assert messages[1]["content"]["event"] == "member_added" and messages[1]["content"]["role"] == "EDITOR"
+    added = messages[1]["content"]
+    assert added["event"] == "member_added" and added["role"] == "EDITOR"
+    assert (added["user_display_name"], added["actor_display_name"]) == (editor.display_name, owner.display_name)
 
 
 async def test_unread_count_and_read_marker(api: Api) -> None:

@@ -530,6 +530,34 @@ export const user: Decoder<User> = object({
 });
 export const loginResponse = object({ user });
 
+/**
+ * Extension: a system event as its preview carries it, with the names of the people it names at
+ * the time of the event, for the room list to word in the reader's language (docs/user-stream.md).
+ */
+// A type, not an interface: it is a Record<string, unknown> for describeSystemEvent.
+export type SystemPreview = {
+  event: string;
+  user_id?: string | undefined;
+  actor_id?: string | undefined;
+  user_display_name?: string | undefined;
+  actor_display_name?: string | undefined;
+  role?: string | undefined;
+  old_status?: string | undefined;
+  new_status?: string | undefined;
+  title?: string | undefined;
+};
+export const systemPreview: Decoder<SystemPreview> = object({
+  event: str,
+  user_id: optional(str),
+  actor_id: optional(str),
+  user_display_name: optional(str),
+  actor_display_name: optional(str),
+  role: optional(str),
+  old_status: optional(str),
+  new_status: optional(str),
+  title: optional(str),
+});
+
 /** A room's newest undeleted message, as the room list shows it (user stream and `GET /api/rooms`). */
 export interface RoomPreview {
   message_id: string;
@@ -538,9 +566,11 @@ export interface RoomPreview {
   /** Extension: the sender is a bot (an incoming webhook's); false for system events and older servers. */
   sender_is_bot: boolean;
   message_type: MessageType;
-  /** The text cut to 140 characters, or a short label for other types. */
+  /** The text cut to 140 characters, or a short label for other types (for system events, English). */
   content: string;
   created_at: string;
+  /** Extension: the system event with names (system previews of newer servers only). */
+  system?: SystemPreview | undefined;
 }
 export const roomPreview: Decoder<RoomPreview> = map(
   object({
@@ -551,6 +581,7 @@ export const roomPreview: Decoder<RoomPreview> = map(
     message_type: withDefault(oneOf(...MESSAGE_TYPES), () => "text" as MessageType),
     content: withDefault(str, () => ""),
     created_at: str,
+    system: optional(systemPreview),
   }),
   (p) => ({ ...p, sender_display_name: p.sender_display_name ?? p.sender_id }),
 );

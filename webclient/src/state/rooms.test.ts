@@ -1,21 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { Room, RoomEntry, RoomPreview } from "../net/schemas";
+import { listedRoom } from "../testing/fixtures";
 import { emptyRooms, roomLine, roomsReducer, totalUnread, totalUnreadMentions, type RoomsState } from "./rooms";
 
-const room = (id: string, over: Partial<Room> = {}): Room => ({
-  room_id: id,
-  title: id,
-  description: null,
-  status: "active",
-  role: "EDITOR",
-  created_at: "2025-11-01T00:00:00.000Z",
-  last_message_at: null,
-  unread_count: 0,
-  unread_mentions: 0,
-  preview: null,
-  last_sequence_number: null,
-  ...over,
-});
+const room = (id: string, over: Partial<Room> = {}): Room =>
+  listedRoom({ room_id: id, title: id, created_at: "2025-11-01T00:00:00.000Z", ...over });
 
 const preview = (over: Partial<RoomPreview> = {}): RoomPreview => ({
   message_id: "m-9",

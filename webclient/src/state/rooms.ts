@@ -6,6 +6,7 @@
  */
 import { t } from "../i18n";
 import type { Role, Room, RoomEntry, RoomPreview, RoomStatus } from "../net/schemas";
+import { describeSystemEvent, eventNameOf } from "./system_text";
 
 export interface RoomsState {
   rooms: Room[];
@@ -172,7 +173,10 @@ export function roomLine(room: Room): RoomLine {
       sender,
       // A bot's badge goes with its name: never on a line that shows no sender.
       bot: sender !== null && p.sender_is_bot,
-      text: p.content || (p.message_type === "text" ? "" : t(`roomPreview.${p.message_type}`)),
+      text: p.system
+        ? // Worded here, in the reader's language, with the names the preview carries.
+          describeSystemEvent(p.system, eventNameOf(p.system))
+        : p.content || (p.message_type === "text" ? "" : t(`roomPreview.${p.message_type}`)),
       at,
     };
   }

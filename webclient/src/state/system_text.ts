@@ -8,6 +8,23 @@ export function termOf(group: "roles" | "roomStatus", value: string): string {
   return t(`${group}.${value}`, { defaultValue: value });
 }
 
+/**
+ * A `NameOf` for one system event: `known` first (the room's members, when the room is open),
+ * then the names the event was stored with (`user_display_name`, `actor_display_name`: the
+ * names at the time of the event, so a removed member still has one), then the id.
+ */
+export function eventNameOf(content: Record<string, unknown>, known: (userId: string) => string | null = () => null): NameOf {
+  return (userId) => {
+    const name = known(userId);
+    if (name) return name;
+    for (const who of ["user", "actor"] as const) {
+      const stored = content[`${who}_display_name`];
+      if (content[`${who}_id`] === userId && typeof stored === "string" && stored) return stored;
+    }
+    return userId;
+  };
+}
+
 export function describeSystemEvent(content: Record<string, unknown>, nameOf: NameOf): string {
   const event = typeof content.event === "string" ? content.event : "event";
   const user = typeof content.user_id === "string" ? nameOf(content.user_id) : t("common.someone");

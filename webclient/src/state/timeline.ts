@@ -236,7 +236,8 @@ export function systemFrameToMessage(frame: StoredSystemFrame): ChatMessage {
     message_id: frame.message_id,
     room_id: typeof frame.detail.room_id === "string" ? frame.detail.room_id : "",
     sender_id: frame.actor_id ?? "",
-    sender_display_name: frame.actor_id ?? "",
+    sender_display_name:
+      typeof frame.detail.actor_display_name === "string" ? frame.detail.actor_display_name : (frame.actor_id ?? ""),
     content: { event: frame.event, user_id: frame.user_id, actor_id: frame.actor_id, ...frame.detail },
     message_type: "system",
     mentions: [],

@@ -1,4 +1,4 @@
-import type { ChatMessage } from "../net/schemas";
+import type { ChatMessage, Room } from "../net/schemas";
 
 export const ROOM = "room-1";
 export const ME = "me@plant.example";
@@ -48,4 +48,22 @@ export function syncComplete(last: number, serverTime = "2025-11-17T10:05:00.000
 /** Lets pending promise callbacks (IndexedDB, fetch stubs) run. */
 export async function flush(times = 20): Promise<void> {
   for (let i = 0; i < times; i++) await new Promise<void>((resolve) => setTimeout(resolve, 0));
+}
+
+/** A room as the room list holds it ("r1", active, nothing unread), with `over` on top. */
+export function listedRoom(over: Partial<Room> = {}): Room {
+  return {
+    room_id: "r1",
+    title: "Line 1",
+    description: null,
+    status: "active",
+    role: "EDITOR",
+    created_at: "2026-12-01T00:00:00.000Z",
+    last_message_at: null,
+    unread_count: 0,
+    unread_mentions: 0,
+    preview: null,
+    last_sequence_number: null,
+    ...over,
+  };
 }

@@ -135,6 +135,20 @@ describe("who reacted", () => {
   });
 });
 
+describe("system events in the timeline", () => {
+  it("name a person the room no longer lists by the name the event was stored with", async () => {
+    const { room, server } = await liveRoom();
+    const base = { type: "system", room_id: "r1", timestamp: "2025-11-17T10:00:00.000Z", actor_id: OTHER };
+    server.last.receive({ ...base, event: "member_removed", message_id: "s-1", sequence_number: 1, user_id: "carol@x", user_display_name: "Carol Lin", actor_display_name: "Operator" });
+    server.last.receive({ ...base, event: "member_removed", message_id: "s-2", sequence_number: 2, user_id: "dan@x" });
+    render(<MessageList room={room} fmt={taipei} />);
+    const notices = [...document.querySelectorAll(".system-notice > span")].map((n) => n.textContent);
+    expect(notices).toEqual(["Carol Lin was removed by Operator", "dan@x was removed by Operator"]);
+    expect(room.timeline.value.messages[0]!.sender_display_name).toBe("Operator");
+    room.stop();
+  });
+});
+
 describe("edit history", () => {
   it("is for the sender, the room's OWNER and admins only", async () => {
     const { room } = await liveRoom();

@@ -11,7 +11,7 @@ import { MemoryStore } from "../state/settings";
 import { ZonedTimeFormatter } from "../state/time_format";
 import { FakeClock } from "../testing/fake_clock";
 import { FakeSocketServer } from "../testing/fake_socket";
-import { flush, ME, messageFrame, msg } from "../testing/fixtures";
+import { flush, listedRoom, ME, messageFrame, msg } from "../testing/fixtures";
 import { liveRoom } from "../testing/room_fixture";
 import { Composer } from "./composer";
 import { ConnectionBadge } from "./connection_badge";
@@ -26,20 +26,7 @@ afterEach(cleanup);
 const taipei = new ZonedTimeFormatter("Asia/Taipei");
 const NOW = new Date("2026-12-04T09:00:00.000Z"); // 17:00 in Taipei
 
-const room = (over: Partial<Room> = {}): Room => ({
-  room_id: "r1",
-  title: "Line 1",
-  description: null,
-  status: "active",
-  role: "EDITOR",
-  created_at: "2026-12-01T00:00:00.000Z",
-  last_message_at: null,
-  unread_count: 0,
-  unread_mentions: 0,
-  preview: null,
-  last_sequence_number: null,
-  ...over,
-});
+const room = listedRoom;
 
 function renderRow(r: Room) {
   return render(

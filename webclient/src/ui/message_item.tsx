@@ -3,7 +3,7 @@ import { Component } from "preact";
 import { useState } from "preact/hooks";
 import type { ChatMessage } from "../net/schemas";
 import type { RoomSession } from "../session/room_session";
-import { describeSystemEvent } from "../state/system_text";
+import { describeSystemEvent, eventNameOf } from "../state/system_text";
 import type { ZonedTimeFormatter } from "../state/time_format";
 import type { Echo, Notice } from "../state/timeline";
 import { EditedMark } from "./edit_history";
@@ -53,6 +53,11 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
   const [picker, setPicker] = useState(false);
   const me = room.me.user_id;
   const nameOf = (id: string) => room.displayName(id);
+  // A person the room no longer knows (a removed member) keeps the name the event was stored with.
+  const knownName = (id: string) => {
+    const name = room.displayName(id);
+    return name === id ? null : name;
+  };
 
   if (message.message_type === "system") {
     const content = typeof message.content === "object" && message.content !== null ? message.content : { event: "event" };
@@ -68,7 +73,7 @@ export function MessageItem({ message, room, fmt, now, highlighted = false }: Me
             {t("message.botAlert")}
           </span>
         ) : null}
-        <span>{describeSystemEvent(content, nameOf)}</span>{" "}
+        <span>{describeSystemEvent(content, eventNameOf(content, knownName))}</span>{" "}
         <time dateTime={message.created_at} title={fmt.long(message.created_at)}>
           {fmt.short(message.created_at, now)}
         </time>

@@ -3,6 +3,7 @@ import { act, cleanup, fireEvent, render, screen } from "@testing-library/preact
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chooseLanguage, initLanguage } from "../i18n";
 import { ApiClient } from "../net/http";
+import type { Room } from "../net/schemas";
 import { MemoryOutbox } from "../net/memory_outbox";
 import type { SoundPlayer } from "../platform/sound";
 import { AppSession } from "../session/app_session";
@@ -10,7 +11,7 @@ import { MemoryStore } from "../state/settings";
 import { ZonedTimeFormatter } from "../state/time_format";
 import { FakeClock } from "../testing/fake_clock";
 import { FakeSocketServer } from "../testing/fake_socket";
-import { flush, messageFrame, OTHER } from "../testing/fixtures";
+import { flush, listedRoom, messageFrame, OTHER } from "../testing/fixtures";
 import { liveRoom } from "../testing/room_fixture";
 import { App } from "./app";
 import { Composer } from "./composer";
@@ -49,6 +50,8 @@ function appSession(respond: (url: string) => Response): AppSession {
     alerts: { newMessage: () => undefined, mention: () => undefined, activity: () => undefined, clearRoom: async () => undefined },
   });
 }
+
+const room2 = (over: Partial<Room>): Room => listedRoom({ title: "二號線", ...over });
 
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
@@ -104,29 +107,42 @@ describe("views in Traditional Chinese (browser zh-TW)", () => {
   it("a room row with its counts and status", () => {
     render(
       <ul>
+        <RoomRow room={room2({ status: "resolved", unread_count: 3, unread_mentions: 1 })} fmt={taipei} now={NOW} onOpen={() => undefined} />
+      </ul>,
+    );
+    expect(screen.getByTestId("room-status").textContent).toBe("已解決");
+    expect(screen.getByTestId("room-unread-badge").getAttribute("aria-label")).toBe("3 則未讀");
+    expect(screen.getByTestId("room-mention-badge").getAttribute("aria-label")).toBe("1 則未讀提及");
+  });
+
+  it("a room row whose newest line is a system event: in Chinese, with people's names", () => {
+    const system = { event: "member_removed", user_id: "carol@x", user_display_name: "林小美", actor_id: "ana@x", actor_display_name: "吳安娜" };
+    render(
+      <ul>
         <RoomRow
-          room={{
-            room_id: "r1",
-            title: "二號線",
-            description: null,
-            status: "resolved",
-            role: "EDITOR",
-            created_at: "2026-12-01T00:00:00.000Z",
-            last_message_at: null,
-            unread_count: 3,
-            unread_mentions: 1,
-            preview: null,
-            last_sequence_number: null,
-          }}
+          room={room2({
+            last_message_at: "2026-12-04T08:00:00.000Z",
+            unread_count: 1,
+            last_sequence_number: 9,
+            preview: {
+              message_id: "s-9",
+              sender_id: "ana@x",
+              sender_display_name: "吳安娜",
+              sender_is_bot: false,
+              message_type: "system",
+              content: "林小美 was removed by 吳安娜",
+              created_at: "2026-12-04T08:00:00.000Z",
+              system,
+            },
+          })}
           fmt={taipei}
           now={NOW}
           onOpen={() => undefined}
         />
       </ul>,
     );
-    expect(screen.getByTestId("room-status").textContent).toBe("已解決");
-    expect(screen.getByTestId("room-unread-badge").getAttribute("aria-label")).toBe("3 則未讀");
-    expect(screen.getByTestId("room-mention-badge").getAttribute("aria-label")).toBe("1 則未讀提及");
+    expect(screen.getByTestId("room-preview-text").textContent).toBe("林小美 已被 吳安娜 移出");
+    expect(screen.queryByTestId("room-preview-sender")).toBeNull();
   });
 
   it("Settings switches every view at once and keeps the choice on this device", async () => {
