@@ -77,10 +77,47 @@ class Message(msgspec.Struct, kw_only=True):
     # it and when, oldest first.
     priority: str = "normal"
     acknowledgements: list[Acknowledgement] | UnsetType = UNSET
+    # Extension, stored system events: the display names of the people the event names, as they
+    # were when it was stored, {user_id: display_name}. `content` stays the contract's event object.
+    names: dict[str, str] | UnsetType = UNSET
 
     def fields(self) -> dict[str, Any]:
         """The fields as keyword arguments (to build a `MentionedMessage` or `SearchHit` from it)."""
         return msgspec.structs.asdict(self)
+
+
+# Where a stored system event keeps the names of the people it names (`content`'s id keys).
+_NAME_KEYS = (("user_id", "user_display_name"), ("actor_id", "actor_display_name"))
+
+
+def split_system_names(data: Any) -> tuple[Any, dict[str, str] | UnsetType]:
+    """A stored system event's object as the contract's `content`, and the names stored with it.
+
+    The stored object keeps `user_display_name` / `actor_display_name` beside the ids; the
+    message object carries them as `names`, so `content` has the contract's keys only.
+    """
+    if not isinstance(data, dict) or not any(key in data for _, key in _NAME_KEYS):
+        return data, UNSET
+    names: dict[str, str] = {}
+    for id_key, name_key in _NAME_KEYS:
+        ident, name = data.get(id_key), data.get(name_key)
+        if isinstance(ident, str) and isinstance(name, str) and name:
+            names[ident] = name
+    content = {k: v for k, v in data.items() if k not in ("user_display_name", "actor_display_name")}
+    return content, names or UNSET
+
+
+def with_system_names(content: Any, names: Any) -> Any:
+    """The event object with `user_display_name` / `actor_display_name` from `names` (the
+    live `system` frame's fields, and what a preview reads)."""
+    if not isinstance(content, dict) or not isinstance(names, dict) or not names:
+        return content
+    out = dict(content)
+    for id_key, name_key in _NAME_KEYS:
+        ident = out.get(id_key)
+        if isinstance(ident, str) and ident in names:
+            out.setdefault(name_key, names[ident])
+    return out
 
 
 class MentionedMessage(Message, kw_only=True):
@@ -311,7 +348,7 @@ def system_frame(message: Message) -> dict[str, Any]:
     Open-ended (each event adds its own fields), so it stays a mapping built from the
     stored event object.
     """
-    content = dict(message.content or {})
+    content = with_system_names(dict(message.content or {}), message.names)
     frame: dict[str, Any] = {
         "type": "system",
         "event": content.get("event"),

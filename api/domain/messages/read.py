@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.domain.core.errors import Invalid
 from api.domain.core.timefmt import iso
-from api.domain.events import Acknowledgement, Message
+from api.domain.events import Acknowledgement, Message, split_system_names
 
 MAX_PAGE = 200
 
@@ -91,6 +91,9 @@ def message_object(row: Any) -> Message:
         content = _json(r["data"])
     else:
         content = r["content"]
+    names: dict[str, str] | UnsetType = UNSET
+    if mtype == "system":
+        content, names = split_system_names(content)
     return Message(
         message_id=str(r["message_id"]),
         room_id=str(r["room_id"]),
@@ -117,6 +120,7 @@ def message_object(row: Any) -> Message:
         acknowledgements=[Acknowledgement(**a) for a in _json(r["acknowledgements"])]
         if r["acknowledgements"] is not None
         else UNSET,
+        names=names,
     )
 
 

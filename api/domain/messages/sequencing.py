@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.domain.core.errors import Forbidden, NotFound
 from api.domain.core.timefmt import iso
-from api.domain.events import Message
+from api.domain.events import Message, split_system_names
 
 
 @dataclass(slots=True)
@@ -50,12 +50,17 @@ def stored_message(
     file: dict[str, Any] | None = None,
 ) -> Message:
     """The message object of a message `insert_sequenced` just stored (nothing edited or reacted yet)."""
+    content, names = (
+        split_system_names(new.data)
+        if new.message_type == "system"
+        else (new.data if new.message_type == "incident_data" else new.content, UNSET)
+    )
     return Message(
         message_id=str(new.message_id),
         room_id=str(room_id),
         sender_id=new.sender_id,
         sender_display_name=display_name or new.sender_id,
-        content=new.data if new.message_type in ("incident_data", "system") else new.content,
+        content=content,
         message_type=new.message_type,
         mentions=new.mentions,
         file_id=str(new.file_id) if new.file_id else None,
@@ -70,6 +75,7 @@ def stored_message(
         file=file,
         priority=new.priority,
         acknowledgements=[] if new.priority == "urgent" else UNSET,
+        names=names,
     )
 
 

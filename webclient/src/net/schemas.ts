@@ -77,6 +77,8 @@ export interface ChatMessage {
   acknowledgements?: Acknowledgement[] | undefined;
   /** Extension: sent by a bot (an incoming webhook's), not a person. */
   sender_is_bot?: boolean | undefined;
+  /** Extension, stored system events: the names of the people the event names when it was stored. */
+  names?: Record<string, string> | undefined;
 }
 
 export interface FileInfo {
@@ -122,11 +124,27 @@ const messageFields = {
   priority: withDefault(oneOf("normal", "urgent"), () => "normal" as Priority),
   acknowledgements: optional(array(acknowledgement)),
   sender_is_bot: optional(bool),
+  names: optional(record(str)),
 };
+
+/** A system event's object with the names it was stored with, where a view looks for them
+ * (`user_display_name` / `actor_display_name`, as on the live `system` frame). */
+function withStoredNames(content: MessageContent, names: Record<string, string> | undefined): MessageContent {
+  if (!names || content === null || typeof content !== "object" || Array.isArray(content)) return content;
+  const event = content as Record<string, unknown>;
+  const out: Record<string, unknown> = { ...event };
+  for (const who of ["user", "actor"] as const) {
+    const id = event[`${who}_id`];
+    const name = typeof id === "string" ? names[id] : undefined;
+    if (name !== undefined && out[`${who}_display_name`] === undefined) out[`${who}_display_name`] = name;
+  }
+  return out as MessageContent;
+}
 
 export const chatMessage: Decoder<ChatMessage> = map(object(messageFields), (m) => ({
   ...m,
   sender_display_name: m.sender_display_name ?? m.sender_id,
+  content: m.message_type === "system" ? withStoredNames(m.content, m.names) : m.content,
 }));
 
 export interface OnlineUser {

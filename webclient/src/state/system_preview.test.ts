@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { chooseLanguage, initLanguage } from "../i18n";
 import { decode, DecodeError } from "../net/decode";
-import { roomPreview, type Room, type RoomPreview, type SystemPreview } from "../net/schemas";
+import { chatMessage, roomPreview, type Room, type RoomPreview, type SystemPreview } from "../net/schemas";
 import { roomLine } from "./rooms";
 import { listedRoom } from "../testing/fixtures";
 import { MemoryStore } from "./settings";
@@ -126,5 +126,36 @@ describe("the preview decoder", () => {
     expect(() => decode(roomPreview, { ...wire, system: "member removed" })).toThrow(DecodeError);
     expect(() => decode(roomPreview, { ...wire, system: { user_id: "carol@x" } })).toThrow(DecodeError);
     expect(() => decode(roomPreview, { ...wire, system: { event: "member_removed", user_display_name: 7 } })).toThrow(DecodeError);
+  });
+});
+
+describe("a stored system event in history", () => {
+  const stored = {
+    message_id: "s-3",
+    room_id: "r1",
+    sender_id: "ana@x",
+    sender_display_name: "Ana Wu",
+    content: { event: "member_removed", user_id: "carol@x", actor_id: "ana@x" },
+    message_type: "system",
+    mentions: [],
+    file_id: null,
+    file_url: null,
+    client_id: null,
+    created_at: "2026-12-04T08:00:00.000Z",
+    edited_at: null,
+    deleted_at: null,
+    sequence_number: 3,
+    reactions: {},
+  };
+
+  it("takes the names it was stored with from `names` into the event a view reads", () => {
+    const m = decode(chatMessage, { ...stored, names: { "carol@x": "Carol Lin", "ana@x": "Ana Wu" } });
+    expect(m.content).toEqual({ event: "member_removed", ...CAROL, ...ANA });
+    expect(eventNameOf(m.content as Record<string, unknown>)("carol@x")).toBe("Carol Lin");
+  });
+
+  it("is left as it is without `names` (an older event or server), and refuses names that are not text", () => {
+    expect(decode(chatMessage, stored).content).toEqual(stored.content);
+    expect(() => decode(chatMessage, { ...stored, names: { "carol@x": 7 } })).toThrow(DecodeError);
   });
 });
