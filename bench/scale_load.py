@@ -9,7 +9,8 @@ code runs tiny in ``bench/test_scale_load.py`` and large by hand:
 - ``bigroom``: one room of ``--members`` members spread over two servers, ``--rate`` msg/s for
   ``--duration`` s; delivery per (message, member) and until the last member, integrity (gaps,
   duplicates, reorders); beside it ``--small-conns`` sockets in rooms of ``--small-size`` with
-  ``--small-rate`` msg/s in total, whose fan-out is timed the same way. Presence frames per member
+  ``--small-rate`` msg/s in total, whose fan-out is timed the same way (their members in
+  ``--small-procs`` generator processes of their own). Presence frames per member
   over the connect and the run show whether presence stays linear.
 - ``idle``: ``--sockets`` idle sockets on one server (rooms of ``--room-size``): RSS per socket,
   and the server's CPU over ``--hold`` s with protocol pings every ``--ping-interval`` (the
@@ -227,7 +228,16 @@ def bigroom(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     urls = [s.base_url.replace("http://", "ws://") for s in stack.start(2)]
     specs = member_specs(rooms, fx, urls, big_room=0)
     rates = [args.rate] + [args.small_rate / n_small] * n_small if n_small else [args.rate]
-    groups = [*split(specs, args.procs), sender_specs(fx, urls[0], rates, args.duration)]
+    # The small rooms' members get generator processes of their own: sharing one with big-room
+    # members, their frames would wait behind the thousands of big-room frames that process
+    # reads per message, and the figure would be the generator's queue, not the server's.
+    big = [s for s in specs if s["big"]]
+    small = [s for s in specs if not s["big"]]
+    groups = [
+        *split(big, args.procs),
+        *split(small, args.small_procs),
+        sender_specs(fx, urls[0], rates, args.duration),
+    ]
     workers = Workers(run_config(args, reconnect=False), groups, target=worker_entry)
     try:
         connected = connect(workers, args.phase_timeout)
@@ -479,6 +489,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--small-conns", type=int, default=1000)
     p.add_argument("--small-size", type=int, default=20)
     p.add_argument("--small-rate", type=float, default=50.0)
+    p.add_argument(
+        "--small-procs", type=int, default=1, help="generator processes of the small rooms' members (bigroom)"
+    )
     p.add_argument("--sockets", type=int, default=50000)
     p.add_argument("--room-size", type=int, default=50)
     p.add_argument("--hold", type=float, default=65.0)
