@@ -97,3 +97,54 @@ async def test_frames_wait_while_the_transport_is_paused_and_leave_when_it_resum
     async with asyncio.timeout(5):
         await conn.flush()
     assert peer.writes == [text_frame(b'{"n":1}')]
+
+
+async def _drain(flusher: Flusher, turns: int = 50) -> None:
+    for _ in range(turns):
+        if not flusher.waiting:
+            return
+        await _turn()
+    raise AssertionError(f"{flusher.waiting} sockets still waiting after {turns} turns")
+
+
+async def test_a_big_fan_out_leaves_in_slices_and_a_small_room_marked_later_goes_first() -> None:
+    flusher = Flusher(slice_size=4)
+    order: list[str] = []
+
+    def opened(name: str) -> Connection:
+        peer = _Peer()
+        peer.write = lambda data: order.append(name)  # type: ignore[method-assign]
+        return _open_conn(peer, flusher)
+
+    big = {f"big{i}": opened(f"big{i}") for i in range(10)}
+    small = {f"small{i}": opened(f"small{i}") for i in range(2)}
+    await _drain(flusher)
+    order.clear()
+    frame = b'{"type":"message","sequence_number":1}'
+    for conn in big.values():
+        conn.push_sequenced(1, frame, text_frame(frame))
+    await _turn()
+    assert order == ["big0", "big1", "big2", "big3"]  # one slice, not the whole room
+    for conn in small.values():
+        conn.push_sequenced(1, frame, text_frame(frame))
+    await _turn()
+    assert order[4:] == ["small0", "small1", "big4", "big5"]  # the small room did not wait
+    await _drain(flusher)
+    assert sorted(order) == sorted([*big, *small])  # every socket written exactly once
+
+
+async def test_a_socket_waiting_in_the_backlog_takes_its_later_frames_in_the_same_write() -> None:
+    flusher = Flusher(slice_size=1)
+    first, second = _Peer(), _Peer()
+    a, b = _open_conn(first, flusher), _open_conn(second, flusher)
+    await _drain(flusher)
+    first.writes.clear()
+    second.writes.clear()
+    frames = [b'{"sequence_number":%d}' % n for n in (1, 2)]
+    for n, frame in enumerate(frames, start=1):
+        a.push_sequenced(n, frame, text_frame(frame))
+        b.push_sequenced(n, frame, text_frame(frame))
+        await _turn()
+    await _drain(flusher)
+    assert first.writes == [text_frame(frames[0]), text_frame(frames[1])]
+    assert second.writes == [text_frame(frames[0]) + text_frame(frames[1])]
