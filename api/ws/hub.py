@@ -147,6 +147,11 @@ class Hub:
         # No batch is abandoned half-way: what was taken commits (or fails) before the pool goes.
         await self._settle_sends()
         try:
+            # The unspent rate-limit leases go back to the shared buckets, for the other processes.
+            await self.writer.aclose()
+        except Exception:
+            log.exception("giving the rate-limit leases back failed; Redis forgets them within a second")
+        try:
             await self.presence.drop_process(list(self.rooms))
         except Exception:
             # The entries expire by themselves within the presence TTL.

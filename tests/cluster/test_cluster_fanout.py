@@ -8,6 +8,7 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from api.domain.core.bus import Bus
+from api.domain.core.rate_lease import LeasedRateLimiter
 from api.domain.core.rate_limit import SharedRateLimiter
 from api.domain.core.redis_pool import connect_redis
 from api.domain.core.settings import Settings
@@ -120,6 +121,15 @@ async def test_scripts_run_on_the_cluster(redis_cluster: RedisCluster, redis_pre
         granted = await asyncio.gather(*(burst.take("room-b", {"u": 1}) for _ in range(400)))
         assert granted == [{"u": 1}] * 400
         assert await burst.take("room-b", {"u": 1000}) == {"u": 600}
+        # The leasing script reads and writes the same keys (their holdings): one shard too.
+        now = [0.0]
+        leased = LeasedRateLimiter(client, redis_prefix, 100, 1000, clock=lambda: now[0], sweep_every=None)
+        assert await leased.take("room-c", {"u1": 1, "u2": 2}) == {"u1": 1, "u2": 2}
+        now[0] += 0.01
+        assert await leased.take("room-c", {"u1": 1, "u2": 2}) == {"u1": 1, "u2": 2}
+        assert [leased._rooms["room-c"].users[u].tokens for u in ("u1", "u2")] == [25, 25]
+        await leased.close()
+        assert (await leased.take("room-c", {"u1": 1000}))["u1"] >= 998  # the lease came back
         here = Presence(client, redis_prefix, "proc-1", 40.0)
         there = Presence(client, redis_prefix, "proc-2", 40.0)
         assert await here.add("room-a", "u1", "One") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -62,6 +63,14 @@ return out
 """
 
 
+class TokenTaker(Protocol):
+    """What a message batch needs of a shared limit (`SharedRateLimiter`, or the leasing one over it)."""
+
+    async def take(self, room_id: str, wanted: dict[str, int]) -> dict[str, int]:
+        """Take tokens for each user (user id → count; negative gives back); returns what was granted."""
+        ...
+
+
 class SharedRateLimiter:
     """The same buckets across every server process (RATE_LIMIT_* hold per user and room, not per process).
 
@@ -93,9 +102,13 @@ class SharedRateLimiter:
                 args=[self.rate, self.burst, *(wanted[u] for u in users)],
             )
         except Exception as exc:
-            now = time.monotonic()
-            if now - self._warned_at > 10.0:
-                self._warned_at = now
-                log.warning("shared rate limit unavailable (%s); not enforced meanwhile", type(exc).__name__)
+            self.unavailable(exc)
             return dict(wanted)
         return {u: int(g) for u, g in zip(users, granted, strict=True)}
+
+    def unavailable(self, exc: Exception) -> None:
+        """Redis could not be reached: say so (at most every 10 s); the caller grants what was asked."""
+        now = time.monotonic()
+        if now - self._warned_at > 10.0:
+            self._warned_at = now
+            log.warning("shared rate limit unavailable (%s); not enforced meanwhile", type(exc).__name__)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.domain import outbox
 from api.domain.auth.sessions import AuthUser
 from api.domain.core.errors import Forbidden, Invalid, RateLimited
-from api.domain.core.rate_limit import SharedRateLimiter
+from api.domain.core.rate_limit import TokenTaker
 from api.domain.core.timefmt import iso
 from api.domain.events import Ack, Message
 from api.domain.messages.sequencing import NewMessage, insert_sequenced, stored_message
@@ -94,7 +94,7 @@ class Batch:
 class BatchSteps:
     """The steps of a batch; `limiter` is the rate limit shared by every process."""
 
-    def __init__(self, limiter: SharedRateLimiter) -> None:
+    def __init__(self, limiter: TokenTaker) -> None:
         self.limiter = limiter
 
     @staticmethod

@@ -27,7 +27,7 @@ from sqlalchemy import exc as sa_exc
 
 from api.domain.core import metrics
 from api.domain.core.errors import DomainError, Invalid
-from api.domain.core.rate_limit import SharedRateLimiter
+from api.domain.core.rate_lease import LeasedRateLimiter
 from api.domain.core.services import Services
 from api.domain.events import Ack, Message
 from api.domain.messages.batch import Batch, BatchSteps, SendRequest
@@ -80,11 +80,11 @@ class MessageWriter:
     def __init__(self, services: Services) -> None:
         self.services = services
         settings = services.settings
-        self.steps = BatchSteps(
-            SharedRateLimiter(
-                services.redis, services.bus.prefix, settings.rate_limit_per_second, settings.rate_limit_burst
-            )
+        # Leased: a steady sender's batch takes its tokens with no Redis round trip.
+        self.limiter = LeasedRateLimiter(
+            services.redis, services.bus.prefix, settings.rate_limit_per_second, settings.rate_limit_burst
         )
+        self.steps = BatchSteps(self.limiter)
         self._rooms: dict[uuid.UUID, _RoomQueue] = {}
         # Takes each batch's outcome, synchronously, before the senders' futures resolve.
         self.sink: Callable[[Outcome], None] | None = None
@@ -122,6 +122,10 @@ class MessageWriter:
             return True
         _done, pending = await asyncio.wait(waits, timeout=timeout)
         return not pending
+
+    async def aclose(self) -> None:
+        """Give this process's rate-limit leases back to Redis (after `settle`, on shutdown)."""
+        await self.limiter.close()
 
     async def _drain(self, room_id: uuid.UUID, queue: _RoomQueue) -> None:
         try:

@@ -75,6 +75,8 @@ class WebhookIntake:
         self.writer = writer
         settings = services.settings
         self.dedupe_seconds = settings.webhook_dedupe_seconds
+        # Not leased (api.domain.core.rate_lease): one take per delivery, before the body is read,
+        # and a webhook posts far less often than a chatty socket, so the round trip is no hot path.
         self.limiter = SharedRateLimiter(
             services.redis, services.bus.prefix, settings.webhook_rate_per_second, settings.webhook_rate_burst
         )
