@@ -64,23 +64,13 @@ class Flusher:
     """Writes every direct connection that got frames during this event-loop turn, once.
 
     A group commit's batch or a burst read from Redis thus leaves as one write per socket.
-
-    At most `slice_size` sockets are written per turn. A big room's fan-out (thousands of
-    sockets) would otherwise hold the loop for tens of milliseconds in one turn, and a small
-    room's message read meanwhile would wait for all of it. The sockets past the slice wait in
-    `_backlog`, written `slice_size` a turn, and sockets marked since the last turn go first:
-    a small room's few sockets leave on the next turn, the big room's still leave in order.
-    A socket waiting in the backlog stays marked, so frames it gets meanwhile join its queue
-    and leave in the same write; each socket's frames keep their order.
     """
 
-    __slots__ = ("_backlog", "_dirty", "_scheduled", "slice_size")
+    __slots__ = ("_dirty", "_scheduled")
 
-    def __init__(self, slice_size: int = 256) -> None:
+    def __init__(self) -> None:
         self._dirty: list[Connection] = []
-        self._backlog: deque[Connection] = deque()
         self._scheduled = False
-        self.slice_size = max(1, slice_size)
 
     def mark(self, conn: Connection) -> None:
         self._dirty.append(conn)
@@ -88,28 +78,11 @@ class Flusher:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.run)
 
-    @property
-    def waiting(self) -> int:
-        """Sockets marked or in the backlog, not yet written."""
-        return len(self._dirty) + len(self._backlog)
-
     def run(self) -> None:
         self._scheduled = False
-        budget = self.slice_size
         dirty, self._dirty = self._dirty, []
-        if len(dirty) > budget:
-            self._backlog.extend(dirty[budget:])
-            del dirty[budget:]
         for conn in dirty:
             conn.flush_direct()
-        budget -= len(dirty)
-        backlog = self._backlog
-        while budget > 0 and backlog:
-            backlog.popleft().flush_direct()
-            budget -= 1
-        if (backlog or self._dirty) and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.run)
 
 
 class Connection:

@@ -59,7 +59,7 @@ class Hub:
         self.announcer = Announcer(services, self.deliver_local)
         writer.sink = self.announcer
         self.process_id = process_id
-        self.flusher = Flusher(self.settings.ws_flush_slice)
+        self.flusher = Flusher()
         self.orderer = Orderer(services)
         self.registry = Registry(services, self.orderer)
         self.registry.count_sockets = lambda: self.connection_count

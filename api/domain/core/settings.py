@@ -147,9 +147,6 @@ class Settings:
     redis_prefix: str = "andon"
     # Outgoing queue bound per WebSocket connection (frames) before it is closed with 1013.
     ws_send_queue_max: int = 1000
-    # Sockets written per event-loop turn (`api.ws.connection.Flusher`): a big room's fan-out
-    # goes out in slices, so a small room's frames need not wait for all of it.
-    ws_flush_slice: int = 256
     # Sockets past the upgrade that may be signing in and opening (database and Redis work) at
     # once per process; a burst queues here instead of growing every pool and the heap with it.
     ws_setup_concurrency: int = 32
@@ -246,7 +243,6 @@ class Settings:
             push_allow_private_endpoints=_bool(env, "PUSH_ALLOW_PRIVATE_ENDPOINTS", False),
             redis_prefix=env.get("ANDON_REDIS_PREFIX") or "andon",
             ws_send_queue_max=_int(env, "WS_SEND_QUEUE_MAX", 1000, 1),
-            ws_flush_slice=_int(env, "WS_FLUSH_SLICE", 256, 1),
             ws_setup_concurrency=_int(env, "WS_SETUP_CONCURRENCY", 32, 1),
             ws_db_concurrency=_int(env, "WS_DB_CONCURRENCY", 0, 0),
             user_stream_tick_ms=_tick_ms(env),
