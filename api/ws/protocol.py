@@ -32,7 +32,9 @@ the ASGI contract:
   of its middleware chain also let go, nothing of the framework's per-socket objects (the
   scope, its connection object and wrappers) stays behind. An application that returns
   without parking, or raises, is treated exactly as by uvicorn.
-* Nothing else: close codes, pings, the handshake and flow control are uvicorn's.
+* Keep-alive pings are uvicorn's, scheduled on one timer per process (`api.ws.ping_wheel`)
+  instead of one per socket.
+* Nothing else: close codes, the handshake and flow control are uvicorn's.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import Protocol, State
+
+from api.ws.ping_wheel import wheel_for
 
 DIRECT_EXTENSION = "andon.direct"
 PARK_EXTENSION = "andon.park"
@@ -207,6 +211,15 @@ class AndonWebSocketProtocol(WebSocketsSansIOProtocol):
         # and whether a pump task is running.
         self._on_event: OnEvent | None = None
         self._pumping = False
+
+    def schedule_ping(self) -> None:
+        """uvicorn's next keep-alive ping, on the process's ping wheel (`api.ws.ping_wheel`)
+        instead of a timer of its own: idle sockets then wake the loop once per slot, not
+        once per socket."""
+        assert self.ping_interval is not None
+        delay = max(0.0, self.ping_interval - self.last_ping_rtt)
+        wheel = wheel_for(self.loop, self.ping_interval)
+        self.ping_timer = wheel.call_later(delay, self.send_keepalive_ping)  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The TCP connection ended. uvicorn reports 1005 here when no close frame came; that is an
