@@ -90,18 +90,27 @@ def require_writer(access: RoomAccess) -> None:
         raise Forbidden("your role in this room is read-only")
 
 
-async def member_roles(conn: AsyncConnection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """The role of each (room id, user id) pair that is a membership now; absent pairs are not members."""
-    if not pairs:
+async def changed_roles(
+    conn: AsyncConnection, held: list[tuple[str, str, str]]
+) -> dict[tuple[str, str], str | None]:
+    """Of these (room id, user id, role held) triples, the pairs whose membership is not that
+    role now: their role, or None when they are no longer members.
+
+    Only the differences come back (usually none), so checking thousands of open sockets
+    costs the database the join, not Python a row per socket.
+    """
+    if not held:
         return {}
     rows = (
         await conn.execute(
             text(
-                "SELECT m.room_id, m.user_id, m.role FROM room_members m "
-                "JOIN unnest(CAST(:rooms AS uuid[]), CAST(:users AS text[])) AS p(room_id, user_id) "
-                "ON p.room_id = m.room_id AND p.user_id = m.user_id"
+                "SELECT p.room_id, p.user_id, m.role "
+                "FROM unnest(CAST(:rooms AS text[]), CAST(:users AS text[]), CAST(:roles AS text[])) "
+                "AS p(room_id, user_id, role) "
+                "LEFT JOIN room_members m ON m.room_id = CAST(p.room_id AS uuid) AND m.user_id = p.user_id "
+                "WHERE m.role IS DISTINCT FROM p.role"
             ),
-            {"rooms": [uuid.UUID(r) for r, _ in pairs], "users": [u for _, u in pairs]},
+            {"rooms": [r for r, _, _ in held], "users": [u for _, u, _ in held], "roles": [x for _, _, x in held]},
         )
     ).all()
-    return {(str(r.room_id), r.user_id): r.role for r in rows}
+    return {(r.room_id, r.user_id): r.role for r in rows}
