@@ -281,9 +281,7 @@ def _lifespan(settings: Settings, services: Services | None) -> Any:
         pool_capacity = settings.db_pool_size + settings.db_max_overflow
 
         def sample_metrics() -> None:
-            metric_values.sample_process(
-                (len(c.queue) for c in hub.all_connections()), svc.db.engine.pool, pool_capacity
-            )
+            metric_values.sample_process(hub.queue_lengths(), svc.db.engine.pool, pool_capacity)
 
         app.state.drain = drain
         app.state.sample_metrics = sample_metrics

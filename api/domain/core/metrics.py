@@ -112,17 +112,11 @@ DB_POOL_CAPACITY = Gauge(
 )
 
 
-def sample_process(queue_lengths: Iterable[int], pool: Any, pool_capacity: int) -> None:
+def sample_process(queue_lengths: Sequence[int], pool: Any, pool_capacity: int) -> None:
     """Set this process's gauges from its sockets' queue lengths, its event loop and its connection pool."""
-    count = total = longest = 0
-    for length in queue_lengths:
-        count += 1
-        total += length
-        if length > longest:
-            longest = length
-    OPEN_CONNECTIONS.set(count)
-    SEND_QUEUE_FRAMES.set(total)
-    SEND_QUEUE_MAX.set(longest)
+    OPEN_CONNECTIONS.set(len(queue_lengths))
+    SEND_QUEUE_FRAMES.set(sum(queue_lengths))
+    SEND_QUEUE_MAX.set(max(queue_lengths, default=0))
     with contextlib.suppress(RuntimeError):  # called outside a running loop: nothing to count
         EVENT_LOOP_TASKS.set(len(asyncio.all_tasks()))
     checkedout = getattr(pool, "checkedout", None)
