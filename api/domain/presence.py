@@ -27,8 +27,16 @@ end
 return total
 """
 
+# The room's presence version (KEYS[3]) moves with every change, so a process can tell, in one
+# read for all its rooms, which online sets changed since it last read them.
+_BUMP = """
+redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], 604800)
+"""
+
 _ADD = (
-    """
+    _BUMP
+    + """
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[2])
@@ -38,20 +46,26 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 )
 
 _REMOVE = (
-    """
+    _BUMP
+    + """
 local left = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if left <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 """
     + _USER_TOTAL
 )
 
+# The room's version first (read before the set: a change after it moves the version again),
+# then the online user ids.
 _ONLINE = """
 local users = {}
-local out = {}
+local out = {redis.call('GET', KEYS[2]) or ''}
 for _, p in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local key = ARGV[1] .. p
   if redis.call('EXISTS', key) == 0 then
+    -- A crashed process's users leave with it: the other processes must see the change too.
     redis.call('SREM', KEYS[1], p)
+    redis.call('INCR', KEYS[2])
+    redis.call('EXPIRE', KEYS[2], 604800)
   else
     for _, u in ipairs(redis.call('HKEYS', key)) do
       if not users[u] then users[u] = true; table.insert(out, u) end
@@ -110,6 +124,9 @@ class Presence:
     def _procs(self, room_id: str) -> str:
         return f"{self.prefix}:presprocs:{{{room_id}}}"
 
+    def _version(self, room_id: str) -> str:
+        return f"{self.prefix}:presv:{{{room_id}}}"
+
     def _focus_base(self, room_id: str) -> str:
         return f"{self.prefix}:focus:{{{room_id}}}:"
 
@@ -126,7 +143,7 @@ class Presence:
         base = self._base(room_id)
         return int(
             await self._add(
-                keys=[base + self.process_id, self._procs(room_id)],
+                keys=[base + self.process_id, self._procs(room_id), self._version(room_id)],
                 args=[user_id, self.process_id, self.ttl, base],
             )
         )
@@ -136,25 +153,49 @@ class Presence:
         base = self._base(room_id)
         return int(
             await self._remove(
-                keys=[base + self.process_id, self._procs(room_id)],
+                keys=[base + self.process_id, self._procs(room_id), self._version(room_id)],
                 args=[user_id, self.process_id, self.ttl, base],
             )
         )
 
+    async def _versioned_ids(self, room_id: str) -> tuple[str, list[str]]:
+        found = await self._online(
+            keys=[self._procs(room_id), self._version(room_id)], args=[self._base(room_id)]
+        )
+        text = [u.decode() if isinstance(u, bytes) else str(u) for u in found]
+        return text[0], sorted(text[1:])
+
     async def online_user_ids(self, room_id: str) -> list[str]:
-        users = await self._online(keys=[self._procs(room_id)], args=[self._base(room_id)])
-        return sorted(u.decode() if isinstance(u, bytes) else u for u in users)
+        return (await self._versioned_ids(room_id))[1]
 
     async def online(self, room_id: str) -> list[dict[str, str]]:
         """Online members with display names, sorted by user id."""
-        ids = await self.online_user_ids(room_id)
+        return (await self.online_versioned(room_id))[1]
+
+    async def online_versioned(self, room_id: str) -> tuple[str, list[dict[str, str]]]:
+        """The room's presence version (see `versions`) and its online members with names."""
+        version, ids = await self._versioned_ids(room_id)
         if not ids:
-            return []
+            return version, []
         names = await self.redis.hmget(self._names, ids)
-        return [
+        return version, [
             {"user_id": uid, "display_name": (n.decode() if isinstance(n, bytes) else n) or uid}
             for uid, n in zip(ids, names, strict=True)
         ]
+
+    async def versions(self, room_ids: list[str]) -> dict[str, str]:
+        """Each room's presence version: it changes with every join and leave, on any process
+        ('' before the first). One pipelined read for all the rooms."""
+        if not room_ids:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.get(self._version(room_id))
+        found = await pipe.execute()
+        return {
+            room_id: (v.decode() if isinstance(v, bytes) else str(v)) if v is not None else ""
+            for room_id, v in zip(room_ids, found, strict=True)
+        }
 
     async def set_focus(self, room_id: str, user_id: str, delta: int) -> None:
         """Count a connection's page becoming focused (+1) or unfocused/closed (-1)."""
@@ -231,4 +272,6 @@ class Presence:
             pipe.delete(self._base(room_id) + self.process_id)
             pipe.srem(self._procs(room_id), self.process_id)
             pipe.delete(self._focus_base(room_id) + self.process_id)
+            pipe.incr(self._version(room_id))
+            pipe.expire(self._version(room_id), 604800)
         await pipe.execute()

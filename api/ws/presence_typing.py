@@ -131,7 +131,7 @@ class PresenceAndTyping:
             # A large room's changes are gathered for longer: one frame per interval at most.
             await asyncio.sleep(self.large_interval if self.is_large(room) else PRESENCE_DEBOUNCE)
             try:
-                online = await self.presence.online(room.room_id)
+                version, online = await self.presence.online_versioned(room.room_id)
             except Exception:
                 # Redis is unreachable: the next change or heartbeat reads again.
                 log.warning("presence read failed for a room; retried at the next heartbeat")
@@ -139,6 +139,7 @@ class PresenceAndTyping:
             before = self._shape(room, room.last_online) if room.last_online is not None else None
             self._read(room, online)
             room.last_online = online
+            room.presence_version = version
             shaped = self._shape(room, online)
             if shaped != before:
                 frame = presence_frame(shaped)
@@ -148,23 +149,28 @@ class PresenceAndTyping:
                 return
 
     async def heartbeat(self, rooms: Iterable[RoomState]) -> None:
-        """Refresh this process's presence entries and re-check the rooms whose set may have changed
+        """Refresh this process's presence entries and re-read the rooms whose set may have changed
         unannounced.
 
         Joins and leaves are announced; what is not is a crashed process's entries expiring, so
         each heartbeat asks Redis (one call for all rooms) which rooms list an expired process
-        and reads only those. Every FULL_RECHECK_BEATS-th heartbeat reads every room, for an
-        announcement pub/sub lost. (Reading every room every beat was most of an idle
-        process's CPU: 10,000 idle sockets in 200 rooms, docs/benchmarks.md.)
+        and reads only those. Every FULL_RECHECK_BEATS-th heartbeat also reads every room's
+        presence version (one pipelined call) and re-reads the rooms whose version moved since
+        this process last read them: an announcement lost on pub/sub is caught there. (Reading
+        every room every beat was most of an idle process's CPU at 10,000 sockets, and reading
+        every room every sixth beat a fifth of it at 19,000: docs/benchmarks.md.)
         """
         active = [r for r in rooms if r.conns]
         await self.presence.heartbeat(r.room_id for r in active)
         self._beats += 1
-        if self._beats % FULL_RECHECK_BEATS:
-            expired = await self.presence.rooms_with_expired([r.room_id for r in active])
-            active = [r for r in active if r.room_id in expired]
+        ids = [r.room_id for r in active]
+        stale = await self.presence.rooms_with_expired(ids)
+        if not self._beats % FULL_RECHECK_BEATS:
+            versions = await self.presence.versions(ids)
+            stale |= {r.room_id for r in active if r.presence_version != versions.get(r.room_id)}
         for room in active:
-            self.schedule_presence(room)
+            if room.room_id in stale:
+                self.schedule_presence(room)
 
     # ------------------------------------------------------------------ typing
 

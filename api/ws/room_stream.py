@@ -53,6 +53,8 @@ class RoomState:
     # Typists: their auto-clear timer, and when their `typing` was last forwarded to sockets.
     typing: dict[str, tuple[asyncio.TimerHandle, float]] = field(default_factory=dict)
     last_online: list[dict[str, str]] | None = None
+    # The room's presence version (`Presence.versions`) when `last_online` was read.
+    presence_version: str | None = None
     # The online count at the last read of the set, and when (monotonic): a large room's
     # `connected` frames reuse that read for `presence_large_interval` (docs/big-rooms.md).
     online_count: int = 0
