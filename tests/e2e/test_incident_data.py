@@ -7,12 +7,25 @@ import re
 import uuid
 
 import pytest
+from playwright.async_api import FloatRect, Locator
 
 from tests.e2e.browser import Chromium, expect, open_room, requires_browser, shot
 from tests.support.clients import Api
 from tests.support.servers import ServerProcess
 
 pytestmark = [pytest.mark.e2e, requires_browser]
+
+
+async def _box_of(locator: Locator, attempts: int = 5) -> FloatRect:
+    """The element's box once it is laid out. `bounding_box` does not wait: in a CI run on a
+    busy machine it returned None for the chart's overlay just after the plot's label had
+    settled, so wait for the element to be visible first (each wait bounded)."""
+    for _ in range(attempts):
+        await expect(locator).to_be_visible()
+        box = await locator.bounding_box()
+        if box is not None:
+            return box
+    raise AssertionError(f"{locator} has no box after {attempts} waits for it to be visible")
 
 
 async def test_any_field_with_units_through_the_form_and_a_live_multi_series_chart(
@@ -80,8 +93,7 @@ async def test_any_field_with_units_through_the_form_and_a_live_multi_series_cha
 
         # Hover read-out: the legend shows each series' value under the pointer, with its unit.
         over = side.locator(".u-over")
-        box = await over.bounding_box()
-        assert box is not None
+        box = await _box_of(over)
         await page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
         legend = side.locator(".u-legend")
         await expect(legend).to_contain_text("88 °C")
