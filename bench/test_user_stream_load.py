@@ -160,6 +160,31 @@ def test_a_delivery_is_timed_at_the_read_not_at_the_parse():
     assert conn.events[ROOMS[0]] == [1, 12_345, 2, 12_345]
 
 
+def test_deferred_parsing_keeps_each_read_and_digests_it_as_live_parsing_would():
+    live, live_state = _stream()
+    kept, kept_state = _stream()
+    snapshot = _connected(_entry(ROOMS[0], 0, 0), _entry(ROOMS[1], 0, 0))
+    reads = [
+        ([_activity(ROOMS[0], 1, 1), _activity(ROOMS[0], 2, 2)], 100),
+        ([_activity(ROOMS[1], 1, 1)], 200),
+        ([_activity(ROOMS[0], 2, 2), _activity("elsewhere", 9, 9)], 300),  # a repeat, a foreign room
+    ]
+    for conn in (live, kept):
+        conn._snapshot(snapshot)
+    for batch, arrived in reads:
+        live.on_frames(batch, arrived)
+        kept.keep(batch, arrived)
+    assert kept.events == {ROOMS[0]: [], ROOMS[1]: []} and kept.last_arrival == 300
+    assert kept.behind({ROOMS[0]: 2}) == [ROOMS[0]]  # nothing parsed before the digest
+    kept.digest()
+    assert kept.inbox == []
+    assert kept.events == live.events == {ROOMS[0]: [1, 100, 2, 100], ROOMS[1]: [1, 200]}
+    assert kept.max_lsn == live.max_lsn
+    for field in ("foreign", "repeated", "regressed", "unread_mismatch", "activity_frames"):
+        assert getattr(kept_state, field) == getattr(live_state, field), field
+    assert (kept_state.foreign, kept_state.repeated) == (1, 1)
+
+
 def test_foreign_rooms_regressions_repeats_and_wrong_counts_are_counted():
     conn, state = _stream()
     conn._snapshot(_connected(_entry(ROOMS[0], 0, 0), _entry(ROOMS[1], 0, 0)))
@@ -322,7 +347,8 @@ def _check_common(report: dict[str, Any], err: str, messages: int, expected_pair
     assert report["ok"] is True
 
 
-def test_tiny_streams_scenario_end_to_end(live_server: dict[str, Any]) -> None:
+@pytest.mark.parametrize("parse", ["deferred", "live"])
+def test_tiny_streams_scenario_end_to_end(live_server: dict[str, Any], parse: str) -> None:
     users, rooms, per_user, messages, rate = 20, 10, 4, 40, 80.0
     rc, report, err = _run_bench(
         live_server,
@@ -342,12 +368,15 @@ def test_tiny_streams_scenario_end_to_end(live_server: dict[str, Any]) -> None:
         str(rate),
         "--procs",
         "1",
+        "--parse",
+        parse,
     )
     _check_common(report, err, messages, _expected_pairs(users, rooms, per_user, messages, rate))
     assert rc == 0
     assert report["connect"]["streams"] == {"requested": users, "connected": users}
     assert report["connect"]["room_sockets"] == {"requested": rooms, "connected": rooms}
     assert report["integrity"]["room_pairs_checked"] == users * per_user
+    assert report["config"]["parse"] == parse
     assert [t["metric"] for t in report["targets"]] == [
         "delivery_latency_ms.p99",
         "redis.prefix_publishes_per_message",
