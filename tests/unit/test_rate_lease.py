@@ -158,6 +158,50 @@ async def test_a_held_lease_counts_against_the_bucket_while_it_refills(redis: Re
     assert (await two.take("r", {"u": 40}))["u"] == 40
 
 
+async def test_a_spent_lease_no_longer_counts_against_the_refill(redis: Redis, prefix: str) -> None:
+    """Once the bucket has refilled, a steady sender can take the whole burst at once: the bucket
+    plus what is left of its lease. The tokens it has spent from the lease since it last reported
+    its holding are gone, not held: the refill stops at what the process holds now."""
+    clock = Clock()
+    lim, _ = limiter(redis, prefix, 1_000_000, 40, clock)
+    await lim.take("r", {"u": 1})
+    clock.now += 0.01
+    await lim.take("r", {"u": 1})
+    assert local(lim, "r", "u") == (10, 1)
+    assert (await bucket(redis, lim, "r", "u"))[1] == {lim.process: 11}
+    clock.now += 0.01
+    assert await lim.take("r", {"u": 6}) == {"u": 6}  # from the lease: Redis still counts 11
+    assert local(lim, "r", "u") == (4, 6)
+    clock.now += 0.01
+    # The 4 left in the lease and 36 from the bucket; not 4 + 40 - 11.
+    assert await lim.take("r", {"u": 40}) == {"u": 40}
+    tokens, held = await bucket(redis, lim, "r", "u")
+    assert held == {}
+    assert tokens + sum(held.values()) <= 40
+
+
+async def test_a_sender_seen_long_ago_gets_its_leftover_lease_and_the_bucket_up_to_the_burst(
+    redis: Redis, prefix: str
+) -> None:
+    """A take with no new lease (the sender not seen recently) that its leftover lease cannot
+    cover: the leftover still counts against the refill, so lease and bucket together give
+    exactly the burst, no more (and no less for the tokens it spent from the lease)."""
+    clock = Clock()
+    lim, _ = limiter(redis, prefix, 1_000_000, 40, clock)
+    await lim.take("r", {"u": 1})
+    clock.now += 0.01
+    await lim.take("r", {"u": 1})
+    clock.now += 0.01
+    assert await lim.take("r", {"u": 6}) == {"u": 6}
+    assert local(lim, "r", "u") == (4, 6)
+    clock.now += 0.35  # not seen recently, the lease still valid (no sweep ran)
+    assert await lim.take("r", {"u": 50}) == {"u": 40}
+    assert local(lim, "r", "u") == (0, 0)
+    tokens, held = await bucket(redis, lim, "r", "u")
+    assert held == {}
+    assert tokens == 0
+
+
 async def _redis_time(redis: Redis) -> float:
     seconds, micros = await redis.time()
     return seconds + micros / 1_000_000

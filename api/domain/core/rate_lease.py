@@ -16,8 +16,10 @@ bucket (`SharedRateLimiter`'s hash) and grants from it locally. Rules:
 Why the bound stays exact (never more than rate × t + burst in any window, all processes
 together): leased tokens are taken from the bucket, and the bucket also knows how many each
 process may still hold (a field `l:<process>` per process: its lease plus what its last take
-granted, which a give-back may put back). The refill stops at burst minus those holdings, so
-bucket + every unused lease is a token bucket of `burst` that only the rate fills. A holding
+granted, which a give-back may put back). The refill stops at burst minus the other processes'
+holdings and what the calling process holds now (it says so with each call: its stored holding
+may count lease tokens it has spent since, which would make the limit stricter than the burst),
+so bucket + every unused lease is a token bucket of `burst` that only the rate fills. A holding
 lapses in Redis one second after its process last reported it; the process stops using the
 lease before then, so a crashed process lowers the bound for a second at most, never raises it.
 """
@@ -50,8 +52,13 @@ SWEEP_SECONDS = 0.1
 # The buckets of `SharedRateLimiter` (`tk`, `ts`), and per process `l:<id>` = "<tokens> <until>":
 # what that process may hold unused (its lease, and its last take's grant), until Redis time
 # <until>. ARGV: rate, burst, process id, lease life, then per key: want (negative gives back),
-# extra (the lease asked for), base (what the process still holds besides this call's grants).
+# extra (the lease asked for), base (what the process holds now besides this call's grants: a
+# take's lease tokens that served part of it, or what a give-back leaves in the lease).
 # Answers, per key: granted of want, then the lease granted.
+# The refill stops at burst minus the others' holdings and base, not this process's stored
+# holding: that one was reported at its previous call and may count tokens spent since. A take
+# replaces the holding (base, its grant and the new lease, or nothing without a new lease); a
+# give-back leaves base. The last line keeps bucket + every holding within the burst.
 _TAKE_LEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -62,7 +69,7 @@ local out = {}
 for i, key in ipairs(KEYS) do
   local want, extra, base = tonumber(ARGV[3 * i + 2]), tonumber(ARGV[3 * i + 3]), tonumber(ARGV[3 * i + 4])
   local h = redis.call('HGETALL', key)
-  local tokens, ts, others, own = burst, now, 0, 0
+  local tokens, ts, others = burst, now, 0
   for j = 1, #h, 2 do
     local f, v = h[j], h[j + 1]
     if f == 'tk' then tokens = tonumber(v)
@@ -70,11 +77,10 @@ for i, key in ipairs(KEYS) do
     elseif string.sub(f, 1, 2) == 'l:' then
       local n, untl = string.match(v, '^(%S+) (%S+)$')
       if tonumber(untl) <= now then redis.call('HDEL', key, f)
-      elseif f == mine then own = tonumber(n)
-      else others = others + tonumber(n) end
+      elseif f ~= mine then others = others + tonumber(n) end
     end
   end
-  tokens = math.min(burst - others - own, tokens + math.max(0, now - ts) * rate)
+  tokens = math.min(burst - others - base, tokens + math.max(0, now - ts) * rate)
   local got = want
   if want > 0 then got = math.min(want, math.max(0, math.floor(tokens))) end
   tokens = tokens - got
@@ -82,7 +88,7 @@ for i, key in ipairs(KEYS) do
   if extra > 0 then lease = math.max(0, math.min(extra, math.floor(tokens - burst / 2))) end
   tokens = tokens - lease
   local held = base
-  if extra > 0 then
+  if want > 0 then
     held = 0
     if lease > 0 then held = base + got + lease end
   end
@@ -248,7 +254,8 @@ class LeasedRateLimiter:
                 granted[user] = n
             else:
                 extra = self.lease if recent and not self._closed else 0
-                asks[user] = (n - lease.tokens, extra, lease.tokens if extra else 0)
+                # base: the lease's tokens, granted towards this take but held until now.
+                asks[user] = (n - lease.tokens, extra, lease.tokens)
                 takers[user] = (lease, lease.tokens)
                 lease.tokens = lease.recent = 0
                 lease.reported = lease.reported or extra > 0
@@ -280,7 +287,7 @@ class LeasedRateLimiter:
         if extra and leased:
             lease.tokens, lease.recent = leased, served + got
         # What the script now counts as this process's holding (see _TAKE_LEASE).
-        held = (base + got + leased if leased else 0) if extra else base
+        held = (base + got + leased if leased else 0) if want > 0 else base
         lease.reported = held > 0
         if held > 0:
             lease.deadline = sent + LEASE_LIFE_SECONDS
