@@ -54,7 +54,7 @@ async def prometheus_metrics(request: Request[Any, Any, Any]) -> Response[bytes]
     check_scraper(request, services.settings.metrics_token)
     sample = getattr(request.app.state, "sample_metrics", None)
     if callable(sample):
-        sample()  # this process's gauges as of now; the others' are at most a second old
+        sample()  # this process's gauges as of now; the others' are at most 5 s old
     shared = await metrics.read_shared(
         services.db, services.redis, services.settings.redis_prefix, jobs.QUEUES
     )
