@@ -14,8 +14,10 @@ process set, and the focus transaction run on the one shard that holds them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 # After a change: the user's open connections to the room, summed over every live process.
 _USER_TOTAL = """
@@ -75,6 +77,25 @@ end
 return out
 """
 
+# The heartbeat of one room (`Presence.beat`): refresh this process's keys, then whether any
+# process the room lists has lost its entries (KEYS: own entries, process set, own focus,
+# version; ARGV: process id, ttl, entries' key base, whether to return the version).
+_BEAT = """
+if redis.call('EXPIRE', KEYS[1], ARGV[2]) == 1 then
+  -- listed only while it has entries here (an empty process is no crashed one)
+  redis.call('SADD', KEYS[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+local gone = 0
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', ARGV[3] .. p) == 0 then gone = 1; break end
+end
+local version = ''
+if ARGV[4] == '1' then version = redis.call('GET', KEYS[4]) or '' end
+return {gone, version}
+"""
+
 _FOCUSED = """
 for _, p in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local v = redis.call('HGET', ARGV[1] .. p, ARGV[2])
@@ -117,6 +138,7 @@ class Presence:
         self._online = redis.register_script(_ONLINE)
         self._focused = redis.register_script(_FOCUSED)
         self._focused_among = redis.register_script(_FOCUSED_AMONG)
+        self._beat = redis.register_script(_BEAT)
 
     def _base(self, room_id: str) -> str:
         return f"{self.prefix}:pres:{{{room_id}}}:"
@@ -192,10 +214,7 @@ class Presence:
         for room_id in room_ids:
             pipe.get(self._version(room_id))
         found = await pipe.execute()
-        return {
-            room_id: (v.decode() if isinstance(v, bytes) else str(v)) if v is not None else ""
-            for room_id, v in zip(room_ids, found, strict=True)
-        }
+        return {room_id: _text(v) for room_id, v in zip(room_ids, found, strict=True)}
 
     async def set_focus(self, room_id: str, user_id: str, delta: int) -> None:
         """Count a connection's page becoming focused (+1) or unfocused/closed (-1)."""
@@ -229,41 +248,42 @@ class Presence:
         )
         return {u.decode() if isinstance(u, bytes) else u for u in found}
 
-    async def heartbeat(self, room_ids: Iterable[str]) -> None:
-        """Refresh this process's keys for the rooms it serves."""
-        pipe = self.redis.pipeline(transaction=False)
-        for room_id in room_ids:
-            pipe.expire(self._base(room_id) + self.process_id, self.ttl)
-            pipe.sadd(self._procs(room_id), self.process_id)
-            pipe.expire(self._procs(room_id), self.ttl)
-            pipe.expire(self._focus_base(room_id) + self.process_id, self.ttl)
-        await pipe.execute()
+    async def beat(self, room_ids: Iterable[str], with_versions: bool = False) -> tuple[set[str], dict[str, str]]:
+        """The heartbeat: refresh this process's keys for the rooms it serves, and find the rooms
+        that list a process whose entries have expired (it crashed); with `with_versions`, also
+        each room's presence version (see `versions`).
 
-    async def rooms_with_expired(self, room_ids: list[str]) -> set[str]:
-        """Those of the rooms that list a process whose entries have expired (it crashed).
-
-        Two pipelined round trips for all the rooms (their process sets, then whether each
-        process's entries still exist), plain commands each on its room's slot, so it works the
-        same on a Redis Cluster.
+        One script call per room, all in one pipeline: the same work as plain commands was six
+        or more commands per room, and redis-py's cost is per command (building it and reading
+        its reply under a timeout), ~30-40 µs each here, most of an idle server's presence CPU.
+        The script touches only the room's own keys (one hash tag), so on a Redis Cluster each
+        call runs on the room's shard.
         """
-        if not room_ids:
-            return set()
-        pipe = self.redis.pipeline(transaction=False)
-        for room_id in room_ids:
-            pipe.smembers(self._procs(room_id))
-        listed = await pipe.execute()
-        checks = [
-            (room_id, self._base(room_id) + (p.decode() if isinstance(p, bytes) else p))
-            for room_id, procs in zip(room_ids, listed, strict=True)
-            for p in procs
-        ]
-        if not checks:
-            return set()
-        pipe = self.redis.pipeline(transaction=False)
-        for _room_id, key in checks:
-            pipe.exists(key)
-        found = await pipe.execute()
-        return {room_id for (room_id, _key), n in zip(checks, found, strict=True) if not n}
+        rooms = list(room_ids)
+        if not rooms:
+            return set(), {}
+        flag = 1 if with_versions else 0
+        found: list[Any] = []
+        for attempt in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            for room_id in rooms:
+                base = self._base(room_id)
+                keys = (base + self.process_id, self._procs(room_id), self._focus_base(room_id) + self.process_id)
+                pipe.evalsha(self._beat.sha, 4, *keys, self._version(room_id), self.process_id, self.ttl, base, flag)
+            try:
+                found = await pipe.execute()
+                break
+            except NoScriptError:
+                # Redis lost its script cache (a restart or SCRIPT FLUSH): load it (on every
+                # primary of a cluster) and beat again; the keys' refresh is idempotent.
+                if attempt:
+                    raise
+                await self.redis.script_load(_BEAT)
+        expired = {room_id for room_id, (gone, _v) in zip(rooms, found, strict=True) if int(gone)}
+        versions = (
+            {room_id: _text(v) for room_id, (_gone, v) in zip(rooms, found, strict=True)} if with_versions else {}
+        )
+        return expired, versions
 
     async def drop_process(self, room_ids: Iterable[str]) -> None:
         """On clean shutdown: remove this process's entries at once."""
@@ -275,3 +295,10 @@ class Presence:
             pipe.incr(self._version(room_id))
             pipe.expire(self._version(room_id), 604800)
         await pipe.execute()
+
+
+def _text(value: object) -> str:
+    """A Redis string reply as text ('' for none)."""
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -153,20 +153,18 @@ class PresenceAndTyping:
         unannounced.
 
         Joins and leaves are announced; what is not is a crashed process's entries expiring, so
-        each heartbeat asks Redis (one call for all rooms) which rooms list an expired process
-        and reads only those. Every FULL_RECHECK_BEATS-th heartbeat also reads every room's
-        presence version (one pipelined call) and re-reads the rooms whose version moved since
-        this process last read them: an announcement lost on pub/sub is caught there. (Reading
-        every room every beat was most of an idle process's CPU at 10,000 sockets, and reading
-        every room every sixth beat a fifth of it at 19,000: docs/benchmarks.md.)
+        each heartbeat (one script call per room, in one pipeline) also says which rooms list an
+        expired process, and only those are read. Every FULL_RECHECK_BEATS-th heartbeat also
+        returns every room's presence version, and the rooms whose version moved since this
+        process last read them are re-read: an announcement lost on pub/sub is caught there.
+        (Reading every room every beat was most of an idle process's CPU at 10,000 sockets, and
+        reading every room every sixth beat a fifth of it at 19,000: docs/benchmarks.md.)
         """
         active = [r for r in rooms if r.conns]
-        await self.presence.heartbeat(r.room_id for r in active)
         self._beats += 1
-        ids = [r.room_id for r in active]
-        stale = await self.presence.rooms_with_expired(ids)
-        if not self._beats % FULL_RECHECK_BEATS:
-            versions = await self.presence.versions(ids)
+        full = not self._beats % FULL_RECHECK_BEATS
+        stale, versions = await self.presence.beat((r.room_id for r in active), with_versions=full)
+        if full:
             stale |= {r.room_id for r in active if r.presence_version != versions.get(r.room_id)}
         for room in active:
             if room.room_id in stale:

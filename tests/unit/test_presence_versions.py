@@ -37,8 +37,8 @@ async def test_joins_and_leaves_on_any_process_move_the_room_version_and_nothing
     assert after_join["r1"] != "" and after_join["r2"] == ""
     version, online = await here.online_versioned("r1")
     assert version == after_join["r1"] and [u["user_id"] for u in online] == ["u1"]
-    await here.heartbeat(["r1"])
-    assert await here.versions(["r1"]) == {"r1": version}  # a heartbeat is no change
+    assert await here.beat(["r1"], with_versions=True) == (set(), {"r1": version})  # a heartbeat is no change
+    assert await here.versions(["r1"]) == {"r1": version}
     await there.remove("r1", "u1")
     assert (await here.versions(["r1"]))["r1"] != version
 
@@ -73,3 +73,29 @@ async def test_the_full_recheck_rereads_only_the_rooms_whose_version_moved(prese
     assert scheduled == []  # the beats between full rechecks read only rooms with expired processes
     await signals.heartbeat(rooms)
     assert scheduled == ["r1"]
+
+
+async def test_a_beat_refreshes_this_process_keys_and_names_the_rooms_that_list_an_expired_process(
+    presences: tuple[Presence, Presence],
+) -> None:
+    here, there = presences
+    for room in ("r1", "r2"):
+        await here.add(room, "me", "Me")
+    await there.add("r2", "u2", "Two")
+    own = here._base("r1") + "proc-here"
+    await here.redis.expire(own, 2)
+    assert await here.beat(["r1", "r2"]) == (set(), {})
+    assert await here.redis.ttl(own) > 2  # refreshed to the process's TTL
+    assert await here.redis.ttl(here._procs("r1")) > 2
+    await here.redis.delete(there._base("r2") + "proc-there")  # the other process crashed
+    assert await here.beat(["r1", "r2"]) == ({"r2"}, {})
+    assert await here.beat([]) == (set(), {})
+
+
+async def test_a_beat_loads_its_script_again_when_redis_lost_its_scripts(presences: tuple[Presence, Presence]) -> None:
+    here, _there = presences
+    await here.add("r1", "me", "Me")
+    version = (await here.versions(["r1"]))["r1"]
+    await here.redis.script_flush()  # as after a Redis restart
+    assert await here.beat(["r1"], with_versions=True) == (set(), {"r1": version})
+    assert await here.redis.script_exists(here._beat.sha) == [True]
