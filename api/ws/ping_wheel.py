@@ -102,11 +102,22 @@ _wheels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, PingWh
 )
 
 
+# The last wheel handed out, with its loop and interval: every pong asks for the same one, and
+# a weak-keyed lookup per pong was a visible share of an idle server's keep-alive CPU.
+# (Weakly: a test suite's many loops must still be collectable.)
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], float, PingWheel] | None = None
+
+
 def wheel_for(loop: asyncio.AbstractEventLoop, interval: float) -> PingWheel:
     """The process's wheel on `loop` for pings every `interval` seconds."""
+    global _last
+    last = _last
+    if last is not None and last[0]() is loop and last[1] == interval:
+        return last[2]
     tick = min(MAX_TICK, interval / 10) if interval > 0 else MAX_TICK
     per_loop = _wheels.setdefault(loop, {})
     wheel = per_loop.get(tick)
     if wheel is None:
         wheel = per_loop[tick] = PingWheel(loop, tick)
+    _last = (weakref.ref(loop), interval, wheel)
     return wheel

@@ -117,3 +117,46 @@ async def test_the_tick_is_a_tenth_of_the_interval_at_most_a_second() -> None:
     assert wheel_for(loop, 30.0).tick == 1.0
     assert wheel_for(loop, 0.05).tick == pytest.approx(0.005)
     assert wheel_for(loop, 30.0) is wheel_for(loop, 30.0)  # one wheel per loop and interval
+
+
+def test_the_keepalive_ping_is_framed_as_websockets_frames_it_and_no_pong_gets_less_than_the_timeout() -> None:
+    from types import SimpleNamespace
+
+    from websockets.frames import Frame, Opcode
+    from websockets.protocol import State
+
+    from api.ws.protocol import AndonWebSocketProtocol
+
+    clock = _Clock()
+    clock.now = 1000.3  # mid-slot: a wheel runs its slot's callbacks at the slot's start
+    written: list[bytes] = []
+    deadlines: list[float] = []
+    proto = SimpleNamespace(
+        ping_timer=object(),
+        close_sent=False,
+        transport=SimpleNamespace(is_closing=lambda: False, write=written.append),
+        conn=SimpleNamespace(state=State.OPEN),
+        loop=clock,
+        ping_interval=30.0,
+        ping_timeout=10.0,
+        pending_ping_payload=None,
+        ping_sent_at=0.0,
+        pong_timer=None,
+        keepalive_timeout=lambda: deadlines.append(clock.now),
+    )
+    AndonWebSocketProtocol.send_keepalive_ping(proto)  # type: ignore[arg-type]
+    payload = proto.pending_ping_payload
+    assert isinstance(payload, bytes) and len(payload) == 4
+    assert written == [Frame(Opcode.PING, payload).serialize(mask=False, extensions=[])]
+    assert proto.ping_timer is None and proto.ping_sent_at == 1000.3
+    clock.run_due()
+    assert len(deadlines) == 1 and 1010.3 <= deadlines[0] <= 1010.3 + 2 * 1.0  # late by a tick at most, never early
+    # The pong came in time: uvicorn's handle_pong cancels the deadline, which then never runs.
+    AndonWebSocketProtocol.send_keepalive_ping(proto)  # type: ignore[arg-type]
+    proto.pong_timer.cancel()
+    clock.run_due()
+    assert len(deadlines) == 1
+    # A socket that is closing sends no ping.
+    proto.conn.state = State.CLOSED
+    AndonWebSocketProtocol.send_keepalive_ping(proto)  # type: ignore[arg-type]
+    assert len(written) == 2
