@@ -160,3 +160,72 @@ def test_the_keepalive_ping_is_framed_as_websockets_frames_it_and_no_pong_gets_l
     proto.conn.state = State.CLOSED
     AndonWebSocketProtocol.send_keepalive_ping(proto)  # type: ignore[arg-type]
     assert len(written) == 2
+
+
+def _open_server_conn(shed: bool) -> Any:
+    """websockets' server protocol after a real handshake, as uvicorn holds it (with `shed`, its
+    parser replaced by a plain frame parser, as `AndonWebSocketProtocol._shed_handshake` does)."""
+    from websockets.protocol import Protocol
+    from websockets.server import ServerProtocol
+
+    conn = ServerProtocol()
+    conn.receive_data(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    (request,) = conn.events_received()
+    conn.send_response(conn.accept(request))
+    conn.data_to_send()
+    if shed:
+        conn.parser = Protocol.parse(conn)
+        next(conn.parser)
+    return conn
+
+
+def _masked(opcode: int, payload: bytes, mask: bytes = b"\x11\x22\x33\x44") -> bytes:
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
+
+
+@pytest.mark.parametrize("shed", [True, False])
+def test_a_pong_between_frames_is_read_without_websockets_parser_and_anything_else_with_it(shed: bool) -> None:
+    from types import SimpleNamespace
+
+    from api.ws.protocol import AndonWebSocketProtocol
+
+    conn = _open_server_conn(shed)
+    pongs: list[bytes] = []
+    slow: list[str] = []
+    proto = SimpleNamespace(
+        conn=conn,
+        handle_pong=lambda event: pongs.append(bytes(event.data)),
+        handle_events=lambda: slow.append("websockets"),
+        handshake_initiated=True,
+    )
+    proto._at_frame_boundary = lambda: AndonWebSocketProtocol._at_frame_boundary(proto)  # type: ignore[arg-type]
+    receive = AndonWebSocketProtocol.data_received
+
+    receive(proto, _masked(0xA, b"\x01\x02\x03\x04"))  # type: ignore[arg-type]
+    assert pongs == [b"\x01\x02\x03\x04"] and slow == []  # the short path, unmasked right
+
+    # Mid-frame (a text frame's first two bytes arrived alone): its rest looks exactly like a
+    # pong (10 bytes from 0x8A 0x84: the mask chosen so), and websockets must read it.
+    text = _masked(0x1, b"hello!", mask=b"\x8a\x84\x00\x00")
+    receive(proto, text[:2])  # type: ignore[arg-type]
+    assert slow == ["websockets"]
+    assert len(text[2:]) == 10 and text[2:4] == b"\x8a\x84"
+    receive(proto, text[2:])  # type: ignore[arg-type]
+    (frame,) = conn.events_received()
+    assert frame.data == b"hello!" and pongs == [b"\x01\x02\x03\x04"]
+
+    # Back at a boundary, a pong takes the short path again; a pong glued to another frame,
+    # or one of another length, goes through websockets.
+    receive(proto, _masked(0xA, b"\x05\x06\x07\x08"))  # type: ignore[arg-type]
+    receive(proto, _masked(0xA, b"\x05\x06\x07\x08") + _masked(0x1, b"x"))  # type: ignore[arg-type]
+    receive(proto, _masked(0xA, b"\x09"))  # type: ignore[arg-type]
+    assert pongs == [b"\x01\x02\x03\x04", b"\x05\x06\x07\x08"]
+    assert [(f.opcode.name, f.data) for f in conn.events_received()] == [
+        ("PONG", b"\x05\x06\x07\x08"),
+        ("TEXT", b"x"),
+        ("PONG", b"\x09"),
+    ]
