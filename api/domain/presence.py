@@ -184,7 +184,7 @@ class Presence:
         found = await self._online(
             keys=[self._procs(room_id), self._version(room_id)], args=[self._base(room_id)]
         )
-        text = [u.decode() if isinstance(u, bytes) else str(u) for u in found]
+        text = [_text(u) for u in found]
         return text[0], sorted(text[1:])
 
     async def online_user_ids(self, room_id: str) -> list[str]:
@@ -201,7 +201,7 @@ class Presence:
             return version, []
         names = await self.redis.hmget(self._names, ids)
         return version, [
-            {"user_id": uid, "display_name": (n.decode() if isinstance(n, bytes) else n) or uid}
+            {"user_id": uid, "display_name": _text(n) or uid}
             for uid, n in zip(ids, names, strict=True)
         ]
 
@@ -246,7 +246,7 @@ class Presence:
         found = await self._focused_among(
             keys=[self._focus_procs(room_id)], args=[self._focus_base(room_id), *users]
         )
-        return {u.decode() if isinstance(u, bytes) else u for u in found}
+        return {_text(u) for u in found}
 
     async def beat(self, room_ids: Iterable[str], with_versions: bool = False) -> tuple[set[str], dict[str, str]]:
         """The heartbeat: refresh this process's keys for the rooms it serves, and find the rooms
